@@ -1,0 +1,17 @@
+"""SQLAlchemy 2 models of Postdesk, one module per aggregate; import this package to register them all."""
+
+from models.base import Base
+from models.mailbox import Department, Mailbox, MailboxAlias
+from models.agent import Agent
+from models.contact import Contact
+from models.blob import Blob
+from models.ticket import Ticket, TicketParticipant
+from models.message import Attachment, Message, Recipient
+from models.spam import SpamLabel, SpamVerdict, SpamModelVersion, SenderRule
+from models.audit import AuditEvent
+
+__all__ = [
+    "Agent", "Attachment", "AuditEvent", "Base", "Blob", "Contact", "Department", "Mailbox",
+    "MailboxAlias", "Message", "Recipient", "SenderRule", "SpamLabel", "SpamModelVersion",
+    "SpamVerdict", "Ticket", "TicketParticipant",
+]

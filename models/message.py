@@ -1,0 +1,70 @@
+"""Messages with their recipients and attachments: what arrived, as it arrived, and why it went where it went."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, utcnow
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[str] = mapped_column(String(8), default="in")
+    raw_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    raw_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blobs.id"))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    spool_id: Mapped[str] = mapped_column(String(64), default="")
+    source: Mapped[str] = mapped_column(String(16), default="smtp")
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"))
+    envelope_from: Mapped[str] = mapped_column(String(320), default="")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    date: Mapped[datetime | None]
+    message_id_header: Mapped[str] = mapped_column(String(998), default="", index=True)
+    in_reply_to: Mapped[list] = mapped_column(JSON, default=list)
+    references: Mapped[list] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    from_address: Mapped[str] = mapped_column(String(320), default="")
+    from_name: Mapped[str] = mapped_column(String(400), default="")
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    text_body: Mapped[str] = mapped_column(Text, default="")
+    html_body: Mapped[str] = mapped_column(Text, default="")
+    flags: Mapped[list] = mapped_column(JSON, default=list)
+    thread_rule: Mapped[str] = mapped_column(String(32), default="")
+    upstream: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    ticket = relationship("Ticket", back_populates="messages")
+    recipients = relationship("Recipient", cascade="all, delete-orphan", order_by="Recipient.id")
+    attachments = relationship("Attachment", cascade="all, delete-orphan", order_by="Attachment.id")
+    verdict = relationship("SpamVerdict", uselist=False, cascade="all, delete-orphan")
+
+
+class Recipient(Base):
+    """An address a message was for: `envelope` (RCPT TO), `to`, `cc` or `reply-to`."""
+
+    __tablename__ = "recipients"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(400), default="")
+
+    __table_args__ = (Index("ix_recipients_address", "address"),)
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    declared_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+    sniffed_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    content_id: Mapped[str] = mapped_column(String(998), default="")
+    inline: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

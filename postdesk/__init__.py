@@ -1,0 +1,1 @@
+"""Postdesk: the command line, settings and the wiring of the services."""

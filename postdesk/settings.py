@@ -1,0 +1,146 @@
+"""The one typed settings object: `POSTDESK_*` environment variables over an optional TOML file.
+
+Every field carries its help text; `tests/postdesk/test_settings_docs.py` fails when the README
+does not document one. Settings are passed in to whatever needs them: nothing reads them at import.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+MiB = 1024 * 1024
+
+
+class SettingsError(Exception):
+    """The configuration is invalid; the message says which setting and why."""
+
+
+class MailboxConfig(BaseModel):
+    """One address we receive mail for, the department it feeds, and its aliases."""
+
+    address: str
+    department: str = "Support"
+    aliases: list[str] = []
+
+    @field_validator("address", "aliases")
+    @classmethod
+    def _lower_and_check(cls, value: Any) -> Any:
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            local, at, domain = item.partition("@")
+            if not at or not local or not domain or "+" in local:
+                raise ValueError(f"{item!r} is not a plain address such as support@example.com")
+        return [v.lower() for v in value] if isinstance(value, list) else value.lower()
+
+
+def _config_file() -> Path | None:
+    path = os.environ.get("POSTDESK_CONFIG")
+    return Path(path) if path else None
+
+
+class Settings(BaseSettings):
+    """Postdesk's settings. Field descriptions are the documentation."""
+
+    model_config = SettingsConfigDict(env_prefix="POSTDESK_", extra="forbid")
+
+    data_dir: Path = Field(Path("./data"), description="Folder for the spool, blobs, the SQLite database and the spam model.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite at DATA_DIR/postdesk.db. PostgreSQL: postgresql+psycopg://user@host/db.")
+    secret_key: str = Field("", description="Server secret for signing our Message-IDs; empty means one is generated once and kept in DATA_DIR/secret.key.")
+    log_level: str = Field("INFO", description="Log level for Postdesk's own loggers (DEBUG, INFO, WARNING, ERROR).")
+
+    smtp_host: str = Field("127.0.0.1", description="Address the SMTP server listens on.")
+    smtp_port: int = Field(2525, ge=0, le=65535, description="Port the SMTP server listens on (0 picks a free one).")
+    smtp_hostname: str = Field("postdesk.localhost", description="Name the SMTP server gives in its greeting and EHLO.")
+    mailboxes: list[MailboxConfig] = Field(
+        default_factory=lambda: [MailboxConfig(address="support@localhost")],
+        description='Our addresses as a JSON list: [{"address": "support@example.com", "department": "Support", "aliases": ["help@example.com"]}]. Matched case-insensitively; support+tag@ reaches support@.',
+    )
+    max_recipients: int = Field(100, ge=1, description="Most RCPT TO per message; more get 452 4.5.3.")
+    max_message_size: int = Field(32 * MiB, ge=1024, description="Largest message in bytes, advertised with SIZE; larger gets 552.")
+    max_line_length: int = Field(64 * 1024, ge=1001, description="Longest line accepted in SMTP (RFC 5321 says 1000; real mail has longer).")
+    tls_cert: Path | None = Field(None, description="PEM certificate for STARTTLS; STARTTLS is offered only when set, with TLS_KEY.")
+    tls_key: Path | None = Field(None, description="PEM private key for STARTTLS.")
+    smtp_idle_timeout: float = Field(300.0, gt=0, description="Seconds a client may stay silent between commands.")
+    smtp_data_timeout: float = Field(600.0, gt=0, description="Seconds a client has to send one message body after DATA.")
+    max_connections_per_ip: int = Field(20, ge=1, description="Concurrent SMTP connections per client address; more get 421.")
+    min_free_disk: int = Field(256 * MiB, ge=0, description="Free bytes the spool keeps on its disk; below it, mail gets 452 4.3.1.")
+
+    spool_max_attempts: int = Field(3, ge=1, description="Times the runner tries a spool entry before moving it to spool/bad/.")
+    runner_batch_size: int = Field(50, ge=1, description="Spool entries the runner commits in one transaction.")
+    runner_poll_interval: float = Field(0.2, gt=0, description="Seconds the runner waits before looking at an empty spool again.")
+    sqlite_busy_timeout: float = Field(30.0, gt=0, description="Seconds a SQLite writer waits for the lock before giving up.")
+
+    reopen_window_days: int = Field(30, ge=0, description="Days after closing in which a customer reply reopens a ticket; later replies open a new linked ticket.")
+    trusted_relays: list[str] = Field(default_factory=list, description="authserv-ids / hosts whose Authentication-Results and X-Spam-* headers are trusted (JSON list).")
+    max_header_bytes: int = Field(256 * 1024, ge=1024, description="Header block size above which a message is flagged and parsed only from its raw bytes.")
+    max_mime_parts: int = Field(500, ge=1, description="MIME parts above which a message is flagged and not split into attachments.")
+    max_mime_depth: int = Field(20, ge=1, description="MIME nesting depth above which a message is flagged and not split into attachments.")
+
+    corpus_dir: Path = Field(Path("../shared/corpus"), description="Folder holding spamassassin-2002/{ham,spam}, for tests and benchmarks.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key must be set together")
+        if not self.mailboxes:
+            raise ValueError("at least one mailbox is needed")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'postdesk.db').resolve()}"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning validation failures into one readable `SettingsError`."""
+    path = _config_file()
+    if path is not None and not path.is_file():
+        raise SettingsError(f"POSTDESK_CONFIG points at {path}, which is not a file")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            lines.append(f"  {name}: {err['msg']}")
+        raise SettingsError("invalid settings:\n" + "\n".join(lines)) from None

@@ -1,0 +1,1 @@
+"""Privacy and retention: erasure, export, retention jobs."""

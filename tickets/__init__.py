@@ -1,0 +1,1 @@
+"""Tickets: threading, contacts, attachments and the agent web view."""
