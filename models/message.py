@@ -27,6 +27,7 @@ class Message(Base):
     message_id_header: Mapped[str] = mapped_column(String(998), default="", index=True)
     in_reply_to: Mapped[list] = mapped_column(JSON, default=list)
     references: Mapped[list] = mapped_column(JSON, default=list)
+    list_id: Mapped[str] = mapped_column(String(400), default="")
     subject: Mapped[str] = mapped_column(Text, default="")
     from_address: Mapped[str] = mapped_column(String(320), default="")
     from_name: Mapped[str] = mapped_column(String(400), default="")

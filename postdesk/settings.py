@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from ingest.imap_config import ImapAccount
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -85,6 +86,8 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(256 * 1024, ge=1024, description="Header block size above which a message is flagged and parsed only from its raw bytes.")
     max_mime_parts: int = Field(500, ge=1, description="MIME parts above which a message is flagged and not split into attachments.")
     max_mime_depth: int = Field(20, ge=1, description="MIME nesting depth above which a message is flagged and not split into attachments.")
+
+    imap_accounts: list[ImapAccount] = Field(default_factory=list, description="IMAP accounts to fetch from, as a JSON list (see the IMAP section of the README).")
 
     corpus_dir: Path = Field(Path("../shared/corpus"), description="Folder holding spamassassin-2002/{ham,spam}, for tests and benchmarks.")
 

@@ -1,0 +1,37 @@
+"""Bringing existing mail in: an mbox file or a Maildir goes through the same spool and pipeline."""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+from typing import Iterator
+
+from ingest.spool import Envelope, Spool
+
+
+class MailboxReadError(Exception):
+    """The path is not a readable mailbox of the kind asked for."""
+
+
+def read_mailbox(kind: str, path: Path) -> Iterator[bytes]:
+    """Raw bytes of every message, without mbox's `From ` envelope line."""
+    if kind == "mbox":
+        if not path.is_file():
+            raise MailboxReadError(f"{path} is not an mbox file")
+        box = mailbox.mbox(path, create=False)
+    elif kind == "maildir":
+        if not (path / "cur").is_dir() and not (path / "new").is_dir():
+            raise MailboxReadError(f"{path} is not a Maildir (no cur/ or new/ folder)")
+        box = mailbox.Maildir(path, factory=None, create=False)
+    else:
+        raise MailboxReadError(f"unknown mailbox kind {kind!r}: use mbox or maildir")
+    for key in box.iterkeys():
+        yield box.get_bytes(key)
+
+
+def spool_all(messages: Iterator[bytes], spool: Spool, on_each=lambda: None) -> list[str]:
+    ids = []
+    for raw in messages:
+        ids.append(spool.put(raw, Envelope(source="import")))
+        on_each()
+    return ids

@@ -1,0 +1,189 @@
+"""What happens to one spooled message, as a list of small stages (Mailman's pipeline idea).
+
+Each stage takes the `Context`, may add to it, and may end the pipeline (`ctx.done`).
+All of them run inside the runner's transaction; nothing here commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ingest.automatic import automatic_flags, bounced_message_ids
+from ingest.mailboxes import MailboxDirectory
+from ingest.message import ParsedMessage
+from ingest.parse import ParseLimits, normalise_crlf, parse, raw_sha256
+from ingest.spool import Entry
+from models import Message, Recipient, Ticket
+from models.blobstore import BlobStore
+from postdesk.settings import Settings
+from tickets import service
+from tickets.attachments import store_attachments, store_blob
+from tickets.signing import MessageIdSigner
+from tickets.threading import ThreadDecision, decide
+
+
+@dataclass
+class Services:
+    """What the stages need, built once per runner."""
+
+    settings: Settings
+    blobs: BlobStore
+    signer: MessageIdSigner
+    directory: MailboxDirectory
+    mailbox_ids: dict[str, int]
+    classify: Callable[["Context"], None] | None = None
+
+    @property
+    def limits(self) -> ParseLimits:
+        s = self.settings
+        return ParseLimits(max_header_bytes=s.max_header_bytes, max_parts=s.max_mime_parts, max_depth=s.max_mime_depth)
+
+
+@dataclass
+class Context:
+    session: Session
+    entry: Entry
+    services: Services
+    raw: bytes = b""
+    sha256: str = ""
+    parsed: ParsedMessage | None = None
+    flags: list[str] = field(default_factory=list)
+    mailbox: str | None = None
+    decision: ThreadDecision | None = None
+    queue: str = "inbox"
+    message: Message | None = None
+    outcome: str = "stored"
+    done: bool = False
+
+    @property
+    def sender(self) -> str:
+        return self.parsed.from_.address if self.parsed and self.parsed.from_ else ""
+
+    @property
+    def received_at(self) -> datetime:
+        return datetime.fromtimestamp(self.entry.envelope.received_at, timezone.utc)
+
+
+def dedupe(ctx: Context) -> None:
+    """The same bytes (after CRLF normalisation) are stored once, whatever path brought them."""
+    ctx.raw = normalise_crlf(ctx.entry.raw)
+    ctx.sha256 = raw_sha256(ctx.raw)
+    exists = ctx.session.scalar(select(Message.id).where(Message.raw_sha256 == ctx.sha256))
+    if exists is not None:
+        ctx.outcome, ctx.done = "duplicate", True
+
+
+def parse_stage(ctx: Context) -> None:
+    s = ctx.services.settings
+    ctx.parsed = parse(ctx.raw, received_at=ctx.received_at, limits=ctx.services.limits,
+                       trusted_relays=s.trusted_relays)
+    ctx.flags.extend(ctx.parsed.flags)
+    same_id = select(Message.id).where(Message.message_id_header == ctx.parsed.message_id[:998]).limit(1)
+    if ctx.session.scalar(same_id) is not None:
+        ctx.flags.append("duplicate-message-id")
+
+
+def route(ctx: Context) -> None:
+    """Pick our mailbox: the first envelope recipient that is ours, else the first in To/Cc."""
+    directory = ctx.services.directory
+    candidates = list(ctx.entry.envelope.rcpt_tos) + [a.address for a in ctx.parsed.to + ctx.parsed.cc]
+    ctx.mailbox = next((m for m in map(directory.resolve, candidates) if m), None)
+    if ctx.mailbox is None:
+        ctx.mailbox = directory.mailboxes[0].address
+        ctx.flags.append("no-mailbox-recipient")
+
+
+def detect_automatic(ctx: Context) -> None:
+    ctx.flags.extend(automatic_flags(ctx.parsed, ctx.entry.envelope.mail_from, ctx.entry.envelope.source))
+    if ctx.services.directory.is_ours(ctx.sender):
+        ctx.flags.append("from-ourselves")
+
+
+def classify(ctx: Context) -> None:
+    if ctx.services.classify is not None:
+        ctx.services.classify(ctx)
+
+
+def thread(ctx: Context) -> None:
+    if "loop" in ctx.flags or "from-ourselves" in ctx.flags:
+        ctx.decision = ThreadDecision("none")
+        return
+    p = ctx.parsed
+    references = p.references + p.in_reply_to + bounced_message_ids(p)
+    ctx.decision = decide(ctx.session, sender=ctx.sender, subject=p.subject, references=references,
+                          list_id=p.header("list-id") or "", signer=ctx.services.signer)
+    ticket = ctx.decision.ticket
+    if ticket is not None and "automatic" not in ctx.flags and not service.may_reopen(
+            ticket, ctx.received_at, ctx.services.settings.reopen_window_days):
+        ctx.flags.append("closed-ticket-expired")
+        ctx.decision = ThreadDecision("new", None, ticket.id)
+
+
+def store(ctx: Context) -> None:
+    p, session = ctx.parsed, ctx.session
+    raw_blob = store_blob(session, ctx.services.blobs, ctx.raw)
+    contact = service.contact_for(session, ctx.sender, p.from_.name) if ctx.sender and ctx.queue != "spam" else None
+    ticket = _ticket_for(ctx, contact)
+    ctx.message = message = Message(
+        ticket_id=ticket.id if ticket else None, raw_sha256=ctx.sha256, raw_blob_id=raw_blob.id,
+        size=len(ctx.raw), spool_id=ctx.entry.id, source=ctx.entry.envelope.source,
+        mailbox_id=ctx.services.mailbox_ids.get(ctx.mailbox), envelope_from=ctx.entry.envelope.mail_from[:320],
+        received_at=ctx.received_at, date=p.date, message_id_header=p.message_id[:998],
+        in_reply_to=p.in_reply_to, references=p.references, list_id=(p.header("list-id") or "")[:400],
+        subject=p.subject, from_address=ctx.sender[:320], from_name=p.from_.name[:400] if p.from_ else "",
+        contact_id=contact.id if contact else None, text_body=p.text, html_body=p.html,
+        flags=sorted(set(ctx.flags)), thread_rule=ctx.decision.rule, upstream=p.upstream,
+    )
+    message.recipients = _recipients(ctx)
+    session.add(message)
+    session.flush()
+    store_attachments(session, ctx.services.blobs, message, p.attachments)
+    if ticket is not None:
+        service.add_participants(session, ticket.id, _participants(ctx))
+
+
+def _ticket_for(ctx: Context, contact) -> Ticket | None:
+    decision = ctx.decision
+    if decision.rule == "none":
+        return None
+    if decision.ticket is not None:
+        if "automatic" not in ctx.flags:
+            service.customer_replied(decision.ticket, ctx.received_at)
+        return decision.ticket
+    return service.open_ticket(
+        ctx.session, subject=ctx.parsed.subject, mailbox_id=ctx.services.mailbox_ids.get(ctx.mailbox),
+        contact_id=contact.id if contact else None, linked_to=decision.linked_to, queue=ctx.queue,
+    )
+
+
+def _recipients(ctx: Context) -> list[Recipient]:
+    p = ctx.parsed
+    rows = [Recipient(kind="envelope", address=a.lower()[:320]) for a in ctx.entry.envelope.rcpt_tos]
+    for kind, addresses in (("to", p.to), ("cc", p.cc), ("reply-to", p.reply_to)):
+        rows += [Recipient(kind=kind, address=a.address[:320], name=a.name[:400]) for a in addresses]
+    return rows
+
+
+def _participants(ctx: Context) -> set[str]:
+    p = ctx.parsed
+    return {ctx.sender} | {a.address[:320] for a in p.to + p.cc}
+
+
+STAGES: tuple[Callable[[Context], None], ...] = (
+    dedupe, parse_stage, route, detect_automatic, classify, thread, store,
+)
+
+
+def process(session: Session, entry: Entry, services: Services) -> Context:
+    """Run one spool entry through every stage; raises on failure (the runner decides what then)."""
+    ctx = Context(session=session, entry=entry, services=services)
+    for stage in STAGES:
+        stage(ctx)
+        if ctx.done:
+            break
+    return ctx

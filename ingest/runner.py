@@ -1,0 +1,98 @@
+"""The runner: drains the spool into the database, a batch per transaction.
+
+A batch commits as a whole; if it fails, its entries are retried one by one so a single bad
+message cannot block the rest. A failure of the database itself (it is down, locked or
+read-only) is not the message's fault: the entries go back untouched and the runner waits,
+so an outage makes the spool grow and nothing lands in bad/.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+
+from ingest.pipeline import Services, process
+from ingest.spool import Entry, Spool
+from models.db import Database
+
+log = logging.getLogger("postdesk.runner")
+
+_INFRASTRUCTURE = (OperationalError, DisconnectionError)
+
+
+def _is_outage(exc: BaseException) -> bool:
+    return isinstance(exc, _INFRASTRUCTURE) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+class Runner:
+    def __init__(self, db: Database, spool: Spool, services: Services):
+        self.db = db
+        self.spool = spool
+        self.services = services
+        self.settings = services.settings
+        self._backoff = 0.0
+        self.stats = {"stored": 0, "duplicate": 0, "bad": 0}
+
+    def run(self, stop: threading.Event, parent_pid: int | None = None) -> None:
+        """Work until `stop` is set (or the parent process is gone), finishing the batch in hand."""
+        while not stop.is_set():
+            if parent_pid is not None and os.getppid() != parent_pid:
+                log.warning("parent process gone; runner stops")
+                return
+            if self.step() == 0:
+                stop.wait(self._backoff or self.settings.runner_poll_interval)
+
+    def step(self) -> int:
+        """Process one batch; returns how many entries were taken."""
+        entries = [e for e in map(self.spool.claim, self.spool.pending(self.settings.runner_batch_size)) if e]
+        if not entries:
+            return 0
+        try:
+            self._commit(entries)
+        except Exception as exc:
+            if _is_outage(exc):
+                self._wait_for_database(entries, exc)
+                return 0
+            log.warning("batch of %d failed (%s); retrying one by one", len(entries), type(exc).__name__)
+            for entry in entries:
+                self._one(entry)
+        self._backoff = 0.0
+        return len(entries)
+
+    def drain(self) -> None:
+        """Process until the spool is empty (for the CLI and tests)."""
+        while self.spool.pending(1):
+            self.step()
+            if self._backoff:
+                time.sleep(self._backoff)
+
+    def _commit(self, entries: list[Entry]) -> None:
+        with self.db.write() as session:
+            outcomes = [process(session, entry, self.services).outcome for entry in entries]
+        for entry, outcome in zip(entries, outcomes):
+            self.spool.done(entry.id)
+            self.stats[outcome] += 1
+            log.info("entry %s %s", entry.id, outcome)
+
+    def _one(self, entry: Entry) -> None:
+        try:
+            self._commit([entry])
+        except Exception as exc:
+            if _is_outage(exc):
+                self._wait_for_database([entry], exc)
+                return
+            where = self.spool.release(entry, f"{type(exc).__name__}: {exc}", self.settings.spool_max_attempts)
+            log.exception("entry %s failed (attempt %d), back to %s", entry.id, entry.envelope.attempts, where)
+            if where == "bad":
+                self.stats["bad"] += 1
+
+    def _wait_for_database(self, entries: list[Entry], exc: BaseException) -> None:
+        for entry in entries:
+            self.spool.release(entry, None, self.settings.spool_max_attempts)
+        self._backoff = min(max(self._backoff * 2, 0.5), 10.0)
+        log.warning("database unavailable (%s); %d entries wait, retry in %.1fs",
+                    type(exc).__name__, len(entries), self._backoff)

@@ -1,0 +1,107 @@
+"""Wiring: builds the services from the settings and runs them together for `postdesk serve`.
+
+The SMTP server (and IMAP pollers) run in the main process; the runner runs in a child
+process so parsing and storing use the second core. SIGTERM or Ctrl-C: stop accepting,
+let the runner finish the batch in hand, exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from dataclasses import dataclass
+
+from ingest.mailboxes import MailboxDirectory
+from ingest.pipeline import Services
+from ingest.runner import Runner
+from ingest.smtp import SmtpServer
+from ingest.spool import Spool
+from models.blobstore import BlobStore
+from models.db import Database
+from postdesk.secret import server_secret
+from postdesk.settings import Settings
+from tickets.service import sync_mailboxes
+from tickets.signing import MessageIdSigner
+
+log = logging.getLogger("postdesk")
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    spool: Spool
+    blobs: BlobStore
+    directory: MailboxDirectory
+
+    @classmethod
+    def open(cls, settings: Settings, migrate: bool = True) -> "App":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.sqlalchemy_url, settings.sqlite_busy_timeout)
+        if migrate:
+            db.migrate()
+        return cls(settings, db, Spool(settings.spool_dir), BlobStore(settings.blob_dir),
+                   MailboxDirectory(settings.mailboxes))
+
+    def services(self) -> Services:
+        with self.db.write() as session:
+            mailbox_ids = sync_mailboxes(session, self.settings.mailboxes)
+        signer = MessageIdSigner(server_secret(self.settings), self.settings.smtp_hostname)
+        return Services(self.settings, self.blobs, signer, self.directory, mailbox_ids)
+
+    def runner(self) -> Runner:
+        return Runner(self.db, self.spool, self.services())
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _runner_process(settings_data: dict, stop: multiprocessing.Event, parent_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    settings = Settings(**settings_data)
+    configure_logging(settings)
+    app = App.open(settings, migrate=False)
+    app.runner().run(stop, parent_pid=parent_pid)
+
+
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+def _start_runner(settings: Settings, stop) -> multiprocessing.Process:
+    process = _SPAWN.Process(target=_runner_process, name="postdesk-runner",
+                             args=(settings.model_dump(), stop, os.getpid()))
+    process.start()
+    return process
+
+
+def serve(settings: Settings, on_ready=print) -> None:
+    """Run everything until SIGTERM or Ctrl-C."""
+    app = App.open(settings)
+    app.services()  # mailbox rows exist before the first message arrives
+    moved = app.spool.recover()
+    if moved:
+        log.info("recovered %d spool entries from an earlier run", moved)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    runner_stop = _SPAWN.Event()
+    runner = _start_runner(settings, runner_stop)
+    smtp = SmtpServer(settings, app.spool, app.directory)
+    port = smtp.start()
+    on_ready(port, app)
+    try:
+        while not stop.wait(0.5):
+            if not runner.is_alive():
+                log.error("runner exited (code %s); restarting it", runner.exitcode)
+                runner = _start_runner(settings, runner_stop)
+    finally:
+        smtp.stop()
+        runner_stop.set()
+        runner.join(timeout=60)
+        app.db.dispose()
+        log.info("stopped")

@@ -1,0 +1,207 @@
+"""The `postdesk` command line: serve, status, tickets, spool and import.
+
+Every command reads the same settings (environment, `--config` TOML file, `--data-dir`);
+errors are one readable line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from ingest.importer import MailboxReadError, read_mailbox, spool_all
+from postdesk.app import App, configure_logging, serve as run_service
+from postdesk.settings import Settings, SettingsError, load_settings
+from postdesk.settings_doc import settings_table
+from tickets.queries import list_tickets, ticket_detail
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Postdesk, a self-hosted email helpdesk.")
+tickets_app = typer.Typer(no_args_is_help=True, help="Look at stored tickets.")
+spool_app = typer.Typer(no_args_is_help=True, help="Look at and repair the inbound spool.")
+app.add_typer(tickets_app, name="tickets")
+app.add_typer(spool_app, name="spool")
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main(ctx: typer.Context,
+         config: Optional[Path] = typer.Option(None, "--config", envvar="POSTDESK_CONFIG", help="TOML settings file."),
+         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data folder (overrides POSTDESK_DATA_DIR).")):
+    overrides = {"data_dir": data_dir} if data_dir else {}
+    if config is not None:
+        os.environ["POSTDESK_CONFIG"] = str(config)
+    ctx.obj = overrides
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    try:
+        return load_settings(**(ctx.obj or {}))
+    except SettingsError as exc:
+        fail(str(exc), 2)
+
+
+def open_app(ctx: typer.Context) -> App:
+    settings = settings_of(ctx)
+    try:
+        return App.open(settings)
+    except Exception as exc:  # a CLI user gets one line, not a traceback
+        fail(f"cannot open the database ({type(exc).__name__}): {exc}".splitlines()[0])
+
+
+@app.command()
+def serve(ctx: typer.Context):
+    """Run the SMTP server and the runner until Ctrl-C or SIGTERM."""
+    settings = settings_of(ctx)
+    configure_logging(settings)
+
+    def ready(port: int, service: App) -> None:
+        address = settings.mailboxes[0].address
+        out.print(f"Postdesk is running. Data folder: {settings.data_dir.resolve()}")
+        out.print(f"Database: {service.db.engine.url.render_as_string(hide_password=True)}")
+        out.print(f"SMTP: {settings.smtp_host}:{port}, mailboxes: {', '.join(m.address for m in settings.mailboxes)}")
+        out.print(f"Send a test mail:  swaks --server {settings.smtp_host}:{port} --to {address}")
+        out.print(f"   or: python3 -c \"import smtplib; smtplib.SMTP('{settings.smtp_host}', {port})"
+                  f".sendmail('me@example.com', ['{address}'], b'Subject: hello\\r\\n\\r\\nIt works.\\r\\n')\"")
+        out.print("Then: postdesk tickets list", highlight=False)
+
+    try:
+        run_service(settings, on_ready=ready)
+    except OSError as exc:
+        fail(f"cannot start: {exc}")
+
+
+@app.command("settings")
+def settings_reference():
+    """Print every setting with its default and meaning, as Markdown."""
+    out.print(settings_table(), markup=False, highlight=False)
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")):
+    """Spool depth, bad entries, database and disk state."""
+    service = open_app(ctx)
+    depth = service.spool.depth()
+    disk = shutil.disk_usage(service.settings.data_dir)
+    report = {
+        "data_dir": str(service.settings.data_dir.resolve()),
+        "spool": {"waiting": depth["new"], "in_progress": depth["cur"], "bad": depth["bad"]},
+        "database": {"url": service.db.engine.url.render_as_string(hide_password=True),
+                     "reachable": service.db.ping()},
+        "disk": {"free_bytes": disk.free, "total_bytes": disk.total,
+                 "low": disk.free < service.settings.min_free_disk},
+    }
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    for section, values in report.items():
+        out.print(f"[bold]{section}[/bold]: " + (", ".join(f"{k}={v}" for k, v in values.items())
+                                                 if isinstance(values, dict) else str(values)))
+
+
+@tickets_app.command("list")
+def tickets_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"),
+                 queue: Optional[str] = typer.Option(None, help="inbox, review or spam"),
+                 status: Optional[str] = typer.Option(None), limit: int = typer.Option(50, min=1)):
+    """The newest tickets."""
+    service = open_app(ctx)
+    with service.db.read() as session:
+        rows = list_tickets(session, queue=queue, status=status, limit=limit)
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("id", "status", "queue", "messages", "contact", "subject")
+    for row in rows:
+        table.add_row(str(row["id"]), row["status"], row["queue"], str(row["messages"]),
+                      row["contact"] or "", row["subject"])
+    out.print(table)
+
+
+@tickets_app.command("show")
+def tickets_show(ctx: typer.Context, ticket_id: int, as_json: bool = typer.Option(False, "--json")):
+    """One ticket with its thread: messages, participants, attachments, flags, threading rule."""
+    service = open_app(ctx)
+    with service.db.read() as session:
+        detail = ticket_detail(session, ticket_id)
+    if detail is None:
+        fail(f"no ticket {ticket_id}")
+    if as_json:
+        out.print_json(json.dumps(detail))
+        return
+    out.print(f"[bold]#{detail['id']}[/bold] {detail['subject']}  [{detail['status']}, {detail['queue']}]",
+              highlight=False)
+    out.print(f"department: {detail['department']}  contact: {detail['contact']}  "
+              f"linked: {detail['linked_ticket']}", highlight=False)
+    out.print("participants: " + ", ".join(detail["participants"]), highlight=False)
+    for m in detail["messages"]:
+        out.rule(f"message {m['id']} · rule {m['thread_rule']} · {m['date']}")
+        out.print(f"From: {m['from_name']} <{m['from']}>\nSubject: {m['subject']}", highlight=False)
+        if m["flags"]:
+            out.print("flags: " + ", ".join(m["flags"]), highlight=False)
+        for a in m["attachments"]:
+            out.print(f"  attachment {a['id']}: {a['filename']} ({a['sniffed_type']}, {a['size']} bytes)",
+                      highlight=False)
+        out.print(m["text"][:2000], highlight=False, markup=False)
+
+
+@spool_app.command("list")
+def spool_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")):
+    """Entries that failed too often, with their reasons."""
+    service = open_app(ctx)
+    rows = [{"id": e.id, "source": e.envelope.source, "attempts": e.envelope.attempts,
+             "size": len(e.raw), "errors": e.envelope.errors} for e in service.spool.bad()]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    out.print(f"waiting: {service.spool.depth()['new']}, bad: {len(rows)}")
+    for row in rows:
+        out.print(f"{row['id']}  {row['source']}  {row['size']} bytes  {row['attempts']} attempts: "
+                  f"{row['errors'][-1] if row['errors'] else ''}", highlight=False, markup=False)
+
+
+@spool_app.command("retry")
+def spool_retry(ctx: typer.Context, entry_id: str):
+    """Put a bad entry back in the queue."""
+    service = open_app(ctx)
+    try:
+        service.spool.retry(entry_id)
+    except Exception as exc:
+        fail(str(exc))
+    out.print(f"{entry_id} is back in the queue")
+
+
+@app.command("import")
+def import_mail(ctx: typer.Context, kind: str = typer.Argument(..., help="mbox or maildir"),
+                path: Path = typer.Argument(..., help="The mbox file or Maildir folder.")):
+    """Bring existing mail in through the same spool and pipeline."""
+    service = open_app(ctx)
+    try:
+        messages = list(read_mailbox(kind, path))
+    except (MailboxReadError, OSError) as exc:
+        fail(str(exc))
+    runner = service.runner()
+    with Progress(console=err) as progress:
+        spooled = progress.add_task("spooling", total=len(messages))
+        spool_all(iter(messages), service.spool, lambda: progress.advance(spooled))
+        stored = progress.add_task("storing", total=len(messages))
+        while service.spool.pending(1):
+            taken = runner.step()
+            progress.advance(stored, taken)
+            if not taken:
+                time.sleep(1.0)  # the database is unavailable: the entries wait in the spool
+    s = runner.stats
+    out.print(f"imported {s['stored']}, duplicates {s['duplicate']}, quarantined {s['bad']}")

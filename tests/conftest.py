@@ -1,0 +1,145 @@
+"""Shared fixtures: settings on a throwaway data folder and database, a running Postdesk, the corpus.
+
+The database is SQLite unless POSTDESK_TEST_PG_URL names a PostgreSQL server; then every test
+gets a fresh database cloned from a migrated template on that server.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import smtplib
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+from ingest.smtp import SmtpServer
+from models.db import Database
+from postdesk.app import App
+from postdesk.settings import MailboxConfig, Settings
+
+pytest_plugins = ["dovecot"]
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("POSTDESK_TEST_PG_URL", "")
+
+MAILBOXES = [
+    MailboxConfig(address="support@example.com", department="Support", aliases=["help@example.com"]),
+    MailboxConfig(address="billing@example.com", department="Billing"),
+]
+
+
+def _pg_url(database: str) -> str:
+    return make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
+
+
+def _pg_admin():
+    return create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def pg_template():
+    if not PG_URL:
+        yield None
+        return
+    name = f"pdtmpl_{os.getpid()}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    db = Database(_pg_url(name))
+    db.migrate()
+    db.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path, pg_template):
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path / 'postdesk.db'}"
+        return
+    name = f"pdtest_{secrets.token_hex(4)}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {pg_template}"))
+    yield _pg_url(name)
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path, database_url) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, smtp_port=0,
+                    mailboxes=MAILBOXES, min_free_disk=0, runner_poll_interval=0.05,
+                    secret_key="test-secret")
+
+
+class Harness:
+    """A running Postdesk in this process: the real SMTP server and the real runner, in threads."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.app = App.open(settings)
+        self.runner = self.app.runner()
+        self.smtp = SmtpServer(settings, self.app.spool, self.app.directory)
+        self.port = self.smtp.start()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.runner.run, args=(self._stop,), daemon=True)
+        self._thread.start()
+
+    def client(self) -> smtplib.SMTP:
+        return smtplib.SMTP("127.0.0.1", self.port, timeout=30)
+
+    def send(self, raw: bytes | str, to: list[str] | str = "support@example.com",
+             sender: str = "customer@example.org") -> tuple[int, bytes]:
+        """Send one message in its own connection; returns the DATA reply."""
+        raw = raw.encode() if isinstance(raw, str) else raw
+        with self.client() as client:
+            client.ehlo()
+            client.mail(sender)
+            for rcpt in [to] if isinstance(to, str) else to:
+                code, reply = client.rcpt(rcpt)
+                assert code == 250, (code, reply)
+            return client.data(raw)
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until the runner has taken everything out of the spool."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            depth = self.app.spool.depth()
+            if depth["new"] == 0 and depth["cur"] == 0:
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"spool not drained: {self.app.spool.depth()}")
+
+    def close(self) -> None:
+        self.smtp.stop()
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.app.db.dispose()
+
+
+@pytest.fixture
+def postdesk(settings):
+    harness = Harness(settings)
+    yield harness
+    harness.close()
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """The shared SpamAssassin corpus; skipped when absent, a failure when CI is set."""
+    path = Path(os.environ.get("POSTDESK_CORPUS_DIR", ROOT.parent / "shared" / "corpus")) / "spamassassin-2002"
+    if not (path / "ham").is_dir() or not (path / "spam").is_dir():
+        message = f"the shared corpus is not at {path} (set POSTDESK_CORPUS_DIR)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

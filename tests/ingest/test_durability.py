@@ -1,0 +1,153 @@
+"""Nothing that got a 250 is lost: SIGKILL at random moments, database outages, clean shutdown."""
+
+from __future__ import annotations
+
+import random
+import smtplib
+import threading
+import time
+
+import pytest
+from sqlalchemy import create_engine, func, make_url, select, text
+
+from conftest import PG_URL, Harness
+from models import Message
+from models.db import Database
+from serve import ServeProcess
+
+
+def message(n: int) -> bytes:
+    return (f"From: c{n}@example.org\r\nTo: support@example.com\r\nSubject: n{n}\r\n"
+            f"Message-ID: <durable-{n}@example.org>\r\n\r\nbody {n}\r\n").encode()
+
+
+class Sender(threading.Thread):
+    """Sends numbered messages until stopped or the server goes away; remembers which got 250."""
+
+    def __init__(self, port: int, start_at: int, acknowledged: set[int]):
+        super().__init__(daemon=True)
+        self.port, self.n, self.acknowledged = port, start_at, acknowledged
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                with smtplib.SMTP("127.0.0.1", self.port, timeout=5) as client:
+                    client.sendmail("c@example.org", ["support@example.com"], message(self.n))
+                self.acknowledged.add(self.n)
+            except (OSError, smtplib.SMTPException):
+                return
+            finally:
+                self.n += 1
+
+
+def stored_counts(db: Database) -> dict[str, int]:
+    with db.read() as session:
+        rows = session.execute(select(Message.message_id_header, func.count()).group_by(Message.message_id_header))
+        return dict(rows.all())
+
+
+def wait_drained(settings, timeout=60) -> None:
+    spool = settings.spool_dir
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any((spool / d).glob("*.eml") for d in ("new", "cur")):
+            return
+        time.sleep(0.1)
+    raise TimeoutError("spool not drained")
+
+
+def test_sigkill_at_random_moments_loses_nothing_acknowledged(settings, tmp_path):
+    acknowledged: set[int] = set()
+    rng = random.Random(20261129)
+    next_n = 0
+    for _ in range(6):
+        server = ServeProcess(settings, tmp_path / "serve.log")
+        sender = Sender(server.port, next_n, acknowledged)
+        sender.start()
+        time.sleep(rng.uniform(0.3, 1.5))
+        server.kill()
+        sender.stop.set()
+        sender.join(10)
+        next_n = sender.n + 1
+    server = ServeProcess(settings, tmp_path / "serve.log")
+    wait_drained(settings)
+    assert server.terminate() == 0
+    counts = stored_counts(Database(settings.sqlalchemy_url))
+    assert len(acknowledged) > 20
+    assert all(counts.get(f"durable-{n}@example.org") == 1 for n in acknowledged)
+    assert set(counts.values()) == {1}
+
+
+def test_sigterm_stops_cleanly_and_a_restart_processes_what_was_left(settings, tmp_path):
+    server = ServeProcess(settings, tmp_path / "serve.log")
+    acknowledged: set[int] = set()
+    sender = Sender(server.port, 0, acknowledged)
+    sender.start()
+    time.sleep(1.0)
+    assert server.terminate(timeout=30) == 0
+    sender.stop.set()
+    sender.join(10)
+    server = ServeProcess(settings, tmp_path / "serve.log")
+    wait_drained(settings)
+    server.terminate()
+    counts = stored_counts(Database(settings.sqlalchemy_url))
+    assert acknowledged and all(counts.get(f"durable-{n}@example.org") == 1 for n in acknowledged)
+
+
+class Outage:
+    """Makes the database unusable for the runner and brings it back."""
+
+    def __init__(self, settings):
+        self.url = settings.sqlalchemy_url
+
+    def __enter__(self):
+        if self.url.startswith("sqlite"):
+            self._lock = create_engine(self.url).raw_connection()
+            self._lock.execute("BEGIN EXCLUSIVE")
+        else:
+            name = make_url(self.url).database
+            self._admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+            with self._admin.connect() as conn:
+                conn.execute(text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+        return self
+
+    def __exit__(self, *exc):
+        if self.url.startswith("sqlite"):
+            self._lock.rollback()
+            self._lock.close()
+        else:
+            with self._admin.connect() as conn:
+                conn.execute(text(f"ALTER DATABASE {make_url(self.url).database} ALLOW_CONNECTIONS true"))
+            self._admin.dispose()
+
+
+def test_a_database_outage_makes_the_spool_grow_and_then_drain(settings):
+    harness = Harness(settings.model_copy(update={"sqlite_busy_timeout": 0.2}))
+    try:
+        harness.send(message(0))
+        harness.settle()
+        with Outage(settings):
+            codes = [harness.send(message(n))[0] for n in range(1, 21)]
+            time.sleep(1.0)
+            waiting = harness.app.spool.depth()
+            assert codes == [250] * 20
+            assert waiting["new"] + waiting["cur"] > 0 and waiting["bad"] == 0
+        harness.settle(timeout=60)
+        counts = stored_counts(harness.app.db)
+        assert len(counts) == 21 and set(counts.values()) == {1}
+        assert harness.app.spool.depth()["bad"] == 0
+    finally:
+        harness.close()
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's writer lock")
+def test_a_cli_writer_holding_the_lock_never_bounces_mail(postdesk):
+    """Another process writing (BEGIN IMMEDIATE) while mail arrives: SMTP still says 250, all stored."""
+    with postdesk.app.db.write() as session:
+        session.execute(text("SELECT 1"))
+        codes = [postdesk.send(message(n))[0] for n in range(5)]
+    postdesk.settle()
+    assert codes == [250] * 5 and len(stored_counts(postdesk.app.db)) == 5

@@ -1,0 +1,206 @@
+"""The SMTP edge, spoken to with smtplib and raw sockets: what a sending MTA sees."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from conftest import Harness
+from models import Message
+from tls import make_ca
+
+SIMPLE = b"From: Customer <customer@example.org>\r\nTo: support@example.com\r\nSubject: Help\r\n" \
+         b"Message-ID: <simple-1@example.org>\r\n\r\nMy printer is on fire.\r\n"
+
+
+def stored(harness: Harness, **where) -> list[Message]:
+    with harness.app.db.read() as session:
+        query = select(Message)
+        for column, value in where.items():
+            query = query.where(getattr(Message, column) == value)
+        return session.scalars(query).all()
+
+
+def test_accepted_mail_is_stored_and_the_reply_names_the_spool_entry(postdesk):
+    code, reply = postdesk.send(SIMPLE)
+    assert code == 250 and reply.startswith(b"2.0.0 Ok: queued as ")
+    postdesk.settle()
+    [message] = stored(postdesk)
+    assert message.spool_id == reply.split()[-1].decode()
+    assert message.subject == "Help" and message.envelope_from == "customer@example.org"
+    assert postdesk.app.blobs.get(message.raw_sha256) == SIMPLE
+
+
+@pytest.mark.parametrize("rcpt", ["support@example.com", "SUPPORT@Example.COM", "support+urgent@example.com",
+                                  "help@example.com", "billing@example.com"])
+def test_our_addresses_in_every_spelling_are_accepted(postdesk, rcpt):
+    with postdesk.client() as client:
+        client.ehlo()
+        client.mail("a@example.org")
+        assert client.rcpt(rcpt)[0] == 250
+
+
+@pytest.mark.parametrize("rcpt", ["sales@example.com", "support@example.net", "support", "@example.com"])
+def test_other_recipients_get_550(postdesk, rcpt):
+    with postdesk.client() as client:
+        client.ehlo()
+        client.mail("a@example.org")
+        code, reply = client.rcpt(rcpt)
+        assert (code, reply[:5]) in ((550, b"5.1.1"), (553, reply[:5]), (501, reply[:5]))
+
+
+def test_recipient_cap_answers_452(settings):
+    harness = Harness(settings.model_copy(update={"max_recipients": 3}))
+    try:
+        with harness.client() as client:
+            client.ehlo()
+            client.mail("a@example.org")
+            codes = [client.rcpt(f"support+{i}@example.com") for i in range(4)]
+        assert [c for c, _ in codes] == [250, 250, 250, 452]
+        assert codes[-1][1].startswith(b"4.5.3")
+    finally:
+        harness.close()
+
+
+def test_size_is_advertised_and_an_oversized_message_gets_552_and_is_not_stored(settings):
+    harness = Harness(settings.model_copy(update={"max_message_size": 4096}))
+    try:
+        with harness.client() as client:
+            client.ehlo()
+            assert client.esmtp_features["size"] == "4096"
+            client.mail("a@example.org")
+            client.rcpt("support@example.com")
+            code, _ = client.data(SIMPLE + b"x" * 5000 + b"\r\n")
+        assert code == 552
+        harness.settle()
+        assert stored(harness) == [] and harness.app.spool.depth()["new"] == 0
+    finally:
+        harness.close()
+
+
+def test_lines_longer_than_998_octets_are_accepted_intact(postdesk):
+    long_line = b"A" * 20000
+    raw = SIMPLE.replace(b"My printer", long_line + b"\r\nMy printer")
+    assert postdesk.send(raw)[0] == 250
+    postdesk.settle()
+    [message] = stored(postdesk)
+    assert postdesk.app.blobs.get(message.raw_sha256) == raw
+
+
+def _raw_session(port: int, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"EHLO test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<support@example.com>\r\nDATA\r\n")
+        sock.sendall(payload)
+        sock.sendall(b"QUIT\r\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("bad_end", [b"\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\n"])
+def test_hostile_end_of_data_never_splits_one_message_into_two(postdesk, bad_end):
+    smuggled = (b"Subject: outer\r\nMessage-ID: <outer@example.org>\r\n\r\nhello" + bad_end +
+                b"MAIL FROM:<evil@example.org>\r\nRCPT TO:<support@example.com>\r\nDATA\r\n"
+                b"Subject: smuggled\r\n\r\ninner\r\n.\r\n")
+    replies = _raw_session(postdesk.port, smuggled)
+    assert replies.count(b"250 2.0.0 Ok: queued") == 1
+    postdesk.settle()
+    [message] = stored(postdesk)
+    assert message.subject == "outer"
+
+
+def test_a_spool_failure_answers_451_with_a_generic_text(postdesk, monkeypatch):
+    def broken_disk(raw, envelope):
+        raise OSError(5, "Input/output error at /secret/path")
+
+    monkeypatch.setattr(postdesk.app.spool, "put", broken_disk)
+    with postdesk.client() as client:
+        client.ehlo()
+        client.mail("a@example.org")
+        client.rcpt("support@example.com")
+        code, reply = client.data(SIMPLE)
+    assert code == 451 and reply.startswith(b"4.3.0") and b"secret" not in reply
+
+
+def test_low_disk_answers_452_before_the_spool_fills_the_disk(settings):
+    harness = Harness(settings.model_copy(update={"min_free_disk": 2**62}))
+    try:
+        with harness.client() as client:
+            client.ehlo()
+            code, reply = client.mail("a@example.org")
+        assert code == 452 and reply.startswith(b"4.3.1")
+    finally:
+        harness.close()
+
+
+def test_starttls_with_a_configured_certificate(settings, tmp_path):
+    ca = make_ca(tmp_path / "tls")
+    harness = Harness(settings.model_copy(update={"tls_cert": ca.server_cert, "tls_key": ca.server_key}))
+    try:
+        with harness.client() as client:
+            client.ehlo()
+            assert client.has_extn("starttls")
+            client.starttls(context=ssl.create_default_context(cafile=str(ca.ca_cert)))
+            client.ehlo()
+            client.mail("a@example.org")
+            client.rcpt("support@example.com")
+            assert client.data(SIMPLE)[0] == 250
+    finally:
+        harness.close()
+
+
+def test_smtputf8_senders_are_accepted(postdesk):
+    raw = "From: José <josé@exämple.org>\r\nSubject: Olá\r\n\r\nObrigado\r\n".encode()
+    with postdesk.client() as client:
+        client.ehlo()
+        assert client.has_extn("smtputf8")
+        client.mail("josé@exämple.org", ["SMTPUTF8"])
+        client.rcpt("support@example.com")
+        assert client.data(raw)[0] == 250
+
+
+def test_connections_per_client_address_are_capped(settings):
+    harness = Harness(settings.model_copy(update={"max_connections_per_ip": 2}))
+    try:
+        first, second = harness.client(), harness.client()
+        with socket.create_connection(("127.0.0.1", harness.port), timeout=10) as third:
+            assert third.recv(1024).startswith(b"421 4.7.0")
+        first.quit()
+        second.quit()
+    finally:
+        harness.close()
+
+
+def test_an_idle_client_is_cut_off(settings):
+    harness = Harness(settings.model_copy(update={"smtp_idle_timeout": 1.0}))
+    try:
+        with socket.create_connection(("127.0.0.1", harness.port), timeout=10) as sock:
+            assert sock.recv(1024).startswith(b"220")
+            started = time.monotonic()
+            assert sock.recv(1024) == b""  # the server closed the connection
+            assert time.monotonic() - started < 5
+    finally:
+        harness.close()
+
+
+def test_logs_carry_ids_never_addresses_or_subjects(postdesk, caplog):
+    caplog.set_level(logging.INFO)
+    postdesk.send(SIMPLE, sender="very.private.person@example.org")
+    postdesk.settle()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "accepted" in text
+    assert "very.private.person" not in text and "Help" not in text and "example.com" not in text
+
+
+def test_the_same_bytes_twice_are_stored_once(postdesk):
+    postdesk.send(SIMPLE)
+    postdesk.send(SIMPLE)
+    postdesk.settle()
+    with postdesk.app.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Message)) == 1

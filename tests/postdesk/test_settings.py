@@ -1,0 +1,69 @@
+"""Settings: typed, validated with clear errors, and every one of them documented in the README."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from postdesk.cli import app
+from postdesk.settings import Settings, SettingsError, load_settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_every_setting_is_documented_in_the_readme():
+    documented = set(re.findall(r"`POSTDESK_([A-Z0-9_]+)`", README.read_text()))
+    missing = [name for name in Settings.model_fields if name.upper() not in documented]
+    assert not missing, f"undocumented settings: {missing} (paste `postdesk settings` into the README)"
+
+
+def test_environment_and_toml_file_are_read(tmp_path, monkeypatch):
+    config = tmp_path / "postdesk.toml"
+    config.write_text('smtp_port = 2626\n[[mailboxes]]\naddress = "Help@Example.com"\ndepartment = "Help"\n')
+    monkeypatch.setenv("POSTDESK_CONFIG", str(config))
+    monkeypatch.setenv("POSTDESK_MAX_RECIPIENTS", "7")
+    settings = load_settings()
+    assert settings.smtp_port == 2626 and settings.max_recipients == 7
+    assert settings.mailboxes[0].address == "help@example.com"
+
+
+def test_environment_wins_over_the_file(tmp_path, monkeypatch):
+    config = tmp_path / "postdesk.toml"
+    config.write_text("smtp_port = 2626\n")
+    monkeypatch.setenv("POSTDESK_CONFIG", str(config))
+    monkeypatch.setenv("POSTDESK_SMTP_PORT", "2727")
+    assert load_settings().smtp_port == 2727
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("POSTDESK_SMTP_PORT", "70000", "smtp_port"),
+    ("POSTDESK_MAX_RECIPIENTS", "many", "max_recipients"),
+    ("POSTDESK_MAILBOXES", '[{"address": "not-an-address"}]', "plain address"),
+    ("POSTDESK_TLS_CERT", "/tmp/cert.pem", "tls_cert and tls_key"),
+    ("POSTDESK_NO_SUCH_SETTING", "1", None),
+])
+def test_invalid_settings_give_one_clear_error(monkeypatch, name, value, says):
+    monkeypatch.setenv(name, value)
+    if says is None:  # unknown POSTDESK_ variables are ignored by pydantic-settings; a typo in TOML is not
+        load_settings()
+        return
+    with pytest.raises(SettingsError, match=says):
+        load_settings()
+
+
+def test_a_typo_in_the_config_file_is_an_error(tmp_path, monkeypatch):
+    config = tmp_path / "postdesk.toml"
+    config.write_text("smtp_prot = 25\n")
+    monkeypatch.setenv("POSTDESK_CONFIG", str(config))
+    with pytest.raises(SettingsError, match="smtp_prot"):
+        load_settings()
+
+
+def test_the_cli_reports_bad_settings_without_a_traceback(monkeypatch, tmp_path):
+    monkeypatch.setenv("POSTDESK_SMTP_PORT", "-1")
+    result = CliRunner().invoke(app, ["--data-dir", str(tmp_path), "status"])
+    assert result.exit_code == 2
+    assert "smtp_port" in result.output and "Traceback" not in result.output

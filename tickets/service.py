@@ -1,0 +1,81 @@
+"""Contacts, tickets and participants: the writes the pipeline (and later the web view) make."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Contact, Department, Mailbox, MailboxAlias, Ticket, TicketParticipant
+from models.base import utcnow
+from models.upsert import insert_ignore
+from postdesk.settings import MailboxConfig
+
+
+def sync_mailboxes(session: Session, configs: list[MailboxConfig]) -> dict[str, int]:
+    """Make the rows match the settings; returns canonical address → mailbox id."""
+    insert_ignore(session, Department, [{"name": c.department} for c in configs])
+    departments = {d.name: d.id for d in session.scalars(select(Department))}
+    insert_ignore(session, Mailbox, [
+        {"address": c.address, "department_id": departments[c.department]} for c in configs
+    ])
+    boxes = {m.address: m for m in session.scalars(select(Mailbox))}
+    for config in configs:
+        boxes[config.address].department_id = departments[config.department]
+    insert_ignore(session, MailboxAlias, [
+        {"address": alias, "mailbox_id": boxes[c.address].id} for c in configs for alias in c.aliases
+    ])
+    return {address: box.id for address, box in boxes.items()}
+
+
+def contact_for(session: Session, address: str, name: str) -> Contact:
+    insert_ignore(session, Contact, [{"address": address, "name": name[:400], "created_at": utcnow()}])
+    contact = session.scalars(select(Contact).where(Contact.address == address)).one()
+    if name and not contact.name:
+        contact.name = name[:400]
+    return contact
+
+
+def open_ticket(session: Session, *, subject: str, mailbox_id: int | None, contact_id: int | None,
+                linked_to: int | None, queue: str = "inbox") -> Ticket:
+    department_id = session.get(Mailbox, mailbox_id).department_id if mailbox_id else None
+    ticket = Ticket(subject=subject[:1000], status="new", queue=queue, mailbox_id=mailbox_id,
+                    department_id=department_id, contact_id=contact_id, linked_ticket_id=linked_to)
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
+def add_participants(session: Session, ticket_id: int, addresses: set[str]) -> None:
+    insert_ignore(session, TicketParticipant, [
+        {"ticket_id": ticket_id, "address": a} for a in sorted(addresses) if a
+    ])
+
+
+def may_reopen(ticket: Ticket, now: datetime, window_days: int) -> bool:
+    """A closed ticket takes replies back within the window; later ones start a linked ticket."""
+    if ticket.status != "closed":
+        return True
+    closed = ticket.closed_at or ticket.updated_at
+    if closed.tzinfo is None:  # SQLite hands back naive datetimes; we only ever store UTC
+        closed = closed.replace(tzinfo=now.tzinfo)
+    return now - closed <= timedelta(days=window_days)
+
+
+def customer_replied(ticket: Ticket, now: datetime) -> None:
+    """A human reply brings the ticket back in front of agents."""
+    if ticket.status in ("pending", "resolved", "closed"):
+        ticket.status = "open"
+        ticket.closed_at = None
+    ticket.updated_at = now
+
+
+def set_status(session: Session, ticket_id: int, status: str) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise LookupError(f"no ticket {ticket_id}")
+    ticket.status = status
+    ticket.updated_at = utcnow()
+    ticket.closed_at = ticket.updated_at if status == "closed" else None
+    return ticket

@@ -1,0 +1,79 @@
+"""Which ticket a message belongs to, and by which rule — never by subject alone.
+
+Rules, first match wins (the name is stored on the message as `thread_rule`):
+  signed     In-Reply-To/References hold one of our signed Message-IDs
+  reference  they hold a stored inbound Message-ID and the sender takes part in that ticket
+             (or both messages came through the same mailing list: List-Id)
+  token      the subject holds [#1234] and the sender takes part in ticket 1234
+  new        none of these; `linked_to` is set when a stranger pointed at a ticket
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Message, Ticket, TicketParticipant
+from tickets.signing import MessageIdSigner
+
+SUBJECT_TOKEN = re.compile(r"\[#(\d{1,12})\]")
+
+
+@dataclass
+class ThreadDecision:
+    rule: str
+    ticket: Ticket | None = None
+    linked_to: int | None = None
+
+
+def _is_participant(session: Session, ticket_id: int, address: str) -> bool:
+    row = session.get(TicketParticipant, (ticket_id, address))
+    return row is not None
+
+
+def _by_signature(session: Session, ids: list[str], signer: MessageIdSigner) -> Ticket | None:
+    for message_id in reversed(ids):
+        ticket_id = signer.ticket_of(message_id)
+        if ticket_id is not None and (ticket := session.get(Ticket, ticket_id)) is not None:
+            return ticket
+    return None
+
+
+def _by_reference(session: Session, ids: list[str]) -> Message | None:
+    if not ids:
+        return None
+    candidates = session.scalars(
+        select(Message)
+        .where(Message.message_id_header.in_(ids[-100:]), Message.ticket_id.is_not(None))
+        .order_by(Message.id.desc())
+    ).all()
+    if not candidates:
+        return None
+    order = {mid: i for i, mid in enumerate(ids)}
+    return max(candidates, key=lambda m: order.get(m.message_id_header, -1))
+
+
+def _by_token(session: Session, subject: str) -> Ticket | None:
+    match = SUBJECT_TOKEN.search(subject)
+    return session.get(Ticket, int(match[1])) if match else None
+
+
+def decide(session: Session, *, sender: str, subject: str, references: list[str],
+           list_id: str, signer: MessageIdSigner) -> ThreadDecision:
+    """Apply the rules in order; `references` is References then In-Reply-To, oldest first."""
+    if (ticket := _by_signature(session, references, signer)) is not None:
+        return ThreadDecision("signed", ticket)
+    pointed: int | None = None
+    if (earlier := _by_reference(session, references)) is not None:
+        same_list = bool(list_id) and earlier.list_id == list_id
+        if same_list or _is_participant(session, earlier.ticket_id, sender):
+            return ThreadDecision("reference", earlier.ticket)
+        pointed = earlier.ticket_id
+    if (ticket := _by_token(session, subject)) is not None:
+        if _is_participant(session, ticket.id, sender):
+            return ThreadDecision("token", ticket)
+        pointed = pointed or ticket.id
+    return ThreadDecision("new", None, pointed)
