@@ -21,11 +21,18 @@ from models.db import Database
 
 log = logging.getLogger("postdesk.runner")
 
-_INFRASTRUCTURE = (OperationalError, DisconnectionError)
+# SQLite reports schema mistakes as OperationalError too; only these mean "the database is unavailable".
+_SQLITE_UNAVAILABLE = ("database is locked", "readonly", "disk i/o error", "unable to open", "disk is full")
 
 
 def _is_outage(exc: BaseException) -> bool:
-    return isinstance(exc, _INFRASTRUCTURE) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    if isinstance(exc, DisconnectionError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if exc.orig is not None and type(exc.orig).__module__.startswith("sqlite3"):
+        return any(text in str(exc.orig).lower() for text in _SQLITE_UNAVAILABLE)
+    return True
 
 
 class Runner:

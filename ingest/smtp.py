@@ -46,6 +46,7 @@ class PostdeskHandler:
         self.settings = settings
         self.spool = spool
         self.directory = directory
+        self.connections: Counter = Counter()  # open connections per client address
 
     async def handle_MAIL(self, server, session: Session, envelope: SmtpEnvelope, address: str, options):
         if self.spool.free_bytes() < self.settings.min_free_disk:
@@ -92,22 +93,21 @@ class PostdeskSMTP(SMTP):
     line_length_limit = 64 * 1024
     data_timeout = 600.0
     max_per_ip = 20
-    _connections: Counter = Counter()
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         host = self._peer_host()
-        PostdeskSMTP._connections[host] += 1
-        if PostdeskSMTP._connections[host] > self.max_per_ip:
+        self.event_handler.connections[host] += 1
+        if self.event_handler.connections[host] > self.max_per_ip:
             log.warning("connection cap reached for peer=%s", peer_hash(host))
             transport.write((TOO_MANY_CONNECTIONS + "\r\n").encode())
             transport.close()
 
     def connection_lost(self, error) -> None:
-        host = self._peer_host()
-        PostdeskSMTP._connections[host] -= 1
-        if PostdeskSMTP._connections[host] <= 0:
-            del PostdeskSMTP._connections[host]
+        host, connections = self._peer_host(), self.event_handler.connections
+        connections[host] -= 1
+        if connections[host] <= 0:
+            del connections[host]
         super().connection_lost(error)
 
     def _peer_host(self) -> str:

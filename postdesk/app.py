@@ -58,6 +58,8 @@ class App:
 
 def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # mail-parser logs whole header values (personal data) when it cannot decode them
+    logging.getLogger("mailparser").setLevel(logging.CRITICAL)
 
 
 def _runner_process(settings_data: dict, stop: multiprocessing.Event, parent_pid: int) -> None:

@@ -21,7 +21,7 @@ from rich.table import Table
 from ingest.importer import MailboxReadError, read_mailbox, spool_all
 from postdesk.app import App, configure_logging, serve as run_service
 from postdesk.settings import Settings, SettingsError, load_settings
-from postdesk.settings_doc import settings_table
+from postdesk.settings_doc import settings_table, update_readme
 from tickets.queries import list_tickets, ticket_detail
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Postdesk, a self-hosted email helpdesk.")
@@ -86,9 +86,12 @@ def serve(ctx: typer.Context):
 
 
 @app.command("settings")
-def settings_reference():
+def settings_reference(readme: Optional[Path] = typer.Option(None, "--readme", help="Rewrite the table in this file.")):
     """Print every setting with its default and meaning, as Markdown."""
-    out.print(settings_table(), markup=False, highlight=False)
+    if readme is not None:
+        update_readme(readme)
+        return
+    out.print(settings_table(), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

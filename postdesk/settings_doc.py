@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -21,3 +22,11 @@ def settings_table() -> str:
     for name, field in Settings.model_fields.items():
         rows.append(f"| `POSTDESK_{name.upper()}` | `{_default(field)}` | {field.description} |")
     return "\n".join(rows)
+
+
+def update_readme(path: Path) -> None:
+    """Replace the block between the settings markers with the current table."""
+    text = path.read_text()
+    start, end = text.index("<!-- settings:start"), text.index("<!-- settings:end -->")
+    head = text[start:text.index("-->", start) + 3]
+    path.write_text(text[:start] + head + "\n" + settings_table() + "\n" + text[end:])

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 12:31:25.862804
+Create Date: 2026-11-29 12:48:09.289609
 """
 from alembic import op
 import sqlalchemy as sa
@@ -128,6 +128,7 @@ def upgrade() -> None:
     sa.Column('message_id_header', sa.String(length=998), nullable=False),
     sa.Column('in_reply_to', sa.JSON(), nullable=False),
     sa.Column('references', sa.JSON(), nullable=False),
+    sa.Column('list_id', sa.String(length=400), nullable=False),
     sa.Column('subject', sa.Text(), nullable=False),
     sa.Column('from_address', sa.String(length=320), nullable=False),
     sa.Column('from_name', sa.String(length=400), nullable=False),

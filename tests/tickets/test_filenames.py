@@ -1,0 +1,95 @@
+"""`tickets.filenames`: hostile attachment names and payload sniffing."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tickets.filenames import clean_filename, sniff_type
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("../../x", "x"),
+    ("/etc/passwd", "passwd"),
+    ("C:\\Windows\\System32\\x.dll", "x.dll"),
+    ("a\x00b.pdf", "ab.pdf"),
+    ("evil\u202efdp.exe", "evilfdp.exe"),
+    ("\u2067report\u2069.pdf\u200f", "report.pdf"),
+    ("line\r\nbreak\t.txt", "linebreak.txt"),
+    ("...hidden", "hidden"),
+    ("trailing. . ", "trailing"),
+    ("  spaced name.doc  ", "spaced name.doc"),
+    ("Cafe\u0301.txt", "Café.txt"),  # NFC: e + combining acute → é
+    ("report.pdf/", "report.pdf"),
+])
+def test_clean_filename(name, expected):
+    assert clean_filename(name) == expected
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../..", "/", "\\", " . ", "\x00\x01", "\u202e"])
+def test_nothing_left_gives_the_fallback(name):
+    assert clean_filename(name) == "attachment"
+    assert clean_filename(name, fallback="message.eml") == "message.eml"
+    assert clean_filename(name, fallback="../..") == "attachment"
+
+
+def test_a_300_byte_name_keeps_its_extension():
+    cleaned = clean_filename("x" * 296 + ".pdf")
+    assert len(cleaned.encode()) == 255 and cleaned.endswith(".pdf") and cleaned.startswith("xxx")
+
+
+def test_multi_byte_names_are_cut_on_a_character_boundary():
+    cleaned = clean_filename("é" * 200 + ".tar.gz")
+    assert len(cleaned.encode()) <= 255 and cleaned.endswith("é.gz") and set(cleaned[:-3]) == {"é"}
+
+
+def test_an_absurd_extension_is_not_kept_whole():
+    cleaned = clean_filename("a." + "b" * 400)
+    assert len(cleaned.encode()) == 255 and cleaned.startswith("a.bbb")
+
+
+def test_long_runs_of_spaces_are_cheap():
+    started = time.perf_counter()
+    assert clean_filename("a" + " " * 200_000 + "b") == "a"
+    assert time.perf_counter() - started < 1
+
+
+UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f/\\\\{BIDI}]")
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]) | st.sampled_from(list("/\\.\x00 " + BIDI)), max_size=400))
+def test_clean_filename_is_always_safe(name):
+    cleaned = clean_filename(name)
+    assert cleaned and cleaned not in (".", "..") and not UNSAFE.search(cleaned)
+    assert len(cleaned.encode("utf-8")) <= 255 and not cleaned.startswith(".")
+
+
+@pytest.mark.parametrize(("payload", "expected"), [
+    (b"%PDF-1.7\n%\xe2\xe3", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "image/png"),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image/jpeg"),
+    (b"GIF89a\x01\x00", "image/gif"),
+    (b"GIF87a\x01\x00", "image/gif"),
+    (b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml word/document.xml", "application/zip"),  # a docx
+    (b"PK\x05\x06" + bytes(18), "application/zip"),
+    (b"\x1f\x8b\x08\x00", "application/gzip"),
+    (b"\x78\x9f\x3e\x22\x01\x00", "application/ms-tnef"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00", "application/x-ole-storage"),
+    (b"Received: from a by b\r\nFrom: x@y\r\n\r\nbody", "message/rfc822"),
+    (b"From x@y Thu Aug 22 12:36:23 2002\nReturn-Path: <x@y>\nSubject: hi\n\nbody", "message/rfc822"),
+    (b"Subject: folded\r\n continued\r\n\r\n", "message/rfc822"),
+    (b"Note: this is just text\nwith a colon\n", "text/plain"),
+    ("Grüße, Ünïcode text\n".encode(), "text/plain"),
+    (b"text with a \x00 NUL", "application/octet-stream"),
+    (b"caf\xe9 in latin-1", "application/octet-stream"),
+    (bytes(range(256)), "application/octet-stream"),
+])
+def test_sniff_type(payload, expected):
+    assert sniff_type(payload) == expected
