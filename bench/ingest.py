@@ -84,7 +84,7 @@ def blast(port: int, messages: list[bytes], concurrency: int) -> list[float]:
 
 
 def spool_empty(data_dir: Path) -> bool:
-    return not any((data_dir / "spool" / d).glob("*.eml") for d in ("new", "cur"))
+    return not any(any((data_dir / "spool" / d).glob("*.eml")) for d in ("new", "cur"))
 
 
 SERVERS = {

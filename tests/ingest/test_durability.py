@@ -51,7 +51,7 @@ def wait_drained(settings, timeout=60) -> None:
     spool = settings.spool_dir
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not any((spool / d).glob("*.eml") for d in ("new", "cur")):
+        if not any(any((spool / d).glob("*.eml")) for d in ("new", "cur")):
             return
         time.sleep(0.1)
     raise TimeoutError("spool not drained")

@@ -1,0 +1,201 @@
+"""Accuracy: Postdesk's filter vs bogofilter on the same messages, under three protocols, in one run.
+
+(a) 10-fold cross-validation, (b) time-ordered split (train on the earliest 70 %, test the rest),
+(c) online in time order (classify, then learn the true label). For each: FP % of decided ham,
+FN % of decided spam, unsure counts, 1-ROCA %. Postdesk tunes its parameters and cutoffs by
+5-fold CV inside each training part only (nested CV for (a)); online it uses fixed a priori
+settings (bogofilter's published robs/robx/min_dev, SpamBayes' cutoffs).
+bogofilter runs with its default settings (cutoffs read from `bogofilter -Q`) on the same bytes
+(the mbox envelope line stripped), trained with -n/-s, scored with -TT (16 significant digits).
+Writes bench/results/spam_accuracy.md and prints it.
+
+Usage: .venv/bin/python -m bench.spam_accuracy   (corpus from POSTDESK_CORPUS_DIR)
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import corpus
+from classifier.evaluate import Example, Figures, Outcome, cross_validate, figures, message_time, online, time_split
+from classifier.filter import SpamFilter
+from classifier.model import CountModel, ScoringParams
+from classifier.tune import tune
+
+RESULTS = Path(__file__).resolve().parent / "results" / "spam_accuracy.md"
+# Online runs with a priori settings, nothing learned from this corpus: bogofilter's published robs,
+# robx and min_dev with every clue, and SpamBayes' cutoffs 0.20/0.90.
+# Lab notebook (online 1-ROCA %): these fixed 0.056; retuning s/min_dist/cutoffs on the messages already
+# learned every 300 messages 0.299, every 1000 0.052 (3 FP) — small early samples overfit; not used.
+A_PRIORI_START = (ScoringParams(s=0.0178, x=0.52, min_dist=0.375), 0.20, 0.90)
+
+
+class PostdeskFit:
+    """fit(train) for the batch protocols: tune inside `train`, then learn all of it."""
+
+    def __init__(self) -> None:
+        self.choices = []
+
+    def __call__(self, train: list[Example]):
+        choice = tune(train)
+        self.choices.append(choice)
+        spam_filter = SpamFilter(CountModel(params=choice.params), ham_cutoff=choice.ham_cutoff, spam_cutoff=choice.spam_cutoff)
+        for features, label, _ in train:
+            spam_filter.learn(features, label)
+        return lambda features: _verdict(spam_filter, features)
+
+
+class PostdeskOnline:
+    """The online learner: fixed a priori parameters and cutoffs; it learns every true label."""
+
+    def __init__(self) -> None:
+        params, ham_cutoff, spam_cutoff = A_PRIORI_START
+        self.filter = SpamFilter(CountModel(params=params), ham_cutoff=ham_cutoff, spam_cutoff=spam_cutoff)
+
+    def judge(self, features) -> tuple[float, str]:
+        return _verdict(self.filter, features)
+
+    def learn(self, features, label: str) -> None:
+        self.filter.learn(features, label)
+
+
+def _verdict(spam_filter: SpamFilter, features) -> tuple[float, str]:
+    verdict = spam_filter.classify(features)
+    return verdict.score, verdict.label
+
+
+class Bogofilter:
+    """bogofilter with a private word list in a temp dir; examples carry message file paths."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = Path(tempfile.mkdtemp(dir=workdir))
+        self.ham_cutoff, self.spam_cutoff = bogofilter_cutoffs()
+
+    def register(self, paths: list[Path], label: str) -> None:
+        flag = "-s" if label == "spam" else "-n"
+        for start in range(0, len(paths), 500):
+            subprocess.run(["bogofilter", "-d", str(self.dir), flag, "-B", *map(str, paths[start:start + 500])], check=True, stderr=subprocess.DEVNULL)
+
+    def judge(self, path: Path) -> tuple[float, str]:
+        if not (self.dir / "wordlist.db").exists():
+            return 0.5, "untrained"  # nothing registered yet (online start): bogofilter refuses to score
+        with open(path, "rb") as message:
+            done = subprocess.run(["bogofilter", "-d", str(self.dir), "-TT"], stdin=message, capture_output=True)
+        if done.returncode not in (0, 1, 2):
+            raise RuntimeError(f"bogofilter failed: {done.stderr.decode(errors='replace')}")
+        score = float(done.stdout.split()[-1])
+        return score, self.label_for(score)
+
+    def learn(self, path: Path, label: str) -> None:
+        """Online: register the TRUE label (not bogofilter's own verdict, as -u would)."""
+        self.register([path], label)
+
+    def label_for(self, score: float) -> str:
+        """bogofilter's own rule (man bogofilter): tristate when 0 < ham_cutoff < spam_cutoff."""
+        if score >= self.spam_cutoff:
+            return "spam"
+        if self.ham_cutoff in (0.0, self.spam_cutoff) or score <= self.ham_cutoff:
+            return "ham"
+        return "unsure"
+
+
+def bogofilter_cutoffs() -> tuple[float, float]:
+    """ham_cutoff and spam_cutoff as bogofilter's configuration (-Q) says."""
+    values = {}
+    for line in subprocess.run(["bogofilter", "-Q"], capture_output=True, text=True, check=True).stdout.splitlines():
+        key, _, rest = line.partition("=")
+        values[key.strip()] = rest.split("#")[0].strip()
+    return float(values["ham_cutoff"]), float(values["spam_cutoff"])
+
+
+def bogofilter_fit(workdir: Path):
+    def fit(train: list[Example]):
+        bogo = Bogofilter(workdir)
+        for label in ("ham", "spam"):
+            bogo.register([path for path, l, _ in train if l == label], label)
+        return bogo.judge
+
+    return fit
+
+
+def run_protocols(examples: list[Example], fit, learner) -> dict[str, list[Outcome]]:
+    return {
+        "(a) 10-fold CV": cross_validate(examples, fit),
+        "(b) time split 70/30": time_split(examples, fit),
+        "(c) online, time order": online(examples, learner),
+    }
+
+
+def markdown(rows: list[tuple[str, str, Figures]], notes: list[str]) -> str:
+    lines = [
+        "| protocol | filter | ham | spam | FP | FP % (decided ham) | FN | FN % (decided spam) | unsure ham | unsure spam | 1-ROCA % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for protocol, name, f in rows:
+        lines.append(
+            f"| {protocol} | {name} | {f.n_ham} | {f.n_spam} | {f.fp} | {f.fp_rate:.2f} | {f.fn} | {f.fn_rate:.2f} "
+            f"| {f.unsure_ham} | {f.unsure_spam} | {f.one_minus_roca:.3f} |"
+        )
+    return "\n".join(["# Spam filter accuracy: Postdesk vs bogofilter", "", *lines, "", *notes, ""])
+
+
+def main() -> int:
+    if not corpus.available():
+        print(f"corpus not found at {corpus.corpus_dir()} (set POSTDESK_CORPUS_DIR)", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    logging.getLogger("mailparser").setLevel(logging.ERROR)  # it warns about every unhandled subtype
+    messages = corpus.load()
+    spam_filter = SpamFilter()
+    workdir = Path(tempfile.mkdtemp(prefix="postdesk-bench-"))
+    try:
+        ours, theirs = [], []
+        for i, (msg, label, raw) in enumerate(messages):
+            when = message_time(msg)
+            path = workdir / f"{i:05d}.eml"
+            path.write_bytes(raw)
+            ours.append((spam_filter.features(msg), label, when))
+            theirs.append((path, label, when))
+        fit = PostdeskFit()
+        results = [("Postdesk", run_protocols(ours, fit, PostdeskOnline()))]
+        results.append(("bogofilter", run_protocols(theirs, bogofilter_fit(workdir), Bogofilter(workdir))))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    rows = [(protocol, name, figures(out)) for name, by_protocol in results for protocol, out in by_protocol.items()]
+    rows.sort(key=lambda r: r[0])
+    text = markdown(rows, _notes(fit, time.perf_counter() - started))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text)
+    print(text)
+    return 0
+
+
+def _notes(fit: PostdeskFit, seconds: float) -> list[str]:
+    ham_cutoff, spam_cutoff = bogofilter_cutoffs()
+    tuned = sorted({(c.params.s, c.params.min_dist, c.ham_cutoff, c.spam_cutoff) for c in fit.choices})
+    return [
+        "- Same messages for both filters: the corpus files with the mbox envelope line stripped; time order by Date, "
+        "or by the first Received date when Date is missing or more than 2 days away from it.",
+        f"- bogofilter: default settings, ham_cutoff={ham_cutoff}, spam_cutoff={spam_cutoff} (from `bogofilter -Q`): "
+        "tristate, scores strictly between the cutoffs are unsure.",
+        "- Postdesk: parameters (Robinson s, min_dist) and cutoffs tuned by 5-fold CV inside each training part "
+        f"(SpamBayes costs FP 10, FN 1, unsure 0.2); choices (s, min_dist, ham_cutoff, spam_cutoff) seen: {tuned}. "
+        "Online: fixed a priori settings, bogofilter's published robs 0.0178, robx 0.52, min_dev 0.375 (every clue) "
+        "and SpamBayes' cutoffs 0.20/0.90.",
+        "- Untrained verdicts (before both classes were seen, online) count as unsure.",
+        "- Caveat: the tuning *procedure* (candidate grid, every clue past min_dist, fixed a priori online settings) "
+        "was designed while looking at whole-corpus figures during development; each protocol's choices are made "
+        "inside its training data only.",
+        "- On 2,500 ham / 500 spam one message is 0.04 % of ham and 0.2 % of spam: differences of one or two messages are ties.",
+        f"- Run time {seconds:.0f} s.",
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Speed: tokenize+score throughput vs bogofilter's bulk mode, per-message latencies, model memory.
+
+Prints: messages/s for Postdesk (tokenize, hash and score ParsedMessage objects, parsing excluded)
+and for `bogofilter -b -T` (which reads and parses the same bytes itself; trained first with -n/-s
+on the same corpus in a temp -d dir) and their ratio (target >= 0.5); single-message score p50/p99
+(target p99 <= 2 ms); learn and unlearn of one message p99 (<= 2 ms); model memory MiB (<= 64).
+
+Usage: .venv/bin/python -m bench.spam_speed
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench import corpus
+from classifier.filter import SpamFilter
+
+MiB = 1024 * 1024
+
+
+def postdesk_rate(spam_filter: SpamFilter, messages: list) -> float:
+    started = time.perf_counter()
+    for msg in messages:
+        spam_filter.classify(msg)
+    return len(messages) / (time.perf_counter() - started)
+
+
+def bogofilter_rate(raws: list[tuple[bytes, str]]) -> float:
+    with tempfile.TemporaryDirectory(prefix="postdesk-speed-") as tmp:
+        paths = _write(Path(tmp), raws)
+        db = Path(tmp) / "db"
+        db.mkdir()
+        for label, flag in (("ham", "-n"), ("spam", "-s")):
+            chosen = [str(p) for p, (_, l) in zip(paths, raws) if l == label]
+            subprocess.run(["bogofilter", "-d", str(db), flag, "-B", *chosen], check=True, stderr=subprocess.DEVNULL)
+        names = "\n".join(map(str, paths)).encode()
+        started = time.perf_counter()
+        subprocess.run(["bogofilter", "-d", str(db), "-b", "-T"], input=names, capture_output=True, check=False)
+        return len(paths) / (time.perf_counter() - started)
+
+
+def _write(folder: Path, raws: list[tuple[bytes, str]]) -> list[Path]:
+    paths = []
+    for i, (raw, _) in enumerate(raws):
+        path = folder / f"{i:05d}.eml"
+        path.write_bytes(raw)
+        paths.append(path)
+    return paths
+
+
+def latencies_ms(action, items) -> np.ndarray:
+    out = []
+    for item in items:
+        started = time.perf_counter()
+        action(item)
+        out.append((time.perf_counter() - started) * 1000)
+    return np.array(out)
+
+
+def main() -> int:
+    if not corpus.available():
+        print(f"corpus not found at {corpus.corpus_dir()} (set POSTDESK_CORPUS_DIR)", file=sys.stderr)
+        return 2
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
+    loaded = corpus.load()
+    messages = [msg for msg, _, _ in loaded]
+    spam_filter = SpamFilter()
+    learned = [(spam_filter.learn(msg, label), label) for msg, label, _ in loaded]
+    ours = postdesk_rate(spam_filter, messages)
+    theirs = bogofilter_rate([(raw, label) for _, label, raw in loaded])
+    score = latencies_ms(spam_filter.classify, messages)
+    unlearn = latencies_ms(lambda fl: spam_filter.unlearn(*fl), learned)
+    learn = latencies_ms(lambda fl: spam_filter.learn(*fl), learned)
+    print(f"messages: {len(messages)} (mean {np.mean([len(f.ids) for f, _ in learned]):.0f} features each)")
+    print(f"Postdesk tokenize+score: {ours:,.0f} msgs/s; bogofilter -b: {theirs:,.0f} msgs/s; ratio {ours / theirs:.2f} (target >= 0.5)")
+    print(f"score one message (tokenize+hash+score): p50 {np.percentile(score, 50):.3f} ms, p99 {np.percentile(score, 99):.3f} ms (target p99 <= 2)")
+    print(f"learn one message (features): p99 {np.percentile(learn, 99):.3f} ms; "
+          f"unlearn p99 {np.percentile(unlearn, 99):.3f} ms (target <= 2)")
+    print(f"model memory: {spam_filter.model.nbytes / MiB:.1f} MiB (target <= 64)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The façade: untrained verdicts, cutoffs, readable evidence, learning from stored features."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from classifier.features import Features, feature_id, featurize
+from classifier.filter import SpamFilter
+from classifier.model import CountModel
+
+from spam_helpers import ham, spam
+
+
+def _small_filter() -> SpamFilter:
+    return SpamFilter(CountModel(1 << 16))
+
+
+def _trained() -> SpamFilter:
+    spam_filter = _small_filter()
+    for i in range(10):
+        spam_filter.learn(spam(i), "spam")
+        spam_filter.learn(ham(i), "ham")
+    return spam_filter
+
+
+def test_untrained_until_both_classes_seen():
+    spam_filter = _small_filter()
+    assert spam_filter.classify(spam()).label == "untrained"
+    spam_filter.learn(spam(), "spam")
+    assert spam_filter.classify(spam()).label == "untrained"
+
+
+def test_classifies_and_shows_words_as_evidence():
+    spam_filter = _trained()
+    verdict = spam_filter.classify(spam(99))
+    assert verdict.label == "spam" and verdict.score >= spam_filter.spam_cutoff
+    assert any(e.startswith(("viagra", "from:domain:deals.example.biz")) for e in verdict.evidence)
+    assert not any(e.startswith("#") for e in verdict.evidence)
+    assert spam_filter.classify(ham(99)).label == "ham"
+
+
+def test_unlearn_from_stored_bytes_is_exact():
+    spam_filter = _trained()
+    before = (spam_filter.model.spam_counts.copy(), spam_filter.classify(ham(5)).score)
+    stored = spam_filter.learn(spam(42), "spam").to_bytes()
+    spam_filter.unlearn(Features.from_bytes(stored), "spam")
+    assert np.array_equal(spam_filter.model.spam_counts, before[0])
+    assert spam_filter.classify(ham(5)).score == before[1]
+
+
+def test_cutoffs_are_checked():
+    with pytest.raises(ValueError):
+        SpamFilter(ham_cutoff=0.9, spam_cutoff=0.2)
+
+
+def test_features_are_sorted_distinct_and_named():
+    features = featurize(["b", "a", "b", "c"], 1 << 22)
+    assert list(features.ids) == sorted(set(features.ids)) and len(features.ids) == 3
+    assert features.name(feature_id("a")) == "a"
+
+
+def test_hash_is_stable_across_processes():
+    code = "from classifier.features import feature_id; print(feature_id('from:domain:example.com'))"
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert runs == {f"{feature_id('from:domain:example.com')}\n"}

@@ -1,0 +1,106 @@
+"""The count model: exact unlearning, BernoulliNB's formula, chi-square scoring, save/load without pickle."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from sklearn.naive_bayes import BernoulliNB
+
+from classifier.model import CountModel, ModelError, ScoringParams, chi2_combine
+
+N = 1 << 12
+feature_sets = st.lists(st.integers(0, N - 1), min_size=0, max_size=60).map(lambda xs: np.unique(np.array(xs, dtype=np.int64)))
+labelled = st.lists(st.tuples(feature_sets, st.sampled_from(["ham", "spam"])), min_size=1, max_size=12)
+
+
+def _trained(examples) -> CountModel:
+    model = CountModel(N)
+    for features, label in examples:
+        model.learn(features, label)
+    return model
+
+
+@settings(max_examples=60, deadline=None)
+@given(labelled, labelled, st.lists(feature_sets, min_size=1, max_size=5))
+def test_learn_then_unlearn_equals_never_learned(kept, removed, probes):
+    model = _trained(kept + removed)
+    for features, label in removed:
+        model.unlearn(features, label)
+    alone = _trained(kept)
+    assert np.array_equal(model.spam_counts, alone.spam_counts) and np.array_equal(model.ham_counts, alone.ham_counts)
+    assert (model.n_spam, model.n_ham) == (alone.n_spam, alone.n_ham)
+    assert [model.score(p) for p in probes] == [alone.score(p) for p in probes]
+
+
+def test_unlearning_what_was_never_learned_raises_and_changes_nothing():
+    model = _trained([(np.array([1, 2]), "spam")])
+    with pytest.raises(ModelError):
+        model.unlearn(np.array([1, 3]), "spam")
+    with pytest.raises(ModelError):
+        model.unlearn(np.array([1]), "ham")
+    assert model.spam_counts[[1, 2, 3]].tolist() == [1, 1, 0] and model.n_spam == 1
+
+
+def test_unknown_label_raises():
+    with pytest.raises(ModelError):
+        CountModel(N).learn(np.array([1]), "eggs")
+
+
+def test_class_probabilities_are_bernoulli_nb_formula():
+    rng = np.random.default_rng(1)
+    x = (rng.random((40, 30)) < 0.3).astype(np.int64)
+    y = np.array(["ham"] * 25 + ["spam"] * 15)
+    model = CountModel(30, ScoringParams(alpha=0.5, s=0.0))
+    for row, label in zip(x, y):
+        model.learn(np.flatnonzero(row), label)
+    nb = BernoulliNB(alpha=0.5, force_alpha=True).fit(x, y)
+    p_ham, p_spam = np.exp(nb.feature_log_prob_)
+    expected = p_spam / (p_spam + p_ham)
+    seen = (model.spam_counts + model.ham_counts) > 0
+    ids = np.arange(30)[seen]
+    assert np.allclose(model.feature_probabilities(ids, model.params), expected[seen])
+
+
+def test_scores_separate_and_evidence_is_strongest_first():
+    model = _trained([(np.array([1, 2, 3]), "spam")] * 5 + [(np.array([7, 8, 9]), "ham")] * 5)
+    spammy, hammy = model.score(np.array([1, 2, 3])), model.score(np.array([7, 8, 9]))
+    assert spammy.probability > 0.9 and hammy.probability < 0.1
+    assert {f for f, _ in spammy.evidence} == {1, 2, 3}
+    assert model.score(np.array([100, 200])).probability == 0.5  # nothing known: no clues
+
+
+def test_chi2_combine_is_symmetric_and_bounded():
+    p = np.array([0.99, 0.98, 0.2])
+    assert 0.0 <= chi2_combine(p) <= 1.0
+    assert chi2_combine(p) == pytest.approx(1.0 - chi2_combine(1.0 - p))
+    assert chi2_combine(np.array([])) == 0.5
+
+
+def test_save_load_round_trip_without_pickle(tmp_path):
+    model = _trained([(np.array([1, 2]), "spam"), (np.array([2, 3]), "ham")])
+    model.params = ScoringParams(s=0.2, min_dist=0.3)
+    model.save(tmp_path / "model")
+    loaded = CountModel.load(tmp_path / "model")
+    assert np.array_equal(loaded.spam_counts, model.spam_counts) and np.array_equal(loaded.ham_counts, model.ham_counts)
+    assert (loaded.n_spam, loaded.n_ham, loaded.params) == (model.n_spam, model.n_ham, model.params)
+    assert loaded.score(np.array([1, 3])) == model.score(np.array([1, 3]))
+    with zipfile.ZipFile(tmp_path / "model.npz") as archive:
+        assert sorted(archive.namelist()) == ["ham_counts.npy", "spam_counts.npy"]
+        for name in archive.namelist():
+            assert b"pickle" not in archive.read(name)[:128] and b"|O" not in archive.read(name)[:128]
+    assert json.loads((tmp_path / "model.json").read_text())["n_spam"] == 1
+
+
+def test_load_refuses_a_pickled_array(tmp_path):
+    _trained([(np.array([1]), "spam")]).save(tmp_path / "m")
+    np.savez(tmp_path / "m.npz", spam_counts=np.array([object()] * N, dtype=object), ham_counts=np.zeros(N, np.int32))
+    with pytest.raises(ValueError):
+        CountModel.load(tmp_path / "m")
+
+
+def test_model_memory_within_budget():
+    assert CountModel().nbytes <= 64 * 1024 * 1024
