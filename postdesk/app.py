@@ -14,6 +14,7 @@ import signal
 import threading
 from dataclasses import dataclass
 
+from ingest.imap import start_pollers
 from ingest.mailboxes import MailboxDirectory
 from ingest.pipeline import Services
 from ingest.runner import Runner
@@ -95,6 +96,7 @@ def serve(settings: Settings, on_ready=print) -> None:
     runner = _start_runner(settings, runner_stop)
     smtp = SmtpServer(settings, app.spool, app.directory)
     port = smtp.start()
+    pollers = start_pollers(settings.imap_accounts, app.spool, settings.data_dir, stop)
     on_ready(port, app)
     try:
         while not stop.wait(0.5):
@@ -103,6 +105,9 @@ def serve(settings: Settings, on_ready=print) -> None:
                 runner = _start_runner(settings, runner_stop)
     finally:
         smtp.stop()
+        stop.set()
+        for poller in pollers:
+            poller.join(timeout=30)
         runner_stop.set()
         runner.join(timeout=60)
         app.db.dispose()

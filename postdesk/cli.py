@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from ingest.imap_cli import imap_app
 from ingest.importer import MailboxReadError, read_mailbox, spool_all
 from postdesk.app import App, configure_logging, serve as run_service
 from postdesk.settings import Settings, SettingsError, load_settings
@@ -29,6 +30,7 @@ tickets_app = typer.Typer(no_args_is_help=True, help="Look at stored tickets.")
 spool_app = typer.Typer(no_args_is_help=True, help="Look at and repair the inbound spool.")
 app.add_typer(tickets_app, name="tickets")
 app.add_typer(spool_app, name="spool")
+app.add_typer(imap_app, name="imap", help="IMAP accounts: sync state and configuration checks.")
 out = Console()
 err = Console(stderr=True)
 

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
-from ingest.imap_config import ImapAccount
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from ingest.imap_config import ImapAccount
 
 MiB = 1024 * 1024
 
@@ -29,9 +30,9 @@ class SettingsError(Exception):
 class MailboxConfig(BaseModel):
     """One address we receive mail for, the department it feeds, and its aliases."""
 
-    address: str
-    department: str = "Support"
-    aliases: list[str] = []
+    address: str = Field(description="The address, e.g. support@example.com.")
+    department: str = Field("Support", description="Department whose tickets this mailbox opens.")
+    aliases: list[str] = Field(default_factory=list, description="Other addresses delivered to this mailbox.")
 
     @field_validator("address", "aliases")
     @classmethod
@@ -119,6 +120,13 @@ class Settings(BaseSettings):
             raise ValueError("tls_cert and tls_key must be set together")
         if not self.mailboxes:
             raise ValueError("at least one mailbox is needed")
+        ours = {m.address for m in self.mailboxes}
+        for account in self.imap_accounts:
+            if account.mailbox not in ours:
+                raise ValueError(f"IMAP account {account.name!r} feeds {account.mailbox}, which is not in mailboxes")
+        names = [a.name for a in self.imap_accounts]
+        if len(set(names)) != len(names):
+            raise ValueError("IMAP account names must be unique")
         return self
 
     @property

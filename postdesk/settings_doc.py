@@ -7,7 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from postdesk.settings import Settings
+from ingest.imap_config import ImapAccount
+from postdesk.settings import MailboxConfig, Settings
 
 
 def _default(field) -> str:
@@ -17,11 +18,20 @@ def _default(field) -> str:
     return "" if value is None else str(value)
 
 
+def _table(model: type[BaseModel], key) -> list[str]:
+    rows = ["| name | default | meaning |", "|---|---|---|"]
+    for name, field in model.model_fields.items():
+        default = "(required)" if field.is_required() else f"`{_default(field)}`"
+        rows.append(f"| `{key(name)}` | {default} | {field.description or ''} |")
+    return rows
+
+
 def settings_table() -> str:
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
-        rows.append(f"| `POSTDESK_{name.upper()}` | `{_default(field)}` | {field.description} |")
-    return "\n".join(rows)
+    """The settings, then the fields of each item of POSTDESK_MAILBOXES and POSTDESK_IMAP_ACCOUNTS."""
+    lines = _table(Settings, lambda name: f"POSTDESK_{name.upper()}")
+    for title, model in (("Each mailbox", MailboxConfig), ("Each IMAP account", ImapAccount)):
+        lines += ["", f"{title}:", ""] + _table(model, lambda name: name)
+    return "\n".join(lines)
 
 
 def update_readme(path: Path) -> None:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from ingest.imap_config import ImapAccount
 from imapclient import IMAPClient
 
 HOST = "127.0.0.1"
@@ -272,3 +274,27 @@ def dovecot(dovecot_server: DovecotServer) -> DovecotServer:
 @pytest.fixture
 def imap_user(dovecot: DovecotServer) -> DovecotUser:
     return dovecot.add_user()
+
+
+@pytest.fixture
+def make_account(dovecot, imap_user):
+    def make(**overrides) -> ImapAccount:
+        fields = dict(
+            name="support", host="127.0.0.1", port=dovecot.tls_port, tls="implicit",
+            username=imap_user.name, password=imap_user.password, ca_file=dovecot.ca_file,
+            mailbox="support@example.com", initial_sync="all", poll_interval=30, timeout=5,
+            reconnect_delay=0.1, reconnect_max=0.5, login_retry=1.0,
+        )
+        return ImapAccount(**{**fields, **overrides})
+    return make
+
+
+@pytest.fixture
+def mua(dovecot, imap_user):
+    """Another client of the same mailbox: the customer's mail arriving, a colleague's webmail."""
+    client = dovecot.client(imap_user)
+    yield client
+    try:
+        client.logout()
+    except Exception:
+        pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -18,6 +19,22 @@ def test_every_setting_is_documented_in_the_readme():
     documented = set(re.findall(r"`POSTDESK_([A-Z0-9_]+)`", README.read_text()))
     missing = [name for name in Settings.model_fields if name.upper() not in documented]
     assert not missing, f"undocumented settings: {missing} (paste `postdesk settings` into the README)"
+
+
+def test_every_mailbox_and_imap_account_field_is_documented():
+    from ingest.imap_config import ImapAccount
+    from postdesk.settings import MailboxConfig
+    text = README.read_text()
+    missing = [name for model in (MailboxConfig, ImapAccount) for name in model.model_fields
+               if f"| `{name}` |" not in text]
+    assert not missing, f"undocumented fields: {missing} (run `postdesk settings --readme README.md`)"
+
+
+def test_an_imap_account_must_feed_one_of_our_mailboxes(monkeypatch):
+    account = {"name": "gmail", "host": "imap.example.com", "username": "u", "mailbox": "sales@example.com"}
+    monkeypatch.setenv("POSTDESK_IMAP_ACCOUNTS", json.dumps([account]))
+    with pytest.raises(SettingsError, match="not in mailboxes"):
+        load_settings()
 
 
 def test_environment_and_toml_file_are_read(tmp_path, monkeypatch):

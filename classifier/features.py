@@ -1,0 +1,61 @@
+"""Tokens → hashed features: a sorted array of distinct feature ids, plus the token behind each id.
+
+The hash is CRC-32 of the UTF-8 token modulo the feature space: the same in every process and
+every Python version (no PYTHONHASHSEED), and about 6x faster than blake2b here (0.14 µs vs 0.8 µs
+per token). A message is represented by token *presence*, not counts.
+
+Lab notebook (1-ROCA %, 5-fold CV inside the earliest 70 % by time, model defaults / 150 clues):
+feature space 2^22 0.0013 / 0.019 vs 2^18 0.0022 / 0.027; 2 × 2^22 int32 counts are 32 MiB.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DEFAULT_N_FEATURES = 1 << 22
+FEATURE_DTYPE = np.dtype("<u4")  # what `to_bytes` writes: little-endian uint32, 4 bytes a feature
+
+
+@dataclass(frozen=True)
+class Features:
+    """One message's distinct feature ids (sorted) and, for evidence, one token for each id."""
+
+    ids: np.ndarray
+    names: dict[int, str] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        """The ids as little-endian uint32: what a ledger keeps to unlearn the message exactly."""
+        return self.ids.astype(FEATURE_DTYPE).tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Features":
+        return cls(np.unique(np.frombuffer(data, dtype=FEATURE_DTYPE).astype(np.int64)))
+
+    def name(self, feature: int) -> str:
+        return self.names.get(feature, f"#{feature}")
+
+
+def feature_id(token: str, n_features: int = DEFAULT_N_FEATURES) -> int:
+    """The stable hash of one token into [0, n_features)."""
+    return zlib.crc32(token.encode("utf-8", "surrogatepass")) % n_features
+
+
+def featurize(tokens: Iterable[str], n_features: int = DEFAULT_N_FEATURES) -> Features:
+    """Distinct feature ids of the tokens; the first token seen names a shared id."""
+    distinct = list(dict.fromkeys(tokens))
+    hashes = [zlib.crc32(t.encode("utf-8", "surrogatepass")) % n_features for t in distinct]
+    names = dict(zip(reversed(hashes), reversed(distinct)))  # the last write wins: the first token
+    ids = np.fromiter(names, dtype=np.int64, count=len(names))
+    ids.sort()
+    return Features(ids, names)
+
+
+def as_ids(features: "Features | np.ndarray | Iterable[int]") -> np.ndarray:
+    """Sorted distinct int64 ids from a Features, an array or any iterable of ints."""
+    if isinstance(features, Features):
+        return features.ids
+    return np.unique(np.asarray(list(features) if not isinstance(features, np.ndarray) else features, dtype=np.int64))
