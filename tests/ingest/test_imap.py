@@ -18,6 +18,7 @@ from ingest.imap_connect import password_login
 from ingest.imap_state import load_state
 from ingest.imap_sync import after_import
 from ingest.spool import Envelope, Spool
+from conftest import MAILBOXES
 from postdesk.settings import Settings
 
 SEEN, DELETED = b"\\Seen", b"\\Deleted"
@@ -295,7 +296,7 @@ def test_wrong_password_is_reported_and_not_hammered(make_account, spool, data_d
 
 
 def _settings(tmp_path, *accounts: ImapAccount) -> Settings:
-    return Settings(data_dir=tmp_path / "data", imap_accounts=list(accounts))
+    return Settings(data_dir=tmp_path / "data", imap_accounts=list(accounts), mailboxes=MAILBOXES)
 
 
 def test_tls_with_the_test_ca_and_starttls_work(make_account, dovecot, tmp_path):
