@@ -13,12 +13,13 @@ from typing import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from classifier.judge import Judgement, SpamJudge
 from ingest.automatic import automatic_flags, bounced_message_ids
 from ingest.mailboxes import MailboxDirectory
 from ingest.message import ParsedMessage
 from ingest.parse import ParseLimits, normalise_crlf, parse, raw_sha256
 from ingest.spool import Entry
-from models import Message, Recipient, Ticket
+from models import Message, Recipient, SpamVerdict, Ticket
 from models.blobstore import BlobStore
 from postdesk.settings import Settings
 from tickets import service
@@ -36,7 +37,7 @@ class Services:
     signer: MessageIdSigner
     directory: MailboxDirectory
     mailbox_ids: dict[str, int]
-    classify: Callable[["Context"], None] | None = None
+    spam: SpamJudge | None = None
 
     @property
     def limits(self) -> ParseLimits:
@@ -55,10 +56,14 @@ class Context:
     flags: list[str] = field(default_factory=list)
     mailbox: str | None = None
     decision: ThreadDecision | None = None
-    queue: str = "inbox"
+    judgement: Judgement | None = None
     message: Message | None = None
     outcome: str = "stored"
     done: bool = False
+
+    @property
+    def queue(self) -> str:
+        return self.judgement.queue if self.judgement else "inbox"
 
     @property
     def sender(self) -> str:
@@ -105,8 +110,8 @@ def detect_automatic(ctx: Context) -> None:
 
 
 def classify(ctx: Context) -> None:
-    if ctx.services.classify is not None:
-        ctx.services.classify(ctx)
+    if ctx.services.spam is not None:
+        ctx.judgement = ctx.services.spam.judge(ctx.session, ctx.parsed, ctx.sender)
 
 
 def thread(ctx: Context) -> None:
@@ -127,7 +132,10 @@ def thread(ctx: Context) -> None:
 def store(ctx: Context) -> None:
     p, session = ctx.parsed, ctx.session
     raw_blob = store_blob(session, ctx.services.blobs, ctx.raw)
-    contact = service.contact_for(session, ctx.sender, p.from_.name) if ctx.sender and ctx.queue != "spam" else None
+    new_spam_ticket = ctx.decision.ticket is None and ctx.queue == "spam"
+    contact = service.contact_for(session, ctx.sender, p.from_.name) if ctx.sender and not new_spam_ticket else None
+    if ctx.decision.ticket is not None and ctx.queue == "spam":
+        ctx.flags.append("spam")  # threaded onto a known ticket: it stays there, flagged
     ticket = _ticket_for(ctx, contact)
     ctx.message = message = Message(
         ticket_id=ticket.id if ticket else None, raw_sha256=ctx.sha256, raw_blob_id=raw_blob.id,
@@ -140,6 +148,10 @@ def store(ctx: Context) -> None:
         flags=sorted(set(ctx.flags)), thread_rule=ctx.decision.rule, upstream=p.upstream,
     )
     message.recipients = _recipients(ctx)
+    if ctx.judgement is not None:
+        j = ctx.judgement
+        message.verdict = SpamVerdict(score=j.score, verdict=j.label, evidence=j.evidence,
+                                      model_version=j.version, reason=j.reason)
     session.add(message)
     session.flush()
     store_attachments(session, ctx.services.blobs, message, p.attachments)

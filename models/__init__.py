@@ -7,11 +7,11 @@ from models.contact import Contact
 from models.blob import Blob
 from models.ticket import Ticket, TicketParticipant
 from models.message import Attachment, Message, Recipient
-from models.spam import SpamLabel, SpamVerdict, SpamModelVersion, SenderRule
+from models.spam import SenderRule, SpamEvent, SpamLabel, SpamModelVersion, SpamVerdict
 from models.audit import AuditEvent
 
 __all__ = [
     "Agent", "Attachment", "AuditEvent", "Base", "Blob", "Contact", "Department", "Mailbox",
-    "MailboxAlias", "Message", "Recipient", "SenderRule", "SpamLabel", "SpamModelVersion",
+    "MailboxAlias", "Message", "Recipient", "SenderRule", "SpamEvent", "SpamLabel", "SpamModelVersion",
     "SpamVerdict", "Ticket", "TicketParticipant",
 ]

@@ -21,7 +21,11 @@ class SpamVerdict(Base):
 
 
 class SpamLabel(Base):
-    """The ledger: one row per learned message, with what is needed to unlearn it exactly."""
+    """The ledger: what the model has learned now, one row per message, with its features to unlearn it.
+
+    `key` names the message: `message:<id>` for stored mail, `raw:<sha256>` for files learned
+    from the command line or the bootstrap corpus (those are not in the store).
+    """
 
     __tablename__ = "spam_labels"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -35,13 +39,28 @@ class SpamLabel(Base):
     __table_args__ = (UniqueConstraint("key", name="uq_spam_labels_key"),)
 
 
+class SpamEvent(Base):
+    """Append-only log of learn (+1) and unlearn (-1) steps: every process replays it to stay in step."""
+
+    __tablename__ = "spam_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delta: Mapped[int]
+    label: Mapped[str] = mapped_column(String(8))
+    features: Mapped[bytes] = mapped_column(LargeBinary)
+    key: Mapped[str] = mapped_column(String(128), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SpamModelVersion(Base):
+    """A saved snapshot of the counts, covering the events up to `last_event_id`."""
+
     __tablename__ = "spam_model_versions"
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     path: Mapped[str] = mapped_column(String(500))
-    last_label_id: Mapped[int] = mapped_column(default=0)
+    last_event_id: Mapped[int] = mapped_column(default=0)
     figures: Mapped[dict] = mapped_column(JSON, default=dict)
+    note: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(default=False)
 
 

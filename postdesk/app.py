@@ -14,6 +14,8 @@ import signal
 import threading
 from dataclasses import dataclass
 
+from classifier.judge import SpamJudge
+from classifier.live import LiveModel
 from ingest.imap import start_pollers
 from ingest.mailboxes import MailboxDirectory
 from ingest.pipeline import Services
@@ -51,7 +53,13 @@ class App:
         with self.db.write() as session:
             mailbox_ids = sync_mailboxes(session, self.settings.mailboxes)
         signer = MessageIdSigner(server_secret(self.settings), self.settings.smtp_hostname)
-        return Services(self.settings, self.blobs, signer, self.directory, mailbox_ids)
+        judge = SpamJudge(self.live_model(), self.settings.spam_allow, self.settings.spam_block)
+        return Services(self.settings, self.blobs, signer, self.directory, mailbox_ids, judge)
+
+    def live_model(self) -> LiveModel:
+        s = self.settings
+        return LiveModel(s.spam_dir, ham_cutoff=s.spam_ham_cutoff, spam_cutoff=s.spam_spam_cutoff,
+                         max_tokens=s.spam_max_tokens)
 
     def runner(self) -> Runner:
         return Runner(self.db, self.spool, self.services())

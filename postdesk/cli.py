@@ -21,6 +21,8 @@ from rich.table import Table
 from ingest.imap_cli import imap_app
 from ingest.importer import MailboxReadError, read_mailbox, spool_all
 from postdesk.app import App, configure_logging, serve as run_service
+from postdesk.console import err, fail, open_app, out, settings_of
+from postdesk.spam_cli import spam_app
 from postdesk.settings import Settings, SettingsError, load_settings
 from postdesk.settings_doc import settings_table, update_readme
 from tickets.queries import list_tickets, ticket_detail
@@ -30,16 +32,8 @@ tickets_app = typer.Typer(no_args_is_help=True, help="Look at stored tickets.")
 spool_app = typer.Typer(no_args_is_help=True, help="Look at and repair the inbound spool.")
 app.add_typer(tickets_app, name="tickets")
 app.add_typer(spool_app, name="spool")
+app.add_typer(spam_app, name="spam")
 app.add_typer(imap_app, name="imap", help="IMAP accounts: sync state and configuration checks.")
-out = Console()
-err = Console(stderr=True)
-
-
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
 @app.callback()
 def main(ctx: typer.Context,
          config: Optional[Path] = typer.Option(None, "--config", envvar="POSTDESK_CONFIG", help="TOML settings file."),
@@ -50,21 +44,6 @@ def main(ctx: typer.Context,
     ctx.obj = overrides
 
 
-def settings_of(ctx: typer.Context) -> Settings:
-    try:
-        return load_settings(**(ctx.obj or {}))
-    except SettingsError as exc:
-        fail(str(exc), 2)
-
-
-def open_app(ctx: typer.Context) -> App:
-    settings = settings_of(ctx)
-    try:
-        return App.open(settings)
-    except Exception as exc:  # a CLI user gets one line, not a traceback
-        fail(f"cannot open the database ({type(exc).__name__}): {exc}".splitlines()[0])
-
-
 @app.command()
 def serve(ctx: typer.Context):
     """Run the SMTP server and the runner until Ctrl-C or SIGTERM."""
@@ -73,6 +52,7 @@ def serve(ctx: typer.Context):
 
     def ready(port: int, service: App) -> None:
         address = settings.mailboxes[0].address
+        out = Console(soft_wrap=True, highlight=False, markup=False)  # one line each, even piped: the commands stay copyable
         out.print(f"Postdesk is running. Data folder: {settings.data_dir.resolve()}")
         out.print(f"Database: {service.db.engine.url.render_as_string(hide_password=True)}")
         out.print(f"SMTP: {settings.smtp_host}:{port}, mailboxes: {', '.join(m.address for m in settings.mailboxes)}")
@@ -99,7 +79,7 @@ def settings_reference(readme: Optional[Path] = typer.Option(None, "--readme", h
 @app.command()
 def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")):
     """Spool depth, bad entries, database and disk state."""
-    service = open_app(ctx)
+    service = open_app(ctx, migrate=False)  # a database that is down is reported, not an error
     depth = service.spool.depth()
     disk = shutil.disk_usage(service.settings.data_dir)
     report = {
@@ -175,13 +155,15 @@ def spool_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")
     out.print(f"waiting: {service.spool.depth()['new']}, bad: {len(rows)}")
     for row in rows:
         out.print(f"{row['id']}  {row['source']}  {row['size']} bytes  {row['attempts']} attempts: "
-                  f"{row['errors'][-1] if row['errors'] else ''}", highlight=False, markup=False)
+                  f"{row['errors'][-1] if row['errors'] else ''}", highlight=False, markup=False, soft_wrap=True)
 
 
 @spool_app.command("retry")
 def spool_retry(ctx: typer.Context, entry_id: str):
     """Put a bad entry back in the queue."""
     service = open_app(ctx)
+    if Path(entry_id).name != entry_id or entry_id.startswith("."):  # an id, never a path out of bad/
+        fail(f"no entry {entry_id} in spool/bad")
     try:
         service.spool.retry(entry_id)
     except Exception as exc:

@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from classifier.filter import HAM_CUTOFF, SPAM_CUTOFF
 from ingest.imap_config import ImapAccount
 
 MiB = 1024 * 1024
@@ -90,6 +91,12 @@ class Settings(BaseSettings):
 
     imap_accounts: list[ImapAccount] = Field(default_factory=list, description="IMAP accounts to fetch from, as a JSON list (see the IMAP section of the README).")
 
+    spam_ham_cutoff: float = Field(HAM_CUTOFF, ge=0, le=1, description="Spam score at or below which a message is ham (see bench/results/spam_accuracy.md).")
+    spam_spam_cutoff: float = Field(SPAM_CUTOFF, ge=0, le=1, description="Spam score at or above which a message is spam; between the cutoffs it waits in the Review queue.")
+    spam_max_tokens: int = Field(5000, ge=100, description="Tokens read per message at most, so scoring time stays bounded.")
+    spam_allow: list[str] = Field(default_factory=list, description="Senders (addresses or domains, JSON list) never put in Spam; `postdesk spam allow` adds more.")
+    spam_block: list[str] = Field(default_factory=list, description="Senders (addresses or domains, JSON list) always put in Spam; `postdesk spam block` adds more.")
+
     corpus_dir: Path = Field(Path("../shared/corpus"), description="Folder holding spamassassin-2002/{ham,spam}, for tests and benchmarks.")
 
     @classmethod
@@ -116,6 +123,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
+        if self.spam_ham_cutoff > self.spam_spam_cutoff:
+            raise ValueError("spam_ham_cutoff must not be above spam_spam_cutoff")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("tls_cert and tls_key must be set together")
         if not self.mailboxes:
@@ -140,6 +149,10 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def spam_dir(self) -> Path:
+        return self.data_dir / "spam"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 12:48:09.289609
+Create Date: 2026-11-29 13:02:59.953515
 """
 from alembic import op
 import sqlalchemy as sa
@@ -66,12 +66,22 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('pattern', name=op.f('pk_sender_rules'))
     )
+    op.create_table('spam_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('delta', sa.Integer(), nullable=False),
+    sa.Column('label', sa.String(length=8), nullable=False),
+    sa.Column('features', sa.LargeBinary(), nullable=False),
+    sa.Column('key', sa.String(length=128), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_spam_events'))
+    )
     op.create_table('spam_model_versions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('path', sa.String(length=500), nullable=False),
-    sa.Column('last_label_id', sa.Integer(), nullable=False),
+    sa.Column('last_event_id', sa.Integer(), nullable=False),
     sa.Column('figures', sa.JSON(), nullable=False),
+    sa.Column('note', sa.String(length=200), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_spam_model_versions'))
     )
@@ -247,6 +257,7 @@ def downgrade() -> None:
     op.drop_table('mailbox_aliases')
     op.drop_table('mailboxes')
     op.drop_table('spam_model_versions')
+    op.drop_table('spam_events')
     op.drop_table('sender_rules')
     op.drop_table('departments')
     op.drop_table('contacts')

@@ -1,0 +1,57 @@
+"""Sender allow and block lists (settings and the `sender_rules` table), by address or domain.
+
+An allow rule makes a message ham and a block rule makes it spam, whatever the model says; the
+most specific rule wins (the address, then the domain, then its parent domains).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import SenderRule
+from models.base import utcnow
+from models.upsert import insert_ignore
+
+
+def normalise(pattern: str) -> str:
+    """`Bob@Example.com` stays an address, `@example.com` or `example.com` is a domain."""
+    pattern = pattern.strip().lower().lstrip("@")
+    if not pattern or " " in pattern or pattern.count("@") > 1 or pattern.endswith("@"):
+        raise ValueError(f"{pattern!r} is neither an address nor a domain")
+    return pattern
+
+
+def candidates(address: str) -> list[str]:
+    """The patterns that could match an address, most specific first."""
+    address = address.lower()
+    _, _, domain = address.rpartition("@")
+    labels = domain.split(".")
+    return [address] + [".".join(labels[i:]) for i in range(len(labels) - 1)]
+
+
+def rule_for(session: Session, address: str, allow: list[str], block: list[str]) -> str | None:
+    """"allow", "block" or None for a sender address."""
+    if not address:
+        return None
+    stored = dict(session.execute(
+        select(SenderRule.pattern, SenderRule.action).where(SenderRule.pattern.in_(candidates(address)))).all())
+    configured = {**{normalise(p): "block" for p in block}, **{normalise(p): "allow" for p in allow}}
+    for pattern in candidates(address):
+        if pattern in stored or pattern in configured:
+            return stored.get(pattern) or configured[pattern]
+    return None
+
+
+def set_rule(session: Session, pattern: str, action: str) -> str:
+    pattern = normalise(pattern)
+    insert_ignore(session, SenderRule, [{"pattern": pattern, "action": action, "created_at": utcnow()}])
+    session.get(SenderRule, pattern).action = action
+    return pattern
+
+
+def remove_rule(session: Session, pattern: str) -> bool:
+    rule = session.get(SenderRule, normalise(pattern))
+    if rule is not None:
+        session.delete(rule)
+    return rule is not None

@@ -1,0 +1,211 @@
+"""`postdesk spam …`: bootstrap, retrain, evaluate, version and teach the spam filter from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from rich.progress import Progress
+
+from classifier import ledger, senders, versions as model_versions
+from ingest.parse import parse, raw_sha256, strip_mbox_from
+from models.base import utcnow
+from postdesk.app import App
+from postdesk.console import err, fail, open_app, out
+from tickets.spam_marks import mark_message
+
+spam_app = typer.Typer(no_args_is_help=True, help="The spam filter: train, evaluate, version, teach.")
+
+LabelFlag = typer.Option(None, "--spam/--ham", help="The label: --spam or --ham.")
+
+
+@spam_app.callback()
+def spam_main(ctx: typer.Context, data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data folder.")):
+    if data_dir is not None:
+        ctx.obj = {**(ctx.obj or {}), "data_dir": data_dir}
+
+
+def _app(ctx: typer.Context) -> App:
+    return open_app(ctx)
+
+
+def _files(paths: list[Path]) -> list[Path]:
+    found = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.is_file())
+        elif path.is_file():
+            found.append(path)
+        else:
+            fail(f"{path} is not a file or folder")
+    return found
+
+
+def _read(path: Path) -> bytes:
+    return strip_mbox_from(path.read_bytes())
+
+
+def _label(spam: Optional[bool]) -> str:
+    if spam is None:
+        fail("say --spam or --ham")
+    return "spam" if spam else "ham"
+
+
+def _learn_files(app: App, files: list[Path], label: str, source: str, step: Callable[[], None]) -> dict:
+    spam_filter = app.live_model().filter
+    tally: dict[str, int] = {}
+    for start in range(0, len(files), 200):  # short write transactions: the runner keeps going
+        with app.db.write() as session:
+            for path in files[start:start + 200]:
+                raw = _read(path)
+                features = spam_filter.features(parse(raw, received_at=utcnow()))
+                outcome = ledger.learn(session, f"raw:{raw_sha256(raw)}", label, features, source)
+                tally[outcome] = tally.get(outcome, 0) + 1
+                step()
+    return tally
+
+
+@spam_app.command()
+def train(ctx: typer.Context, ham: Path = typer.Option(..., help="Folder of ham messages."),
+          spam: Path = typer.Option(..., help="Folder of spam messages."),
+          note: str = typer.Option("bootstrap", help="A note kept with the new version.")):
+    """Bootstrap from a labelled corpus: learn every file, then make and activate a new version."""
+    app = _app(ctx)
+    sets = {"ham": _files([ham]), "spam": _files([spam])}
+    with Progress(console=err) as progress:
+        for label, files in sets.items():
+            task = progress.add_task(f"learning {label}", total=len(files))
+            tally = _learn_files(app, files, label, "bootstrap", lambda: progress.advance(task))
+            out.print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())), highlight=False)
+    _retrain(app, note)
+
+
+def _retrain(app: App, note: str) -> None:
+    with app.db.write() as session, Progress(console=err, transient=True) as progress:
+        task = progress.add_task("retraining", total=None)
+        version = model_versions.retrain(session, app.settings.spam_dir, app.live_model().filter, note,
+                                         progress=lambda what: progress.update(task, description=what))
+        figures = version.figures
+    out.print(f"version {version.id} active; " + (", ".join(f"{k} {v}" for k, v in figures.items()) or
+                                                   "too few labelled messages to cross-validate"), highlight=False)
+
+
+@spam_app.command()
+def retrain(ctx: typer.Context, note: str = typer.Option("retrain", help="A note kept with the new version.")):
+    """Rebuild the counts from the ledger (bootstrap corpus included) as a new active version."""
+    _retrain(_app(ctx), note)
+
+
+@spam_app.command("versions")
+def list_versions(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")):
+    """Every saved version, its figures, and which one is active."""
+    app = _app(ctx)
+    with app.db.read() as session:
+        rows = [{"id": v.id, "created_at": v.created_at.isoformat(), "active": v.active, "note": v.note,
+                 "last_event_id": v.last_event_id, "figures": v.figures} for v in model_versions.versions(session)]
+        labels = ledger.counts(session)
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    out.print(f"ledger: {labels['ham']} ham, {labels['spam']} spam", highlight=False)
+    for row in rows:
+        figures = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row["figures"].items())
+        out.print(f"{'*' if row['active'] else ' '} {row['id']:>4}  {row['created_at'][:19]}  {row['note']}  {figures}",
+                  highlight=False)
+
+
+@spam_app.command()
+def activate(ctx: typer.Context, version_id: int):
+    """Make a version live (a rollback replays every label learned since it)."""
+    app = _app(ctx)
+    try:
+        with app.db.write() as session:
+            model_versions.activate_version(session, version_id)
+    except LookupError as exc:
+        fail(str(exc))
+    out.print(f"version {version_id} is active")
+
+
+@spam_app.command()
+def score(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Message files or folders.")):
+    """One line per file: path, score, verdict."""
+    app = _app(ctx)
+    live = app.live_model()
+    with app.db.read() as session:
+        live.refresh(session)
+    for path in _files(files):
+        verdict = live.filter.classify(parse(_read(path), received_at=utcnow()))
+        typer.echo(f"{path}\t{verdict.score:.4f}\t{verdict.label}")  # plain tabs, for scripts
+
+
+@spam_app.command()
+def learn(ctx: typer.Context, files: list[Path] = typer.Argument(None, help="Message files or folders."),
+          spam: Optional[bool] = LabelFlag,
+          message: list[int] = typer.Option([], "--message", help="A stored message id (repeatable).")):
+    """Teach the filter now; a message learned with the other label is unlearned first."""
+    app, label = _app(ctx), _label(spam)
+    if message:
+        spam_filter = app.live_model().filter
+        with app.db.write() as session:
+            for message_id in message:
+                try:
+                    outcome = mark_message(session, message_id, label, blobs=app.blobs, spam_filter=spam_filter,
+                                           actor="cli", source="cli")
+                except LookupError as exc:
+                    fail(str(exc))
+                out.print(f"message {message_id}: {outcome} as {label}")
+    paths = _files(files or [])
+    if paths:
+        tally = _learn_files(app, paths, label, "cli", lambda: None)
+        out.print(", ".join(f"{k} {v}" for k, v in sorted(tally.items())) + f" as {label}", highlight=False)
+    if not message and not paths:
+        fail("give message files or --message ID")
+
+
+@spam_app.command()
+def unlearn(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Message files or folders."),
+            spam: Optional[bool] = LabelFlag):
+    """Exactly undo an earlier `learn` of these files with this label."""
+    app, label = _app(ctx), _label(spam)
+    tally = {"unlearned": 0, "not learned": 0, "learned as the other label": 0}
+    with app.db.write() as session:
+        for path in _files(files):
+            key = f"raw:{raw_sha256(_read(path))}"
+            had = ledger.label_of(session, key)
+            if had is None:
+                tally["not learned"] += 1
+            elif had != label:
+                tally["learned as the other label"] += 1
+            else:
+                ledger.unlearn(session, key)
+                tally["unlearned"] += 1
+    out.print(", ".join(f"{k} {v}" for k, v in tally.items()), highlight=False)
+
+
+def _sender_rule(ctx: typer.Context, pattern: str, action: str, remove: bool) -> None:
+    app = _app(ctx)
+    try:
+        with app.db.write() as session:
+            if remove:
+                done = senders.remove_rule(session, pattern)
+                out.print(f"{pattern}: {'removed' if done else 'was not listed'}", highlight=False)
+            else:
+                out.print(f"{senders.set_rule(session, pattern, action)}: {action}", highlight=False)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+@spam_app.command()
+def allow(ctx: typer.Context, pattern: str = typer.Argument(..., help="An address or a domain."),
+          remove: bool = typer.Option(False, "--remove", help="Take the rule away.")):
+    """Never put mail from this sender or domain in Spam."""
+    _sender_rule(ctx, pattern, "allow", remove)
+
+
+@spam_app.command()
+def block(ctx: typer.Context, pattern: str = typer.Argument(..., help="An address or a domain."),
+          remove: bool = typer.Option(False, "--remove", help="Take the rule away.")):
+    """Always put mail from this sender or domain in Spam."""
+    _sender_rule(ctx, pattern, "block", remove)
