@@ -7,7 +7,7 @@ Work is bounded: at most `max_tokens` tokens, and each text is cut to a few char
 allowed before it is scanned, so a 20 MB body costs no more than a normal one.
 
 Lab notebook: 1-ROCA %, 5-fold CV inside the earliest 70 % by time (the training part of the time
-split), model defaults (s 0.01, min_dist 0.25, every clue) / SpamBayes-like (min_dist 0.1, 150 clues):
+split), the then model defaults (s 0.01, min_dist 0.25, every clue) / SpamBayes-like (min_dist 0.1, 150 clues):
 - all tokens 0.0013 / 0.019; body tokens only 0.060 / 0.305: header tokens are the big win.
 - without From/Reply-To/List-* tokens 0.0018 / 0.049 — they tell newsletters from spam; kept.
 - without Received tokens 0.0105 / 0.075; without HTML structure 0.0031 / 0.021; without header

@@ -37,6 +37,7 @@ import email
 import email.policy
 import email.utils
 import hashlib
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -81,6 +82,12 @@ class ParseLimits:
     max_header_bytes: int = 256 * 1024
     max_parts: int = 500
     max_depth: int = 20
+
+
+def silence_mailparser() -> None:
+    """mail-parser warns about every part type it leaves alone and logs whole header values
+    (personal data) when it cannot decode one; none of it belongs in our logs."""
+    logging.getLogger("mailparser").setLevel(logging.CRITICAL)
 
 
 def normalise_crlf(raw: bytes) -> bytes:

@@ -18,6 +18,7 @@ from classifier.judge import SpamJudge
 from classifier.live import LiveModel
 from ingest.imap import start_pollers
 from ingest.mailboxes import MailboxDirectory
+from ingest.parse import silence_mailparser
 from ingest.pipeline import Services
 from ingest.runner import Runner
 from ingest.smtp import SmtpServer
@@ -42,6 +43,7 @@ class App:
 
     @classmethod
     def open(cls, settings: Settings, migrate: bool = True) -> "App":
+        silence_mailparser()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.sqlalchemy_url, settings.sqlite_busy_timeout)
         if migrate:
@@ -67,8 +69,6 @@ class App:
 
 def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # mail-parser logs whole header values (personal data) when it cannot decode them
-    logging.getLogger("mailparser").setLevel(logging.CRITICAL)
 
 
 def _runner_process(settings_data: dict, stop: multiprocessing.Event, parent_pid: int) -> None:

@@ -10,7 +10,8 @@ import typer
 from rich.progress import Progress
 
 from classifier import ledger, senders, versions as model_versions
-from ingest.parse import parse, raw_sha256, strip_mbox_from
+from classifier.report import evaluate_folders
+from ingest.parse import parse, raw_sha256, silence_mailparser, strip_mbox_from
 from models.base import utcnow
 from postdesk.app import App
 from postdesk.console import err, fail, open_app, out
@@ -96,6 +97,37 @@ def _retrain(app: App, note: str) -> None:
 def retrain(ctx: typer.Context, note: str = typer.Option("retrain", help="A note kept with the new version.")):
     """Rebuild the counts from the ledger (bootstrap corpus included) as a new active version."""
     _retrain(_app(ctx), note)
+
+
+@spam_app.command()
+def evaluate(ham: Path = typer.Option(..., help="Folder of ham messages."),
+             spam: Path = typer.Option(..., help="Folder of spam messages."),
+             folds: Optional[int] = typer.Option(None, "--folds", min=2, help="K-fold cross-validation."),
+             online: bool = typer.Option(False, "--online", help="In time order: judge each, then learn it."),
+             scores: Path = typer.Option(Path("spam-scores.tsv"), "--scores", help="Per-message scores (TSV)."),
+             as_json: bool = typer.Option(False, "--json")):
+    """How the filter does on your own labelled mail: FP/FN rates, unsure, 1-ROCA%."""
+    if (folds is None) == (not online):
+        fail("give exactly one of --folds K or --online")
+    silence_mailparser()
+    with Progress(console=err) as progress:
+        task = progress.add_task("reading", total=None)
+
+        def step(phase: str, done: int, total: int) -> None:
+            progress.update(task, description=phase, completed=done, total=total)
+
+        try:
+            result = evaluate_folders(ham, spam, folds=folds, online=online, scores_out=scores, progress=step)
+        except ValueError as exc:
+            fail(str(exc))
+    if as_json:
+        out.print_json(json.dumps(result, default=str))
+        return
+    out.print(f"{result['protocol']}: {result['n_ham']} ham, {result['n_spam']} spam", highlight=False)
+    out.print(f"false positives {result['fp']} ({result['fp_rate']:.2f}% of decided ham), "
+              f"false negatives {result['fn']} ({result['fn_rate']:.2f}% of decided spam)", highlight=False)
+    out.print(f"unsure: {result['unsure_ham']} ham, {result['unsure_spam']} spam; "
+              f"1-ROCA%: {result['one_minus_roca']}; scores in {result['scores_out']}", highlight=False)
 
 
 @spam_app.command("versions")

@@ -143,10 +143,3 @@ def corpus_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _quiet_mailparser():
-    """mail-parser warns about every part type it does not handle; `postdesk serve` silences it too."""
-    import logging
-    logging.getLogger("mailparser").setLevel(logging.CRITICAL)

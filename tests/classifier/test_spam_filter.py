@@ -68,3 +68,9 @@ def test_hash_is_stable_across_processes():
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert runs == {f"{feature_id('from:domain:example.com')}\n"}
+
+
+def test_neutral_score_is_never_decided():
+    from classifier.filter import decide
+    assert decide(0.5, 0.4, 0.5) == "unsure" and decide(0.5, 0.5, 0.9) == "unsure"
+    assert decide(0.5000001, 0.4, 0.5) == "spam" and decide(0.4, 0.4, 0.5) == "ham"

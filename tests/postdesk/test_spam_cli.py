@@ -98,3 +98,16 @@ def test_an_agents_decision_in_another_process_reaches_the_running_runner(settin
         assert after.score < before.score and after.verdict != "spam"
     finally:
         server.terminate()
+
+
+def test_evaluate_reports_the_figures_and_writes_the_scores(settings, folders, tmp_path):
+    scores = tmp_path / "scores.tsv"
+    result = spam_cli(settings, "evaluate", "--ham", str(folders / "ham"), "--spam", str(folders / "spam"),
+                      "--folds", "5", "--scores", str(scores))
+    assert result.returncode == 0, result.stderr
+    assert "5-fold" in result.stdout and "false positives 0" in result.stdout and "1-ROCA%" in result.stdout
+    rows = scores.read_text().splitlines()
+    assert rows[0].split("\t") == ["path", "label", "score", "verdict"] and len(rows) == 51
+    both = spam_cli(settings, "evaluate", "--ham", str(folders / "ham"), "--spam", str(folders / "spam"),
+                    "--folds", "5", "--online")
+    assert both.returncode == 1 and "exactly one" in both.stderr
