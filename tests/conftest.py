@@ -143,3 +143,20 @@ def corpus_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture
+def serve(settings, tmp_path):
+    """Starts `postdesk serve` processes; whatever a failing test left running is killed afterwards."""
+    from serve import ServeProcess
+    started: list[ServeProcess] = []
+
+    def start(**overrides) -> ServeProcess:
+        process = ServeProcess(settings.model_copy(update=overrides), tmp_path / "serve.log")
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.proc.poll() is None:
+            process.kill()

@@ -13,7 +13,6 @@ from sqlalchemy import create_engine, func, make_url, select, text
 from conftest import PG_URL, Harness
 from models import Message
 from models.db import Database
-from serve import ServeProcess
 
 
 def message(n: int) -> bytes:
@@ -57,12 +56,12 @@ def wait_drained(settings, timeout=60) -> None:
     raise TimeoutError("spool not drained")
 
 
-def test_sigkill_at_random_moments_loses_nothing_acknowledged(settings, tmp_path):
+def test_sigkill_at_random_moments_loses_nothing_acknowledged(settings, tmp_path, serve):
     acknowledged: set[int] = set()
     rng = random.Random(20261129)
     next_n = 0
     for _ in range(6):
-        server = ServeProcess(settings, tmp_path / "serve.log")
+        server = serve()
         sender = Sender(server.port, next_n, acknowledged)
         sender.start()
         time.sleep(rng.uniform(0.3, 1.5))
@@ -70,7 +69,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(settings, tmp_path
         sender.stop.set()
         sender.join(10)
         next_n = sender.n + 1
-    server = ServeProcess(settings, tmp_path / "serve.log")
+    server = serve()
     wait_drained(settings)
     assert server.terminate() == 0
     counts = stored_counts(Database(settings.sqlalchemy_url))
@@ -79,8 +78,8 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(settings, tmp_path
     assert set(counts.values()) == {1}
 
 
-def test_sigterm_stops_cleanly_and_a_restart_processes_what_was_left(settings, tmp_path):
-    server = ServeProcess(settings, tmp_path / "serve.log")
+def test_sigterm_stops_cleanly_and_a_restart_processes_what_was_left(settings, tmp_path, serve):
+    server = serve()
     acknowledged: set[int] = set()
     sender = Sender(server.port, 0, acknowledged)
     sender.start()
@@ -88,7 +87,7 @@ def test_sigterm_stops_cleanly_and_a_restart_processes_what_was_left(settings, t
     assert server.terminate(timeout=30) == 0
     sender.stop.set()
     sender.join(10)
-    server = ServeProcess(settings, tmp_path / "serve.log")
+    server = serve()
     wait_drained(settings)
     server.terminate()
     counts = stored_counts(Database(settings.sqlalchemy_url))

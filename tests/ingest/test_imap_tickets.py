@@ -11,7 +11,6 @@ from ingest.imap import ImapPoller
 from ingest.spool import Spool
 from models import Message
 from models.db import Database
-from serve import ServeProcess
 
 
 def customer_mail(n: int) -> bytes:
@@ -35,14 +34,14 @@ def wait_for_ticket(db: Database, n: int, timeout: float) -> float:
 
 
 def test_serve_turns_mailbox_mail_into_tickets_and_idle_within_five_seconds(
-        settings, make_account, mua, tmp_path, monkeypatch):
+        settings, make_account, mua, tmp_path, monkeypatch, serve):
     mua.append("INBOX", customer_mail(1))
     account = make_account(initial_sync="all", after_import="move", move_to="Imported")
     mua.create_folder("Imported")
     account_json = json.loads(account.model_dump_json())
     account_json["password"] = account.password.get_secret_value()
     monkeypatch.setenv("POSTDESK_IMAP_ACCOUNTS", json.dumps([account_json]))
-    server = ServeProcess(settings, tmp_path / "serve.log")
+    server = serve()
     db = Database(settings.sqlalchemy_url)
     try:
         wait_for_ticket(db, 1, timeout=30)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from models import Message, SpamVerdict
 from models.db import Database
-from serve import ServeProcess, settings_env
+from serve import settings_env
 
 sys.path.insert(0, __file__.rsplit("/", 2)[0] + "/tickets")
 from test_spam_flow import raw  # noqa: E402  (the same synthetic ham and spam)
@@ -78,9 +78,9 @@ def verdict_for(db: Database, subject: str, timeout: float = 30) -> tuple[int, S
     raise TimeoutError(subject)
 
 
-def test_an_agents_decision_in_another_process_reaches_the_running_runner(settings, folders, tmp_path):
+def test_an_agents_decision_in_another_process_reaches_the_running_runner(settings, folders, tmp_path, serve):
     spam_cli(settings, "train", "--ham", str(folders / "ham"), "--spam", str(folders / "spam"))
-    server = ServeProcess(settings, tmp_path / "serve.log")
+    server = serve()
     db = Database(settings.sqlalchemy_url)
     try:
         with smtplib.SMTP("127.0.0.1", server.port) as client:
