@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
-import inspect
 import json
 import multiprocessing
 import os
@@ -133,7 +132,7 @@ def imap_e2e(server: DovecotServer, user: DovecotUser, batch: int, smtp, uids: l
         try:
             started = time.perf_counter()
             deadline = started + E2E_TIMEOUT
-            while not (_all_uids_done(state_file, uids[-1]) and spool_drained(data_dir)):
+            while not (_all_uids_done(state_file, uids[-1]) and smtp.drained(data_dir)):
                 if proc.poll() is not None:
                     raise RuntimeError(f"postdesk serve exited with {proc.returncode}")
                 if time.perf_counter() > deadline:
@@ -149,18 +148,7 @@ def imap_e2e(server: DovecotServer, user: DovecotUser, batch: int, smtp, uids: l
 
 def start_serve(smtp, env: dict, log: Path) -> subprocess.Popen:
     """`postdesk serve` through bench/ingest.py's start(), so both e2e figures start the same way."""
-    if "log" in inspect.signature(smtp.start).parameters:
-        return smtp.start(smtp.SERVERS["e2e"], env, log)[0]
-    return smtp.start(smtp.SERVERS["e2e"], env)[0]
-
-
-def spool_drained(data_dir: Path) -> bool:
-    """No entry in spool/new or spool/cur: every spooled message is committed (or in bad/)."""
-    for folder in ("new", "cur"):
-        with os.scandir(data_dir / "spool" / folder) as entries:
-            if any(entry.name.endswith(".eml") for entry in entries):
-                return False
-    return True
+    return smtp.start(smtp.SERVERS["e2e"], env, log)[0]
 
 
 def _read_state(state_file: Path) -> dict | None:
@@ -216,17 +204,14 @@ def imap_fetch(server: DovecotServer, user: DovecotUser, batch: int) -> tuple[in
 
 
 def smtp_e2e(smtp, client, messages: list[bytes], concurrency: int) -> tuple[int, float]:
-    """bench/ingest.py's e2e figure: its own client process when it has one, else the messages."""
-    figures = smtp.run("e2e", messages if client is None else client, concurrency)
+    """bench/ingest.py's e2e figure, with its own client process."""
+    figures = smtp.run("e2e", client, concurrency)
     return len(messages), len(messages) / figures["rate"]
 
 
 @contextlib.contextmanager
 def smtp_client(smtp, corpus: Path, count: int):
-    """bench/ingest.py's client process (one asyncio loop, the corpus loaded once), if it has one."""
-    if not hasattr(smtp, "_client_init"):
-        yield None
-        return
+    """bench/ingest.py's client process (one asyncio loop, the corpus loaded once)."""
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, spawn, _smtp_client_init, (corpus, count)) as client:
         yield client

@@ -8,10 +8,11 @@ for them), and status for `postdesk imap status`. Written atomically: temp file,
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from models.files import replace_durably
 
 MAX_SKIPPED = 100  # newest kept; the log has the rest
 
@@ -52,21 +53,7 @@ class AccountState:
             "folders": {name: asdict(fs) for name, fs in self.folders.items()},
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        with open(tmp, "w") as fh:
-            json.dump(data, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        replace_durably(self.path, json.dumps(data, indent=1).encode())
 
 
 def state_path(data_dir: Path, account_name: str) -> Path:

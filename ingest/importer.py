@@ -18,6 +18,8 @@ def read_mailbox(kind: str, path: Path) -> Iterator[bytes]:
     if kind == "mbox":
         if not path.is_file():
             raise MailboxReadError(f"{path} is not an mbox file")
+        if not _starts_like_mbox(path):  # one .eml file would otherwise be "imported 0" without a word
+            raise MailboxReadError(f"{path} is not an mbox file (it does not start with a 'From ' line)")
         box = mailbox.mbox(path, create=False)
     elif kind == "maildir":
         if not (path / "cur").is_dir() and not (path / "new").is_dir():
@@ -27,6 +29,13 @@ def read_mailbox(kind: str, path: Path) -> Iterator[bytes]:
         raise MailboxReadError(f"unknown mailbox kind {kind!r}: use mbox or maildir")
     for key in box.iterkeys():
         yield box.get_bytes(key)
+
+
+def _starts_like_mbox(path: Path) -> bool:
+    """An mbox starts with its first message's `From ` line; an empty file is an empty mbox."""
+    with open(path, "rb") as fh:
+        head = fh.read(5)
+    return head in (b"", b"From ")
 
 
 def spool_all(messages: Iterator[bytes], spool: Spool, on_each=lambda: None) -> list[str]:

@@ -17,8 +17,11 @@ import os
 import secrets
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from models.files import fsync_path, write_durably
 
 FOLDERS = ("tmp", "new", "cur", "bad")
 
@@ -62,19 +65,11 @@ def new_id() -> str:
     return f"{time.time_ns():x}-{secrets.token_hex(4)}"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+# The sidecar and the message are fsynced at the same time, so ext4's journal commits them
+# together: one commit wait instead of two. tmp/ itself is not fsynced: nothing is read from
+# there, and the renames into new/ are made durable by new/'s fsync. Measured with 4 KB
+# messages here (a noisy shared disk): put() went from 6-13 ms to 4-6 ms at one writer.
+_FSYNC_HELPERS = 32
 
 
 class Spool:
@@ -84,6 +79,7 @@ class Spool:
         self.root = Path(root)
         for name in FOLDERS:
             (self.root / name).mkdir(parents=True, exist_ok=True)
+        self._helpers = ThreadPoolExecutor(_FSYNC_HELPERS, thread_name_prefix="spool-fsync")  # threads start on use
 
     def _dir(self, name: str) -> Path:
         return self.root / name
@@ -93,12 +89,14 @@ class Spool:
         entry_id = new_id()
         tmp = self._dir("tmp")
         try:
-            _write_durably(tmp / f"{entry_id}.json", envelope.to_json())
-            _write_durably(tmp / f"{entry_id}.eml", raw)
-            _fsync_dir(tmp)
+            sidecar = self._helpers.submit(write_durably, tmp / f"{entry_id}.json", envelope.to_json())
+            try:
+                write_durably(tmp / f"{entry_id}.eml", raw)
+            finally:
+                sidecar.result()
             os.rename(tmp / f"{entry_id}.json", self._dir("new") / f"{entry_id}.json")
             os.rename(tmp / f"{entry_id}.eml", self._dir("new") / f"{entry_id}.eml")
-            _fsync_dir(self._dir("new"))
+            fsync_path(self._dir("new"))
         except OSError as exc:
             for suffix in (".json", ".eml"):
                 (tmp / f"{entry_id}{suffix}").unlink(missing_ok=True)
@@ -107,7 +105,8 @@ class Spool:
 
     def pending(self, limit: int | None = None) -> list[str]:
         """Ids waiting in new/, oldest first."""
-        ids = sorted(p.stem for p in self._dir("new").glob("*.eml"))
+        with os.scandir(self._dir("new")) as entries:
+            ids = sorted(e.name[:-4] for e in entries if e.name.endswith(".eml"))
         return ids[:limit] if limit else ids
 
     def claim(self, entry_id: str) -> Entry | None:
@@ -130,6 +129,15 @@ class Spool:
         for suffix in (".eml", ".json"):
             (self._dir("cur") / f"{entry_id}{suffix}").unlink(missing_ok=True)
 
+    def done_later(self, entry_ids: list[str]) -> Future:
+        """`done` for a committed batch, off the caller's thread.
+
+        Unlinking a file that was fsynced took 1.0 ms here (0.04 ms for one never fsynced):
+        10% of the runner's wall time when done inline. Safe to lose: an entry left in cur/ after a crash is
+        put back by `recover()` and then found a duplicate of what was committed.
+        """
+        return self._helpers.submit(lambda: [self.done(entry_id) for entry_id in entry_ids])
+
     def release(self, entry: Entry, error: str | None, max_attempts: int) -> str:
         """Put a claimed entry back after a failure; returns "new" or "bad" (where it went)."""
         if error is not None:
@@ -137,7 +145,7 @@ class Spool:
             entry.envelope.errors.append(error[:500])
         target = "bad" if entry.envelope.attempts >= max_attempts else "new"
         cur = self._dir("cur")
-        _write_durably(cur / f"{entry.id}.json.tmp", entry.envelope.to_json())
+        write_durably(cur / f"{entry.id}.json.tmp", entry.envelope.to_json())
         os.replace(cur / f"{entry.id}.json.tmp", cur / f"{entry.id}.json")
         os.rename(cur / f"{entry.id}.json", self._dir(target) / f"{entry.id}.json")
         os.rename(cur / f"{entry.id}.eml", self._dir(target) / f"{entry.id}.eml")
@@ -170,7 +178,7 @@ class Spool:
             raise SpoolError(f"no entry {entry_id} in spool/bad")
         entry = self._read("bad", entry_id)
         entry.envelope.attempts = 0
-        _write_durably(bad / f"{entry_id}.json", entry.envelope.to_json())
+        write_durably(bad / f"{entry_id}.json", entry.envelope.to_json())
         os.rename(bad / f"{entry_id}.json", self._dir("new") / f"{entry_id}.json")
         os.rename(bad / f"{entry_id}.eml", self._dir("new") / f"{entry_id}.eml")
 
