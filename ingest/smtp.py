@@ -32,9 +32,29 @@ TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections from your address"
 SPOOL_WRITERS = 32
 
 
+class _Redact(logging.Filter):
+    """aiosmtpd's warnings name the client and may quote a command line: keep hashes instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redacted(arg) for arg in record.args)
+        return True
+
+
+def _redacted(arg: object) -> object:
+    if isinstance(arg, tuple):
+        return f"peer={peer_hash(arg)}"
+    if isinstance(arg, (str, bytes)) and len(arg) > 0:
+        return f"<{len(arg)} bytes>"
+    return arg
+
+
 def quiet_aiosmtpd_logger() -> None:
-    """aiosmtpd logs every command line (addresses included) at INFO: keep only its warnings."""
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    """aiosmtpd logs every command line (addresses included) at INFO: keep only its warnings, redacted."""
+    logger = logging.getLogger("mail.log")
+    logger.setLevel(logging.WARNING)
+    if not any(isinstance(f, _Redact) for f in logger.filters):
+        logger.addFilter(_Redact())
 
 
 def peer_hash(peer: object) -> str:

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from models import Message, Ticket, TicketParticipant
 from tickets.signing import MessageIdSigner
 
-SUBJECT_TOKEN = re.compile(r"\[#(\d{1,12})\]")
+SUBJECT_TOKEN = re.compile(r"\[#(\d{1,10})\]")
+MAX_TICKET_ID = 2**31 - 1  # ticket ids are 32-bit integers; a larger [#n] points at nothing
 
 
 @dataclass
@@ -37,7 +38,7 @@ def _is_participant(session: Session, ticket_id: int, address: str) -> bool:
 def _by_signature(session: Session, ids: list[str], signer: MessageIdSigner) -> Ticket | None:
     for message_id in reversed(ids):
         ticket_id = signer.ticket_of(message_id)
-        if ticket_id is not None and (ticket := session.get(Ticket, ticket_id)) is not None:
+        if ticket_id is not None and ticket_id <= MAX_TICKET_ID and (ticket := session.get(Ticket, ticket_id)) is not None:
             return ticket
     return None
 
@@ -58,7 +59,9 @@ def _by_reference(session: Session, ids: list[str]) -> Message | None:
 
 def _by_token(session: Session, subject: str) -> Ticket | None:
     match = SUBJECT_TOKEN.search(subject)
-    return session.get(Ticket, int(match[1])) if match else None
+    if not match or int(match[1]) > MAX_TICKET_ID:
+        return None
+    return session.get(Ticket, int(match[1]))
 
 
 def decide(session: Session, *, sender: str, subject: str, references: list[str],

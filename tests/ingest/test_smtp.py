@@ -204,3 +204,14 @@ def test_the_same_bytes_twice_are_stored_once(postdesk):
     postdesk.settle()
     with postdesk.app.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Message)) == 1
+
+
+def test_aiosmtpd_warnings_keep_client_addresses_and_commands_out(postdesk, caplog):
+    caplog.set_level(logging.DEBUG)
+    with socket.create_connection(("127.0.0.1", postdesk.port), timeout=10) as sock:
+        sock.recv(1024)
+        sock.sendall(b"XSECRET leaky.person@example.org\r\nQUIT\r\n")
+        while sock.recv(1024):
+            pass
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name == "mail.log")
+    assert "leaky.person" not in text and "XSECRET" not in text and "127.0.0.1" not in text

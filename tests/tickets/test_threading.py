@@ -201,3 +201,9 @@ def test_the_sender_becomes_a_contact_reused_later(postdesk):
     first, _ = first_ticket(postdesk, sender="Alice Liddell <alice@example.org>")
     second, _ = first_ticket(postdesk, sender="alice@example.org", subject="Another thing")
     assert first.contact_id == second.contact_id is not None
+
+
+def test_a_ticket_token_beyond_any_ticket_id_points_at_nothing(postdesk):
+    raw, _ = mail(subject="[#99999999999] hello")
+    message = deliver(postdesk, raw)
+    assert message.thread_rule == "new" and message.ticket_id is not None
