@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -175,10 +176,20 @@ SERVERS = {
 }
 
 
-def run(kind: str, client: ProcessPoolExecutor, concurrency: int) -> dict:
-    """One server, one concurrency level, a fresh data folder."""
+def trained_template(corpus: Path, folder: Path) -> Path:
+    """A data folder whose spam filter was bootstrapped on the corpus, so e2e pays for real scoring."""
+    template = folder / "trained"
+    subprocess.run([sys.executable, "-m", "postdesk", "spam", "train", "--ham", str(corpus / "ham"),
+                    "--spam", str(corpus / "spam")], env=env_for(template), check=True, capture_output=True)
+    return template
+
+
+def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path | None = None) -> dict:
+    """One server, one concurrency level, a fresh data folder (a copy of `template` for e2e)."""
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder)
+        if template is not None and kind == "e2e":
+            shutil.copytree(template, data_dir, dirs_exist_ok=True)
         proc, port = start(SERVERS[kind], env_for(data_dir), data_dir / "server.log")
         try:
             started, ended, latencies, cpu = client.submit(_client_blast, port, concurrency).result()
@@ -201,6 +212,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=default_corpus / "spamassassin-2002")
     parser.add_argument("--limit", type=int, default=3000)
     parser.add_argument("--levels", default="1,8,32")
+    parser.add_argument("--untrained", action="store_true", help="e2e without a spam model (no scoring)")
     args = parser.parse_args()
     if not (args.corpus / "ham").is_dir():
         sys.exit(f"corpus not found at {args.corpus} (set POSTDESK_CORPUS_DIR or --corpus)")
@@ -209,9 +221,13 @@ def main() -> None:
           f"{os.cpu_count()} CPUs")
     print(f"{'concurrency':>11} {'server':>7} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'client CPU':>10}")
     spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, spawn, _client_init, (args.corpus, args.limit)) as client:
+    with ProcessPoolExecutor(1, spawn, _client_init, (args.corpus, args.limit)) as client, \
+            tempfile.TemporaryDirectory() as scratch:
+        template = None if args.untrained else trained_template(args.corpus, Path(scratch))
+        print("e2e scores every message with a spam model trained on the corpus" if template else
+              "e2e without a spam model (--untrained)")
         for level in map(int, args.levels.split(",")):
-            figures = {kind: run(kind, client, level) for kind in SERVERS}
+            figures = {kind: run(kind, client, level, template) for kind in SERVERS}
             for kind, f in figures.items():
                 ratio = f["rate"] / figures["bare"]["rate"]
                 print(f"{level:>11} {kind:>7} {f['rate']:>8.0f} {f['p50']:>8.1f} {f['p99']:>8.1f} {ratio:>6.2f} "
