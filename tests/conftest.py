@@ -160,3 +160,12 @@ def serve(settings, tmp_path):
     for process in started:
         if process.proc.poll() is None:
             process.kill()
+
+
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL, run again only what touches the database; the rest was run on SQLite."""
+    if not PG_URL:
+        return
+    keep = [item for item in items if "database_url" in getattr(item, "fixturenames", ())]
+    config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+    items[:] = keep
