@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classifier.live import LiveModel
-from classifier.senders import rule_for
+from classifier.senders import all_rules, configured, match
 from ingest.message import ParsedMessage
 from models import Contact
 
@@ -32,21 +32,29 @@ class SpamJudge:
     def __init__(self, live: LiveModel, allow: list[str], block: list[str]):
         self.live = live
         self.allow, self.block = allow, block
+        self._configured: dict[str, str] | None = None  # normalised on first use, as rule_for did
+        self._rules: dict[str, str] = {}
         self._refreshed_for: Session | None = None
 
     def judge(self, session: Session, msg: ParsedMessage, sender: str) -> Judgement:
         if session is not self._refreshed_for:  # one refresh per runner transaction, i.e. per batch
             self.live.refresh(session)
+            self._rules = all_rules(session)  # one query per batch instead of one per message
             self._refreshed_for = session
         verdict = self.live.filter.classify(msg)
         version = self.live.version_id
-        rule = rule_for(session, sender, self.allow, self.block)
+        rule = match(sender, self._rules, self._configured_rules()) if sender else None
         if rule is not None:
             label = "ham" if rule == "allow" else "spam"
             return Judgement(verdict.score, label, verdict.evidence, f"{rule}-list", version)
         if verdict.label == "spam" and _answered(session, sender):
             return Judgement(verdict.score, "unsure", verdict.evidence, "answered-contact", version)
         return Judgement(verdict.score, verdict.label, verdict.evidence, "model", version)
+
+    def _configured_rules(self) -> dict[str, str]:
+        if self._configured is None:
+            self._configured = configured(self.allow, self.block)
+        return self._configured
 
 
 def _answered(session: Session, address: str) -> bool:

@@ -36,7 +36,23 @@ def rule_for(session: Session, address: str, allow: list[str], block: list[str])
         return None
     stored = dict(session.execute(
         select(SenderRule.pattern, SenderRule.action).where(SenderRule.pattern.in_(candidates(address)))).all())
-    configured = {**{normalise(p): "block" for p in block}, **{normalise(p): "allow" for p in allow}}
+    return match(address, stored, configured(allow, block))
+
+
+def all_rules(session: Session) -> dict[str, str]:
+    """Every stored rule, pattern → action (a small table: the runner loads it once per batch)."""
+    return dict(session.execute(select(SenderRule.pattern, SenderRule.action)).all())
+
+
+def configured(allow: list[str], block: list[str]) -> dict[str, str]:
+    """The settings' lists as pattern → action; allow wins over block for the same pattern."""
+    return {**{normalise(p): "block" for p in block}, **{normalise(p): "allow" for p in allow}}
+
+
+def match(address: str, stored: dict[str, str], configured: dict[str, str]) -> str | None:
+    """The most specific rule for an address, stored rules before configured ones for a pattern."""
+    if not address:
+        return None
     for pattern in candidates(address):
         if pattern in stored or pattern in configured:
             return stored.get(pattern) or configured[pattern]

@@ -46,10 +46,28 @@ class Services:
 
 
 @dataclass
+class Batch:
+    """What a batch looks up at once instead of once per message: the raw sha256s and Message-IDs
+    already stored (including those of the batch's own earlier messages, added as they pass)."""
+
+    sha256s: set[str] = field(default_factory=set)
+    message_ids: set[str] = field(default_factory=set)
+
+
+def _stored(session: Session, column, values: set[str]) -> set[str]:
+    found: set[str] = set()
+    values = sorted(values)
+    for i in range(0, len(values), 500):  # well under SQLite's bound-parameter limit
+        found.update(session.scalars(select(column).where(column.in_(values[i:i + 500]))))
+    return found
+
+
+@dataclass
 class Context:
     session: Session
     entry: Entry
     services: Services
+    batch: Batch | None = None
     raw: bytes = b""
     sha256: str = ""
     parsed: ParsedMessage | None = None
@@ -76,10 +94,15 @@ class Context:
 
 def dedupe(ctx: Context) -> None:
     """The same bytes (after CRLF normalisation) are stored once, whatever path brought them."""
-    ctx.raw = normalise_crlf(ctx.entry.raw)
-    ctx.sha256 = raw_sha256(ctx.raw)
-    exists = ctx.session.scalar(select(Message.id).where(Message.raw_sha256 == ctx.sha256))
-    if exists is not None:
+    if not ctx.sha256:
+        ctx.raw = normalise_crlf(ctx.entry.raw)
+        ctx.sha256 = raw_sha256(ctx.raw)
+    if ctx.batch is not None:
+        exists = ctx.sha256 in ctx.batch.sha256s
+        ctx.batch.sha256s.add(ctx.sha256)  # kept (or the batch fails): later copies in it are duplicates
+    else:
+        exists = ctx.session.scalar(select(Message.id).where(Message.raw_sha256 == ctx.sha256)) is not None
+    if exists:
         ctx.outcome, ctx.done = "duplicate", True
 
 
@@ -88,8 +111,17 @@ def parse_stage(ctx: Context) -> None:
     ctx.parsed = parse(ctx.raw, received_at=ctx.received_at, limits=ctx.services.limits,
                        trusted_relays=s.trusted_relays)
     ctx.flags.extend(ctx.parsed.flags)
-    same_id = select(Message.id).where(Message.message_id_header == ctx.parsed.message_id[:998]).limit(1)
-    if ctx.session.scalar(same_id) is not None:
+
+
+def same_message_id(ctx: Context) -> None:
+    """Another message with this Message-ID (other bytes) is kept and flagged, never dropped."""
+    message_id = ctx.parsed.message_id[:998]
+    if ctx.batch is not None:
+        exists = message_id in ctx.batch.message_ids
+        ctx.batch.message_ids.add(message_id)
+    else:
+        exists = ctx.session.scalar(select(Message.id).where(Message.message_id_header == message_id).limit(1)) is not None
+    if exists:
         ctx.flags.append("duplicate-message-id")
 
 
@@ -138,7 +170,7 @@ def store(ctx: Context) -> None:
         ctx.flags.append("spam")  # threaded onto a known ticket: it stays there, flagged
     ticket = _ticket_for(ctx, contact)
     ctx.message = message = Message(
-        ticket_id=ticket.id if ticket else None, raw_sha256=ctx.sha256, raw_blob_id=raw_blob.id,
+        ticket=ticket, raw_sha256=ctx.sha256, raw_blob_id=raw_blob.id,
         size=len(ctx.raw), spool_id=ctx.entry.id, source=ctx.entry.envelope.source,
         mailbox_id=ctx.services.mailbox_ids.get(ctx.mailbox), envelope_from=ctx.entry.envelope.mail_from[:320],
         received_at=ctx.received_at, date=p.date, message_id_header=p.message_id[:998],
@@ -147,14 +179,18 @@ def store(ctx: Context) -> None:
         contact_id=contact.id if contact else None, text_body=p.text, html_body=p.html,
         flags=sorted(set(ctx.flags)), thread_rule=ctx.decision.rule, upstream=p.upstream,
     )
-    message.recipients = _recipients(ctx)
     if ctx.judgement is not None:
         j = ctx.judgement
         message.verdict = SpamVerdict(score=j.score, verdict=j.label, evidence=j.evidence,
                                       model_version=j.version, reason=j.reason)
     session.add(message)
-    session.flush()
-    store_attachments(session, ctx.services.blobs, message, p.attachments)
+    with session.no_autoflush:  # the blob upserts need nothing pending: one flush writes it all
+        store_attachments(session, ctx.services.blobs, message, p.attachments)
+    session.flush()  # a new ticket, the message, its verdict and attachments at once
+    # Recipients in one executemany: through the ORM each row was its own INSERT ... RETURNING.
+    if recipients := [{"message_id": message.id, **row} for row in _recipients(ctx)]:
+        session.execute(_INSERT_RECIPIENT, recipients)
+        session.expire(message, ["recipients"])  # loads from the rows if anything asks for them
     if ticket is not None:
         service.add_participants(session, ticket.id, _participants(ctx))
 
@@ -169,15 +205,18 @@ def _ticket_for(ctx: Context, contact) -> Ticket | None:
         return decision.ticket
     return service.open_ticket(
         ctx.session, subject=ctx.parsed.subject, mailbox_id=ctx.services.mailbox_ids.get(ctx.mailbox),
-        contact_id=contact.id if contact else None, linked_to=decision.linked_to, queue=ctx.queue,
+        contact_id=contact.id if contact else None, linked_to=decision.linked_to, queue=ctx.queue, flush=False,
     )
 
 
-def _recipients(ctx: Context) -> list[Recipient]:
+_INSERT_RECIPIENT = Recipient.__table__.insert()
+
+
+def _recipients(ctx: Context) -> list[dict]:
     p = ctx.parsed
-    rows = [Recipient(kind="envelope", address=a.lower()[:320]) for a in ctx.entry.envelope.rcpt_tos]
+    rows = [{"kind": "envelope", "address": a.lower()[:320], "name": ""} for a in ctx.entry.envelope.rcpt_tos]
     for kind, addresses in (("to", p.to), ("cc", p.cc), ("reply-to", p.reply_to)):
-        rows += [Recipient(kind=kind, address=a.address[:320], name=a.name[:400]) for a in addresses]
+        rows += [{"kind": kind, "address": a.address[:320], "name": a.name[:400]} for a in addresses]
     return rows
 
 
@@ -187,15 +226,41 @@ def _participants(ctx: Context) -> set[str]:
 
 
 STAGES: tuple[Callable[[Context], None], ...] = (
-    dedupe, parse_stage, route, detect_automatic, classify, thread, store,
+    dedupe, parse_stage, same_message_id, route, detect_automatic, classify, thread, store,
 )
 
 
 def process(session: Session, entry: Entry, services: Services) -> Context:
     """Run one spool entry through every stage; raises on failure (the runner decides what then)."""
-    ctx = Context(session=session, entry=entry, services=services)
-    for stage in STAGES:
-        stage(ctx)
+    return process_batch(session, [entry], services)[0]
+
+
+def process_batch(session: Session, entries: list[Entry], services: Services) -> list[Context]:
+    """Run a batch through every stage, in order; raises on the first failure.
+
+    Every message first goes through the stages up to parsing; then the batch looks up its raw
+    sha256s and Message-IDs in one query each (not two per message, 10% of the runner's time on
+    the corpus), and the messages go through the remaining stages one after the other.
+    """
+    stages = STAGES
+    split = stages.index(parse_stage) + 1
+    batch = Batch()
+    contexts = [Context(session=session, entry=entry, services=services, batch=batch) for entry in entries]
+    for ctx in contexts:
+        ctx.raw = normalise_crlf(ctx.entry.raw)
+        ctx.sha256 = raw_sha256(ctx.raw)
+    batch.sha256s = _stored(session, Message.raw_sha256, {ctx.sha256 for ctx in contexts})
+    for ctx in contexts:
+        _run(ctx, stages[:split])
+    batch.message_ids = _stored(session, Message.message_id_header,
+                                {ctx.parsed.message_id[:998] for ctx in contexts if not ctx.done and ctx.parsed})
+    for ctx in contexts:
+        _run(ctx, stages[split:])
+    return contexts
+
+
+def _run(ctx: Context, stages) -> None:
+    for stage in stages:
         if ctx.done:
-            break
-    return ctx
+            return
+        stage(ctx)

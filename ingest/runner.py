@@ -12,10 +12,11 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import Future
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
-from ingest.pipeline import Services, process
+from ingest.pipeline import Services, process_batch
 from ingest.spool import Entry, Spool
 from models.db import Database
 
@@ -43,15 +44,19 @@ class Runner:
         self.settings = services.settings
         self._backoff = 0.0
         self.stats = {"stored": 0, "duplicate": 0, "bad": 0}
+        self._forgetting: Future | None = None
 
     def run(self, stop: threading.Event, parent_pid: int | None = None) -> None:
         """Work until `stop` is set (or the parent process is gone), finishing the batch in hand."""
-        while not stop.is_set():
-            if parent_pid is not None and os.getppid() != parent_pid:
-                log.warning("parent process gone; runner stops")
-                return
-            if self.step() == 0:
-                stop.wait(self._backoff or self.settings.runner_poll_interval)
+        try:
+            while not stop.is_set():
+                if parent_pid is not None and os.getppid() != parent_pid:
+                    log.warning("parent process gone; runner stops")
+                    return
+                if self.step() == 0:  # busy: straight on to the next batch; idle: wait
+                    stop.wait(self._backoff or self.settings.runner_poll_interval)
+        finally:
+            self.settle()
 
     def step(self) -> int:
         """Process one batch; returns how many entries were taken."""
@@ -76,14 +81,27 @@ class Runner:
             self.step()
             if self._backoff:
                 time.sleep(self._backoff)
+        self.settle()
 
     def _commit(self, entries: list[Entry]) -> None:
-        with self.db.write() as session:
-            outcomes = [process(session, entry, self.services).outcome for entry in entries]
+        # The blob batch closes first: every blob file and folder is fsynced before the commit.
+        with self.db.write() as session, self.services.blobs.batch():
+            outcomes = [ctx.outcome for ctx in process_batch(session, entries, self.services)]
+        self._forget(entries)
         for entry, outcome in zip(entries, outcomes):
-            self.spool.done(entry.id)
             self.stats[outcome] += 1
             log.info("entry %s %s", entry.id, outcome)
+
+    def _forget(self, entries: list[Entry]) -> None:
+        """Remove committed entries from the spool while the next batch is processed."""
+        self.settle()
+        self._forgetting = self.spool.done_later([entry.id for entry in entries])
+
+    def settle(self) -> None:
+        """Wait until the spool entries of committed batches are gone."""
+        if self._forgetting is not None:
+            self._forgetting.result()
+            self._forgetting = None
 
     def _one(self, entry: Entry) -> None:
         try:
