@@ -15,6 +15,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -111,8 +112,8 @@ def tickets_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
         return
     table = Table("id", "status", "queue", "messages", "contact", "subject")
     for row in rows:
-        table.add_row(str(row["id"]), row["status"], row["queue"], str(row["messages"]),
-                      row["contact"] or "", row["subject"])
+        table.add_row(*map(escape, (str(row["id"]), row["status"], row["queue"], str(row["messages"]),
+                                    row["contact"] or "", row["subject"])))  # mail text is not markup
     out.print(table)
 
 
@@ -127,19 +128,20 @@ def tickets_show(ctx: typer.Context, ticket_id: int, as_json: bool = typer.Optio
     if as_json:
         out.print_json(json.dumps(detail))
         return
-    out.print(f"[bold]#{detail['id']}[/bold] {detail['subject']}  [{detail['status']}, {detail['queue']}]",
-              highlight=False)
+    detail = {k: escape(v) if isinstance(v, str) else v for k, v in detail.items()}  # mail text is not markup
+    state = escape(f"[{detail['status']}, {detail['queue']}]")
+    out.print(f"[bold]#{detail['id']}[/bold] {detail['subject']}  {state}", highlight=False)
     out.print(f"department: {detail['department']}  contact: {detail['contact']}  "
               f"linked: {detail['linked_ticket']}", highlight=False)
-    out.print("participants: " + ", ".join(detail["participants"]), highlight=False)
+    out.print("participants: " + ", ".join(detail["participants"]), highlight=False, markup=False)
     for m in detail["messages"]:
-        out.rule(f"message {m['id']} · rule {m['thread_rule']} · {m['date']}")
-        out.print(f"From: {m['from_name']} <{m['from']}>\nSubject: {m['subject']}", highlight=False)
+        out.rule(escape(f"message {m['id']} · rule {m['thread_rule']} · {m['date']}"))
+        out.print(f"From: {m['from_name']} <{m['from']}>\nSubject: {m['subject']}", highlight=False, markup=False)
         if m["flags"]:
-            out.print("flags: " + ", ".join(m["flags"]), highlight=False)
+            out.print("flags: " + ", ".join(m["flags"]), highlight=False, markup=False)
         for a in m["attachments"]:
             out.print(f"  attachment {a['id']}: {a['filename']} ({a['sniffed_type']}, {a['size']} bytes)",
-                      highlight=False)
+                      highlight=False, markup=False)
         out.print(m["text"][:2000], highlight=False, markup=False)
 
 

@@ -121,6 +121,22 @@ def test_tickets_list_and_show_what_arrived_over_smtp(postdesk, settings):
     assert listing.returncode == 0 and "Invoice question" in listing.stdout
 
 
+def test_brackets_in_mail_are_shown_as_written_not_taken_for_styles(postdesk, settings):
+    subject = "[/x] [urgent] [#1]"  # once a traceback (MarkupError), or silently cut to "  "
+    raw, _ = mail(subject, sender="[/b] Eve [red] <eve@example.org>", attachment=("[bold]a.pdf", b"%PDF-1.4\n"))
+    deliver(postdesk, raw, sender="eve@example.org")
+    [row] = cli_json(settings, "tickets", "list")
+
+    listing = cli(settings, "tickets", "list")
+    assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
+    assert subject in listing.stdout
+    shown = cli(settings, "tickets", "show", str(row["id"]))
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
+    assert f"#{row['id']} {subject}  [new, inbox]" in shown.stdout
+    assert f"Subject: {subject}" in shown.stdout and "[bold]a.pdf" in shown.stdout
+    assert "From: [/b] Eve [red] <eve@example.org>" in shown.stdout
+
+
 def test_tickets_list_filters_by_status(postdesk, settings):
     raw, _ = mail("Hello")
     deliver(postdesk, raw)
