@@ -13,6 +13,7 @@ between the two renames leaves a sidecar without mail, which `recover()` removes
 from __future__ import annotations
 
 import json
+import re
 import os
 import secrets
 import shutil
@@ -58,6 +59,9 @@ class Entry:
     id: str
     raw: bytes
     envelope: Envelope
+
+
+_ID = re.compile(r"[0-9a-f]{1,20}-[0-9a-f]{8}")
 
 
 def new_id() -> str:
@@ -173,6 +177,8 @@ class Spool:
 
     def retry(self, entry_id: str) -> None:
         """Give a bad entry a fresh set of attempts."""
+        if not _ID.fullmatch(entry_id):
+            raise SpoolError(f"{entry_id!r} is not a spool id")
         bad = self._dir("bad")
         if not (bad / f"{entry_id}.eml").exists():
             raise SpoolError(f"no entry {entry_id} in spool/bad")

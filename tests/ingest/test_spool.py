@@ -53,3 +53,10 @@ def test_ids_sort_by_arrival(tmp_path):
     spool = Spool(tmp_path)
     ids = [spool.put(b"%d" % n, Envelope()) for n in range(20)]
     assert spool.pending() == ids
+
+
+def test_retry_takes_only_spool_ids_never_paths(tmp_path):
+    import pytest
+    from ingest.spool import SpoolError
+    with pytest.raises(SpoolError, match="not a spool id"):
+        Spool(tmp_path).retry("../cur/18ec84e7b754e644-c3f1b715")
