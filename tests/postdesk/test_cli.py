@@ -213,7 +213,7 @@ def test_a_poison_message_goes_to_bad_without_blocking_the_others_and_can_be_ret
 
 
 def test_retrying_an_entry_that_is_not_in_bad_is_a_clear_error(settings):
-    assert_clean_failure(cli(settings, "spool", "retry", "nonexistent"), "no entry nonexistent")
+    assert_clean_failure(cli(settings, "spool", "retry", "nonexistent"), "not a spool id")
 
 
 def test_retry_takes_only_entry_ids_not_paths(settings):
