@@ -13,8 +13,8 @@ class MailboxReadError(Exception):
     """The path is not a readable mailbox of the kind asked for."""
 
 
-def read_mailbox(kind: str, path: Path) -> Iterator[bytes]:
-    """Raw bytes of every message, without mbox's `From ` envelope line."""
+def open_mailbox(kind: str, path: Path) -> mailbox.Mailbox:
+    """The mbox file or Maildir at `path`, checked to be one; `len()` counts without loading it."""
     if kind == "mbox":
         if not path.is_file():
             raise MailboxReadError(f"{path} is not an mbox file")
@@ -27,6 +27,11 @@ def read_mailbox(kind: str, path: Path) -> Iterator[bytes]:
         box = mailbox.Maildir(path, factory=None, create=False)
     else:
         raise MailboxReadError(f"unknown mailbox kind {kind!r}: use mbox or maildir")
+    return box
+
+
+def read_mailbox(box: mailbox.Mailbox) -> Iterator[bytes]:
+    """Raw bytes of every message, one at a time, without mbox's `From ` envelope line."""
     for key in box.iterkeys():
         yield box.get_bytes(key)
 

@@ -20,7 +20,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ingest.imap_cli import imap_app
-from ingest.importer import MailboxReadError, read_mailbox, spool_all
+from ingest.importer import MailboxReadError, open_mailbox, read_mailbox, spool_all
 from postdesk.app import App, configure_logging, serve as run_service
 from postdesk.console import err, fail, open_app, out, settings_of
 from postdesk.spam_cli import spam_app
@@ -179,14 +179,15 @@ def import_mail(ctx: typer.Context, kind: str = typer.Argument(..., help="mbox o
     """Bring existing mail in through the same spool and pipeline."""
     service = open_app(ctx)
     try:
-        messages = list(read_mailbox(kind, path))
+        box = open_mailbox(kind, path)
+        total = len(box)
     except (MailboxReadError, OSError) as exc:
         fail(str(exc))
     runner = service.runner()
     with Progress(console=err) as progress:
-        spooled = progress.add_task("spooling", total=len(messages))
-        spool_all(iter(messages), service.spool, lambda: progress.advance(spooled))
-        stored = progress.add_task("storing", total=len(messages))
+        spooled = progress.add_task("spooling", total=total)
+        spool_all(read_mailbox(box), service.spool, lambda: progress.advance(spooled))
+        stored = progress.add_task("storing", total=total)
         while service.spool.pending(1):
             taken = runner.step()
             progress.advance(stored, taken)

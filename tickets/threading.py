@@ -38,7 +38,9 @@ def _is_participant(session: Session, ticket_id: int, address: str) -> bool:
 def _by_signature(session: Session, ids: list[str], signer: MessageIdSigner) -> Ticket | None:
     for message_id in reversed(ids):
         ticket_id = signer.ticket_of(message_id)
-        if ticket_id is not None and ticket_id <= MAX_TICKET_ID and (ticket := session.get(Ticket, ticket_id)) is not None:
+        if ticket_id is None or ticket_id > MAX_TICKET_ID:
+            continue
+        if (ticket := session.get(Ticket, ticket_id)) is not None:
             return ticket
     return None
 
