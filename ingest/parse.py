@@ -6,23 +6,20 @@ Stages, in order:
    `parse(raw).raw_sha256 == raw_sha256(raw)`. `parse` does not drop an mbox ``From `` line
    (the parser reads it as an envelope); callers reading mbox files call `strip_mbox_from` first
    so that the hash does not depend on the envelope.
-2. Limits, checked on the raw bytes before any parser runs (`_measure`, one regex pass): a header
+2. Limits, checked on the raw bytes before any parser runs (`ingest.mime_limits`, one regex pass): a header
    block over ``max_header_bytes`` is cut ("header-too-large"); more MIME delimiter lines than
    ``max_parts`` ("too-many-parts") or multipart/message nesting deeper than ``max_depth``
    ("too-deep") → only the header block is parsed and the body is kept, unsplit, as text.
 3. mail-parser (`mailparser.parse_from_bytes`) builds the compat32 tree and finds the defects;
    when it raises, the stdlib `email` parser (compat32) builds the tree: flag "parse-fallback".
    Header fields are read with mail-parser's hardened helpers (`get_addresses`,
-   `parse_mail_date`) and the lenient decoder below.
+   `parse_mail_date`) and the lenient decoder of `ingest.text_decoding`.
 4. Body and attachments come from our own iterative walk of that tree: mail-parser descends into
    message/rfc822 and reads unnamed non-text leaves (PDF, pgp-signature, calendar) as text, which
    is not the split a helpdesk wants. Body = text/plain and text/html leaves without a filename
    or an attachment disposition; every other leaf (message/* included) is an attachment.
 
-Charset rule: the declared charset (us-ascii when none); when it is unknown ("unknown-charset:x")
-or the bytes do not fit it ("charset-mismatch:x", "8bit-undeclared" when none was declared),
-UTF-8 with replacement when valid UTF-8 sequences outnumber invalid ones, else Windows-1252,
-else Latin-1 (both total). Lone surrogates and NULs become U+FFFD so that every string stores.
+Charsets: see `ingest.text_decoding` (declared, else a lenient guess, each miss noted as a defect).
 
 Upstream rule (only with ``trusted_relays``): ``Authentication-Results`` whose authserv-id (first
 token before ';') is a trusted relay, anywhere; X-Spam-Status/Flag/Score/Level only above the
@@ -32,7 +29,6 @@ Relays that append X-Spam headers at the bottom (SpamAssassin's default) are not
 
 from __future__ import annotations
 
-import binascii
 import email
 import email.policy
 import email.utils
@@ -46,9 +42,11 @@ from email.message import Message
 
 import mailparser
 from mailparser.dates import parse_mail_date
-from mailparser.utils import as_string_safe, decode_base64_payload, get_addresses
+from mailparser.utils import as_string_safe, get_addresses
 
 from ingest.message import Address, ParsedMessage, Part
+from ingest.mime_limits import ParseLimits, fit_limits
+from ingest.text_decoding import clamp, decode, encoded_words, joined, lenient, scrub, unfolded
 
 MAX_HEADER_VALUE_BYTES = 8 * 1024
 MAX_HEADERS = 500
@@ -60,28 +58,11 @@ SPAM_HEADERS = frozenset({"x-spam-status", "x-spam-flag", "x-spam-score", "x-spa
 # byte-identical with these settings; the rest differ by a space after an empty header.
 _REGENERATE = email.policy.compat32.clone(linesep="\r\n", max_line_length=0)
 
-_SCAN = re.compile(
-    rb"^content-type:(?P<value>[^\r\n]*(?:\r\n[ \t][^\r\n]*)*)|^--(?P<delim>[^\r\n]*)",
-    re.IGNORECASE | re.MULTILINE,
-)
-_BOUNDARY = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]*)"|([^\s;"]+))', re.IGNORECASE)
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_ENCODED_WORD = r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?="
-_WORD = re.compile(_ENCODED_WORD)
-_BETWEEN_WORDS = re.compile(rf"(?<=\?=)\s+(?={_ENCODED_WORD})")
 _ID = re.compile(r"<([^<>]*)>")
 _BARE_ID = re.compile(r"[^\s<>]*@[^\s<>]*")
 _ADDRESS = re.compile(r'[^\s@<>()\[\],;:"\\]+@[^\s@<>()\[\],;:"\\]+')
 _BY_HOST = re.compile(r"\bby\s+([^\s;()]+)", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class ParseLimits:
-    max_header_bytes: int = 256 * 1024
-    max_parts: int = 500
-    max_depth: int = 20
 
 
 def silence_mailparser() -> None:
@@ -124,9 +105,9 @@ def parse(
 
 def _parse(raw: bytes, sha: str, received_at: datetime, limits: ParseLimits, trusted: Sequence[str]) -> ParsedMessage:
     flags: list[str] = []
-    mime, unsplit = _fit(raw, limits, flags)
+    mime, unsplit = fit_limits(raw, limits, flags)
     msg, defects = _tree(mime, flags)
-    body = _walk(msg, defects) if unsplit is None else _Body(text=[_lenient(unsplit)])
+    body = _walk(msg, defects) if unsplit is None else _Body(text=[lenient(unsplit)])
     fields = _Headers(msg, defects)
     addresses = fields.addresses
     return ParsedMessage(
@@ -141,7 +122,7 @@ def _parse(raw: bytes, sha: str, received_at: datetime, limits: ParseLimits, tru
         in_reply_to=_capped(_ids(fields.first("in-reply-to") or "")),
         references=_capped(_ids(" ".join(fields.all("references")))),
         headers=fields.listing(),
-        text=_text(body.text),
+        text=joined(body.text),
         html="\n".join(body.html),
         attachments=body.parts,
         defects=list(dict.fromkeys(defects)),
@@ -155,7 +136,7 @@ def _unparsed(raw: bytes, sha: str, received_at: datetime, reason: str) -> Parse
         raw_sha256=sha,
         message_id=f"{sha}@postdesk.invalid",
         date=received_at,
-        text=_text([_lenient(raw)]),
+        text=joined([lenient(raw)]),
         defects=[reason],
         flags=["parse-failed"],
     )
@@ -163,77 +144,6 @@ def _unparsed(raw: bytes, sha: str, received_at: datetime, reason: str) -> Parse
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-# --- limits, on the raw bytes ---------------------------------------------------------------
-
-
-def _fit(raw: bytes, limits: ParseLimits, flags: list[str]) -> tuple[bytes, bytes | None]:
-    """Bytes for the MIME parser, and the body to keep unsplit when over a structure limit."""
-    head, body = _split(raw)
-    if len(head) > limits.max_header_bytes:
-        flags.append("header-too-large")
-        head = head[: limits.max_header_bytes].rstrip(b"\r\n") + b"\r\n"
-        raw = head + b"\r\n" + body
-    over = _over_limits(raw, limits)
-    flags.extend(over)
-    return (head, body) if over else (raw, None)
-
-
-def _split(raw: bytes) -> tuple[bytes, bytes]:
-    """Header block (with its last CRLF) and body."""
-    if raw.startswith(b"\r\n"):
-        return b"", raw[2:]
-    head, blank, body = raw.partition(b"\r\n\r\n")
-    return (head + b"\r\n", body) if blank else (raw, b"")
-
-
-def _over_limits(raw: bytes, limits: ParseLimits) -> list[str]:
-    parts, depth = _measure(raw, limits)
-    return [flag for flag, hit in (("too-many-parts", parts > limits.max_parts), ("too-deep", depth > limits.max_depth)) if hit]
-
-
-def _measure(raw: bytes, limits: ParseLimits) -> tuple[int, int]:
-    """MIME delimiter lines, and the deepest multipart/message nesting; stops past a limit.
-
-    A stack of open boundaries: a multipart Content-Type pushes its boundary, message/* pushes
-    None; ``--b`` closes what was opened inside the previous part of b, ``--b--`` closes b.
-    Measured: 70 ms for the 3,000 corpus messages (12 MB), against 4 s for the whole parse.
-    """
-    stack: list[bytes | None] = []
-    parts = depth = 0
-    for match in _SCAN.finditer(raw):
-        if match["delim"] is None:
-            _open(stack, match["value"])
-        else:
-            parts += _close(stack, match["delim"].rstrip(b" \t"))
-        depth = max(depth, len(stack))
-        if parts > limits.max_parts or depth > limits.max_depth:
-            break
-    return parts, depth
-
-
-def _open(stack: list[bytes | None], value: bytes) -> None:
-    kind = value.lstrip()[:10].lower()
-    if kind.startswith(b"message/"):
-        stack.append(None)
-    elif kind == b"multipart/":
-        found = _BOUNDARY.search(value)
-        stack.append(found and (found[1] if found[1] is not None else found[2]))
-
-
-def _close(stack: list[bytes | None], line: bytes) -> int:
-    """Unwind to the boundary a delimiter line names; 1 when the line opens a part."""
-    if line in stack:
-        del stack[_last(stack, line) + 1 :]
-        return 1
-    if line.endswith(b"--") and line[:-2] in stack:
-        del stack[_last(stack, line[:-2]) :]
-    return 0
-
-
-def _last(stack: list[bytes | None], boundary: bytes) -> int:
-    return len(stack) - 1 - stack[::-1].index(boundary)
 
 
 # --- the tree --------------------------------------------------------------------------------
@@ -285,7 +195,7 @@ def _metadata(node: Message) -> Message:
     view = Message()
     for name, value in node.raw_items():
         if name.lower() in ("content-type", "content-disposition", "content-id"):
-            view[name] = _unfolded(value)
+            view[name] = unfolded(value)
     return view
 
 
@@ -296,7 +206,7 @@ def _take(node: Message, meta: Message, body: _Body, defects: list[str]) -> None
     is_text = _is_text_body(node, ctype, bool(filename))
     if filename or not is_text:
         body.parts.append(_part(node, meta, ctype, filename))
-    if is_text and (text := _decode(_payload(node), node.get_content_charset(), defects)):
+    if is_text and (text := decode(_payload(node), node.get_content_charset(), defects)):
         (body.html if ctype == "text/html" else body.text).append(text)
 
 
@@ -341,7 +251,7 @@ def _payload(node: Message) -> bytes:
 
 def _filename(meta: Message, defects: list[str]) -> str:
     name = meta.get_filename()
-    return _scrub(_words(name, defects)) if name else ""
+    return scrub(encoded_words(name, defects)) if name else ""
 
 
 # --- header fields ---------------------------------------------------------------------------
@@ -367,7 +277,7 @@ class _Headers:
         return next((self.decoded(value) for value in self.raw(name)), None)
 
     def decoded(self, value: str) -> str:
-        return _clamp(_CONTROL.sub(" ", _words(_unfolded(value), self.defects)).strip(), MAX_HEADER_VALUE_BYTES)
+        return clamp(_CONTROL.sub(" ", encoded_words(unfolded(value), self.defects)).strip(), MAX_HEADER_VALUE_BYTES)
 
     def listing(self) -> list[tuple[str, str]]:
         return [(name.lower(), self.decoded(value)) for name, value in self.items[:MAX_HEADERS]]
@@ -380,7 +290,7 @@ class _Headers:
 def _mailboxes(value: str, defects: list[str]) -> list[tuple[str, str]]:
     """mail-parser's (name, address) pairs; an item it could not read is a "bad-address"."""
     notes: list[dict] = []
-    pairs = get_addresses(_unfolded(value), defects=notes, decode_names=True)
+    pairs = get_addresses(unfolded(value), defects=notes, decode_names=True)
     defects.extend("bad-address" for note in notes if not note.get("recovered"))
     return pairs
 
@@ -460,68 +370,3 @@ def _by_host(received: str) -> str:
 
 def _authserv(value: str) -> str:
     return next(iter(value.split(";", 1)[0].split()), "").lower()
-
-
-# --- text decoding ---------------------------------------------------------------------------
-
-
-def _unfolded(value: str) -> str:
-    """A raw compat32 header value as text: line folds removed, undeclared 8-bit bytes decoded."""
-    value = _FOLD.sub("", str(value))
-    if not _UNSTORABLE.search(value):
-        return value
-    return _lenient(value.encode("utf-8", "surrogateescape"))
-
-
-def _words(value: str, defects: list[str]) -> str:
-    """RFC 2047 encoded words decoded; the whitespace between two of them dropped."""
-    if "=?" not in value:
-        return value
-    value = _BETWEEN_WORDS.sub("", value)
-    return _WORD.sub(lambda word: _word(word, defects), value)
-
-
-def _word(word: re.Match[str], defects: list[str]) -> str:
-    if word[2] in "bB":
-        data = decode_base64_payload(word[3])
-    else:
-        data = binascii.a2b_qp(word[3].encode("utf-8", "surrogateescape"), header=True)
-    return _decode(data, word[1].split("*")[0], defects)
-
-
-def _decode(data: bytes, charset: str | None, defects: list[str]) -> str:
-    """Text in its declared charset, else leniently, noting why (module notes)."""
-    try:
-        return _scrub(data.decode(charset or "ascii"))
-    except LookupError:
-        defects.append(f"unknown-charset:{charset[:40]}")
-    except ValueError:  # UnicodeDecodeError, and codecs that refuse outright ("undefined")
-        defects.append(f"charset-mismatch:{charset[:40]}" if charset else "8bit-undeclared")
-    return _lenient(data)
-
-
-def _lenient(data: bytes) -> str:
-    """UTF-8 (bad sequences replaced) when valid multi-byte sequences outnumber bad ones,
-    else Windows-1252, else Latin-1."""
-    text = data.decode("utf-8", "replace")
-    if text.count("\ufffd") <= len(data) - len(text):
-        return _scrub(text)
-    try:
-        return _scrub(data.decode("cp1252"))
-    except UnicodeDecodeError:
-        return _scrub(data.decode("latin-1"))
-
-
-def _scrub(text: str) -> str:
-    """Lone surrogates (some codecs make them) and NULs as U+FFFD: every string stores."""
-    return _UNSTORABLE.sub("\ufffd", text)
-
-
-def _text(chunks: list[str]) -> str:
-    return "\n".join(chunks).replace("\r\n", "\n")
-
-
-def _clamp(text: str, limit: int) -> str:
-    if len(text) * 4 <= limit:
-        return text
-    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
