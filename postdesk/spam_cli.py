@@ -28,10 +28,6 @@ def spam_main(ctx: typer.Context, data_dir: Optional[Path] = typer.Option(None, 
         ctx.obj = {**(ctx.obj or {}), "data_dir": data_dir}
 
 
-def _app(ctx: typer.Context) -> App:
-    return open_app(ctx)
-
-
 def _files(paths: list[Path]) -> list[Path]:
     found = []
     for path in paths:
@@ -73,7 +69,7 @@ def train(ctx: typer.Context, ham: Path = typer.Option(..., help="Folder of ham 
           spam: Path = typer.Option(..., help="Folder of spam messages."),
           note: str = typer.Option("bootstrap", help="A note kept with the new version.")):
     """Bootstrap from a labelled corpus: learn every file, then make and activate a new version."""
-    app = _app(ctx)
+    app = open_app(ctx)
     sets = {"ham": _files([ham]), "spam": _files([spam])}
     with Progress(console=err) as progress:
         for label, files in sets.items():
@@ -96,7 +92,7 @@ def _retrain(app: App, note: str) -> None:
 @spam_app.command()
 def retrain(ctx: typer.Context, note: str = typer.Option("retrain", help="A note kept with the new version.")):
     """Rebuild the counts from the ledger (bootstrap corpus included) as a new active version."""
-    _retrain(_app(ctx), note)
+    _retrain(open_app(ctx), note)
 
 
 @spam_app.command()
@@ -133,7 +129,7 @@ def evaluate(ham: Path = typer.Option(..., help="Folder of ham messages."),
 @spam_app.command("versions")
 def list_versions(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")):
     """Every saved version, its figures, and which one is active."""
-    app = _app(ctx)
+    app = open_app(ctx)
     with app.db.read() as session:
         rows = [{"id": v.id, "created_at": v.created_at.isoformat(), "active": v.active, "note": v.note,
                  "last_event_id": v.last_event_id, "figures": v.figures} for v in model_versions.versions(session)]
@@ -151,7 +147,7 @@ def list_versions(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
 @spam_app.command()
 def activate(ctx: typer.Context, version_id: int):
     """Make a version live (a rollback replays every label learned since it)."""
-    app = _app(ctx)
+    app = open_app(ctx)
     try:
         with app.db.write() as session:
             model_versions.activate_version(session, version_id)
@@ -163,7 +159,7 @@ def activate(ctx: typer.Context, version_id: int):
 @spam_app.command()
 def score(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Message files or folders.")):
     """One line per file: path, score, verdict."""
-    app = _app(ctx)
+    app = open_app(ctx)
     live = app.live_model()
     with app.db.read() as session:
         live.refresh(session)
@@ -177,7 +173,7 @@ def learn(ctx: typer.Context, files: list[Path] = typer.Argument(None, help="Mes
           spam: Optional[bool] = LabelFlag,
           message: list[int] = typer.Option([], "--message", help="A stored message id (repeatable).")):
     """Teach the filter now; a message learned with the other label is unlearned first."""
-    app, label = _app(ctx), _label(spam)
+    app, label = open_app(ctx), _label(spam)
     if message:
         spam_filter = app.live_model().filter
         with app.db.write() as session:
@@ -200,7 +196,7 @@ def learn(ctx: typer.Context, files: list[Path] = typer.Argument(None, help="Mes
 def unlearn(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Message files or folders."),
             spam: Optional[bool] = LabelFlag):
     """Exactly undo an earlier `learn` of these files with this label."""
-    app, label = _app(ctx), _label(spam)
+    app, label = open_app(ctx), _label(spam)
     tally = {"unlearned": 0, "not learned": 0, "learned as the other label": 0}
     with app.db.write() as session:
         for path in _files(files):
@@ -217,7 +213,7 @@ def unlearn(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Me
 
 
 def _sender_rule(ctx: typer.Context, pattern: str, action: str, remove: bool) -> None:
-    app = _app(ctx)
+    app = open_app(ctx)
     try:
         with app.db.write() as session:
             if remove:
