@@ -184,6 +184,20 @@ def trained_template(corpus: Path, folder: Path) -> Path:
     return template
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by a process and its children (the runner is a child of `serve`)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1] is the parent pid
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return total
+
+
 def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path | None = None) -> dict:
     """One server, one concurrency level, a fresh data folder (a copy of `template` for e2e)."""
     with tempfile.TemporaryDirectory() as folder:
@@ -196,6 +210,7 @@ def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path
             while kind == "e2e" and not drained(data_dir):
                 time.sleep(0.01)
             elapsed = (time.monotonic() if kind == "e2e" else ended) - started
+            server_cpu = tree_cpu(proc.pid)
         finally:
             proc.terminate()
             proc.wait(60)
@@ -203,7 +218,7 @@ def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path
     latencies.sort()
     return {"rate": len(latencies) / elapsed, "p50": statistics.median(latencies) * 1000,
             "p99": latencies[max(int(len(latencies) * 0.99) - 1, 0)] * 1000,
-            "client_cpu": cpu / elapsed, "counts": counts}
+            "client_cpu": cpu / elapsed, "server_ms": server_cpu / len(latencies) * 1000, "counts": counts}
 
 
 def main() -> None:
@@ -219,7 +234,7 @@ def main() -> None:
     messages = load_messages(args.corpus, args.limit)
     print(f"{len(messages)} messages, {sum(map(len, messages)) / 2**20:.1f} MiB, one per connection, "
           f"{os.cpu_count()} CPUs")
-    print(f"{'concurrency':>11} {'server':>7} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'client CPU':>10}")
+    print(f"{'concurrency':>11} {'server':>7} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'client CPU':>10} {'server CPU ms/msg':>17}")
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, spawn, _client_init, (args.corpus, args.limit)) as client, \
             tempfile.TemporaryDirectory() as scratch:
@@ -231,7 +246,7 @@ def main() -> None:
             for kind, f in figures.items():
                 ratio = f["rate"] / figures["bare"]["rate"]
                 print(f"{level:>11} {kind:>7} {f['rate']:>8.0f} {f['p50']:>8.1f} {f['p99']:>8.1f} {ratio:>6.2f} "
-                      f"{f['client_cpu']:>9.0%}", flush=True)
+                      f"{f['client_cpu']:>9.0%} {f['server_ms']:>17.2f}", flush=True)
             messages_stored, bad = figures["e2e"]["counts"]
             print(f"{'':>11} e2e stored {messages_stored} messages ({bad} in spool/bad)", flush=True)
 
