@@ -2,9 +2,10 @@
 
 (a) 10-fold cross-validation, (b) time-ordered split (train on the earliest 70 %, test the rest),
 (c) online in time order (classify, then learn the true label). For each: FP % of decided ham,
-FN % of decided spam, unsure counts, 1-ROCA %. Postdesk tunes its parameters and cutoffs by
-5-fold CV inside each training part only (nested CV for (a)); online it uses fixed a priori
-settings (bogofilter's published robs/robx/min_dev, SpamBayes' cutoffs).
+FN % of decided spam, unsure counts, 1-ROCA %. Postdesk tunes its parameters, cutoffs and the
+neutral rule (exactly 0.5 is unsure) by 5-fold CV inside each training part only (nested CV for (a));
+online it uses fixed a priori settings (bogofilter's published robs/robx/min_dev, SpamBayes' cutoffs,
+the neutral rule).
 bogofilter runs with its default settings (cutoffs read from `bogofilter -Q`) on the same bytes
 (the mbox envelope line stripped), trained with -n/-s, scored with -TT (16 significant digits).
 Writes bench/results/spam_accuracy.md and prints it.
@@ -20,13 +21,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 from bench import corpus
 from classifier.evaluate import Example, Figures, Outcome, cross_validate, figures, message_time, online, time_split
 from classifier.features import DEFAULT_N_FEATURES
-from classifier.filter import HAM_CUTOFF, SPAM_CUTOFF, SpamFilter
-from classifier.model import CountModel, ScoringParams
+from classifier.filter import HAM_CUTOFF, NEUTRAL_UNSURE, SPAM_CUTOFF, SpamFilter
+from classifier.model import ScoringParams
 from classifier.tune import Choice, tune
 
 RESULTS = Path(__file__).resolve().parent / "results" / "spam_accuracy.md"
@@ -46,7 +48,7 @@ class PostdeskFit:
     def __call__(self, train: list[Example]):
         choice = tune(train)
         self.choices.append(choice)
-        spam_filter = SpamFilter(CountModel(params=choice.params), ham_cutoff=choice.ham_cutoff, spam_cutoff=choice.spam_cutoff)
+        spam_filter = choice.spam_filter()
         for features, label, _ in train:
             spam_filter.learn(features, label)
         return lambda features: _verdict(spam_filter, features)
@@ -124,10 +126,11 @@ def bogofilter_fit(workdir: Path):
     return fit
 
 
-def run_protocols(examples: list[Example], fit, learner) -> dict[str, list[Outcome]]:
+def run_protocols(examples: list[Example], fit_for, learner) -> dict[str, list[Outcome]]:
+    """Every protocol's outcomes; `fit_for(protocol)` gives the batch protocols' fit."""
     return {
-        "(a) 10-fold CV": cross_validate(examples, fit),
-        "(b) time split 70/30": time_split(examples, fit),
+        "(a) 10-fold CV": cross_validate(examples, fit_for("(a)")),
+        "(b) time split 70/30": time_split(examples, fit_for("(b)")),
         "(c) online, time order": online(examples, learner),
     }
 
@@ -149,12 +152,16 @@ def against_targets(rows: list[tuple[str, str, Figures]]) -> list[str]:
     """The issue's targets per protocol; a difference of one or two messages is called a tie."""
     by = {(protocol, name): f for protocol, name, f in rows}
     out = ["## Against the targets (a difference of 1-2 messages is a tie)", ""]
+    missed = []
     for protocol in sorted({p for p, _, _ in rows}):
         ours, theirs = by[(protocol, "Postdesk")], by[(protocol, "bogofilter")]
         budget = theirs.unsure + round(0.01 * (theirs.n_ham + theirs.n_spam))
 
         def compare(a: int, b: int) -> str:
-            return "equal" if a == b else ("tie" if abs(a - b) <= 2 else ("better" if a < b else "WORSE"))
+            if a == b:
+                return "equal"
+            more = f"{abs(a - b)} {'fewer' if a < b else 'more'}"
+            return f"a tie, {more}" if abs(a - b) <= 2 else ("better" if a < b else "WORSE")
 
         out.append(
             f"- {protocol}: 1-ROCA {ours.one_minus_roca:.3f} vs {theirs.one_minus_roca:.3f} % "
@@ -163,6 +170,13 @@ def against_targets(rows: list[tuple[str, str, Figures]]) -> list[str]:
             f"unsure {ours.unsure} vs budget {budget} (bogofilter {theirs.unsure} + 1 %): "
             f"{'within' if ours.unsure <= budget else 'OVER'}."
         )
+        gap = max(ours.fp - theirs.fp, ours.fn - theirs.fn)
+        if gap > 0:
+            missed.append(f"{protocol} by {gap} message{'s' if gap > 1 else ''} "
+                          f"({'a tie on this corpus, neither a win nor a clear loss' if gap <= 2 else 'WORSE'})")
+    if missed:
+        out.append("- Strictly, the target 'no more false positives than bogofilter, at no more false negatives' is "
+                   f"missed in {'; '.join(missed)}.")
     out.append("- 1-ROCA differences this small rest on a handful of mis-ordered ham/spam pairs: read them as "
                "'at least as good', not as a clear win.")
     return out
@@ -174,14 +188,17 @@ def shipped_defaults(online_figures: Figures, whole: Choice) -> list[str]:
     return [
         "## Shipped defaults",
         "",
-        f"`SpamFilter()`: ham_cutoff {HAM_CUTOFF}, spam_cutoff {SPAM_CUTOFF}; `ScoringParams()`: s {p.s}, x {p.x}, "
+        f"`SpamFilter()`: ham_cutoff {HAM_CUTOFF}, spam_cutoff {SPAM_CUTOFF}, neutral rule {_yes(NEUTRAL_UNSURE)}; "
+        f"`ScoringParams()`: s {p.s}, x {p.x}, "
         f"min_dist {p.min_dist}, max_clues {p.max_clues} (every clue), alpha {p.alpha}; n_features 2^{DEFAULT_N_FEATURES.bit_length() - 1}.",
         f"These are exactly what protocol (c) runs — a new Postdesk starts untrained and learns each correction, as (c) "
         f"does: {f.fp} FP, {f.fn} FN, {f.unsure} unsure of {f.n_ham + f.n_spam}, 1-ROCA {f.one_minus_roca:.3f} %. "
-        "They are a priori (bogofilter's published robs/robx/min_dev, SpamBayes' cutoffs), not fitted to this corpus.",
+        "They are a priori (bogofilter's published robs/robx/min_dev, SpamBayes' cutoffs), not fitted to this corpus. "
+        "The neutral rule (a score of exactly 0.5 is unsure) is kept by default because 0.5 is chi-square's neutral point "
+        "(no clues, or both tails underflowing): no evidence for a decision. With cutoffs 0.2/0.9 it changes no verdict, "
+        "so (c) is the same with or without it.",
         f"For a deployment with a trained history, `classifier.tune.tune` (the procedure of (a)/(b)) applied to all "
-        f"3,000 messages picks s {whole.params.s}, min_dist {whole.params.min_dist}, cutoffs {whole.ham_cutoff}/{whole.spam_cutoff} "
-        f"(pooled inner cost {whole.cost:.1f} per run, inner 1-ROCA {whole.one_minus_roca:.4f} %): (a)/(b) measure that procedure.",
+        f"3,000 messages picks {_choice(whole)}: (a)/(b) measure that procedure.",
         "n_features 2^22: 5-fold CV 1-ROCA inside the earliest 70 % 0.0013 % vs 0.0022 % at 2^18; 32 MiB of counts.",
     ]
 
@@ -203,25 +220,26 @@ def main() -> int:
             path.write_bytes(raw)
             ours.append((spam_filter.features(msg), label, when))
             theirs.append((path, label, when))
-        fit = PostdeskFit()
-        results = [("Postdesk", run_protocols(ours, fit, PostdeskOnline()))]
-        results.append(("bogofilter", run_protocols(theirs, bogofilter_fit(workdir), Bogofilter(workdir))))
+        fits: defaultdict[str, PostdeskFit] = defaultdict(PostdeskFit)  # one per protocol, to list its choices
+        results = [("Postdesk", run_protocols(ours, fits.__getitem__, PostdeskOnline()))]
+        results.append(("bogofilter", run_protocols(theirs, lambda _: bogofilter_fit(workdir), Bogofilter(workdir))))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     rows = [(protocol, name, figures(out)) for name, by_protocol in results for protocol, out in by_protocol.items()]
     rows.sort(key=lambda r: r[0])
     whole = tune(ours)
     header = shipped_defaults(figures(results[0][1]["(c) online, time order"]), whole)
-    text = markdown(rows, header + [""] + against_targets(rows), _notes(fit, time.perf_counter() - started))
+    text = markdown(rows, header + [""] + against_targets(rows), _notes(fits, time.perf_counter() - started))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
     print(text)
     return 0
 
 
-def _notes(fit: PostdeskFit, seconds: float) -> list[str]:
+def _notes(fits: dict[str, PostdeskFit], seconds: float) -> list[str]:
     ham_cutoff, spam_cutoff = bogofilter_cutoffs()
-    tuned = sorted({(c.params.s, c.params.min_dist, c.ham_cutoff, c.spam_cutoff) for c in fit.choices})
+    parts = [f"  - {protocol}{f' part {i}' if len(fit.choices) > 1 else ''}: {_choice(c)}"
+             for protocol, fit in fits.items() for i, c in enumerate(fit.choices, 1)]
     return [
         "## Notes",
         "",
@@ -229,20 +247,25 @@ def _notes(fit: PostdeskFit, seconds: float) -> list[str]:
         "or by the first Received date when Date is missing or more than 2 days away from it.",
         f"- bogofilter: default settings, ham_cutoff={ham_cutoff}, spam_cutoff={spam_cutoff} (from `bogofilter -Q`): "
         "tristate, scores strictly between the cutoffs are unsure.",
-        "- Postdesk (a)/(b): parameters (Robinson s, min_dist) by pooled 1-ROCA, then cutoffs by SpamBayes cost "
-        "(FP 10, FN 1, unsure 0.2), from out-of-fold scores of 3 differently shuffled 5-fold runs inside each training "
-        f"part only (nested CV for (a)); choices (s, min_dist, ham_cutoff, spam_cutoff) seen: {tuned}. "
-        "(c): the shipped defaults above, untouched.",
-        "- A score of exactly 0.5 is never a decision (unsure): chi-square's neutral point, reached with no clues or "
-        "when both tails underflow (overwhelming clues both ways).",
+        "- Postdesk (a)/(b): parameters (Robinson s, min_dist) by pooled 1-ROCA, then cutoffs and the neutral rule "
+        "(a score of exactly 0.5 is unsure whatever the cutoffs) together by SpamBayes cost (FP 10, FN 1, unsure 0.2), "
+        "from out-of-fold scores of 3 differently shuffled 5-fold runs inside each training part only (nested CV for "
+        "(a)); ties go to the narrower band, then to no rule. Each part's filter applies the rule only if its inner "
+        "folds chose it. (c): the shipped defaults above, untouched. Choices per training part "
+        "(part i of (a) tests fold i):",
+        *parts,
         "- Untrained verdicts (before both classes were seen, online) count as unsure.",
-        "- Honesty: the previous run had 1 FP in (a) and (b), the same ham both times (ham/00166, a 'Media Unspun' "
+        "- Honesty: an earlier run had 1 FP in (a) and (b), the same ham both times (ham/00166, a 'Media Unspun' "
         "HTML newsletter: spammy HTML structure — tables, remote image, tiny font — against hammy words, score exactly "
-        "0.5, decided spam at cutoff 0.5). Its sender and list appear once in the corpus, so sender/List-Id history cannot help it. The "
-        "0.5-is-never-decided rule and the 3 pooled shufflings were added after looking at that test message; the "
-        "inner-fold figures behind them are in classifier/tune.py (training parts only: exactly-0.5 ham in 4 of 10 CV "
-        "training parts; the highest out-of-fold ham within 1e-4 of 0.5 in all 11; conflict-band scores swing by a "
-        "median 0.01-0.03 between shufflings). Still, a rule motivated by a test message makes (a)/(b) somewhat optimistic.",
+        "0.5, decided spam at cutoff 0.5; its sender and list appear once in the corpus). The neutral rule and the 3 "
+        "pooled shufflings were first added after looking at that test message. The rule is now a tuned candidate, "
+        "chosen or not by each part's inner folds as listed above, so no part's choice looks at its test part; but the "
+        "candidate itself (like the pooling) exists because of that message, so the candidate set still owes something "
+        "to test data. The inner-fold figures behind each candidate are in classifier/tune.py. Inside the CV training "
+        "parts the only ham that ever scores exactly 0.5 out of fold is ham/00166 itself, so part 9, the one part "
+        "without it (fold 9 tests it), sees no such ham, does not choose the rule, and (a)'s 1 FP is ham/00166 again "
+        "(score exactly 0.5 at cutoff 0.5). (b) chose the rule from another ham in its training part (ham/00067) "
+        "and has no FP. With fixed seeds these runs are deterministic.",
         "- Caveat: the tuning *procedure* (candidate grid, every clue past min_dist, fixed a priori online settings) "
         "was designed while looking at whole-corpus figures during development; each protocol's choices are made "
         "inside its training data only.",
@@ -250,6 +273,16 @@ def _notes(fit: PostdeskFit, seconds: float) -> list[str]:
         "are ties, and so are 1-ROCA differences that one message pair would flip.",
         f"- Run time {seconds:.0f} s.",
     ]
+
+
+def _choice(c: Choice) -> str:
+    rule = "moot (0.5 lies between the cutoffs)" if c.ham_cutoff < 0.5 < c.spam_cutoff else _yes(c.neutral_unsure)
+    return (f"s {c.params.s}, min_dist {c.params.min_dist}, cutoffs {c.ham_cutoff}/{c.spam_cutoff}, neutral rule {rule} "
+            f"(pooled inner cost {c.cost:.1f} per run, inner 1-ROCA {c.one_minus_roca:.4f} %)")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 if __name__ == "__main__":

@@ -68,5 +68,5 @@ def test_best_cutoffs_avoid_false_positives():
     import numpy as np
     labels = ["ham"] * 10 + ["spam"] * 10
     scores = np.array([0.05] * 9 + [0.85] + [0.95] * 10)
-    ham_cutoff, spam_cutoff = best_cutoffs(labels, scores)
+    ham_cutoff, spam_cutoff, _, _ = best_cutoffs(labels, scores)
     assert spam_cutoff > 0.85 >= ham_cutoff or ham_cutoff >= 0.85
