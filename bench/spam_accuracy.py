@@ -24,7 +24,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench import corpus
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script or with -m
+from bench import corpus  # noqa: E402
 from classifier.evaluate import Example, Figures, Outcome, cross_validate, figures, message_time, online, time_split
 from classifier.features import DEFAULT_N_FEATURES
 from classifier.filter import HAM_CUTOFF, NEUTRAL_UNSURE, SPAM_CUTOFF, SpamFilter

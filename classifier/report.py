@@ -25,7 +25,6 @@ from classifier import evaluate
 from classifier.evaluate import Example, Outcome
 from classifier.features import DEFAULT_N_FEATURES, Features, featurize
 from classifier.filter import HAM_CUTOFF, SPAM_CUTOFF, SpamFilter
-from classifier.model import CountModel
 from classifier.tokenize import tokens
 from classifier.tune import tune as tune_inside
 from ingest.parse import parse, strip_mbox_from
@@ -65,7 +64,7 @@ def evaluate_folders(
     features = [f for f, _, _ in examples]
     indexed: list[Example] = [(i, label, when) for i, (_, label, when) in enumerate(examples)]
     judged: dict[int, tuple[float, str]] = {}
-    tuned: list[tuple[float, float, float, float]] = []
+    tuned: list[tuple[float, float, float, float, bool]] = []
     done = [0]
 
     def record(i: int, score: float, verdict: str) -> tuple[float, str]:
@@ -85,8 +84,9 @@ def evaluate_folders(
             spam_filter = SpamFilter()
             if tune:
                 choice = tune_inside([(features[i], label, when) for i, label, when in train])
-                tuned.append((choice.params.s, choice.params.min_dist, choice.ham_cutoff, choice.spam_cutoff))
-                spam_filter = SpamFilter(CountModel(params=choice.params), ham_cutoff=choice.ham_cutoff, spam_cutoff=choice.spam_cutoff)
+                tuned.append((choice.params.s, choice.params.min_dist, choice.ham_cutoff, choice.spam_cutoff,
+                              choice.neutral_unsure))
+                spam_filter = choice.spam_filter()
             for i, label, _ in train:
                 spam_filter.learn(features[i], label)
             return lambda i: record(i, *_verdict(spam_filter, features[i]))
@@ -107,7 +107,7 @@ def evaluate_folders(
         "scores_out": str(scores_out),
     }
     if tuned:
-        result["tuned"] = [dict(zip(("s", "min_dist", "ham_cutoff", "spam_cutoff"), t)) for t in tuned]
+        result["tuned"] = [dict(zip(("s", "min_dist", "ham_cutoff", "spam_cutoff", "neutral_unsure"), t)) for t in tuned]
     return result
 
 
