@@ -26,6 +26,7 @@ class Features:
 
     ids: np.ndarray
     names: dict[int, str] = field(default_factory=dict)
+    n_features: int = 0  # the space the ids were hashed into; 0 when unknown (read back from a ledger)
 
     def to_bytes(self) -> bytes:
         """The ids as little-endian uint32: what a ledger keeps to unlearn the message exactly."""
@@ -51,7 +52,7 @@ def featurize(tokens: Iterable[str], n_features: int = DEFAULT_N_FEATURES) -> Fe
     names = dict(zip(reversed(hashes), reversed(distinct)))  # the last write wins: the first token
     ids = np.fromiter(names, dtype=np.int64, count=len(names))
     ids.sort()
-    return Features(ids, names)
+    return Features(ids, names, n_features)
 
 
 def as_ids(features: "Features | np.ndarray | Iterable[int]") -> np.ndarray:

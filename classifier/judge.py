@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from classifier.features import Features
 from classifier.live import LiveModel
 from classifier.senders import all_rules, configured, match
 from ingest.message import ParsedMessage
@@ -36,12 +37,20 @@ class SpamJudge:
         self._rules: dict[str, str] = {}
         self._refreshed_for: Session | None = None
 
-    def judge(self, session: Session, msg: ParsedMessage, sender: str) -> Judgement:
+    @property
+    def n_features(self) -> int:
+        """The feature space of the model in use (features made for another one are made again)."""
+        return self.live.filter.model.n_features
+
+    def judge(self, session: Session, msg: ParsedMessage, sender: str, features: Features | None = None) -> Judgement:
+        """The verdict on `msg`; `features` are its tokens hashed ahead of time (`ingest.prepare`)."""
         if session is not self._refreshed_for:  # one refresh per runner transaction, i.e. per batch
             self.live.refresh(session)
             self._rules = all_rules(session)  # one query per batch instead of one per message
             self._refreshed_for = session
-        verdict = self.live.filter.classify(msg)
+        if features is None or features.n_features != self.n_features:
+            features = self.live.filter.features(msg)
+        verdict = self.live.filter.classify(features)
         version = self.live.version_id
         rule = match(sender, self._rules, self._configured_rules()) if sender else None
         if rule is not None:

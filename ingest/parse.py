@@ -10,10 +10,13 @@ Stages, in order:
    block over ``max_header_bytes`` is cut ("header-too-large"); more MIME delimiter lines than
    ``max_parts`` ("too-many-parts") or multipart/message nesting deeper than ``max_depth``
    ("too-deep") → only the header block is parsed and the body is kept, unsplit, as text.
-3. mail-parser (`mailparser.parse_from_bytes`) builds the compat32 tree and finds the defects;
-   when it raises, the stdlib `email` parser (compat32) builds the tree: flag "parse-fallback".
-   Header fields are read with mail-parser's hardened helpers (`get_addresses`,
-   `parse_mail_date`) and the lenient decoder of `ingest.text_decoding`.
+3. The stdlib `email` parser (compat32, the tree mail-parser itself builds) makes the tree and
+   its defects. Header fields are read with mail-parser's hardened helpers (`get_addresses`,
+   `parse_mail_date`) and the lenient decoder of `ingest.text_decoding`; what those helpers find
+   wrong is recorded as mail-parser names it ("AddressHeaderDefect", "DateHeaderDefect").
+   `mailparser.parse_from_bytes` itself is not called: on the corpus it cost 1.68 ms a message
+   against 0.22 ms for the stdlib tree (its Received parsing alone ~0.5 ms), and everything it
+   builds beyond the tree (bodies, attachments, addresses) the steps here build again.
 4. Body and attachments come from our own iterative walk of that tree: mail-parser descends into
    message/rfc822 and reads unnamed non-text leaves (PDF, pgp-signature, calendar) as text, which
    is not the split a helpdesk wants. Body = text/plain and text/html leaves without a filename
@@ -40,7 +43,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import Message
 
-import mailparser
 from mailparser.dates import parse_mail_date
 from mailparser.utils import as_string_safe, get_addresses
 
@@ -106,7 +108,7 @@ def parse(
 def _parse(raw: bytes, sha: str, received_at: datetime, limits: ParseLimits, trusted: Sequence[str]) -> ParsedMessage:
     flags: list[str] = []
     mime, unsplit = fit_limits(raw, limits, flags)
-    msg, defects = _tree(mime, flags)
+    msg, defects = _tree(mime)
     body = _walk(msg, defects) if unsplit is None else _Body(text=[lenient(unsplit)])
     fields = _Headers(msg, defects)
     addresses = fields.addresses
@@ -118,7 +120,7 @@ def _parse(raw: bytes, sha: str, received_at: datetime, limits: ParseLimits, tru
         to=addresses("to"),
         cc=addresses("cc"),
         reply_to=addresses("reply-to"),
-        date=_date(fields.raw("date"), received_at, flags),
+        date=_date(fields.raw("date"), received_at, flags, defects),
         in_reply_to=_capped(_ids(fields.first("in-reply-to") or "")),
         references=_capped(_ids(" ".join(fields.all("references")))),
         headers=fields.listing(),
@@ -149,15 +151,10 @@ def _aware(moment: datetime) -> datetime:
 # --- the tree --------------------------------------------------------------------------------
 
 
-def _tree(data: bytes, flags: list[str]) -> tuple[Message, list[str]]:
-    """mail-parser's tree and defect classes; the stdlib's when mail-parser raises."""
-    try:
-        parsed = mailparser.parse_from_bytes(data)
-    except Exception:  # a third-party parser on hostile input: any failure means "fall back"
-        flags.append("parse-fallback")
-        msg = email.message_from_bytes(data, policy=email.policy.compat32)
-        return msg, sorted({type(d).__name__ for node in _nodes(msg) for d in node.defects})
-    return parsed.message, sorted(parsed.defects_categories)
+def _tree(data: bytes) -> tuple[Message, list[str]]:
+    """The compat32 tree and the names of the defects the parser noted in it."""
+    msg = email.message_from_bytes(data, policy=email.policy.compat32)
+    return msg, sorted({type(d).__name__ for node in _nodes(msg) for d in node.defects})
 
 
 def _nodes(msg: Message) -> Iterator[Message]:
@@ -244,7 +241,7 @@ def _payload(node: Message) -> bytes:
         return node.get_payload(decode=True) or b""
     try:
         whole = node.as_bytes(policy=_REGENERATE)
-    except (LookupError, UnicodeError):  # the generator re-applies charsets; mail-parser copes
+    except (LookupError, UnicodeError):  # the generator re-applies charsets; mail-parser's helper copes
         whole = normalise_crlf(as_string_safe(node).encode("utf-8", "surrogateescape"))
     return whole.partition(b"\r\n\r\n")[2] if node.keys() else whole[2:]
 
@@ -291,6 +288,8 @@ def _mailboxes(value: str, defects: list[str]) -> list[tuple[str, str]]:
     """mail-parser's (name, address) pairs; an item it could not read is a "bad-address"."""
     notes: list[dict] = []
     pairs = get_addresses(unfolded(value), defects=notes, decode_names=True)
+    if notes:
+        defects.append("AddressHeaderDefect")
     defects.extend("bad-address" for note in notes if not note.get("recovered"))
     return pairs
 
@@ -323,11 +322,14 @@ def _capped(ids: list[str]) -> list[str]:
     return ids if len(ids) <= MAX_REFERENCES else ids[:1] + ids[-(MAX_REFERENCES - 1) :]
 
 
-def _date(values: list[str], received_at: datetime, flags: list[str]) -> datetime:
+def _date(values: list[str], received_at: datetime, flags: list[str], defects: list[str]) -> datetime:
     if not values or not values[0].strip():
         flags.append("date-missing")
         return received_at
-    parsed = parse_mail_date(values[0]).value or _stdlib_date(values[0])
+    result = parse_mail_date(values[0])
+    if result.reasons:
+        defects.append("DateHeaderDefect")
+    parsed = result.value or _stdlib_date(values[0])
     if parsed is None:
         flags.append("date-invalid")
     return parsed or received_at

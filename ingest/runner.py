@@ -1,5 +1,7 @@
 """The runner: drains the spool into the database, a batch per transaction.
 
+While one batch is in its transaction, the next is claimed and prepared (parsed and tokenized,
+`ingest.prepare`), in a worker process when `runner_prepare_workers` > 0.
 A batch commits as a whole; if it fails, its entries are retried one by one so a single bad
 message cannot block the rest. A failure of the database itself (it is down, locked or
 read-only) is not the message's fault: the entries go back untouched and the runner waits,
@@ -13,10 +15,12 @@ import os
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from ingest.pipeline import Services, process_batch
+from ingest.prepare import Prepared, PrepareOptions, Preparer, prepare
 from ingest.spool import Entry, Spool
 from models.db import Database
 
@@ -36,15 +40,26 @@ def _is_outage(exc: BaseException) -> bool:
     return True
 
 
+@dataclass
+class _Claimed:
+    """A claimed batch and its preparation, under way."""
+
+    entries: list[Entry]
+    options: PrepareOptions
+    prepared: Future
+
+
 class Runner:
-    def __init__(self, db: Database, spool: Spool, services: Services):
+    def __init__(self, db: Database, spool: Spool, services: Services, preparer: Preparer | None = None):
         self.db = db
         self.spool = spool
         self.services = services
         self.settings = services.settings
+        self.preparer = preparer or Preparer(0)
         self._backoff = 0.0
         self.stats = {"stored": 0, "duplicate": 0, "bad": 0}
         self._forgetting: Future | None = None
+        self._ahead: _Claimed | None = None
 
     def run(self, stop: threading.Event, parent_pid: int | None = None) -> None:
         """Work until `stop` is set (or the parent process is gone), finishing the batch in hand."""
@@ -56,15 +71,26 @@ class Runner:
                 if self.step() == 0:  # busy: straight on to the next batch; idle: wait
                     stop.wait(self._backoff or self.settings.runner_poll_interval)
         finally:
-            self.settle()
+            self.close()
 
     def step(self) -> int:
-        """Process one batch; returns how many entries were taken."""
-        entries = [e for e in map(self.spool.claim, self.spool.pending(self.settings.runner_batch_size)) if e]
-        if not entries:
+        """Commit one batch while the next one is prepared; returns how many entries were taken."""
+        claimed, self._ahead = self._ahead or self._claim(), None
+        if claimed is None:
             return 0
+        entries = claimed.entries
         try:
-            self._commit(entries)
+            prepared = self.preparer.result(claimed.prepared, entries, claimed.options)
+        except Exception:  # preparing never raises by design; if it did, find the culprit one by one
+            log.exception("preparing a batch of %d failed; retrying one by one", len(entries))
+            prepared = None
+        self._ahead = self._claim()
+        if prepared is None:
+            for entry in entries:
+                self._one(entry)
+            return len(entries)
+        try:
+            self._commit(prepared)
         except Exception as exc:
             if _is_outage(exc):
                 self._wait_for_database(entries, exc)
@@ -75,18 +101,30 @@ class Runner:
         self._backoff = 0.0
         return len(entries)
 
+    def busy(self) -> bool:
+        """Entries are waiting in the spool or claimed ahead."""
+        return self._ahead is not None or bool(self.spool.pending(1))
+
     def drain(self) -> None:
         """Process until the spool is empty (for the CLI and tests)."""
-        while self.spool.pending(1):
+        while self.busy():
             self.step()
             if self._backoff:
                 time.sleep(self._backoff)
-        self.settle()
+        self.close()
 
-    def _commit(self, entries: list[Entry]) -> None:
+    def _claim(self) -> _Claimed | None:
+        entries = [e for e in map(self.spool.claim, self.spool.pending(self.settings.runner_batch_size)) if e]
+        if not entries:
+            return None
+        options = self.services.prepare_options()
+        return _Claimed(entries, options, self.preparer.submit(entries, options))
+
+    def _commit(self, prepared: list[Prepared]) -> None:
         # The blob batch closes first: every blob file and folder is fsynced before the commit.
         with self.db.write() as session, self.services.blobs.batch():
-            outcomes = [ctx.outcome for ctx in process_batch(session, entries, self.services)]
+            outcomes = [ctx.outcome for ctx in process_batch(session, prepared, self.services)]
+        entries = [p.entry for p in prepared]
         self._forget(entries)
         for entry, outcome in zip(entries, outcomes):
             self.stats[outcome] += 1
@@ -103,9 +141,21 @@ class Runner:
             self._forgetting.result()
             self._forgetting = None
 
+    def close(self) -> None:
+        """Put back a batch claimed ahead, wait for the spool, stop the workers."""
+        self._release_ahead()
+        self.settle()
+        self.preparer.close()
+
+    def _release_ahead(self) -> None:
+        claimed, self._ahead = self._ahead, None
+        if claimed is not None:
+            for entry in claimed.entries:
+                self.spool.release(entry, None, self.settings.spool_max_attempts)
+
     def _one(self, entry: Entry) -> None:
         try:
-            self._commit([entry])
+            self._commit([prepare(entry, self.services.prepare_options())])
         except Exception as exc:
             if _is_outage(exc):
                 self._wait_for_database([entry], exc)
@@ -116,6 +166,7 @@ class Runner:
                 self.stats["bad"] += 1
 
     def _wait_for_database(self, entries: list[Entry], exc: BaseException) -> None:
+        self._release_ahead()
         for entry in entries:
             self.spool.release(entry, None, self.settings.spool_max_attempts)
         self._backoff = min(max(self._backoff * 2, 0.5), 10.0)

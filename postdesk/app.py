@@ -20,6 +20,7 @@ from ingest.imap import start_pollers
 from ingest.mailboxes import MailboxDirectory
 from ingest.parse import silence_mailparser
 from ingest.pipeline import Services
+from ingest.prepare import Preparer
 from ingest.runner import Runner
 from ingest.smtp import SmtpServer
 from ingest.spool import Spool
@@ -64,7 +65,7 @@ class App:
                          max_tokens=s.spam_max_tokens)
 
     def runner(self) -> Runner:
-        return Runner(self.db, self.spool, self.services())
+        return Runner(self.db, self.spool, self.services(), Preparer(self.settings.runner_prepare_workers))
 
 
 def configure_logging(settings: Settings) -> None:

@@ -188,10 +188,11 @@ def import_mail(ctx: typer.Context, kind: str = typer.Argument(..., help="mbox o
         spooled = progress.add_task("spooling", total=total)
         spool_all(read_mailbox(box), service.spool, lambda: progress.advance(spooled))
         stored = progress.add_task("storing", total=total)
-        while service.spool.pending(1):
+        while runner.busy():
             taken = runner.step()
             progress.advance(stored, taken)
             if not taken:
                 time.sleep(1.0)  # the database is unavailable: the entries wait in the spool
+        runner.close()
     s = runner.stats
     out.print(f"imported {s['stored']}, duplicates {s['duplicate']}, quarantined {s['bad']}")

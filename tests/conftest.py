@@ -77,7 +77,7 @@ def database_url(tmp_path, pg_template):
 @pytest.fixture
 def settings(tmp_path, database_url) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=database_url, smtp_port=0,
-                    mailboxes=MAILBOXES, min_free_disk=0, runner_poll_interval=0.05,
+                    mailboxes=MAILBOXES, min_free_disk=0, runner_poll_interval=0.05, runner_prepare_workers=0,
                     secret_key="test-secret")
 
 

@@ -271,15 +271,6 @@ def test_a_one_megabyte_header_is_cut(header):
     assert parsed.from_.address == "a@example.com"
 
 
-def test_mail_parser_failure_falls_back_to_the_stdlib(monkeypatch):
-    def fail(data):
-        raise parse_module.mailparser.exceptions.MailParserError("odd")
-
-    monkeypatch.setattr(parse_module.mailparser, "parse_from_bytes", fail)
-    parsed = load("pdf-attachment.eml")
-    assert "parse-fallback" in parsed.flags and parsed.attachments[0].payload == PDF
-
-
 def test_a_charset_mail_parser_refuses_is_read_by_the_stdlib():
     # mail-parser 4.8 raises ValueError("embedded null character") on this charset name.
     raw = b"Subject: odd\r\nContent-Type: text/plain; charset=\"utf\x008\"\r\n\r\ncaf\xc3\xa9\r\n"

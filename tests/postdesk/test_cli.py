@@ -174,7 +174,7 @@ class Fault:
 def fault(monkeypatch) -> Fault:
     fault = Fault()
     stages = list(pipeline.STAGES)
-    stages.insert(stages.index(pipeline.parse_stage) + 1, fault)
+    stages.insert(stages.index(pipeline.same_message_id), fault)
     monkeypatch.setattr(pipeline, "STAGES", tuple(stages))
     return fault
 
