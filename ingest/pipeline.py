@@ -21,7 +21,7 @@ from ingest.message import ParsedMessage
 from ingest.parse import ParseLimits
 from ingest.prepare import Prepared, PrepareOptions, prepare
 from ingest.spool import Entry
-from models import Message, Recipient, SpamVerdict, Ticket
+from models import Message, Recipient, SpamVerdict
 from models.blobstore import BlobStore
 from postdesk.settings import Settings
 from tickets import service
@@ -167,54 +167,59 @@ def thread(ctx: Context) -> None:
 
 
 def store(ctx: Context) -> None:
+    """The message and what hangs on it, as Core inserts: the ORM's flush of a new ticket, the
+    message, its verdict and attachments took 2 ms of CPU a message on the corpus, 45% of the stage."""
     p, session = ctx.parsed, ctx.session
-    raw_blob = store_blob(session, ctx.services.blobs, ctx.raw)
+    raw_blob_id = store_blob(session, ctx.services.blobs, ctx.raw)
     new_spam_ticket = ctx.decision.ticket is None and ctx.queue == "spam"
-    contact = service.contact_for(session, ctx.sender, p.from_.name) if ctx.sender and not new_spam_ticket else None
+    contact_id = service.contact_id_for(session, ctx.sender, p.from_.name) if ctx.sender and not new_spam_ticket else None
     if ctx.decision.ticket is not None and ctx.queue == "spam":
         ctx.flags.append("spam")  # threaded onto a known ticket: it stays there, flagged
-    ticket = _ticket_for(ctx, contact)
-    ctx.message = message = Message(
-        ticket=ticket, raw_sha256=ctx.sha256, raw_blob_id=raw_blob.id,
-        size=len(ctx.raw), spool_id=ctx.entry.id, source=ctx.entry.envelope.source,
-        mailbox_id=ctx.services.mailbox_ids.get(ctx.mailbox), envelope_from=ctx.entry.envelope.mail_from[:320],
-        received_at=ctx.received_at, date=p.date, message_id_header=p.message_id[:998],
-        in_reply_to=p.in_reply_to, references=p.references, list_id=(p.header("list-id") or "")[:400],
-        subject=p.subject, from_address=ctx.sender[:320], from_name=p.from_.name[:400] if p.from_ else "",
-        contact_id=contact.id if contact else None, text_body=p.text, html_body=p.html,
-        flags=sorted(set(ctx.flags)), thread_rule=ctx.decision.rule, upstream=p.upstream,
-    )
-    if ctx.judgement is not None:
-        j = ctx.judgement
-        message.verdict = SpamVerdict(score=j.score, verdict=j.label, evidence=j.evidence,
-                                      model_version=j.version, reason=j.reason)
-    session.add(message)
-    with session.no_autoflush:  # the blob upserts need nothing pending: one flush writes it all
-        store_attachments(session, ctx.services.blobs, message, p.attachments)
-    session.flush()  # a new ticket, the message, its verdict and attachments at once
+    ticket_id = _ticket_for(ctx, contact_id)
+    message_id = session.execute(_INSERT_MESSAGE, _message_row(ctx, ticket_id, contact_id, raw_blob_id)
+                                 ).inserted_primary_key[0]
+    if (j := ctx.judgement) is not None:
+        session.execute(_INSERT_VERDICT, {"message_id": message_id, "score": j.score, "verdict": j.label,
+                                          "evidence": j.evidence, "model_version": j.version, "reason": j.reason})
+    store_attachments(session, ctx.services.blobs, message_id, p.attachments)
     # Recipients in one executemany: through the ORM each row was its own INSERT ... RETURNING.
-    if recipients := [{"message_id": message.id, **row} for row in _recipients(ctx)]:
+    if recipients := [{"message_id": message_id, **row} for row in _recipients(ctx)]:
         session.execute(_INSERT_RECIPIENT, recipients)
-        session.expire(message, ["recipients"])  # loads from the rows if anything asks for them
-    if ticket is not None:
-        service.add_participants(session, ticket.id, _participants(ctx))
+    if ticket_id is not None:
+        service.add_participants(session, ticket_id, _participants(ctx))
 
 
-def _ticket_for(ctx: Context, contact) -> Ticket | None:
+_INSERT_MESSAGE = Message.__table__.insert()
+_INSERT_VERDICT = SpamVerdict.__table__.insert()
+_INSERT_RECIPIENT = Recipient.__table__.insert()
+
+
+def _message_row(ctx: Context, ticket_id: int | None, contact_id: int | None, raw_blob_id: int) -> dict:
+    p = ctx.parsed
+    return {
+        "ticket_id": ticket_id, "raw_sha256": ctx.sha256, "raw_blob_id": raw_blob_id,
+        "size": len(ctx.raw), "spool_id": ctx.entry.id, "source": ctx.entry.envelope.source,
+        "mailbox_id": ctx.services.mailbox_ids.get(ctx.mailbox), "envelope_from": ctx.entry.envelope.mail_from[:320],
+        "received_at": ctx.received_at, "date": p.date, "message_id_header": p.message_id[:998],
+        "in_reply_to": p.in_reply_to, "references": p.references, "list_id": (p.header("list-id") or "")[:400],
+        "subject": p.subject, "from_address": ctx.sender[:320], "from_name": p.from_.name[:400] if p.from_ else "",
+        "contact_id": contact_id, "text_body": p.text, "html_body": p.html,
+        "flags": sorted(set(ctx.flags)), "thread_rule": ctx.decision.rule, "upstream": p.upstream,
+    }
+
+
+def _ticket_for(ctx: Context, contact_id: int | None) -> int | None:
     decision = ctx.decision
     if decision.rule == "none":
         return None
     if decision.ticket is not None:
         if "automatic" not in ctx.flags:
             service.customer_replied(decision.ticket, ctx.received_at)
-        return decision.ticket
+        return decision.ticket.id
     return service.open_ticket(
         ctx.session, subject=ctx.parsed.subject, mailbox_id=ctx.services.mailbox_ids.get(ctx.mailbox),
-        contact_id=contact.id if contact else None, linked_to=decision.linked_to, queue=ctx.queue, flush=False,
+        contact_id=contact_id, linked_to=decision.linked_to, queue=ctx.queue,
     )
-
-
-_INSERT_RECIPIENT = Recipient.__table__.insert()
 
 
 def _recipients(ctx: Context) -> list[dict]:

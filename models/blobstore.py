@@ -4,50 +4,74 @@ The rows in `blobs` count references; a file whose row is gone (a rolled-back tr
 an erasure) is garbage that `retention` collects. The sender's filename is never a path.
 
 A file is renamed into place only after its bytes are fsynced, so a name that exists always
-holds the whole content. Inside `batch()` the writes run on helper threads while the caller
-goes on, and the folders' fsyncs wait for the end of the block: the runner wraps its
-transaction in one batch, so every blob and its name are durable before the commit that
-references them (and before the spool entry is removed).
+holds the whole content (a name renamed in before its fsync could be left empty by a power cut,
+and a later put of the same content would take it as stored). Inside `batch()` each put writes
+its file under a temporary name at once; when the block ends, the files are fsynced together,
+renamed into place, and their folders fsynced together. The runner wraps its transaction in one
+batch, so every blob and its name are durable before the commit that references them (and
+before the spool entry is removed). Outside a batch, a put is durable when it returns.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from models.files import fsync_path, write_durably
+from models.files import fsync_path
 
 # fsyncs in flight together share ext4 journal commits: 200 4 KB files took 5.4 ms each
 # written and fsynced one by one (file, then folder), 0.4 ms each with 8 threads.
 _IO_THREADS = 8
+_SHA256_HEX = re.compile("[0-9a-f]{64}")
 
 
 class _Batch:
-    """The blobs written since a batch began: their writes in flight, then their folders' fsyncs."""
+    """The blobs put since a batch began: new files under temporary names, and files already there."""
 
     def __init__(self, store: "BlobStore"):
         self.store = store
-        self.writes: dict[str, Future] = {}
+        self.written: dict[str, Path] = {}  # digest → its temporary file, not yet fsynced
+        # Files in place: their folders are fsynced too, as another process may have just renamed
+        # one in and not yet fsynced its folder.
+        self.present: set[str] = set()
 
     def add(self, digest: str, data: bytes) -> None:
-        if digest not in self.writes:
-            self.writes[digest] = self.store._io.submit(self.store._write, digest, data)
+        if digest in self.written or digest in self.present:
+            return
+        target = self.store.path(digest)
+        if target.exists():
+            self.present.add(digest)
+            return
+        tmp = target.with_name(f".{digest}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            fh = open(tmp, "xb")
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(tmp, "xb")
+        self.written[digest] = tmp  # before writing: a failed write leaves nothing behind either
+        with fh:
+            fh.write(data)
 
     def sync(self) -> None:
-        """Wait for every write, then make every name durable (leaf, parent and root folders)."""
-        for write in self.writes.values():
-            write.result()
-        folders = {folder for digest in self.writes for folder in self.store._folders(digest)}
-        list(self.store._io.map(fsync_path, folders))
+        """fsync the new files, rename them into place, then fsync every folder holding a name."""
+        self.store._fsync_all(self.written.values())
+        for digest, tmp in list(self.written.items()):
+            os.replace(tmp, self.store.path(digest))
+            self.present.add(digest)
+            del self.written[digest]
+        self.store._fsync_all({folder for digest in self.present for folder in self.store._folders(digest)})
 
-    def settle(self) -> None:
-        wait(self.writes.values())
+    def discard(self) -> None:
+        """After a failure: remove the temporary files (renamed ones are garbage for `retention`)."""
+        for tmp in self.written.values():
+            tmp.unlink(missing_ok=True)
 
 
 class BlobStore:
@@ -58,7 +82,7 @@ class BlobStore:
         self._local = threading.local()
 
     def path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        if not _SHA256_HEX.fullmatch(sha256):
             raise ValueError("not a sha256 hex digest")
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
@@ -82,17 +106,13 @@ class BlobStore:
             batch.sync()
         finally:
             self._local.batch = None
-            batch.settle()  # after a failure, no write is left running behind a rollback
+            batch.discard()
 
-    def _write(self, digest: str, data: bytes) -> None:
-        target = self.path(digest)
-        if target.exists():
-            fsync_path(target)  # another process may have just renamed it in, not yet fsynced its folder
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{digest}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        write_durably(tmp, data)
-        os.replace(tmp, target)
+    def _fsync_all(self, paths: Iterable[Path]) -> None:
+        """fsync `paths` on the helper threads, a share each: a task per path took twice the CPU
+        (50 files and their folders: 7 ms against 3.3 ms)."""
+        paths = list(paths)
+        list(self._io.map(_fsync_each, [paths[i::_IO_THREADS] for i in range(min(_IO_THREADS, len(paths)))]))
 
     def _folders(self, digest: str) -> tuple[Path, Path, Path]:
         leaf = self.path(digest).parent
@@ -106,3 +126,8 @@ class BlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).exists()
+
+
+def _fsync_each(paths: list[Path]) -> None:
+    for path in paths:
+        fsync_path(path)

@@ -29,27 +29,41 @@ def sync_mailboxes(session: Session, configs: list[MailboxConfig]) -> dict[str, 
     return {address: box.id for address, box in boxes.items()}
 
 
-_CONTACT = select(Contact).where(Contact.address == bindparam("address"))  # built once: per message it cost 3%
+_CONTACTS = Contact.__table__
+# Core statements built once, a lookup first (most senders are known): an insert-ignore, then
+# loading the Contact through the ORM, took 0.26-0.36 ms a call; this 0.05-0.12 ms.
+_CONTACT = select(_CONTACTS.c.id, _CONTACTS.c.name).where(_CONTACTS.c.address == bindparam("address"))
+_NAME_CONTACT = _CONTACTS.update().where(_CONTACTS.c.id == bindparam("contact_id")).values(name=bindparam("name"))
+
+
+def contact_id_for(session: Session, address: str, name: str) -> int:
+    """The id of the contact for `address`, made if new; `name` fills in an empty name."""
+    name = name[:400]
+    row = session.execute(_CONTACT, {"address": address}).first()
+    if row is None:  # insert_ignore: a concurrent runner may add the same address meanwhile
+        insert_ignore(session, Contact, [{"address": address, "name": name, "created_at": utcnow()}])
+        row = session.execute(_CONTACT, {"address": address}).one()
+    if name and not row.name:
+        session.execute(_NAME_CONTACT, {"contact_id": row.id, "name": name})
+    return row.id
 
 
 def contact_for(session: Session, address: str, name: str) -> Contact:
-    insert_ignore(session, Contact, [{"address": address, "name": name[:400], "created_at": utcnow()}])
-    contact = session.scalars(_CONTACT, {"address": address}).one()
-    if name and not contact.name:
-        contact.name = name[:400]
-    return contact
+    """`contact_id_for`, loaded as the Contact (refreshed: the name may just have been filled in)."""
+    return session.get(Contact, contact_id_for(session, address, name), populate_existing=True)
+
+
+_INSERT_TICKET = Ticket.__table__.insert()
 
 
 def open_ticket(session: Session, *, subject: str, mailbox_id: int | None, contact_id: int | None,
-                linked_to: int | None, queue: str = "inbox", flush: bool = True) -> Ticket:
-    """A new ticket; `flush=False` leaves it pending (no id yet) for the caller's next flush."""
+                linked_to: int | None, queue: str = "inbox") -> int:
+    """A new ticket; returns its id (a Core insert, like the message's: see `ingest.pipeline.store`)."""
     department_id = _department_of(session, mailbox_id) if mailbox_id else None
-    ticket = Ticket(subject=subject[:1000], status="new", queue=queue, mailbox_id=mailbox_id,
-                    department_id=department_id, contact_id=contact_id, linked_ticket_id=linked_to)
-    session.add(ticket)
-    if flush:
-        session.flush()
-    return ticket
+    return session.execute(_INSERT_TICKET, {
+        "subject": subject[:1000], "status": "new", "queue": queue, "mailbox_id": mailbox_id,
+        "department_id": department_id, "contact_id": contact_id, "linked_ticket_id": linked_to,
+    }).inserted_primary_key[0]
 
 
 def _department_of(session: Session, mailbox_id: int) -> int | None:
