@@ -181,7 +181,7 @@ def _check_tickets(data_dir: Path, distinct: int, state_file: Path) -> None:
             "SELECT count(ticket_id), count(*), sum(source = 'imap') FROM messages").fetchone()
     finally:
         db.close()
-    bad = len(list((data_dir / "spool" / "bad").glob("*.eml")))
+    bad = Spool(data_dir / "spool").depth()["bad"]
     skipped = len(_read_state(state_file)["folders"]["INBOX"].get("skipped", []))
     if (on_ticket, total, imap, bad, skipped) != (distinct, distinct, distinct, 0, 0):
         raise RuntimeError(f"imap e2e incomplete: {on_ticket} of {total} message rows on a ticket "

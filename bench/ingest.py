@@ -153,11 +153,14 @@ def load_messages(corpus: Path, limit: int) -> list[bytes]:
     return [wire_bytes(path) for _, path in corpus_files(corpus)][:limit]
 
 
+SPOOL_ENTRY = ".entry"  # ingest.spool.SUFFIX: this script's name hides the ingest package from it
+
+
 def drained(data_dir: Path) -> bool:
     """No entry left in new/ or cur/: every message is committed (or in bad/, counted apart)."""
     for folder in ("new", "cur"):
         with os.scandir(data_dir / "spool" / folder) as entries:
-            if any(entry.name.endswith(".eml") for entry in entries):
+            if any(entry.name.endswith(SPOOL_ENTRY) for entry in entries):
                 return False
     return True
 
@@ -166,7 +169,7 @@ def stored(data_dir: Path) -> tuple[int, int]:
     """(messages in the database, entries in spool/bad) after an end-to-end run."""
     with sqlite3.connect(data_dir / "postdesk.db") as db:
         messages = db.execute("SELECT count(*) FROM messages").fetchone()[0]
-    return messages, sum(1 for p in (data_dir / "spool" / "bad").glob("*.eml"))
+    return messages, sum(1 for p in (data_dir / "spool" / "bad").glob(f"*{SPOOL_ENTRY}"))
 
 
 SERVERS = {

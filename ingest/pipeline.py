@@ -77,7 +77,6 @@ class Context:
     mailbox: str | None = None
     decision: ThreadDecision | None = None
     judgement: Judgement | None = None
-    message: Message | None = None
     outcome: str = "stored"
     done: bool = False
 

@@ -48,11 +48,6 @@ def contact_id_for(session: Session, address: str, name: str) -> int:
     return row.id
 
 
-def contact_for(session: Session, address: str, name: str) -> Contact:
-    """`contact_id_for`, loaded as the Contact (refreshed: the name may just have been filled in)."""
-    return session.get(Contact, contact_id_for(session, address, name), populate_existing=True)
-
-
 _INSERT_TICKET = Ticket.__table__.insert()
 
 

@@ -46,9 +46,9 @@ def _move_ticket(session: Session, message: Message, label: str) -> None:
     if label == "ham":
         ticket.queue = "inbox"
         if message.from_address and message.contact_id is None:
-            contact = service.contact_for(session, message.from_address, message.from_name)
-            message.contact_id = contact.id
-            ticket.contact_id = ticket.contact_id or contact.id
+            contact_id = service.contact_id_for(session, message.from_address, message.from_name)
+            message.contact_id = contact_id
+            ticket.contact_id = ticket.contact_id or contact_id
         return
     first = session.scalar(select(Message.id).where(Message.ticket_id == ticket.id).order_by(Message.id).limit(1))
     if first == message.id:  # spam that opened the ticket takes the ticket along; a later one is only flagged

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, func, make_url, select, text
 
 from conftest import PG_URL, Harness
+from ingest.spool import Spool
 from models import Message
 from models.db import Database
 
@@ -47,10 +48,11 @@ def stored_counts(db: Database) -> dict[str, int]:
 
 
 def wait_drained(settings, timeout=60) -> None:
-    spool = settings.spool_dir
+    spool = Spool(settings.spool_dir)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not any(any((spool / d).glob("*.eml")) for d in ("new", "cur")):
+        depth = spool.depth()
+        if depth["new"] == depth["cur"] == 0:
             return
         time.sleep(0.1)
     raise TimeoutError("spool not drained")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
-from ingest.spool import Envelope, Spool
+from ingest.spool import Envelope, Spool, SpoolError
+from models.files import GroupFsync
 
 
 @settings(max_examples=60, deadline=None)
@@ -15,9 +21,10 @@ from ingest.spool import Envelope, Spool
 def test_put_then_claim_round_trips_bytes_and_envelope_exactly(raw, rcpts):
     with tempfile.TemporaryDirectory() as folder:
         spool = Spool(Path(folder))
-        entry_id = spool.put(raw, Envelope(mail_from="a@example.org", rcpt_tos=rcpts))
+        entry_id = spool.put(raw, Envelope(mail_from="a@example.org\n", rcpt_tos=rcpts))
         entry = spool.claim(entry_id)
         assert entry.raw == raw and entry.envelope.rcpt_tos == rcpts
+        assert entry.envelope.mail_from == "a@example.org\n"
         spool.done(entry_id)
         assert spool.depth() == {"new": 0, "cur": 0, "bad": 0}
 
@@ -30,23 +37,34 @@ def test_entries_a_dead_runner_held_come_back(tmp_path):
     assert spool.pending() == [entry_id]
 
 
-def test_a_half_written_entry_is_dropped_not_delivered(tmp_path):
+def test_a_half_written_entry_is_never_delivered_and_is_cleaned_up(tmp_path):
     spool = Spool(tmp_path)
-    (tmp_path / "new" / "123-abc.json").write_bytes(Envelope().to_json())
+    leftover = tmp_path / "tmp" / "123-abcdef01"
+    leftover.write_bytes(Envelope().to_json()[:10])
+    assert spool.pending() == []
+    os.utime(leftover, (time.time() - 7200,) * 2)
     spool.recover()
-    assert spool.pending() == [] and not (tmp_path / "new" / "123-abc.json").exists()
+    assert not leftover.exists() and spool.pending() == []
 
 
 def test_an_entry_failing_too_often_goes_to_bad_and_can_be_retried(tmp_path):
     spool = Spool(tmp_path)
-    entry_id = spool.put(b"x", Envelope())
+    entry_id = spool.put(b"x\r\n\r\n", Envelope())
     for attempt in range(3):
         where = spool.release(spool.claim(entry_id), f"boom {attempt}", max_attempts=3)
     assert where == "bad" and spool.pending() == []
     [bad] = spool.bad()
-    assert bad.envelope.errors == ["boom 0", "boom 1", "boom 2"]
+    assert bad.envelope.errors == ["boom 0", "boom 1", "boom 2"] and bad.raw == b"x\r\n\r\n"
     spool.retry(entry_id)
-    assert spool.pending() == [entry_id] and spool.claim(entry_id).envelope.attempts == 0
+    entry = spool.claim(entry_id)
+    assert entry.envelope.attempts == 0 and entry.raw == b"x\r\n\r\n"
+
+
+def test_a_release_without_error_puts_the_entry_back_unchanged(tmp_path):
+    spool = Spool(tmp_path)
+    entry_id = spool.put(b"x", Envelope())
+    assert spool.release(spool.claim(entry_id), None, max_attempts=1) == "new"
+    assert spool.peek(entry_id).envelope.attempts == 0
 
 
 def test_ids_sort_by_arrival(tmp_path):
@@ -56,7 +74,98 @@ def test_ids_sort_by_arrival(tmp_path):
 
 
 def test_retry_takes_only_spool_ids_never_paths(tmp_path):
-    import pytest
-    from ingest.spool import SpoolError
     with pytest.raises(SpoolError, match="not a spool id"):
         Spool(tmp_path).retry("../cur/18ec84e7b754e644-c3f1b715")
+
+
+def test_a_spool_of_the_previous_layout_drains_after_an_upgrade(tmp_path):
+    """`<id>.eml` + `<id>.json` pairs, including the leftovers of the old crash windows."""
+    old = {"1-00000001": "new", "2-00000002": "cur", "3-00000003": "bad"}
+    for entry_id, folder in old.items():
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / f"{entry_id}.eml").write_bytes(b"raw " + entry_id.encode())
+        (tmp_path / folder / f"{entry_id}.json").write_bytes(Envelope(peer=entry_id, attempts=1).to_json())
+    (tmp_path / "cur" / "4-00000004.eml").write_bytes(b"claimed half-way")  # its sidecar still in new/
+    (tmp_path / "new" / "4-00000004.json").write_bytes(Envelope(peer="4-00000004").to_json())
+    (tmp_path / "new" / "5-00000005.json").write_bytes(Envelope().to_json())  # a put that died half-way
+    spool = Spool(tmp_path)
+    spool.recover()
+    assert spool.pending() == ["1-00000001", "2-00000002", "4-00000004"]
+    entries = [spool.claim(entry_id) for entry_id in spool.pending()] + spool.bad()
+    assert [(e.id, e.raw, e.envelope.peer) for e in entries] == [
+        ("1-00000001", b"raw 1-00000001", "1-00000001"), ("2-00000002", b"raw 2-00000002", "2-00000002"),
+        ("4-00000004", b"claimed half-way", "4-00000004"), ("3-00000003", b"raw 3-00000003", "3-00000003")]
+    assert not [p for p in tmp_path.rglob("*") if p.suffix in (".eml", ".json")]
+
+
+class FakeFsync:
+    """Stands in for the folder fsync: counts calls, holds the first one, fails the chosen ones."""
+
+    def __init__(self, failing: set[int] = frozenset()):
+        self.calls, self.failing = 0, failing
+        self.first_running, self.release_first = threading.Event(), threading.Event()
+
+    def __call__(self, fd: int) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            self.first_running.set()
+            self.release_first.wait(10)
+        if self.calls in self.failing:
+            raise OSError(errno.EIO, "Input/output error")
+
+
+def run_while_first_fsync_runs(monkeypatch, tmp_path, fake: FakeFsync, waiters: int = 8) -> list:
+    """One caller starts an fsync; `waiters` more join while it runs; returns each one's outcome."""
+    monkeypatch.setattr(os, "fsync", fake)
+    group, outcomes, arrived = GroupFsync(tmp_path), [], threading.Semaphore(0)
+
+    def call(announce: bool) -> None:
+        if announce:
+            arrived.release()
+        try:
+            group.fsync()
+            outcomes.append("ok")
+        except OSError as exc:
+            outcomes.append(exc)
+
+    first = threading.Thread(target=call, args=(False,))
+    first.start()
+    assert fake.first_running.wait(10)
+    others = [threading.Thread(target=call, args=(True,)) for _ in range(waiters)]
+    for thread in others:
+        thread.start()
+    for _ in others:
+        arrived.acquire(timeout=10)
+    time.sleep(0.2)  # from announcing to waiting on the condition is a few lines
+    fake.release_first.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    return outcomes
+
+
+def test_callers_arriving_during_an_fsync_share_the_next_one(monkeypatch, tmp_path):
+    fake = FakeFsync()
+    assert run_while_first_fsync_runs(monkeypatch, tmp_path, fake) == ["ok"] * 9
+    assert fake.calls == 2  # the one they arrived during could not cover their renames
+
+
+def test_a_failed_fsync_reaches_every_caller_of_its_round_and_the_next_round_runs(monkeypatch, tmp_path):
+    fake = FakeFsync(failing={2})
+    outcomes = run_while_first_fsync_runs(monkeypatch, tmp_path, fake)
+    errors = [o for o in outcomes if o != "ok"]
+    assert outcomes.count("ok") == 1 and len(errors) == 8  # the first caller's round went well
+    assert all(isinstance(e, OSError) and "Input/output error" in str(e) for e in errors)
+    GroupFsync(tmp_path).fsync()
+    assert fake.calls == 3
+
+
+def broken_fsync(fd: int) -> None:
+    raise OSError(errno.EIO, "Input/output error")
+
+
+def test_a_put_whose_folder_fsync_fails_raises_and_leaves_nothing(monkeypatch, tmp_path):
+    spool = Spool(tmp_path)
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(SpoolError, match="Input/output error"):
+        spool.put(b"x", Envelope())
+    assert spool.pending() == [] and not any((tmp_path / "tmp").iterdir())
