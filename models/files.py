@@ -30,8 +30,10 @@ def create_durably(path: Path, data: bytes) -> None:
     """Create `path` holding `data`, on disk when this returns, in the fewest system calls.
 
     Each system call lets go of the GIL, and a thread taking it back from a busy event loop pays
-    for a hand-over: open, fstat, ioctl, lseek, write, fsync and close cost the SMTP edge more
-    CPU than open, write (synchronous, O_DSYNC) and close.
+    for a hand-over (futex calls, context switches). `write_durably` makes seven (open, fstat,
+    ioctl, lseek, write, fsync, close), this three (open, write with O_DSYNC, close): with it and
+    the folder's fd kept open, the SMTP edge at 8 clients went from ~86 to ~50 futex calls per
+    message (strace -c) and from 2.97 to 2.88 ms of CPU (noisy: the spread was 0.4 ms).
     """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DSYNC, 0o666)
     try:
@@ -55,8 +57,9 @@ class GroupFsync:
 
     A caller needs an fsync of the folder that started after its rename. While one runs, new
     callers join the next round; when it ends, one of them runs that round for all, and the
-    others sleep until it is over (each round wakes only its own callers: waking them all made
-    each one take the GIL back for nothing). A failure reaches every caller of the round.
+    others sleep until it is over. Each round wakes only its own callers: with one condition for
+    all, every waiter woke (and took the GIL back) at each round's end. A failure reaches every
+    caller of the round.
     """
 
     def __init__(self, folder: Path):

@@ -114,10 +114,9 @@ class FakeFsync:
             raise OSError(errno.EIO, "Input/output error")
 
 
-def run_while_first_fsync_runs(monkeypatch, tmp_path, fake: FakeFsync, waiters: int = 8) -> list:
+def run_while_first_fsync_runs(group: GroupFsync, fake: FakeFsync, waiters: int = 8) -> list:
     """One caller starts an fsync; `waiters` more join while it runs; returns each one's outcome."""
-    monkeypatch.setattr(os, "fsync", fake)
-    group, outcomes, arrived = GroupFsync(tmp_path), [], threading.Semaphore(0)
+    outcomes, arrived = [], threading.Semaphore(0)
 
     def call(announce: bool) -> None:
         if announce:
@@ -145,17 +144,19 @@ def run_while_first_fsync_runs(monkeypatch, tmp_path, fake: FakeFsync, waiters: 
 
 def test_callers_arriving_during_an_fsync_share_the_next_one(monkeypatch, tmp_path):
     fake = FakeFsync()
-    assert run_while_first_fsync_runs(monkeypatch, tmp_path, fake) == ["ok"] * 9
+    monkeypatch.setattr(os, "fsync", fake)
+    assert run_while_first_fsync_runs(GroupFsync(tmp_path), fake) == ["ok"] * 9
     assert fake.calls == 2  # the one they arrived during could not cover their renames
 
 
 def test_a_failed_fsync_reaches_every_caller_of_its_round_and_the_next_round_runs(monkeypatch, tmp_path):
-    fake = FakeFsync(failing={2})
-    outcomes = run_while_first_fsync_runs(monkeypatch, tmp_path, fake)
+    fake, group = FakeFsync(failing={2}), GroupFsync(tmp_path)
+    monkeypatch.setattr(os, "fsync", fake)
+    outcomes = run_while_first_fsync_runs(group, fake)
     errors = [o for o in outcomes if o != "ok"]
     assert outcomes.count("ok") == 1 and len(errors) == 8  # the first caller's round went well
     assert all(isinstance(e, OSError) and "Input/output error" in str(e) for e in errors)
-    GroupFsync(tmp_path).fsync()
+    group.fsync()
     assert fake.calls == 3
 
 
