@@ -213,7 +213,7 @@ def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path
         if template is not None and kind == "e2e":
             shutil.copytree(template, data_dir, dirs_exist_ok=True)
         proc, port = start(SERVERS[kind], env_for(data_dir), data_dir / "server.log")
-        time.sleep(1.0)  # let start-up work finish (serve's runner opens the database and the model)
+        time.sleep(2.0)  # let start-up finish: serve's runner loads the spam model and starts its worker
         cpu_at_start = tree_cpu(proc.pid)
         try:
             started, ended, latencies, cpu = client.submit(_client_blast, port, concurrency).result()

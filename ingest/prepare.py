@@ -61,6 +61,10 @@ def prepare_all(entries: list[Entry], options: PrepareOptions) -> list[Prepared]
     return [prepare(entry, options) for entry in entries]
 
 
+def _ready() -> bool:
+    return True
+
+
 class Preparer:
     """Prepares batches, in worker processes when there are any."""
 
@@ -85,6 +89,11 @@ class Preparer:
             log.error("a prepare worker died; preparing its batch of %d inline", len(entries))
             self._reset()
             return prepare_all(entries, options)
+
+    def start(self) -> None:
+        """Start the workers now (they import the parser and tokenizer: about a second of CPU)."""
+        if self.workers:
+            self._executor().submit(_ready).result()
 
     def close(self) -> None:
         if self._pool is not None:

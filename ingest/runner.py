@@ -64,6 +64,7 @@ class Runner:
     def run(self, stop: threading.Event, parent_pid: int | None = None) -> None:
         """Work until `stop` is set (or the parent process is gone), finishing the batch in hand."""
         try:
+            self.warm_up()
             while not stop.is_set():
                 if parent_pid is not None and os.getppid() != parent_pid:
                     log.warning("parent process gone; runner stops")
@@ -72,6 +73,16 @@ class Runner:
                     stop.wait(self._backoff or self.settings.runner_poll_interval)
         finally:
             self.close()
+
+    def warm_up(self) -> None:
+        """Load the spam model and start the prepare workers before the first message, not with it."""
+        if self.services.spam is not None:
+            try:
+                with self.db.read() as session:
+                    self.services.spam.live.refresh(session)
+            except Exception as exc:  # e.g. the database is down: the first batch tries again
+                log.warning("spam model not loaded at start (%s)", type(exc).__name__)
+        self.preparer.start()
 
     def step(self) -> int:
         """Commit one batch while the next one is prepared; returns how many entries were taken."""
