@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import corpus
-from classifier.filter import SpamFilter
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script or with -m
+from bench import corpus  # noqa: E402
+from classifier.filter import SpamFilter  # noqa: E402
 
 MiB = 1024 * 1024
 
