@@ -6,7 +6,8 @@ Layout under the spool folder (the Maildir trick, as Mailman's switchboard does 
   cur/   claimed by a runner; put back to new/ at the next start if the runner died
   bad/   failed too often; the envelope holds the reasons; `postdesk spool retry` puts it back
 
-An entry is written and fsynced in tmp/ and renamed into new/, so it appears whole or not at all.
+An entry is written and fsynced in tmp/ and renamed into new/, so it appears whole or not at all;
+puts committed as a group share the fsync of new/ that makes their names durable.
 """
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ class Entry:
     envelope: Envelope
 
 
+@dataclass
+class Staged:
+    """A put between its halves: the entry's id and the bytes its file will hold."""
+
+    id: str
+    data: bytes
+
+
 _ID = re.compile(r"[0-9a-f]{1,20}-[0-9a-f]{8}")
 
 
@@ -70,13 +79,19 @@ def new_id() -> str:
     """Ids sort by arrival time, so the runner works oldest first.
 
     The random part only tells apart ids of the same nanosecond, so `random` will do: `secrets`
-    makes a system call, which costs a GIL hand-over on the SMTP edge's writer threads.
+    makes a system call, and each one on the SMTP edge's event loop may hand the GIL over.
     """
     return f"{time.time_ns():x}-{random.getrandbits(32):08x}"
 
 
 def _encode(envelope: Envelope, raw: bytes) -> bytes:
     return envelope.to_json() + b"\n" + raw
+
+
+def _failed(exc: OSError) -> SpoolError:
+    error = SpoolError(f"spool write failed: {exc.strerror or exc}")
+    error.__cause__ = exc
+    return error
 
 
 def _load(path: Path) -> tuple[Envelope, bytes]:
@@ -103,18 +118,43 @@ class Spool:
 
     def put(self, raw: bytes, envelope: Envelope) -> str:
         """Store `raw` durably and return its id; only after this returns may we say 250."""
-        entry_id = new_id()
-        tmp, new = self._dir("tmp") / entry_id, self._path("new", entry_id)
+        staged = self.stage(raw, envelope)
+        [error] = self.commit([staged])
+        if error:
+            raise error
+        return staged.id
+
+    def stage(self, raw: bytes, envelope: Envelope) -> Staged:
+        """The first half of a put, without touching the disk: the id (arrival order) and bytes."""
+        return Staged(new_id(), _encode(envelope, raw))
+
+    def commit(self, group: list[Staged]) -> list[SpoolError | None]:
+        """The second half of puts: each entry durable in new/; returns each one's error or None.
+
+        A failed entry leaves no file behind: it is not acknowledged, so the sender will try again.
+        """
+        errors = [self._store(staged) for staged in group]
+        if None in errors:
+            try:
+                self._new_fsync.fsync()
+            except OSError as exc:
+                errors = [error or exc for error in errors]
+        for staged, error in zip(group, errors):
+            if error:
+                for path in (self._dir("tmp") / staged.id, self._path("new", staged.id)):
+                    with suppress(OSError):
+                        path.unlink()
+        return [_failed(error) if error else None for error in errors]
+
+    def _store(self, staged: Staged) -> OSError | None:
+        """Write the entry durably to tmp/ and rename it into new/ (the caller fsyncs new/)."""
+        tmp = self._dir("tmp") / staged.id
         try:
-            create_durably(tmp, _encode(envelope, raw))
-            os.rename(tmp, new)
-            self._new_fsync.fsync()
+            create_durably(tmp, staged.data)
+            os.rename(tmp, self._path("new", staged.id))
         except OSError as exc:
-            for path in (tmp, new):  # not acknowledged: the sender will try again
-                with suppress(OSError):
-                    path.unlink()
-            raise SpoolError(f"spool write failed: {exc.strerror or exc}") from exc
-        return entry_id
+            return exc
+        return None
 
     def pending(self, limit: int | None = None) -> list[str]:
         """Ids waiting in new/, oldest first."""

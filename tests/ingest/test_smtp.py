@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import smtplib
 import socket
 import ssl
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select
 
 from conftest import Harness
+from ingest.mailboxes import MailboxDirectory
+from ingest.smtp import SmtpServer
+from ingest.spool import Spool
 from models import Message
 from tls import make_ca
 
@@ -115,17 +123,96 @@ def test_hostile_end_of_data_never_splits_one_message_into_two(postdesk, bad_end
     assert message.subject == "outer"
 
 
-def test_a_spool_failure_answers_451_with_a_generic_text(postdesk, monkeypatch):
-    def broken_disk(raw, envelope):
-        raise OSError(5, "Input/output error at /secret/path")
+class Edge:
+    """The SMTP server alone, without a runner: what it spools stays in new/."""
 
-    monkeypatch.setattr(postdesk.app.spool, "put", broken_disk)
-    with postdesk.client() as client:
-        client.ehlo()
-        client.mail("a@example.org")
-        client.rcpt("support@example.com")
-        code, reply = client.data(SIMPLE)
+    def __init__(self, settings):
+        self.spool = Spool(settings.spool_dir)
+        self.server = SmtpServer(settings, self.spool, MailboxDirectory(settings.mailboxes))
+        self.port = self.server.start()
+
+    def send(self, raw: bytes) -> tuple[int, bytes]:
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as client:
+            client.ehlo()
+            client.mail("customer@example.org")
+            client.rcpt("support@example.com")
+            return client.data(raw)
+
+    def left_behind(self) -> list[str]:
+        return self.spool.pending() + os.listdir(self.spool.root / "tmp")
+
+
+@pytest.fixture
+def edge(settings):
+    edge = Edge(settings)
+    yield edge
+    edge.server.stop()
+
+
+def test_a_failing_disk_answers_451_with_a_generic_text_and_keeps_nothing(edge, monkeypatch):
+    def broken_disk(path, data):
+        raise OSError(errno.EIO, "Input/output error at /secret/path")
+
+    monkeypatch.setattr("ingest.spool.create_durably", broken_disk)
+    code, reply = edge.send(SIMPLE)
     assert code == 451 and reply.startswith(b"4.3.0") and b"secret" not in reply
+    assert edge.left_behind() == []
+    monkeypatch.undo()
+    assert edge.send(SIMPLE)[0] == 250  # the disk is back: so is the edge
+
+
+def test_a_failing_folder_fsync_answers_451_and_leaves_nothing_in_new(edge, monkeypatch):
+    def broken_fsync(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    code, reply = edge.send(SIMPLE)
+    assert code == 451 and reply.startswith(b"4.3.0")
+    assert edge.left_behind() == []
+
+
+def test_many_clients_at_once_all_get_250_and_every_entry_holds_its_bytes(settings):
+    edge = Edge(settings.model_copy(update={"max_connections_per_ip": 32}))
+    messages = [SIMPLE.replace(b"simple-1", b"many-%d" % n) for n in range(160)]
+    try:
+        with ThreadPoolExecutor(32) as clients:
+            replies = list(clients.map(edge.send, messages))
+    finally:
+        edge.server.stop()
+    assert {code for code, _ in replies} == {250}
+    ids = [reply.split()[-1].decode() for _, reply in replies]
+    assert sorted(ids) == edge.spool.pending()
+    entries = [edge.spool.peek(entry_id) for entry_id in ids]
+    assert [entry.raw for entry in entries] == messages
+    assert all(entry.envelope.rcpt_tos == ["support@example.com"] for entry in entries)
+
+
+def test_stop_finishes_the_puts_it_finds_waiting(settings, monkeypatch):
+    edge = Edge(settings)
+    commit, entered, go_on = edge.spool.commit, threading.Event(), threading.Event()
+
+    def slow_commit(group):
+        entered.set()
+        go_on.wait(10)
+        return commit(group)
+
+    monkeypatch.setattr(edge.spool, "commit", slow_commit)
+    heard = []
+    sender = threading.Thread(target=lambda: heard.append(_reply_or_error(edge.send, SIMPLE)))
+    sender.start()
+    assert entered.wait(10)
+    threading.Timer(0.3, go_on.set).start()
+    edge.server.stop()
+    assert go_on.is_set() and len(edge.spool.pending()) == 1  # stored, though no 250 was sent
+    sender.join(10)
+    assert heard == [smtplib.SMTPServerDisconnected]
+
+
+def _reply_or_error(send, raw: bytes):
+    try:
+        return send(raw)
+    except smtplib.SMTPException as exc:
+        return type(exc)
 
 
 def test_low_disk_answers_452_before_the_spool_fills_the_disk(settings):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from ingest import spool as spool_module
 from ingest.spool import Envelope, Spool, SpoolError
 from models.files import GroupFsync
 
@@ -170,3 +171,20 @@ def test_a_put_whose_folder_fsync_fails_raises_and_leaves_nothing(monkeypatch, t
     with pytest.raises(SpoolError, match="Input/output error"):
         spool.put(b"x", Envelope())
     assert spool.pending() == [] and not any((tmp_path / "tmp").iterdir())
+
+
+def test_a_group_commit_stores_the_others_when_one_entry_fails(monkeypatch, tmp_path):
+    spool = Spool(tmp_path)
+    group = [spool.stage(b"%d" % n, Envelope()) for n in range(3)]
+    real = spool_module.create_durably
+
+    def failing_for_the_second(path, data):
+        if path.name == group[1].id:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(spool_module, "create_durably", failing_for_the_second)
+    errors = spool.commit(group)
+    assert errors[0] is None and errors[2] is None and "No space left" in str(errors[1])
+    assert spool.pending() == [group[0].id, group[2].id] and not any((tmp_path / "tmp").iterdir())
+    assert [spool.peek(staged.id).raw for staged in (group[0], group[2])] == [b"0", b"2"]
