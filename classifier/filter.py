@@ -89,7 +89,7 @@ class SpamFilter:
         features = msg if isinstance(msg, Features) else self.features(msg)
         if not self.trained:
             return Verdict(0.5, "untrained", [])
-        result = self.model.score(features)
+        result = self.model.score(features, evidence=EVIDENCE_SHOWN)
         shown = [f"{features.name(fid)} ({p:.2f})" for fid, p in result.evidence[:EVIDENCE_SHOWN]]
         return Verdict(result.probability, self.label_for(result.probability), shown)
 

@@ -97,14 +97,16 @@ class CountModel:
             raise ModelError(f"cannot unlearn a {label} message that was not learned")
         self._add(ids, label, -1)
 
-    def score(self, features, params: ScoringParams | None = None) -> Score:
-        """Chi-square combined spam probability of a message, from its features only."""
+    def score(self, features, params: ScoringParams | None = None, evidence: int = 50) -> Score:
+        """Chi-square combined spam probability of a message, from its features only, with its
+        `evidence` strongest clues (strongest first)."""
         p = params or self.params
         ids = as_ids(features)
         ids = ids[(ids >= 0) & (ids < self.n_features)]
         probs = self.feature_probabilities(ids, p)
         strong = _strongest(probs, p.min_dist, p.max_clues)
-        order = strong[np.argsort(-np.abs(probs[strong] - 0.5), kind="stable")]
+        shown = _strongest(probs[strong], 0.0, evidence) if strong.size > evidence else np.arange(strong.size)
+        order = strong[shown][np.argsort(-np.abs(probs[strong[shown]] - 0.5), kind="stable")]
         evidence = list(zip(ids[order].tolist(), probs[order].tolist()))
         return Score(chi2_combine(probs[strong]), evidence)
 
