@@ -284,10 +284,35 @@ class _Headers:
         return [a for a in (_address(n, a, self.defects) for n, a in pairs) if a is not None]
 
 
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM_ADDRESS = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+# One address as most mail writes it: bare, after a plain name, or after a simple quoted name.
+_SIMPLE_MAILBOX = re.compile(
+    rf'\s*(?:({_DOT_ATOM_ADDRESS})|([A-Za-z0-9 .\'_-]*?)\s*<({_DOT_ATOM_ADDRESS})>|"([^"\\=]*)"\s*<({_DOT_ATOM_ADDRESS})>)\s*')
+
+
+def simple_mailbox(value: str) -> tuple[str, str] | None:
+    """(name, address) of a header value in one of the simple forms, as mail-parser reads it
+    (tests/ingest/test_parse.py checks that); None for anything else."""
+    found = _SIMPLE_MAILBOX.fullmatch(value)
+    if found is None:
+        return None
+    if found[1]:
+        return "", found[1]
+    return (" ".join(found[2].split()), found[3]) if found[3] else (found[4], found[5])
+
+
 def _mailboxes(value: str, defects: list[str]) -> list[tuple[str, str]]:
-    """mail-parser's (name, address) pairs; an item it could not read is a "bad-address"."""
+    """mail-parser's (name, address) pairs; an item it could not read is a "bad-address".
+
+    A simple value takes the fast path: mail-parser needs ~90 µs a header value, 14% of preparing
+    a message; nine in ten of the corpus's From/To/Cc/Reply-To values are simple.
+    """
+    value = unfolded(value)
+    if (simple := simple_mailbox(value)) is not None:
+        return [simple]
     notes: list[dict] = []
-    pairs = get_addresses(unfolded(value), defects=notes, decode_names=True)
+    pairs = get_addresses(value, defects=notes, decode_names=True)
     if notes:
         defects.append("AddressHeaderDefect")
     defects.extend("bad-address" for note in notes if not note.get("recovered"))

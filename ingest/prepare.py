@@ -21,6 +21,7 @@ from ingest.message import ParsedMessage
 from ingest.mime_limits import ParseLimits
 from ingest.parse import normalise_crlf, parse, silence_mailparser
 from ingest.spool import Entry
+from postdesk import heap
 
 log = logging.getLogger("postdesk.runner")
 
@@ -65,6 +66,11 @@ def _ready() -> bool:
     return True
 
 
+def _start_worker() -> None:
+    silence_mailparser()
+    heap.settle()
+
+
 class Preparer:
     """Prepares batches, in worker processes when there are any."""
 
@@ -103,7 +109,7 @@ class Preparer:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"),
-                                             initializer=silence_mailparser)
+                                             initializer=_start_worker)
         return self._pool
 
     def _reset(self) -> None:

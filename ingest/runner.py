@@ -23,6 +23,7 @@ from ingest.pipeline import Services, process_batch
 from ingest.prepare import Prepared, PrepareOptions, Preparer, prepare
 from ingest.spool import Entry, Spool
 from models.db import Database
+from postdesk import heap
 
 log = logging.getLogger("postdesk.runner")
 
@@ -83,6 +84,7 @@ class Runner:
             except Exception as exc:  # e.g. the database is down: the first batch tries again
                 log.warning("spam model not loaded at start (%s)", type(exc).__name__)
         self.preparer.start()
+        heap.settle()
 
     def step(self) -> int:
         """Commit one batch while the next one is prepared; returns how many entries were taken."""

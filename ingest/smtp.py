@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import ssl
 import threading
 from collections import Counter
@@ -203,6 +204,21 @@ class PostdeskSMTP(SMTP):
     async def smtp_DATA(self, arg: str) -> None:
         self._reset_timeout(self.data_timeout)
         await super().smtp_DATA(arg)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """MAIL FROM and RCPT TO as nearly every client writes them, `<dot.atom@host.name>`,
+        without aiosmtpd's RFC 5322 header parser (7% of the edge's time); the rest goes to it."""
+        plain = _PLAIN_PATH.match(arg)
+        if plain is None:
+            return super()._getaddr(arg)
+        address = plain[1]
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, arg[plain.end():].lstrip()
+
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_PATH = re.compile(rf"\s*<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>")
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:

@@ -26,6 +26,7 @@ from ingest.smtp import SmtpServer
 from ingest.spool import Spool
 from models.blobstore import BlobStore
 from models.db import Database
+from postdesk import heap
 from postdesk.secret import server_secret
 from postdesk.settings import Settings
 from tickets.service import sync_mailboxes
@@ -106,6 +107,7 @@ def serve(settings: Settings, on_ready=print) -> None:
     smtp = SmtpServer(settings, app.spool, app.directory)
     port = smtp.start()
     pollers = start_pollers(settings.imap_accounts, app.spool, settings.data_dir, stop)
+    heap.settle()
     on_ready(port, app)
     try:
         while not stop.wait(0.5):

@@ -329,3 +329,25 @@ def mutated(draw) -> bytes:
 def test_parse_never_raises_on_mutated_real_messages(raw):
     assert_sound(parse(raw, received_at=RECEIVED, limits=ParseLimits(max_parts=5, max_depth=3)), raw)
     assert_sound(parse(raw, received_at=RECEIVED), raw)
+
+
+_ATOM_TEXT = st.text("abcXYZ019!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=8)
+_HOST = st.lists(st.text("abz09-", min_size=1, max_size=6), min_size=1, max_size=3).map(".".join)
+_ADDRESS = st.builds(lambda local, host: f"{'.'.join(local)}@{host}", st.lists(_ATOM_TEXT, min_size=1, max_size=3), _HOST)
+_HEADER_VALUE = st.one_of(
+    _ADDRESS,
+    st.builds(lambda name, a: f"{name} <{a}>", st.text("ab XY09.'_-", max_size=12), _ADDRESS),
+    st.builds(lambda name, a: f'"{name}" <{a}>', st.text("ab XY,;:<>@()09.'_-", max_size=12), _ADDRESS),
+    st.text("ab <>@\".,=?(): ", max_size=30),
+)
+
+
+@given(_HEADER_VALUE)
+def test_the_fast_path_for_simple_addresses_reads_them_as_mail_parser_does(value):
+    from mailparser.utils import get_addresses
+
+    simple = parse_module.simple_mailbox(value)
+    if simple is not None:
+        notes: list = []
+        assert [tuple(pair) for pair in get_addresses(value, defects=notes, decode_names=True)] == [simple]
+        assert notes == []
