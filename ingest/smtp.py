@@ -7,6 +7,7 @@ because aiosmtpd would otherwise turn an exception into a 5xx that bounces mail 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import re
@@ -63,8 +64,17 @@ def peer_hash(peer: object) -> str:
     return hashlib.sha256(str(host).encode()).hexdigest()[:12]
 
 
+@functools.cache
+def _hooks_only(cls: type, prefixes: tuple[str, ...]) -> list[str]:
+    """The names aiosmtpd looks for in `dir()`: `handle_*` hooks, `smtp_*` verbs, `auth_*` mechanisms."""
+    return sorted(name for name in dir(cls) if name.startswith(prefixes))
+
+
 class PostdeskHandler:
     """aiosmtpd handler hooks: recipient checks, disk check, durable spooling."""
+
+    def __dir__(self) -> list[str]:  # see PostdeskSMTP.__dir__
+        return list(_hooks_only(type(self), ("handle_", "auth_")))
 
     def __init__(self, settings: Settings, spool: Spool, directory: MailboxDirectory):
         self.settings = settings
@@ -180,6 +190,12 @@ class PostdeskSMTP(SMTP):
     line_length_limit = 64 * 1024
     data_timeout = 600.0
     max_per_ip = 20
+
+    def __dir__(self) -> list[str]:
+        """Only what aiosmtpd's `__init__` looks for. It runs `inspect.getmembers` (every attribute,
+        properties included) and `dir()` over the session object and the handler on each connection:
+        a quarter of the edge's time holding the GIL, about 0.4 ms a message here."""
+        return list(_hooks_only(type(self), ("smtp_", "auth_")))
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)

@@ -26,7 +26,7 @@ def write_durably(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def create_durably(path: Path, data: bytes) -> None:
+def create_durably(path: Path | str, data: bytes) -> None:
     """Create `path` holding `data`, on disk when this returns, in the fewest system calls.
 
     Each system call lets go of the GIL, and a thread taking it back from a busy event loop pays

@@ -179,7 +179,7 @@ def test_a_group_commit_stores_the_others_when_one_entry_fails(monkeypatch, tmp_
     real = spool_module.create_durably
 
     def failing_for_the_second(path, data):
-        if path.name == group[1].id:
+        if os.path.basename(path) == group[1].id:
             raise OSError(errno.ENOSPC, "No space left on device")
         real(path, data)
 
