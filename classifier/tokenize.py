@@ -158,17 +158,23 @@ def _recipient_tokens(msg: ParsedMessage) -> Iterator[str]:
 
 
 def _received_tokens(received: list[str]) -> Iterator[str]:
+    """HELO names, and each relay host and IP once: the same hops recur down the chain, and a
+    token repeated only costs time (the features are distinct anyway)."""
     yield f"received:count:{log_bucket(len(received))}"
+    hosts: dict[str, None] = {}
+    ips: dict[tuple[str, ...], None] = {}
     for value in received:
         value = value[:_MAX_HEADER_VALUE].lower()
         helo = _HELO.match(value)
         if helo:
             yield "received:helo:" + helo.group(1)[:60]
         hops = value.partition(";")[0]
-        for host in _HOST.findall(hops)[:6]:
-            yield from domain_tokens("received:host:", host)
-        for a, b, c, d in _IPV4.findall(hops)[:4]:
-            yield from (f"received:ip:{a}.{b}", f"received:ip:{a}.{b}.{c}", f"received:ip:{a}.{b}.{c}.{d}")
+        hosts.update(dict.fromkeys(_HOST.findall(hops)[:6]))
+        ips.update(dict.fromkeys(_IPV4.findall(hops)[:4]))
+    for host in hosts:
+        yield from domain_tokens("received:host:", host)
+    for a, b, c, d in ips:
+        yield from (f"received:ip:{a}.{b}", f"received:ip:{a}.{b}.{c}", f"received:ip:{a}.{b}.{c}.{d}")
 
 
 def _content_type_tokens(msg: ParsedMessage) -> Iterator[str]:
