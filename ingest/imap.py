@@ -99,6 +99,10 @@ class ImapPoller:
             client.select_folder(folders[0])
         limit = self.account.idle_renew if len(folders) == 1 else min(self.account.poll_interval, self.account.idle_renew)
         deadline = time.monotonic() + limit
+        # Mail that arrived while we synced is not announced once IDLE starts (Dovecot waits for the
+        # next change): a NOOP reports it now, leaving a window of one round trip, closed at renewal.
+        if _new_mail(client.noop()[1]):
+            return
         client.idle()
         try:
             while not stop.is_set() and time.monotonic() < deadline:
@@ -133,12 +137,14 @@ class ImapPoller:
         return f"unexpected {type(exc).__name__}: {exc}"
 
 
+def _new_mail(responses: list) -> bool:
+    return any(len(r) > 1 and r[1] == b"EXISTS" for r in responses)
+
+
 def _worth_waking(responses: list, waited: float) -> bool:
     """New mail (EXISTS), or an early empty return: EOF wakes poll() at once, so leave IDLE and
     let idle_done() tell whether the connection is still there (a resync is cheap)."""
-    if any(len(r) > 1 and r[1] == b"EXISTS" for r in responses):
-        return True
-    return not responses and waited < IDLE_CHECK / 2
+    return _new_mail(responses) or (not responses and waited < IDLE_CHECK / 2)
 
 
 def _expected(exc: Exception) -> bool:

@@ -146,6 +146,22 @@ def test_idle_brings_new_mail_within_five_seconds(make_account, mua, spool, data
         assert time.monotonic() - started < 5
 
 
+def test_mail_that_arrives_during_a_sync_does_not_wait_for_the_idle_renewal(make_account, mua, spool, data_dir,
+                                                                           monkeypatch):
+    sync_all = ImapPoller._sync_all
+    arrivals = [message(1)]
+
+    def mail_arrives_as_the_sync_ends(self, client, state):  # the window before IDLE starts
+        synced = sync_all(self, client, state)
+        if arrivals:
+            mua.append("INBOX", arrivals.pop())
+        return synced
+
+    monkeypatch.setattr(ImapPoller, "_sync_all", mail_arrives_as_the_sync_ends)
+    with Running(ImapPoller(make_account(poll_interval=300), spool, data_dir)):
+        wait_for(lambda: spool.pending(), timeout=5, what="the message that came during the sync")
+
+
 def test_idle_is_renewed_and_other_folders_are_polled(make_account, mua, spool, data_dir):
     mua.create_folder("Other")
     account = make_account(folders=["INBOX", "Other"], poll_interval=0.5, idle_renew=0.3)
