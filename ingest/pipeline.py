@@ -23,6 +23,7 @@ from ingest.prepare import Prepared, PrepareOptions, prepare
 from ingest.spool import Entry
 from models import Message, Recipient, SpamVerdict
 from models.blobstore import BlobStore
+from models.direct import DirectStatement
 from postdesk.settings import Settings
 from tickets import service
 from tickets.attachments import store_attachments, store_blob
@@ -181,8 +182,7 @@ def store(ctx: Context) -> None:
     if ctx.decision.ticket is not None and ctx.queue == "spam":
         ctx.flags.append("spam")  # threaded onto a known ticket: it stays there, flagged
     ticket_id = _ticket_for(ctx, contact_id)
-    message_id = session.execute(_INSERT_MESSAGE, _message_row(ctx, ticket_id, contact_id, raw_blob_id)
-                                 ).inserted_primary_key[0]
+    [(message_id,)] = _INSERT_MESSAGE.rows(session, _message_row(ctx, ticket_id, contact_id, raw_blob_id))
     if (j := ctx.judgement) is not None:
         ctx.batch.insert_later(_INSERT_VERDICT, [{"message_id": message_id, "score": j.score, "verdict": j.label,
                                                   "evidence": j.evidence, "model_version": j.version, "reason": j.reason}])
@@ -192,7 +192,12 @@ def store(ctx: Context) -> None:
         service.add_participants(session, ticket_id, _participants(ctx))
 
 
-_INSERT_MESSAGE = Message.__table__.insert()
+_MESSAGE_COLUMNS = [
+    "ticket_id", "raw_sha256", "raw_blob_id", "size", "spool_id", "source", "mailbox_id", "envelope_from",
+    "received_at", "date", "message_id_header", "in_reply_to", "references", "list_id", "subject", "from_address",
+    "from_name", "contact_id", "text_body", "html_body", "flags", "thread_rule", "upstream",
+]
+_INSERT_MESSAGE = DirectStatement.insert(Message.__table__, _MESSAGE_COLUMNS)
 _INSERT_VERDICT = SpamVerdict.__table__.insert()
 _INSERT_RECIPIENT = Recipient.__table__.insert()
 
