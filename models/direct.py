@@ -51,7 +51,7 @@ class DirectStatement:
         self.statement = statement
         self.defaults = defaults or {}
         self.columns = columns  # an INSERT's columns (SQLAlchemy's column_keys)
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
 
     @classmethod
     def insert(cls, table: Table, columns: Sequence[str], returning: str | None = "id") -> "DirectStatement":
@@ -62,27 +62,40 @@ class DirectStatement:
 
     def rows(self, session: Session, params: dict[str, Any]) -> list[tuple]:
         """Run with `params`; the rows it returns (none for a statement without RETURNING)."""
+        def execute(cursor, sql: str, values: list) -> list[tuple]:
+            cursor.execute(sql, values[0])
+            return cursor.fetchall() if cursor.description else []
+
+        return self._run(session, [params], execute)
+
+    def many(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        """Run once for each of `rows` (executemany; no RETURNING)."""
+        if rows:
+            self._run(session, rows, lambda cursor, sql, values: cursor.executemany(sql, values))
+
+    def _run(self, session: Session, rows: list[dict[str, Any]], call: Callable) -> Any:
         connection = session.connection()
         dialect = connection.dialect
-        compiled = self._compiled.get(dialect.name) or self._compile(dialect)
-        if self.defaults:
-            params = {**{name: make() for name, make in self.defaults.items()}, **params}
-        processors = compiled.processors
-        if compiled.positional:
-            values: Any = tuple(processors[n](params[n]) if n in processors else params[n] for n in compiled.names)
-        else:
-            values = {n: processors[n](params[n]) if n in processors else params[n] for n in compiled.names}
+        compiled = self._compiled.get((dialect.name, dialect.driver)) or self._compile(dialect)
+        values = [self._values(compiled, params) for params in rows]
         dbapi_connection = connection.connection
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(compiled.sql, values)
-            return cursor.fetchall() if cursor.description else []
+            return call(cursor, compiled.sql, values)
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(
                 compiled.sql, values, exc, dialect.loaded_dbapi.Error, dialect=dialect,
                 connection_invalidated=dialect.is_disconnect(exc, dbapi_connection, cursor)) from exc
         finally:
             cursor.close()
+
+    def _values(self, compiled: _Compiled, params: dict[str, Any]) -> tuple | dict:
+        if self.defaults:
+            params = {**{name: make() for name, make in self.defaults.items()}, **params}
+        processors = compiled.processors
+        if compiled.positional:
+            return tuple(processors[n](params[n]) if n in processors else params[n] for n in compiled.names)
+        return {n: processors[n](params[n]) if n in processors else params[n] for n in compiled.names}
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect, column_keys=self.columns)
@@ -92,5 +105,6 @@ class DirectStatement:
             processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 processors[name] = processor
-        self._compiled[dialect.name] = result = _Compiled(compiled.string, names, compiled.positional, processors)
+        result = _Compiled(compiled.string, names, compiled.positional, processors)
+        self._compiled[(dialect.name, dialect.driver)] = result
         return result
