@@ -25,16 +25,17 @@ import re
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from models.files import fsync_path
+from models.files import fsync_path, write_durably
 
 # fsyncs in flight together share ext4 journal commits: 200 4 KB files took 5.4 ms each
 # written and fsynced one by one (file, then folder), 0.4 ms each with 8 threads.
 _IO_THREADS = 8
 _SHA256_HEX = re.compile("[0-9a-f]{64}")
+_LAYOUT_MARKER = ".layout-one-level"
 
 
 class _Batch:
@@ -93,18 +94,23 @@ class BlobStore:
         return self.root / sha256[:2] / sha256
 
     def _upgrade(self) -> None:
-        """Move blobs of the two-level layout (`ab/cd/<sha256>`) up into `ab/`; idempotent, so a
-        crash half-way is finished at the next open."""
+        """Move blobs of the two-level layout (`ab/cd/<sha256>`) up into `ab/`, once: a marker file
+        says it is done, so an open does not list every blob. Idempotent and safe to race (two
+        processes opening an old store at once), so a crash half-way is finished at the next open."""
+        marker = self.root / _LAYOUT_MARKER
+        if marker.exists():
+            return
         for nested in self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]"):
-            if not nested.is_dir():
-                continue
-            for old in nested.iterdir():
-                if _SHA256_HEX.fullmatch(old.name):
-                    os.replace(old, nested.parent / old.name)
-                else:  # a temporary file a crash left behind
-                    old.unlink()
+            for old in list(nested.iterdir()) if nested.is_dir() else []:
+                with suppress(FileNotFoundError):  # another process moved it first
+                    if _SHA256_HEX.fullmatch(old.name):
+                        os.replace(old, nested.parent / old.name)
+                    else:  # a temporary file a crash left behind
+                        old.unlink()
             fsync_path(nested.parent)
-            nested.rmdir()
+            with suppress(OSError):
+                nested.rmdir()
+        write_durably(marker, b"blobs/ab/<sha256>\n")
 
     def put(self, data: bytes) -> str:
         """Store `data` (idempotent) and return its sha256: durable now, or at the end of the open `batch()`."""
