@@ -34,6 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from corpus import corpus_files, wire_bytes  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from where_time_goes import PySpy, summary  # noqa: E402
+
 MAILBOXES = json.dumps([{"address": "support@example.com", "department": "Support"}])
 
 BARE_SERVER = """
@@ -190,9 +193,8 @@ def trained_template(corpus: Path, folder: Path) -> Path:
     return template
 
 
-def tree_cpu(pid: int) -> list[float]:
-    """CPU seconds used so far by a process ([0]), its children ([1]: e2e's runner), their children
-    ([2]: the runner's prepare worker) and so on."""
+def _process_table() -> tuple[dict[int, int], dict[int, float]]:
+    """Every process's parent and CPU seconds so far (utime + stime)."""
     tick = os.sysconf("SC_CLK_TCK")
     parent, cpu = {}, {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -201,12 +203,27 @@ def tree_cpu(pid: int) -> list[float]:
         except OSError:  # the process ended while we looked
             continue
         parent[int(stat.parent.name)] = int(fields[1])
-        cpu[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        cpu[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return parent, cpu
+
+
+def process_levels(pid: int, parent: dict[int, int]) -> list[set[int]]:
+    """The process, its children, their children and so on."""
     levels, frontier = [], {pid}
     while frontier:
-        levels.append(sum(cpu.get(member, 0.0) for member in frontier))
+        levels.append(frontier)
         frontier = {child for child, up in parent.items() if up in frontier}
     return levels
+
+
+def tree_cpu(pid: int) -> list[float]:
+    """CPU seconds used so far by a process ([0]), its children ([1]: e2e's runner), their children
+    ([2]: the runner's prepare worker) and so on."""
+    parent, cpu = _process_table()
+    return [sum(cpu.get(member, 0.0) for member in level) for level in process_levels(pid, parent)]
+
+
+LEVEL_NAMES = ("serve: SMTP edge", "runner", "prepare worker")
 
 
 WARM_UP_ID = "warm-up@bench.example.org"
@@ -223,8 +240,10 @@ def warm_up(kind: str, port: int, data_dir: Path) -> None:
     time.sleep(0.5)  # the runner's last batch: its spool entries are removed after the commit
 
 
-def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path | None = None) -> dict:
-    """One server, one concurrency level, a fresh data folder (a copy of `template` for e2e)."""
+def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path | None = None,
+        profile: Path | None = None) -> dict:
+    """One server, one concurrency level, a fresh data folder (a copy of `template` for e2e);
+    with `profile`, under py-spy, whose summary is returned as "profile"."""
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder)
         if template is not None and kind == "e2e":
@@ -232,6 +251,7 @@ def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path
         proc, port = start(SERVERS[kind], env_for(data_dir), data_dir / "server.log")
         warm_up(kind, port, data_dir)
         cpu_at_start = tree_cpu(proc.pid)
+        spy = PySpy(proc.pid, profile) if profile else None
         try:
             started, ended, latencies, cpu = client.submit(_client_blast, port, concurrency).result()
             while kind == "e2e" and not drained(data_dir):
@@ -239,14 +259,19 @@ def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path
             elapsed = (time.monotonic() if kind == "e2e" else ended) - started
             server_cpu = [now - (cpu_at_start[i] if i < len(cpu_at_start) else 0.0)
                           for i, now in enumerate(tree_cpu(proc.pid))]
+            levels = process_levels(proc.pid, _process_table()[0])
         finally:
+            if spy:
+                spy.stop()
             proc.terminate()
             proc.wait(60)
         counts = stored(data_dir) if kind == "e2e" else None
+    names = {pid: f"{LEVEL_NAMES[i] if i < len(LEVEL_NAMES) else f'level {i}'}" for i, level in enumerate(levels) for pid in level}
     latencies.sort()
     return {"rate": len(latencies) / elapsed, "p50": statistics.median(latencies) * 1000,
             "p99": latencies[max(int(len(latencies) * 0.99) - 1, 0)] * 1000,
-            "client_cpu": cpu / elapsed, "server_ms": [level / len(latencies) * 1000 for level in server_cpu], "counts": counts}
+            "client_cpu": cpu / elapsed, "server_ms": [level / len(latencies) * 1000 for level in server_cpu], "counts": counts,
+            "profile": summary(profile, names) if profile else None}
 
 
 def main() -> None:
@@ -258,6 +283,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds of the servers, in turn, at each level")
     parser.add_argument("--untrained", action="store_true", help="e2e without a spam model (no scoring)")
     parser.add_argument("--servers", default=",".join(SERVERS), help="which of bare,accept,e2e to run (ratios need bare)")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the rounds, one more e2e round under py-spy: where the time goes, per process")
     args = parser.parse_args()
     if not (args.corpus / "ham").is_dir():
         sys.exit(f"corpus not found at {args.corpus} (set POSTDESK_CORPUS_DIR or --corpus)")
@@ -276,6 +303,10 @@ def main() -> None:
         for level in map(int, args.levels.split(",")):
             rounds = [{kind: run(kind, client, level, template) for kind in kinds} for _ in range(args.repeat)]
             report(level, kinds, rounds)
+            if args.profile:
+                profiled = run("e2e", client, level, template, profile=Path(scratch) / f"py-spy-{level}.txt")
+                print(f"\nWhere the time goes, e2e at concurrency {level} ({profiled['rate']:.0f} msgs/s under py-spy):")
+                print(profiled["profile"], flush=True)
 
 
 def report(level: int, kinds: list[str], rounds: list[dict]) -> None:
