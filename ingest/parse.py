@@ -46,7 +46,7 @@ from email.message import Message
 from mailparser.dates import parse_mail_date
 from mailparser.utils import as_string_safe, get_addresses
 
-from ingest.message import Address, ParsedMessage, Part
+from ingest.message import DOT_ATOM_ADDRESS, Address, ParsedMessage, Part
 from ingest.mime_limits import ParseLimits, fit_limits
 from ingest.text_decoding import clamp, decode, encoded_words, joined, lenient, scrub, unfolded
 
@@ -284,11 +284,9 @@ class _Headers:
         return [a for a in (_address(n, a, self.defects) for n, a in pairs) if a is not None]
 
 
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_DOT_ATOM_ADDRESS = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 # One address as most mail writes it: bare, after a plain name, or after a simple quoted name.
 _SIMPLE_MAILBOX = re.compile(
-    rf'\s*(?:({_DOT_ATOM_ADDRESS})|([A-Za-z0-9 .\'_-]*?)\s*<({_DOT_ATOM_ADDRESS})>|"([^"\\=]*)"\s*<({_DOT_ATOM_ADDRESS})>)\s*')
+    rf'\s*(?:({DOT_ATOM_ADDRESS})|([A-Za-z0-9 .\'_-]*?)\s*<({DOT_ATOM_ADDRESS})>|"([^"\\=]*)"\s*<({DOT_ATOM_ADDRESS})>)\s*')
 
 
 def simple_mailbox(value: str) -> tuple[str, str] | None:

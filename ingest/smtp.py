@@ -21,6 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope as SmtpEnvelope, Session
 
 from ingest.mailboxes import MailboxDirectory
+from ingest.message import DOT_ATOM_ADDRESS
 from ingest.spool import Envelope, Spool, Staged
 from postdesk.settings import Settings
 
@@ -233,8 +234,7 @@ class PostdeskSMTP(SMTP):
         return address, arg[plain.end():].lstrip()
 
 
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_PLAIN_PATH = re.compile(rf"\s*<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>")
+_PLAIN_PATH = re.compile(rf"\s*<({DOT_ATOM_ADDRESS})>")
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:
