@@ -266,7 +266,7 @@ def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path
             proc.terminate()
             proc.wait(60)
         counts = stored(data_dir) if kind == "e2e" else None
-    names = {pid: f"{LEVEL_NAMES[i] if i < len(LEVEL_NAMES) else f'level {i}'}" for i, level in enumerate(levels) for pid in level}
+    names = {pid: LEVEL_NAMES[i] if i < len(LEVEL_NAMES) else f"level {i}" for i, level in enumerate(levels) for pid in level}
     latencies.sort()
     return {"rate": len(latencies) / elapsed, "p50": statistics.median(latencies) * 1000,
             "p99": latencies[max(int(len(latencies) * 0.99) - 1, 0)] * 1000,

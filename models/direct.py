@@ -31,7 +31,10 @@ def python_defaults(table: Table, given: Sequence[str]) -> dict[str, Callable[[]
         default = column.default
         if column.name in given or default is None or not (default.is_scalar or default.is_callable):
             continue
-        makers[column.name] = (lambda value=default.arg: value) if default.is_scalar else (lambda make=default.arg: make(None))
+        if default.is_scalar:
+            makers[column.name] = lambda value=default.arg: value
+        else:  # Core wraps a callable default to take the execution context
+            makers[column.name] = lambda make=default.arg: make(None)
     return makers
 
 
