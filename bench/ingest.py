@@ -9,7 +9,13 @@ drifts by a third within a minute here, so each level runs the three servers --r
 turn (a, b, c, a, b, c, ...) and prints the median of each, the ratio of the medians and the range
 of the ratios of each round.
 
-    python bench/ingest.py [--corpus DIR] [--limit N] [--levels 1,8,32] [--repeat 3]
+    python bench/ingest.py [--corpus DIR] [--limit N] [--levels 1,8,32] [--repeat 3] [--data-root DIR]
+
+The servers' data folders are made under --data-root: by default `.bench/` in the project, beside
+`./data`, where `./start` keeps Postdesk's. Postdesk creates files (spool groups, blobs) and the
+bare server none, so the cost of creating a file there weighs on the ratios; the header prints it,
+with the same probe in the system's temp folder. On this VM it differs by folder and by day: in
+/tmp it was 30-100 us a file one day and ~1,000 us another, against ~45 us in the project folder.
 """
 
 from __future__ import annotations
@@ -159,14 +165,14 @@ def load_messages(corpus: Path, limit: int) -> list[bytes]:
     return [wire_bytes(path) for _, path in corpus_files(corpus)][:limit]
 
 
-SPOOL_ENTRY = ".entry"  # ingest.spool.SUFFIX: this script's name hides the ingest package from it
+SPOOL_FILES = (".entry", ".group")  # ingest.spool's suffixes: this script's name hides the ingest package from it
 
 
 def drained(data_dir: Path) -> bool:
     """No entry left in new/ or cur/: every message is committed (or in bad/, counted apart)."""
     for folder in ("new", "cur"):
         with os.scandir(data_dir / "spool" / folder) as entries:
-            if any(entry.name.endswith(SPOOL_ENTRY) for entry in entries):
+            if any(entry.name.endswith(SPOOL_FILES) for entry in entries):
                 return False
     return True
 
@@ -175,7 +181,7 @@ def stored(data_dir: Path) -> tuple[int, int]:
     """(messages in the database, entries in spool/bad) after an end-to-end run."""
     with sqlite3.connect(data_dir / "postdesk.db") as db:
         messages = db.execute("SELECT count(*) FROM messages WHERE message_id_header != ?", (WARM_UP_ID,)).fetchone()[0]
-    return messages, sum(1 for p in (data_dir / "spool" / "bad").glob(f"*{SPOOL_ENTRY}"))
+    return messages, sum(1 for p in (data_dir / "spool" / "bad").glob("*.entry"))
 
 
 SERVERS = {
@@ -240,11 +246,21 @@ def warm_up(kind: str, port: int, data_dir: Path) -> None:
     time.sleep(0.5)  # the runner's last batch: its spool entries are removed after the commit
 
 
-def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path | None = None,
+def file_create_us(root: Path, files: int = 500) -> float:
+    """CPU microseconds to create (and write 4 KB to) one file in a fresh folder under `root`."""
+    with tempfile.TemporaryDirectory(dir=root) as folder:
+        started = time.process_time()
+        for n in range(files):
+            with open(os.path.join(folder, f"{n:05d}"), "xb") as fh:
+                fh.write(b"x" * 4096)
+        return (time.process_time() - started) / files * 1e6
+
+
+def run(kind: str, client: ProcessPoolExecutor, concurrency: int, root: Path, template: Path | None = None,
         profile: Path | None = None) -> dict:
-    """One server, one concurrency level, a fresh data folder (a copy of `template` for e2e);
-    with `profile`, under py-spy, whose summary is returned as "profile"."""
-    with tempfile.TemporaryDirectory() as folder:
+    """One server, one concurrency level, a fresh data folder under `root` (a copy of `template`
+    for e2e); with `profile`, under py-spy, whose summary is returned as "profile"."""
+    with tempfile.TemporaryDirectory(dir=root) as folder:
         data_dir = Path(folder)
         if template is not None and kind == "e2e":
             shutil.copytree(template, data_dir, dirs_exist_ok=True)
@@ -285,26 +301,32 @@ def main() -> None:
     parser.add_argument("--servers", default=",".join(SERVERS), help="which of bare,accept,e2e to run (ratios need bare)")
     parser.add_argument("--profile", action="store_true",
                         help="after the rounds, one more e2e round under py-spy: where the time goes, per process")
+    parser.add_argument("--data-root", type=Path, default=ROOT / ".bench",
+                        help="where the servers' data folders are made (default: .bench/ in the project)")
     args = parser.parse_args()
+    args.data_root.mkdir(parents=True, exist_ok=True)
     if not (args.corpus / "ham").is_dir():
         sys.exit(f"corpus not found at {args.corpus} (set POSTDESK_CORPUS_DIR or --corpus)")
     messages = load_messages(args.corpus, args.limit)
     print(f"{len(messages)} messages, {sum(map(len, messages)) / 2**20:.1f} MiB, one per connection, "
           f"{os.cpu_count()} CPUs")
+    print(f"data folders under {args.data_root}: creating a file costs {file_create_us(args.data_root):.0f} us of CPU "
+          f"there ({file_create_us(Path(tempfile.gettempdir())):.0f} us in {tempfile.gettempdir()})")
     print(f"{'concurrency':>11} {'server':>7} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'of rounds':>10} "
           f"{'client CPU':>10}  server CPU ms/msg: all = process + children + grandchildren (medians of {args.repeat} rounds)")
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, spawn, _client_init, (args.corpus, args.limit)) as client, \
-            tempfile.TemporaryDirectory() as scratch:
+            tempfile.TemporaryDirectory(dir=args.data_root) as scratch:
         template = None if args.untrained else trained_template(args.corpus, Path(scratch))
         print("e2e scores every message with a spam model trained on the corpus" if template else
               "e2e without a spam model (--untrained)")
         kinds = args.servers.split(",")
         for level in map(int, args.levels.split(",")):
-            rounds = [{kind: run(kind, client, level, template) for kind in kinds} for _ in range(args.repeat)]
+            rounds = [{kind: run(kind, client, level, args.data_root, template) for kind in kinds}
+                      for _ in range(args.repeat)]
             report(level, kinds, rounds)
             if args.profile:
-                profiled = run("e2e", client, level, template, profile=Path(scratch) / f"py-spy-{level}.txt")
+                profiled = run("e2e", client, level, args.data_root, template, profile=Path(scratch) / f"py-spy-{level}.txt")
                 print(f"\nWhere the time goes, e2e at concurrency {level} ({profiled['rate']:.0f} msgs/s under py-spy):")
                 print(profiled["profile"], flush=True)
 

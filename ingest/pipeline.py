@@ -21,12 +21,12 @@ from ingest.message import ParsedMessage
 from ingest.parse import ParseLimits
 from ingest.prepare import Prepared, PrepareOptions, prepare
 from ingest.spool import Entry
-from models import Message, Recipient, SpamVerdict
+from models import Message, RawMessage, Recipient, SpamVerdict
 from models.blobstore import BlobStore
 from models.direct import DirectStatement
 from postdesk.settings import Settings
 from tickets import service
-from tickets.attachments import store_attachments, store_blob
+from tickets.attachments import store_attachments
 from tickets.signing import MessageIdSigner
 from tickets.threading import ThreadDecision, decide
 
@@ -176,13 +176,13 @@ def store(ctx: Context) -> None:
     """The message and what hangs on it, as Core inserts: the ORM's flush of a new ticket, the
     message, its verdict and attachments took 2 ms of CPU a message on the corpus, 45% of the stage."""
     p, session = ctx.parsed, ctx.session
-    raw_blob_id = store_blob(session, ctx.services.blobs, ctx.raw)
     new_spam_ticket = ctx.decision.ticket is None and ctx.queue == "spam"
     contact_id = service.contact_id_for(session, ctx.sender, p.from_.name) if ctx.sender and not new_spam_ticket else None
     if ctx.decision.ticket is not None and ctx.queue == "spam":
         ctx.flags.append("spam")  # threaded onto a known ticket: it stays there, flagged
     ticket_id = _ticket_for(ctx, contact_id)
-    [(message_id,)] = _INSERT_MESSAGE.rows(session, _message_row(ctx, ticket_id, contact_id, raw_blob_id))
+    [(message_id,)] = _INSERT_MESSAGE.rows(session, _message_row(ctx, ticket_id, contact_id))
+    ctx.batch.insert_later(_INSERT_RAW, [{"message_id": message_id, "raw": ctx.raw}])
     if (j := ctx.judgement) is not None:
         ctx.batch.insert_later(_INSERT_VERDICT, [{"message_id": message_id, "score": j.score, "verdict": j.label,
                                                   "evidence": j.evidence, "model_version": j.version, "reason": j.reason}])
@@ -193,19 +193,20 @@ def store(ctx: Context) -> None:
 
 
 _MESSAGE_COLUMNS = [
-    "ticket_id", "raw_sha256", "raw_blob_id", "size", "spool_id", "source", "mailbox_id", "envelope_from",
+    "ticket_id", "raw_sha256", "size", "spool_id", "source", "mailbox_id", "envelope_from",
     "received_at", "date", "message_id_header", "in_reply_to", "references", "list_id", "subject", "from_address",
     "from_name", "contact_id", "text_body", "html_body", "flags", "thread_rule", "upstream",
 ]
 _INSERT_MESSAGE = DirectStatement.insert(Message.__table__, _MESSAGE_COLUMNS)
+_INSERT_RAW = RawMessage.__table__.insert()
 _INSERT_VERDICT = SpamVerdict.__table__.insert()
 _INSERT_RECIPIENT = Recipient.__table__.insert()
 
 
-def _message_row(ctx: Context, ticket_id: int | None, contact_id: int | None, raw_blob_id: int) -> dict:
+def _message_row(ctx: Context, ticket_id: int | None, contact_id: int | None) -> dict:
     p = ctx.parsed
     return {
-        "ticket_id": ticket_id, "raw_sha256": ctx.sha256, "raw_blob_id": raw_blob_id,
+        "ticket_id": ticket_id, "raw_sha256": ctx.sha256,
         "size": len(ctx.raw), "spool_id": ctx.entry.id, "source": ctx.entry.envelope.source,
         "mailbox_id": ctx.services.mailbox_ids.get(ctx.mailbox), "envelope_from": ctx.entry.envelope.mail_from[:320],
         "received_at": ctx.received_at, "date": p.date, "message_id_header": p.message_id[:998],

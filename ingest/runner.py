@@ -99,8 +99,7 @@ class Runner:
             prepared = None
         self._ahead = self._claim()
         if prepared is None:
-            for entry in entries:
-                self._one(entry)
+            self._one_by_one(entries)
             return len(entries)
         try:
             self._commit(prepared)
@@ -109,8 +108,7 @@ class Runner:
                 self._wait_for_database(entries, exc)
                 return 0
             log.warning("batch of %d failed (%s); retrying one by one", len(entries), type(exc).__name__)
-            for entry in entries:
-                self._one(entry)
+            self._one_by_one(entries)
         self._backoff = 0.0
         return len(entries)
 
@@ -127,7 +125,7 @@ class Runner:
         self.close()
 
     def _claim(self) -> _Claimed | None:
-        entries = [e for e in map(self.spool.claim, self.spool.pending(self.settings.runner_batch_size)) if e]
+        entries = self.spool.claim_batch(self.settings.runner_batch_size)
         if not entries:
             return None
         options = self.services.prepare_options()
@@ -146,7 +144,7 @@ class Runner:
     def _forget(self, entries: list[Entry]) -> None:
         """Remove committed entries from the spool while the next batch is processed."""
         self.settle()
-        self._forgetting = self.spool.done_later([entry.id for entry in entries])
+        self._forgetting = self.spool.done_later(entries)
 
     def settle(self) -> None:
         """Wait until the spool entries of committed batches are gone."""
@@ -163,8 +161,14 @@ class Runner:
     def _release_ahead(self) -> None:
         claimed, self._ahead = self._ahead, None
         if claimed is not None:
+            self.spool.split(claimed.entries)
             for entry in claimed.entries:
                 self.spool.release(entry, None, self.settings.spool_max_attempts)
+
+    def _one_by_one(self, entries: list[Entry]) -> None:
+        self.spool.split(entries)  # from here on, each entry fails or waits alone
+        for entry in entries:
+            self._one(entry)
 
     def _one(self, entry: Entry) -> None:
         try:
@@ -180,6 +184,7 @@ class Runner:
 
     def _wait_for_database(self, entries: list[Entry], exc: BaseException) -> None:
         self._release_ahead()
+        self.spool.split(entries)
         for entry in entries:
             self.spool.release(entry, None, self.settings.spool_max_attempts)
         self._backoff = min(max(self._backoff * 2, 0.5), 10.0)

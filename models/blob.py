@@ -1,4 +1,5 @@
-"""Blobs: content-addressed files on disk (raw mail, attachments), counted by their users."""
+"""Blobs: content-addressed files on disk (attachments; the raw mail of messages stored before
+migration 0002), counted by their users."""
 
 from __future__ import annotations
 

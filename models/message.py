@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -16,7 +16,7 @@ class Message(Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     direction: Mapped[str] = mapped_column(String(8), default="in")
     raw_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
-    raw_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blobs.id"))
+    raw_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blobs.id"))  # only before raw_messages (0002)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     spool_id: Mapped[str] = mapped_column(String(64), default="")
     source: Mapped[str] = mapped_column(String(16), default="smtp")
@@ -42,6 +42,21 @@ class Message(Base):
     recipients = relationship("Recipient", cascade="all, delete-orphan", order_by="Recipient.id")
     attachments = relationship("Attachment", cascade="all, delete-orphan", order_by="Attachment.id")
     verdict = relationship("SpamVerdict", uselist=False, cascade="all, delete-orphan")
+
+
+class RawMessage(Base):
+    """A message's bytes as received (CRLF-normalised; `Message.raw_sha256` is their hash).
+
+    In the database, beside the row, not in the blob store: a file per message cost the runner more
+    than everything else it does (creating, fsyncing and renaming ~1.2-1.9 ms a message on this
+    machine's disk, against ~1.4 ms for the rest), while the rows ride on the batch's one commit.
+    Zammad keeps raw mail in its database by default for the same kind of reason. Attachments,
+    shared between messages, stay content-addressed files.
+    """
+
+    __tablename__ = "raw_messages"
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Recipient(Base):

@@ -11,6 +11,7 @@ import secrets
 import smtplib
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,34 @@ class Harness:
                 code, reply = client.rcpt(rcpt)
                 assert code == 250, (code, reply)
             return client.data(raw)
+
+    def send_together(self, messages: list[bytes]) -> list[tuple[int, bytes]]:
+        """Send each message in its own connection at once, holding the edge's spool writes until all
+        of them wait: the first is written alone, the others as one group file, as under load."""
+        spool, waiting = self.app.spool, self.smtp.handler.flusher._queue
+        commit, entered, gate, groups = spool.commit, threading.Event(), threading.Event(), []
+
+        def held(group):
+            entered.set()
+            gate.wait(10)
+            groups.append(len(group))
+            return commit(group)
+
+        spool.commit = held
+        try:
+            with ThreadPoolExecutor(len(messages)) as clients:
+                replies = [clients.submit(self.send, messages[0])]
+                entered.wait(10)
+                replies += [clients.submit(self.send, raw) for raw in messages[1:]]
+                deadline = time.monotonic() + 10
+                while waiting.qsize() < len(messages) - 1 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                gate.set()
+                codes = [reply.result() for reply in replies]
+        finally:
+            del spool.commit
+        assert groups == [1, len(messages) - 1], groups
+        return codes
 
     def settle(self, timeout: float = 30.0) -> None:
         """Wait until the runner has taken everything out of the spool."""

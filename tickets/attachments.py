@@ -1,4 +1,4 @@
-"""Attachments and raw mail as content-addressed, reference-counted blobs."""
+"""Attachments as content-addressed, reference-counted blobs; the raw mail of a message."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from ingest.message import Part
-from models import Attachment, Blob
+from models import Attachment, Blob, Message, RawMessage
 from models.base import utcnow
 from models.blobstore import BlobStore
 from models.direct import DirectStatement
@@ -31,6 +31,13 @@ def store_blob(session: Session, store: BlobStore, data: bytes) -> int:
     digest = store.put(data)
     [(blob_id,)] = _COUNT_REFERENCE.rows(session, {"sha256": digest, "size": len(data), "now": utcnow()})
     return blob_id
+
+
+def raw_of(session: Session, store: BlobStore, message: Message) -> bytes:
+    """The bytes `message` arrived as: its `raw_messages` row, or for a message stored before
+    that table (migration 0002) the blob file named by its hash."""
+    raw = session.get(RawMessage, message.id)
+    return raw.raw if raw is not None else store.get(message.raw_sha256)
 
 
 def store_attachments(session: Session, store: BlobStore, message_id: int, parts: list[Part]) -> None:

@@ -15,6 +15,7 @@ from ingest.parse import parse
 from models import AuditEvent, Message
 from models.blobstore import BlobStore
 from tickets import service
+from tickets.attachments import raw_of
 
 
 def message_key(message_id: int) -> str:
@@ -27,7 +28,7 @@ def mark_message(session: Session, message_id: int, label: str, *, blobs: BlobSt
     message = session.get(Message, message_id)
     if message is None:
         raise LookupError(f"no message {message_id}")
-    parsed = parse(blobs.get(message.raw_sha256), received_at=message.received_at)
+    parsed = parse(raw_of(session, blobs, message), received_at=message.received_at)
     outcome = ledger.learn(session, message_key(message_id), label, spam_filter.features(parsed), source,
                            message_id=message_id)
     message.flags = sorted({*message.flags, f"marked-{label}"} - {f"marked-{_other(label)}"})

@@ -38,7 +38,7 @@ def crlf(raw: bytes) -> bytes:
 
 
 def spooled(spool: Spool) -> list[bytes]:
-    return [spool.peek(entry_id).raw for entry_id in spool.pending()]
+    return [entry.raw for entry in spool.waiting()]
 
 
 def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
@@ -90,7 +90,7 @@ def test_messages_reach_the_spool_byte_identical(make_account, mua, spool, data_
     account = make_account()
     assert ImapPoller(account, spool, data_dir).sync_once() == 3
     assert spooled(spool) == [crlf(raw) for raw in originals]
-    envelope = spool.peek(spool.pending()[0]).envelope
+    envelope = spool.waiting()[0].envelope
     assert (envelope.source, envelope.mail_from, envelope.rcpt_tos, envelope.peer) == (
         "imap", "", ["support@example.com"], "imap:support")
     assert ImapPoller(account, spool, data_dir).sync_once() == 0, "a second pass fetches nothing again"

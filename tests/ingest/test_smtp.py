@@ -19,7 +19,8 @@ from conftest import Harness
 from ingest.mailboxes import MailboxDirectory
 from ingest.smtp import SmtpServer
 from ingest.spool import Spool
-from models import Message
+from models import Message, RawMessage
+from tickets.attachments import raw_of
 from tls import make_ca
 
 SIMPLE = b"From: Customer <customer@example.org>\r\nTo: support@example.com\r\nSubject: Help\r\n" \
@@ -34,6 +35,11 @@ def stored(harness: Harness, **where) -> list[Message]:
         return session.scalars(query).all()
 
 
+def raw_stored(harness: Harness, message: Message) -> bytes:
+    with harness.app.db.read() as session:
+        return raw_of(session, harness.app.blobs, message)
+
+
 def test_accepted_mail_is_stored_and_the_reply_names_the_spool_entry(postdesk):
     code, reply = postdesk.send(SIMPLE)
     assert code == 250 and reply.startswith(b"2.0.0 Ok: queued as ")
@@ -41,7 +47,7 @@ def test_accepted_mail_is_stored_and_the_reply_names_the_spool_entry(postdesk):
     [message] = stored(postdesk)
     assert message.spool_id == reply.split()[-1].decode()
     assert message.subject == "Help" and message.envelope_from == "customer@example.org"
-    assert postdesk.app.blobs.get(message.raw_sha256) == SIMPLE
+    assert raw_stored(postdesk, message) == SIMPLE
 
 
 @pytest.mark.parametrize("rcpt", ["support@example.com", "SUPPORT@Example.COM", "support+urgent@example.com",
@@ -97,7 +103,18 @@ def test_lines_longer_than_998_octets_are_accepted_intact(postdesk):
     assert postdesk.send(raw)[0] == 250
     postdesk.settle()
     [message] = stored(postdesk)
-    assert postdesk.app.blobs.get(message.raw_sha256) == raw
+    assert raw_stored(postdesk, message) == raw
+
+
+def test_the_raw_mail_of_a_message_stored_before_raw_messages_is_read_from_its_blob(postdesk):
+    """Before migration 0002 the raw bytes were a blob file named by their hash."""
+    assert postdesk.send(SIMPLE)[0] == 250
+    postdesk.settle()
+    [message] = stored(postdesk)
+    with postdesk.app.db.write() as session:
+        session.delete(session.get(RawMessage, message.id))
+    postdesk.app.blobs.put(SIMPLE)
+    assert raw_stored(postdesk, message) == SIMPLE
 
 
 def _raw_session(port: int, payload: bytes) -> bytes:
@@ -181,8 +198,9 @@ def test_many_clients_at_once_all_get_250_and_every_entry_holds_its_bytes(settin
         edge.server.stop()
     assert {code for code, _ in replies} == {250}
     ids = [reply.split()[-1].decode() for _, reply in replies]
-    assert sorted(ids) == edge.spool.pending()
-    entries = [edge.spool.peek(entry_id) for entry_id in ids]
+    waiting = {entry.id: entry for entry in edge.spool.waiting()}
+    assert sorted(ids) == sorted(waiting)
+    entries = [waiting[entry_id] for entry_id in ids]
     assert [entry.raw for entry in entries] == messages
     assert all(entry.envelope.rcpt_tos == ["support@example.com"] for entry in entries)
 

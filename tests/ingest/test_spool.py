@@ -23,10 +23,10 @@ def test_put_then_claim_round_trips_bytes_and_envelope_exactly(raw, rcpts):
     with tempfile.TemporaryDirectory() as folder:
         spool = Spool(Path(folder))
         entry_id = spool.put(raw, Envelope(mail_from="a@example.org\n", rcpt_tos=rcpts))
-        entry = spool.claim(entry_id)
+        [entry] = spool.claim(entry_id)
         assert entry.raw == raw and entry.envelope.rcpt_tos == rcpts
         assert entry.envelope.mail_from == "a@example.org\n"
-        spool.done(entry_id)
+        spool.done([entry])
         assert spool.depth() == {"new": 0, "cur": 0, "bad": 0}
 
 
@@ -52,20 +52,20 @@ def test_an_entry_failing_too_often_goes_to_bad_and_can_be_retried(tmp_path):
     spool = Spool(tmp_path)
     entry_id = spool.put(b"x\r\n\r\n", Envelope())
     for attempt in range(3):
-        where = spool.release(spool.claim(entry_id), f"boom {attempt}", max_attempts=3)
+        where = spool.release(*spool.claim(entry_id), f"boom {attempt}", max_attempts=3)
     assert where == "bad" and spool.pending() == []
     [bad] = spool.bad()
     assert bad.envelope.errors == ["boom 0", "boom 1", "boom 2"] and bad.raw == b"x\r\n\r\n"
     spool.retry(entry_id)
-    entry = spool.claim(entry_id)
+    [entry] = spool.claim(entry_id)
     assert entry.envelope.attempts == 0 and entry.raw == b"x\r\n\r\n"
 
 
 def test_a_release_without_error_puts_the_entry_back_unchanged(tmp_path):
     spool = Spool(tmp_path)
     entry_id = spool.put(b"x", Envelope())
-    assert spool.release(spool.claim(entry_id), None, max_attempts=1) == "new"
-    assert spool.peek(entry_id).envelope.attempts == 0
+    assert spool.release(*spool.claim(entry_id), None, max_attempts=1) == "new"
+    assert spool.waiting()[0].envelope.attempts == 0
 
 
 def test_ids_sort_by_arrival(tmp_path):
@@ -92,7 +92,7 @@ def test_a_spool_of_the_previous_layout_drains_after_an_upgrade(tmp_path):
     spool = Spool(tmp_path)
     spool.recover()
     assert spool.pending() == ["1-00000001", "2-00000002", "4-00000004"]
-    entries = [spool.claim(entry_id) for entry_id in spool.pending()] + spool.bad()
+    entries = [entry for name in spool.pending() for entry in spool.claim(name)] + spool.bad()
     assert [(e.id, e.raw, e.envelope.peer) for e in entries] == [
         ("1-00000001", b"raw 1-00000001", "1-00000001"), ("2-00000002", b"raw 2-00000002", "2-00000002"),
         ("4-00000004", b"claimed half-way", "4-00000004"), ("3-00000003", b"raw 3-00000003", "3-00000003")]
@@ -173,18 +173,49 @@ def test_a_put_whose_folder_fsync_fails_raises_and_leaves_nothing(monkeypatch, t
     assert spool.pending() == [] and not any((tmp_path / "tmp").iterdir())
 
 
-def test_a_group_commit_stores_the_others_when_one_entry_fails(monkeypatch, tmp_path):
+def test_a_group_commit_that_fails_leaves_nothing_and_fails_every_entry(monkeypatch, tmp_path):
     spool = Spool(tmp_path)
     group = [spool.stage(b"%d" % n, Envelope()) for n in range(3)]
-    real = spool_module.create_durably
 
-    def failing_for_the_second(path, data):
-        if os.path.basename(path) == group[1].id:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, data)
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(spool_module, "create_durably", failing_for_the_second)
+    monkeypatch.setattr(spool_module, "create_durably", full_disk)
     errors = spool.commit(group)
-    assert errors[0] is None and errors[2] is None and "No space left" in str(errors[1])
-    assert spool.pending() == [group[0].id, group[2].id] and not any((tmp_path / "tmp").iterdir())
-    assert [spool.peek(staged.id).raw for staged in (group[0], group[2])] == [b"0", b"2"]
+    assert len(errors) == 3 and all("No space left" in str(error) for error in errors)
+    assert spool.pending() == [] and not any((tmp_path / "tmp").iterdir())
+
+
+envelopes = st.builds(Envelope, mail_from=st.text(max_size=30), rcpt_tos=st.lists(st.emails(), max_size=3),
+                      peer=st.text(max_size=12))
+
+
+@settings(max_examples=60, deadline=None)
+@given(messages=st.lists(st.tuples(st.binary(max_size=3000), envelopes), min_size=1, max_size=8))
+def test_a_group_commit_is_one_file_that_a_runner_claims_as_its_entries(messages):
+    with tempfile.TemporaryDirectory() as folder:
+        spool = Spool(Path(folder))
+        group = [spool.stage(raw, envelope) for raw, envelope in messages]
+        assert spool.commit(group) == [None] * len(group)
+        assert len(os.listdir(Path(folder) / "new")) == 1 and spool.depth()["new"] == len(group)
+        assert [(e.id, e.raw, e.envelope) for e in spool.waiting()] == [(s.id, s.raw, s.envelope) for s in group]
+        entries = spool.claim_batch(limit=1)  # a group is claimed whole
+        assert [(e.id, e.raw) for e in entries] == [(s.id, s.raw) for s in group]
+        assert spool.depth() == {"new": 0, "cur": len(group), "bad": 0}
+        spool.done(entries)
+        assert spool.depth() == {"new": 0, "cur": 0, "bad": 0}
+
+
+def test_a_split_group_lets_one_entry_fail_alone_and_a_crash_after_it_loses_nothing(tmp_path):
+    spool = Spool(tmp_path)
+    group = [spool.stage(b"%d" % n, Envelope()) for n in range(3)]
+    spool.commit(group)
+    first, poison, last = spool.claim_batch(limit=10)
+    with pytest.raises(SpoolError, match="split it first"):
+        spool.release(poison, "boom", max_attempts=1)
+    spool.split([first, poison, last])
+    assert spool.release(poison, "boom", max_attempts=1) == "bad"
+    spool.done([first])
+    assert [e.raw for e in spool.bad()] == [b"1"] and spool.depth() == {"new": 0, "cur": 1, "bad": 1}
+    assert Spool(tmp_path).recover() == 1  # the runner died holding `last`: it comes back
+    assert [e.raw for e in spool.waiting()] == [b"2"]

@@ -212,6 +212,17 @@ def test_a_poison_message_goes_to_bad_without_blocking_the_others_and_can_be_ret
     assert "poison" in [r["subject"] for r in cli_json(settings, "tickets", "list")]
 
 
+def test_a_poison_message_spooled_in_a_group_goes_to_bad_alone(postdesk, settings, fault):
+    replies = postdesk.send_together([mail(subject)[0] for subject in ("first", "before", "poison", "after")])
+    postdesk.settle()
+
+    assert [code for code, _ in replies] == [250] * 4
+    assert stored_subjects(postdesk) == ["after", "before", "first"]
+    [bad] = cli_json(settings, "spool", "list")
+    assert bad["attempts"] == settings.spool_max_attempts
+    assert cli_json(settings, "status")["spool"] == {"waiting": 0, "in_progress": 0, "bad": 1}
+
+
 def test_retrying_an_entry_that_is_not_in_bad_is_a_clear_error(settings):
     assert_clean_failure(cli(settings, "spool", "retry", "nonexistent"), "not a spool id")
 

@@ -1,0 +1,27 @@
+"""raw mail in the database: raw_messages
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-29 22:10:00
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0002'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('raw_messages',
+    sa.Column('message_id', sa.Integer(), nullable=False),
+    sa.Column('raw', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_raw_messages_message_id_messages'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('message_id', name=op.f('pk_raw_messages'))
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('raw_messages')
