@@ -53,7 +53,7 @@ class Services:
 class Batch:
     """What a batch does at once instead of once per message: it looks up the raw sha256s and
     Message-IDs already stored (the batch's own earlier messages are added as they pass), and it
-    writes the rows no later stage reads (verdicts, recipients) in one executemany each at its end:
+    writes the rows no later stage reads (raw bytes, verdicts, recipients) in one executemany each at its end:
     a statement costs ~0.1 ms of SQLAlchemy's CPU, about 2 of the 8 a message took."""
 
     sha256s: set[str] = field(default_factory=set)

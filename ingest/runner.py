@@ -161,9 +161,13 @@ class Runner:
     def _release_ahead(self) -> None:
         claimed, self._ahead = self._ahead, None
         if claimed is not None:
-            self.spool.split(claimed.entries)
-            for entry in claimed.entries:
-                self.spool.release(entry, None, self.settings.spool_max_attempts)
+            self._put_back(claimed.entries)
+
+    def _put_back(self, entries: list[Entry]) -> None:
+        """Untouched, each in its own file (see `Spool.split`), for a later batch."""
+        self.spool.split(entries)
+        for entry in entries:
+            self.spool.release(entry, None, self.settings.spool_max_attempts)
 
     def _one_by_one(self, entries: list[Entry]) -> None:
         self.spool.split(entries)  # from here on, each entry fails or waits alone
@@ -184,9 +188,7 @@ class Runner:
 
     def _wait_for_database(self, entries: list[Entry], exc: BaseException) -> None:
         self._release_ahead()
-        self.spool.split(entries)
-        for entry in entries:
-            self.spool.release(entry, None, self.settings.spool_max_attempts)
+        self._put_back(entries)
         self._backoff = min(max(self._backoff * 2, 0.5), 10.0)
         log.warning("database unavailable (%s); %d entries wait, retry in %.1fs",
                     type(exc).__name__, len(entries), self._backoff)
