@@ -14,8 +14,9 @@ of the ratios of each round.
 The servers' data folders are made under --data-root: by default `.bench/` in the project, beside
 `./data`, where `./start` keeps Postdesk's. Postdesk creates files (spool groups, blobs) and the
 bare server none, so the cost of creating a file there weighs on the ratios; the header prints it,
-with the same probe in the system's temp folder. On this VM it differs by folder and by day: in
-/tmp it was 30-100 us a file one day and ~1,000 us another, against ~45 us in the project folder.
+with the same probe in the system's temp folder. On this VM it differs by folder and by the hour
+(40 to 1,000 us a file, in /tmp as in the project folder). Since Postdesk creates a file per
+spool group rather than two per message, c/a came out the same with --data-root /tmp.
 """
 
 from __future__ import annotations
@@ -256,10 +257,11 @@ def file_create_us(root: Path, files: int = 500) -> float:
         return (time.process_time() - started) / files * 1e6
 
 
-def run(kind: str, client: ProcessPoolExecutor, concurrency: int, root: Path, template: Path | None = None,
-        profile: Path | None = None) -> dict:
-    """One server, one concurrency level, a fresh data folder under `root` (a copy of `template`
-    for e2e); with `profile`, under py-spy, whose summary is returned as "profile"."""
+def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path | None = None,
+        profile: Path | None = None, root: Path | None = None) -> dict:
+    """One server, one concurrency level, a fresh data folder under `root` (the system's temp
+    folder when None; a copy of `template` for e2e); with `profile`, under py-spy, whose summary
+    is returned as "profile"."""
     with tempfile.TemporaryDirectory(dir=root) as folder:
         data_dir = Path(folder)
         if template is not None and kind == "e2e":
@@ -267,8 +269,9 @@ def run(kind: str, client: ProcessPoolExecutor, concurrency: int, root: Path, te
         proc, port = start(SERVERS[kind], env_for(data_dir), data_dir / "server.log")
         warm_up(kind, port, data_dir)
         cpu_at_start = tree_cpu(proc.pid)
-        spy = PySpy(proc.pid, profile) if profile else None
-        try:
+        spy = None
+        try:  # from here on the server is stopped whatever happens: a server left running skews every later figure
+            spy = PySpy(proc.pid, profile) if profile else None
             started, ended, latencies, cpu = client.submit(_client_blast, port, concurrency).result()
             while kind == "e2e" and not drained(data_dir):
                 time.sleep(0.01)
@@ -322,11 +325,11 @@ def main() -> None:
               "e2e without a spam model (--untrained)")
         kinds = args.servers.split(",")
         for level in map(int, args.levels.split(",")):
-            rounds = [{kind: run(kind, client, level, args.data_root, template) for kind in kinds}
+            rounds = [{kind: run(kind, client, level, template, root=args.data_root) for kind in kinds}
                       for _ in range(args.repeat)]
             report(level, kinds, rounds)
             if args.profile:
-                profiled = run("e2e", client, level, args.data_root, template, profile=Path(scratch) / f"py-spy-{level}.txt")
+                profiled = run("e2e", client, level, template, Path(scratch) / f"py-spy-{level}.txt", args.data_root)
                 print(f"\nWhere the time goes, e2e at concurrency {level} ({profiled['rate']:.0f} msgs/s under py-spy):")
                 print(profiled["profile"], flush=True)
 

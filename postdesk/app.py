@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass
 
 from classifier.judge import SpamJudge
@@ -85,11 +86,43 @@ def _runner_process(settings_data: dict, stop: multiprocessing.Event, parent_pid
 _SPAWN = multiprocessing.get_context("spawn")
 
 
-def _start_runner(settings: Settings, stop) -> multiprocessing.Process:
-    process = _SPAWN.Process(target=_runner_process, name="postdesk-runner",
-                             args=(settings.model_dump(), stop, os.getpid()))
-    process.start()
-    return process
+class RunnerKeeper:
+    """Keeps the runner process running: starts it again when it dies, after a pause that doubles
+    (1 s up to `MAX_PAUSE`) while it keeps dying within `SETTLED` seconds of its start. A runner that
+    cannot start at all (its database gone, say) then costs a start a minute, not a core and a log
+    line every half second. Before a new start, what the dead one held in spool/cur goes back to new/."""
+
+    SETTLED = 60.0
+    MAX_PAUSE = 60.0
+
+    def __init__(self, settings: Settings, spool: Spool, stop, clock=time.monotonic):
+        self.settings, self.spool, self.stop, self.clock = settings, spool, stop, clock
+        self.pause = 0.0
+        self._restart_at: float | None = None
+        self._start()
+
+    def _start(self) -> None:
+        self.process = _SPAWN.Process(target=_runner_process, name="postdesk-runner",
+                                      args=(self.settings.model_dump(), self.stop, os.getpid()))
+        self.process.start()
+        self._started = self.clock()
+        self._restart_at = None
+
+    def check(self) -> None:
+        """Call now and then: notices a dead runner, and starts a new one once its pause is over."""
+        if self._restart_at is None and not self.process.is_alive():
+            lived = self.clock() - self._started
+            self.pause = 1.0 if lived >= self.SETTLED else min(max(self.pause * 2, 1.0), self.MAX_PAUSE)
+            self._restart_at = self.clock() + self.pause
+            log.error("runner exited (code %s) after %.0f s; starting it again in %.0f s",
+                      self.process.exitcode, lived, self.pause)
+        elif self._restart_at is not None and self.clock() >= self._restart_at:
+            if moved := self.spool.recover():
+                log.info("%d spool entries the runner held go back to the queue", moved)
+            self._start()
+
+    def join(self, timeout: float) -> None:
+        self.process.join(timeout=timeout)
 
 
 def serve(settings: Settings, on_ready=print) -> None:
@@ -103,7 +136,7 @@ def serve(settings: Settings, on_ready=print) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     runner_stop = _SPAWN.Event()
-    runner = _start_runner(settings, runner_stop)
+    runner = RunnerKeeper(settings, app.spool, runner_stop)
     smtp = SmtpServer(settings, app.spool, app.directory)
     port = smtp.start()
     pollers = start_pollers(settings.imap_accounts, app.spool, settings.data_dir, stop)
@@ -111,9 +144,7 @@ def serve(settings: Settings, on_ready=print) -> None:
     on_ready(port, app)
     try:
         while not stop.wait(0.5):
-            if not runner.is_alive():
-                log.error("runner exited (code %s); restarting it", runner.exitcode)
-                runner = _start_runner(settings, runner_stop)
+            runner.check()
     finally:
         smtp.stop()
         stop.set()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import smtplib
 import threading
 import time
@@ -11,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, func, make_url, select, text
 
 from conftest import PG_URL, Harness
-from ingest.spool import Spool
+from ingest.spool import Envelope, Spool
 from models import Message
 from models.db import Database
 
@@ -123,6 +125,41 @@ class Outage:
             with self._admin.connect() as conn:
                 conn.execute(text(f"ALTER DATABASE {make_url(self.url).database} ALLOW_CONNECTIONS true"))
             self._admin.dispose()
+
+
+def runner_of(serve_pid: int, not_pid: int | None = None, timeout: float = 30) -> int:
+    """The pid of serve's runner process (its spawned child that is not the resource tracker)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{proc}/stat") as stat, open(f"/proc/{proc}/cmdline", "rb") as cmdline:
+                    parent, command = int(stat.read().rpartition(")")[2].split()[1]), cmdline.read()
+            except (OSError, ValueError):
+                continue
+            if parent == serve_pid and b"spawn_main" in command and int(proc) != not_pid:
+                return int(proc)
+        time.sleep(0.05)
+    raise TimeoutError("no runner process")
+
+
+def test_a_runner_that_dies_is_started_again_after_a_growing_pause_and_gets_what_it_held(settings, tmp_path, serve):
+    server = serve()
+    first = runner_of(server.proc.pid)
+    os.kill(first, signal.SIGKILL)
+    spool = Spool(settings.spool_dir)
+    spool.claim(spool.put(message(1), Envelope(rcpt_tos=["support@example.com"])))  # the dead runner held it
+    second = runner_of(server.proc.pid, not_pid=first)
+    killed = time.monotonic()
+    os.kill(second, signal.SIGKILL)
+    runner_of(server.proc.pid, not_pid=second)
+    assert time.monotonic() - killed >= 1.9  # died young twice: the second pause is 2 s
+    wait_drained(settings)
+    assert stored_counts(Database(settings.sqlalchemy_url)) == {"durable-1@example.org": 1}
+    log = (tmp_path / "serve.log").read_text()
+    assert "starting it again in 1 s" in log and "starting it again in 2 s" in log
+    assert "1 spool entries the runner held go back to the queue" in log
+    assert server.terminate() == 0
 
 
 def test_a_database_outage_makes_the_spool_grow_and_then_drain(settings):
