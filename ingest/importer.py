@@ -6,7 +6,11 @@ import mailbox
 from pathlib import Path
 from typing import Iterator
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from ingest.spool import Envelope, Spool
+from models import Message
 
 
 class MailboxReadError(Exception):
@@ -49,3 +53,12 @@ def spool_all(messages: Iterator[bytes], spool: Spool, on_each=lambda: None) -> 
         ids.append(spool.put(raw, Envelope(source="import")))
         on_each()
     return ids
+
+
+def outcome(session: Session, spool: Spool, ids: list[str]) -> dict[str, int]:
+    """What became of the spooled entries once none waits, whichever runner took them (the
+    import's own or `serve`'s): stored, quarantined in spool/bad, or dropped as duplicates."""
+    stored = sum(session.scalar(select(func.count()).where(Message.spool_id.in_(ids[i:i + 500])))
+                 for i in range(0, len(ids), 500))
+    quarantined = len(spool.which(ids, ("bad",)))
+    return {"imported": stored, "duplicates": len(ids) - stored - quarantined, "quarantined": quarantined}

@@ -226,6 +226,11 @@ class Spool:
         """Every entry waiting in new/, oldest first, without claiming any."""
         return [entry for name in self.pending() for entry in _load(self._dir("new"), _file_of(name))]
 
+    def which(self, entry_ids: list[str], folders: tuple[str, ...]) -> list[str]:
+        """Those of these single entries (`put`'s) whose file is in one of `folders`."""
+        present = {name for folder in folders for name in os.listdir(self._dir(folder))}
+        return [entry_id for entry_id in entry_ids if f"{entry_id}{SUFFIX}" in present]
+
     def done(self, entries: list[Entry]) -> None:
         """The entries are committed to the database: forget them (and the files holding them)."""
         for file in dict.fromkeys(entry.file for entry in entries):

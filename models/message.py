@@ -18,7 +18,7 @@ class Message(Base):
     raw_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
     raw_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blobs.id"))  # only before raw_messages (0002)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
-    spool_id: Mapped[str] = mapped_column(String(64), default="")
+    spool_id: Mapped[str] = mapped_column(String(64), default="", index=True)  # "queued as <id>" → its message
     source: Mapped[str] = mapped_column(String(16), default="smtp")
     mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"))
     envelope_from: Mapped[str] = mapped_column(String(320), default="")

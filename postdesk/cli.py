@@ -20,7 +20,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ingest.imap_cli import imap_app
-from ingest.importer import MailboxReadError, open_mailbox, read_mailbox, spool_all
+from ingest.importer import MailboxReadError, open_mailbox, outcome, read_mailbox, spool_all
 from postdesk.app import App, configure_logging, serve as run_service
 from postdesk.console import err, fail, open_app, out, settings_of
 from postdesk.spam_cli import spam_app
@@ -186,13 +186,15 @@ def import_mail(ctx: typer.Context, kind: str = typer.Argument(..., help="mbox o
     runner = service.runner()
     with Progress(console=err) as progress:
         spooled = progress.add_task("spooling", total=total)
-        spool_all(read_mailbox(box), service.spool, lambda: progress.advance(spooled))
-        stored = progress.add_task("storing", total=total)
-        while runner.busy():
-            taken = runner.step()
-            progress.advance(stored, taken)
-            if not taken:
-                time.sleep(1.0)  # the database is unavailable: the entries wait in the spool
+        ids = spool_all(read_mailbox(box), service.spool, lambda: progress.advance(spooled))
+        stored, left = progress.add_task("storing", total=total), ids
+        while left:
+            if not runner.step():
+                time.sleep(1.0)  # serve's runner holds them, or the database is unavailable
+            runner.settle()
+            left = service.spool.which(left, ("new", "cur"))
+            progress.update(stored, completed=len(ids) - len(left))
         runner.close()
-    s = runner.stats
-    out.print(f"imported {s['stored']}, duplicates {s['duplicate']}, quarantined {s['bad']}")
+    with service.db.read() as session:
+        counts = outcome(session, service.spool, ids)
+    out.print("imported {imported}, duplicates {duplicates}, quarantined {quarantined}".format(**counts))

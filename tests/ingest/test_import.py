@@ -96,6 +96,15 @@ def test_importing_the_same_mbox_again_finds_only_duplicates(settings, tmp_path)
     assert len(tickets(settings)) == 3
 
 
+def test_the_summary_counts_what_serves_runner_stored_too(postdesk, settings, tmp_path):
+    """A runner is already draining the spool (as under `postdesk serve`) and takes the entries too."""
+    raws = [mail(n, f"Question {n}") for n in range(100, 180)]
+    path = make_mbox(tmp_path / "old.mbox", raws + raws[:3])
+    assert summary(cli(settings, "import", "mbox", str(path))) == SUMMARY.format(80, 3)
+    with postdesk.app.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Message)) == 80
+
+
 def test_a_maildir_is_imported_with_a_summary(settings, tmp_path):
     raws = messages()
     del raws[1]  # a Maildir has no order, so no reply here

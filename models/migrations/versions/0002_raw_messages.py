@@ -1,4 +1,4 @@
-"""raw mail in the database: raw_messages
+"""raw mail in the database: raw_messages; messages found by spool id
 
 Revision ID: 0002
 Revises: 0001
@@ -21,7 +21,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_raw_messages_message_id_messages'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('message_id', name=op.f('pk_raw_messages'))
     )
+    op.create_index(op.f('ix_messages_spool_id'), 'messages', ['spool_id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_messages_spool_id'), table_name='messages')
     op.drop_table('raw_messages')
