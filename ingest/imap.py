@@ -44,6 +44,7 @@ class ImapPoller:
         self.account, self.spool, self.login = account, spool, login
         self.data_dir = Path(data_dir)
         self.delay = account.reconnect_delay
+        self._synced_uidnext: dict[str, int | None] = {}  # what the last sync of each folder started from
 
     def run(self, stop: threading.Event) -> None:
         state = load_state(self.data_dir, self.account.name)
@@ -84,7 +85,9 @@ class ImapPoller:
     def _sync_all(self, client: IMAPClient, state: AccountState) -> int:
         self._ensure_move_target(client)
         sync = FolderSync(client, self.account, self.spool, state)
-        return sum(sync.run(folder) for folder in self.account.folders)
+        imported = sum(sync.run(folder) for folder in self.account.folders)
+        self._synced_uidnext = sync.uidnext
+        return imported
 
     def _ensure_move_target(self, client: IMAPClient) -> None:
         target = self.account.move_to
@@ -95,8 +98,11 @@ class ImapPoller:
     def _idle(self, client: IMAPClient, stop: threading.Event) -> None:
         """Wait in IDLE until new mail, a stop request, a hint the connection died, or renewal."""
         folders = self.account.folders
-        if len(folders) > 1:
-            client.select_folder(folders[0])
+        if len(folders) > 1:  # mail that reached it while the others synced is in SELECT's counts: no news in IDLE
+            uidnext = client.select_folder(folders[0]).get(b"UIDNEXT")
+            synced = self._synced_uidnext.get(folders[0])
+            if uidnext is not None and synced is not None and uidnext > synced:
+                return
         limit = self.account.idle_renew if len(folders) == 1 else min(self.account.poll_interval, self.account.idle_renew)
         deadline = time.monotonic() + limit
         # Mail that arrived while we synced is not announced once IDLE starts (Dovecot waits for the

@@ -35,11 +35,13 @@ class FolderSync:
     def __init__(self, client: IMAPClient, account: ImapAccount, spool: Spool, state: AccountState):
         self.client, self.account, self.spool, self.state = client, account, spool, state
         self.envelope = dict(source="imap", mail_from="", rcpt_tos=[account.mailbox], peer=f"imap:{account.name}")
+        self.uidnext: dict[str, int | None] = {}  # per folder, as its SELECT said at the start of its sync
 
     def run(self, folder: str) -> int:
         """Import the new messages of `folder`; returns how many reached the spool."""
         fs = self.state.folder(folder)
         info = self.client.select_folder(folder)
+        self.uidnext[folder] = info.get(b"UIDNEXT")
         self._check_uidvalidity(folder, fs, info)
         self._clean_up(folder, fs)
         imported = 0

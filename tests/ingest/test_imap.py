@@ -16,7 +16,7 @@ from ingest.imap_cli import imap_app, imap_status, imap_test
 from ingest.imap_config import ImapAccount
 from ingest.imap_connect import password_login
 from ingest.imap_state import load_state
-from ingest.imap_sync import after_import
+from ingest.imap_sync import FolderSync, after_import
 from ingest.spool import Envelope, Spool
 from conftest import MAILBOXES
 from postdesk.settings import Settings
@@ -160,6 +160,23 @@ def test_mail_that_arrives_during_a_sync_does_not_wait_for_the_idle_renewal(make
     monkeypatch.setattr(ImapPoller, "_sync_all", mail_arrives_as_the_sync_ends)
     with Running(ImapPoller(make_account(poll_interval=300), spool, data_dir)):
         wait_for(lambda: spool.pending(), timeout=5, what="the message that came during the sync")
+
+
+def test_mail_reaching_the_idle_folder_while_another_folder_syncs_does_not_wait_for_the_poll(
+        make_account, mua, spool, data_dir, monkeypatch):
+    mua.create_folder("Other")
+    sync_folder, arrivals = FolderSync.run, [message(1)]
+
+    def mail_arrives_after_the_inbox_sync(self, folder):
+        synced = sync_folder(self, folder)
+        if folder == "INBOX" and arrivals:
+            mua.append("INBOX", arrivals.pop())
+        return synced
+
+    monkeypatch.setattr(FolderSync, "run", mail_arrives_after_the_inbox_sync)
+    account = make_account(folders=["INBOX", "Other"], poll_interval=300, idle_renew=300)
+    with Running(ImapPoller(account, spool, data_dir)):
+        wait_for(lambda: spool.pending(), timeout=5, what="the message that came while Other synced")
 
 
 def test_idle_is_renewed_and_other_folders_are_polled(make_account, mua, spool, data_dir):
