@@ -7,7 +7,9 @@ Layout under the spool folder (the Maildir trick, as Mailman's switchboard does 
            `<id>+<n>.group`  n messages the SMTP edge accepted together, one file for all of them:
                              each as its envelope line (with its id and size), then its raw bytes
   cur/   claimed by a runner; put back to new/ at the next start if the runner died
-  bad/   failed too often; the envelope holds the reasons; `postdesk spool retry` puts it back
+  bad/   failed too often; the envelope holds the reasons; `postdesk spool retry` puts it back.
+         A file a runner cannot read (a damaged disk, a hand edit) lands here as `<name>.unreadable`,
+         as it was, so the runner goes on with the others.
 
 A file is written and fsynced in tmp/ and renamed into new/, so it appears whole or not at all;
 files committed as a group share the fsync of new/ that makes their names durable.
@@ -19,6 +21,7 @@ goes to bad/ alone.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
@@ -34,6 +37,9 @@ from models.files import GroupFsync, create_durably, fsync_path, write_durably
 FOLDERS = ("tmp", "new", "cur", "bad")
 SUFFIX = ".entry"
 GROUP_SUFFIX = ".group"
+UNREADABLE = ".unreadable"
+
+log = logging.getLogger("postdesk.spool")
 
 
 class SpoolError(Exception):
@@ -142,6 +148,8 @@ def _load(folder: Path, name: str) -> list[Entry]:
         end = data.index(b"\n", at)
         fields = json.loads(data[at:end])
         at = end + 1 + fields["size"]
+        if at > len(data):
+            raise ValueError(f"entry {fields['id']} is cut short")
         entries.append(Entry(fields["id"], data[end + 1:at], Envelope.of(fields), name))
     return entries
 
@@ -211,7 +219,12 @@ class Spool:
             os.rename(self._dir("new") / file, self._dir("cur") / file)
         except FileNotFoundError:
             return []
-        return _load(self._dir("cur"), file)
+        try:
+            return _load(self._dir("cur"), file)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # damaged JSON or framing
+            log.error("spool file %s cannot be read (%s); moved to bad/ as it was", file, exc)
+            os.rename(self._dir("cur") / file, self._dir("bad") / f"{file}{UNREADABLE}")
+            return []
 
     def claim_batch(self, limit: int) -> list[Entry]:
         """Claim the oldest waiting files, up to about `limit` entries (groups are taken whole)."""
@@ -316,7 +329,12 @@ class Spool:
                 old.unlink()
 
     def bad(self) -> list[Entry]:
-        return [entry for p in sorted(self._dir("bad").glob(f"*{SUFFIX}")) for entry in _load(p.parent, p.name)]
+        """What failed too often, and unreadable files as entries named by their file (not retryable)."""
+        entries = [entry for p in sorted(self._dir("bad").glob(f"*{SUFFIX}")) for entry in _load(p.parent, p.name)]
+        for p in sorted(self._dir("bad").glob(f"*{UNREADABLE}")):
+            envelope = Envelope(source="unknown", errors=["unreadable spool file, kept as it was found"])
+            entries.append(Entry(p.name, p.read_bytes(), envelope, p.name))
+        return entries
 
     def retry(self, entry_id: str) -> None:
         """Give a bad entry a fresh set of attempts."""
@@ -331,7 +349,8 @@ class Spool:
 
     def depth(self) -> dict[str, int]:
         """Entries per folder (a group counts as its entries)."""
-        return {folder: sum(_size(name) for name in os.listdir(self._dir(folder)) if name.endswith((SUFFIX, GROUP_SUFFIX)))
+        return {folder: sum(_size(name) for name in os.listdir(self._dir(folder))
+                            if name.endswith((SUFFIX, GROUP_SUFFIX, UNREADABLE)))
                 for folder in ("new", "cur", "bad")}
 
     def free_bytes(self) -> int:

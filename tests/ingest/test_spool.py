@@ -219,3 +219,18 @@ def test_a_split_group_lets_one_entry_fail_alone_and_a_crash_after_it_loses_noth
     assert [e.raw for e in spool.bad()] == [b"1"] and spool.depth() == {"new": 0, "cur": 1, "bad": 1}
     assert Spool(tmp_path).recover() == 1  # the runner died holding `last`: it comes back
     assert [e.raw for e in spool.waiting()] == [b"2"]
+
+
+@pytest.mark.parametrize("name, data", [
+    ("1-00000001.entry", b"not json\nraw"),
+    ("2-00000002.entry", b"[1, 2]\nraw"),
+    ("3-00000003+2.group", b'{"id": "3-00000003", "size": 50}\ncut short'),
+])
+def test_an_unreadable_file_goes_to_bad_as_it_was_and_the_others_are_claimed(tmp_path, name, data):
+    spool = Spool(tmp_path)
+    (tmp_path / "new" / name).write_bytes(data)
+    spool.put(b"fine", Envelope())
+    assert [entry.raw for entry in spool.claim_batch(limit=10)] == [b"fine"]
+    [bad] = spool.bad()
+    assert (bad.id, bad.raw) == (f"{name}.unreadable", data) and "unreadable" in bad.envelope.errors[0]
+    assert spool.depth() == {"new": 0, "cur": 1, "bad": 1}

@@ -223,6 +223,16 @@ def test_a_poison_message_spooled_in_a_group_goes_to_bad_alone(postdesk, setting
     assert cli_json(settings, "status")["spool"] == {"waiting": 0, "in_progress": 0, "bad": 1}
 
 
+def test_an_unreadable_spool_file_is_set_aside_and_mail_keeps_flowing(postdesk, settings):
+    (settings.spool_dir / "new" / "1-00000001.entry").write_bytes(b"\x00 damaged on disk")
+    assert postdesk.send(mail("after")[0])[0] == 250
+    postdesk.settle()
+    assert stored_subjects(postdesk) == ["after"]
+    assert cli_json(settings, "status")["spool"]["bad"] == 1
+    [bad] = cli_json(settings, "spool", "list")
+    assert bad["id"] == "1-00000001.entry.unreadable" and "unreadable" in bad["errors"][0]
+
+
 def test_retrying_an_entry_that_is_not_in_bad_is_a_clear_error(settings):
     assert_clean_failure(cli(settings, "spool", "retry", "nonexistent"), "not a spool id")
 
