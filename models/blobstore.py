@@ -6,7 +6,8 @@ message here (mkdir is slow on this disk), a quarter of the runner's. `BlobStore
 that older layout up when it opens.
 
 The rows in `blobs` count references; a file whose row is gone (a rolled-back transaction,
-an erasure) is garbage that `retention` collects. The sender's filename is never a path.
+an erasure) is garbage that `retention` collects; the temporary files of a crashed batch are
+removed by `recover()` when `serve` starts. The sender's filename is never a path.
 
 A file is renamed into place only after its bytes are fsynced, so a name that exists always
 holds the whole content (a name renamed in before its fsync could be left empty by a power cut,
@@ -24,6 +25,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -111,6 +113,17 @@ class BlobStore:
             with suppress(OSError):
                 nested.rmdir()
         write_durably(marker, b"blobs/ab/<sha256>\n")
+
+    def recover(self, older_than: float = 3600) -> int:
+        """At start: remove temporary files a crash left behind (a batch's, never renamed into place);
+        returns how many. Only old ones: another process may be writing a batch right now."""
+        cutoff, removed = time.time() - older_than, 0
+        for leftover in self.root.glob("[0-9a-f][0-9a-f]/.*.tmp"):
+            with suppress(FileNotFoundError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+                    removed += 1
+        return removed
 
     def put(self, data: bytes) -> str:
         """Store `data` (idempotent) and return its sha256: durable now, or at the end of the open `batch()`."""

@@ -132,6 +132,8 @@ def serve(settings: Settings, on_ready=print) -> None:
     moved = app.spool.recover()
     if moved:
         log.info("recovered %d spool entries from an earlier run", moved)
+    if removed := app.blobs.recover():
+        log.info("removed %d half-written blob files an earlier run left", removed)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -80,3 +80,15 @@ def test_blobs_of_the_two_level_layout_are_moved_up_when_the_store_opens(tmp_pat
     assert store.get(digest) == data and store.path(digest) == tmp_path / digest[:2] / digest
     assert not old.parent.exists()
     assert BlobStore(tmp_path).get(digest) == data  # opening again changes nothing
+
+
+def test_recover_removes_old_half_written_blob_files_but_not_a_batch_in_progress(tmp_path):
+    store = BlobStore(tmp_path)
+    digest = store.put(b"kept")
+    folder = store.path(digest).parent
+    old, fresh = folder / f".{'0' * 64}.1.aa.tmp", folder / f".{'1' * 64}.2.bb.tmp"
+    old.write_bytes(b"a crash's leftover")
+    fresh.write_bytes(b"another process is writing it")
+    os.utime(old, (0, 0))
+    assert store.recover() == 1
+    assert not old.exists() and fresh.exists() and store.get(digest) == b"kept"
