@@ -6,11 +6,11 @@ import mailbox
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ingest.spool import Envelope, Spool
 from models import Message
+from models.db import stored_values
 
 
 class MailboxReadError(Exception):
@@ -58,7 +58,6 @@ def spool_all(messages: Iterator[bytes], spool: Spool, on_each=lambda: None) -> 
 def outcome(session: Session, spool: Spool, ids: list[str]) -> dict[str, int]:
     """What became of the spooled entries once none waits, whichever runner took them (the
     import's own or `serve`'s): stored, quarantined in spool/bad, or dropped as duplicates."""
-    stored = sum(session.scalar(select(func.count()).where(Message.spool_id.in_(ids[i:i + 500])))
-                 for i in range(0, len(ids), 500))
+    stored = len(stored_values(session, Message.spool_id, ids))
     quarantined = len(spool.which(ids, ("bad",)))
     return {"imported": stored, "duplicates": len(ids) - stored - quarantined, "quarantined": quarantined}

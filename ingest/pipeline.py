@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from sqlalchemy import Insert, select
+from sqlalchemy import Insert
 from sqlalchemy.orm import Session
 
 from classifier.features import Features
@@ -23,6 +23,7 @@ from ingest.prepare import Prepared, PrepareOptions, prepare
 from ingest.spool import Entry
 from models import Message, RawMessage, Recipient, SpamVerdict
 from models.blobstore import BlobStore
+from models.db import stored_values
 from models.direct import DirectStatement
 from postdesk.settings import Settings
 from tickets import service
@@ -68,14 +69,6 @@ class Batch:
         for statement, rows in self.later.items():
             session.execute(statement, rows)
         self.later.clear()
-
-
-def _stored(session: Session, column, values: set[str]) -> set[str]:
-    found: set[str] = set()
-    values = sorted(values)
-    for i in range(0, len(values), 500):  # well under SQLite's bound-parameter limit
-        found.update(session.scalars(select(column).where(column.in_(values[i:i + 500]))))
-    return found
 
 
 @dataclass
@@ -263,8 +256,8 @@ def process_batch(session: Session, prepared: list[Prepared], services: Services
     """
     batch = Batch()
     contexts = [Context.of(session, p, services, batch) for p in prepared]
-    batch.sha256s = _stored(session, Message.raw_sha256, {ctx.sha256 for ctx in contexts})
-    batch.message_ids = _stored(session, Message.message_id_header, {ctx.parsed.message_id[:998] for ctx in contexts})
+    batch.sha256s = stored_values(session, Message.raw_sha256, {ctx.sha256 for ctx in contexts})
+    batch.message_ids = stored_values(session, Message.message_id_header, {ctx.parsed.message_id[:998] for ctx in contexts})
     for ctx in contexts:
         _run(ctx, STAGES)
     batch.write_later(session)

@@ -127,9 +127,9 @@ class SpoolFlusher:
 
     The thread takes every entry handed over meanwhile, commits the group as one spool file (one
     create, one fsync of it and one of new/) and wakes its puts with one call into the loop, which
-    never touches the disk. 32 writer threads
-    running whole puts cost 0.3 ms more CPU a message (bench/ingest.py accept, 8 clients, medians
-    of 12 alternating runs: 2.57 against 2.26 ms; 45 against 27 futex calls a message). Writing
+    never touches the disk. 32 writer threads running whole puts cost 0.3 ms more CPU a message
+    (bench/ingest.py accept, 8 clients, medians of 12 alternating runs: 2.57 against 2.26 ms; 45
+    against 27 futex calls a message). Writing
     the entry to tmp/ on the loop, the thread only syncing and renaming, saved nothing: the loop's
     create and the thread's rename spun on the lock of tmp/. A file per entry cost 0.7-0.8 ms a
     message here (bench/spool.py); a file per group lets a slower disk make bigger groups instead.

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,6 +45,15 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
         _sqlite_pragmas(engine, busy_timeout)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def stored_values(session: Session, column, values: Iterable[str]) -> set[str]:
+    """Those of `values` that `column` holds, in queries of 500 (well under SQLite's bound-parameter limit)."""
+    found: set[str] = set()
+    values = sorted(set(values))
+    for i in range(0, len(values), 500):
+        found.update(session.scalars(select(column).where(column.in_(values[i:i + 500]))))
+    return found
 
 
 class Database:

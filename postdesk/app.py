@@ -95,8 +95,8 @@ class RunnerKeeper:
     SETTLED = 60.0
     MAX_PAUSE = 60.0
 
-    def __init__(self, settings: Settings, spool: Spool, stop, clock=time.monotonic):
-        self.settings, self.spool, self.stop, self.clock = settings, spool, stop, clock
+    def __init__(self, settings: Settings, spool: Spool, stop):
+        self.settings, self.spool, self.stop = settings, spool, stop
         self.pause = 0.0
         self._restart_at: float | None = None
         self._start()
@@ -105,18 +105,18 @@ class RunnerKeeper:
         self.process = _SPAWN.Process(target=_runner_process, name="postdesk-runner",
                                       args=(self.settings.model_dump(), self.stop, os.getpid()))
         self.process.start()
-        self._started = self.clock()
+        self._started = time.monotonic()
         self._restart_at = None
 
     def check(self) -> None:
         """Call now and then: notices a dead runner, and starts a new one once its pause is over."""
         if self._restart_at is None and not self.process.is_alive():
-            lived = self.clock() - self._started
+            lived = time.monotonic() - self._started
             self.pause = 1.0 if lived >= self.SETTLED else min(max(self.pause * 2, 1.0), self.MAX_PAUSE)
-            self._restart_at = self.clock() + self.pause
+            self._restart_at = time.monotonic() + self.pause
             log.error("runner exited (code %s) after %.0f s; starting it again in %.0f s",
                       self.process.exitcode, lived, self.pause)
-        elif self._restart_at is not None and self.clock() >= self._restart_at:
+        elif self._restart_at is not None and time.monotonic() >= self._restart_at:
             if moved := self.spool.recover():
                 log.info("%d spool entries the runner held go back to the queue", moved)
             self._start()
