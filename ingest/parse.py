@@ -64,6 +64,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _ID = re.compile(r"<([^<>]*)>")
 _BARE_ID = re.compile(r"[^\s<>]*@[^\s<>]*")
 _ADDRESS = re.compile(r'[^\s@<>()\[\],;:"\\]+@[^\s@<>()\[\],;:"\\]+')
+_MIME_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]{1,127}/[a-z0-9!#$&^_.+-]{1,127}")  # RFC 6838 names
 _BY_HOST = re.compile(r"\bby\s+([^\s;()]+)", re.IGNORECASE)
 
 
@@ -218,7 +219,7 @@ def _is_text_body(node: Message, ctype: str, named: bool) -> bool:
 def _part(node: Message, meta: Message, ctype: str, filename: str) -> Part:
     return Part(
         filename=filename,
-        content_type=ctype,
+        content_type=ctype if _MIME_TYPE.fullmatch(ctype) else "application/octet-stream",
         payload=_payload(node),
         content_id=_content_id(meta.get("content-id", "")),
         inline=node.get_content_disposition() == "inline",

@@ -21,6 +21,7 @@ from ingest.message import ParsedMessage
 from ingest.parse import ParseLimits
 from ingest.prepare import Prepared, PrepareOptions, prepare
 from ingest.spool import Entry
+from ingest.text_decoding import scrub
 from models import Message, RawMessage, Recipient, SpamVerdict
 from models.blobstore import BlobStore
 from models.db import stored_values
@@ -201,7 +202,7 @@ def _message_row(ctx: Context, ticket_id: int | None, contact_id: int | None) ->
     return {
         "ticket_id": ticket_id, "raw_sha256": ctx.sha256,
         "size": len(ctx.raw), "spool_id": ctx.entry.id, "source": ctx.entry.envelope.source,
-        "mailbox_id": ctx.services.mailbox_ids.get(ctx.mailbox), "envelope_from": ctx.entry.envelope.mail_from[:320],
+        "mailbox_id": ctx.services.mailbox_ids.get(ctx.mailbox), "envelope_from": scrub(ctx.entry.envelope.mail_from)[:320],
         "received_at": ctx.received_at, "date": p.date, "message_id_header": p.message_id[:998],
         "in_reply_to": p.in_reply_to, "references": p.references, "list_id": (p.header("list-id") or "")[:400],
         "subject": p.subject, "from_address": ctx.sender[:320], "from_name": p.from_.name[:400] if p.from_ else "",
