@@ -46,7 +46,8 @@ class Services:
 
     def prepare_options(self) -> PrepareOptions:
         s = self.settings
-        limits = ParseLimits(max_header_bytes=s.max_header_bytes, max_parts=s.max_mime_parts, max_depth=s.max_mime_depth)
+        limits = ParseLimits(max_header_bytes=s.max_header_bytes, max_parts=s.max_mime_parts, max_depth=s.max_mime_depth,
+                             max_addresses=s.max_header_addresses)
         return PrepareOptions(limits, tuple(s.trusted_relays), s.spam_max_tokens,
                               self.spam.n_features if self.spam else None)
 
@@ -228,7 +229,7 @@ def _ticket_for(ctx: Context, contact_id: int | None) -> int | None:
 def _recipients(ctx: Context) -> list[dict]:
     p = ctx.parsed
     rows = [{"kind": "envelope", "address": a.lower()[:320], "name": ""} for a in ctx.entry.envelope.rcpt_tos]
-    for kind, addresses in (("to", p.to), ("cc", p.cc), ("reply-to", p.reply_to)):
+    for kind, addresses in (("to", p.to), ("cc", p.cc), ("reply-to", p.reply_to), ("from", p.authors)):
         rows += [{"kind": kind, "address": a.address[:320], "name": a.name[:400]} for a in addresses]
     return rows
 
