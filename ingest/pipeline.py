@@ -103,7 +103,9 @@ class Context:
 
     @property
     def queue(self) -> str:
-        return self.judgement.queue if self.judgement else "inbox"
+        """Where a new ticket waits: spam by verdict, automatic mail in its own queue, else by verdict."""
+        verdict = self.judgement.queue if self.judgement else "inbox"
+        return "automatic" if "automatic" in self.flags and verdict != "spam" else verdict
 
     @property
     def sender(self) -> str:
@@ -171,8 +173,8 @@ def store(ctx: Context) -> None:
     """The message and what hangs on it, as Core inserts: the ORM's flush of a new ticket, the
     message, its verdict and attachments took 2 ms of CPU a message on the corpus, 45% of the stage."""
     p, session = ctx.parsed, ctx.session
-    new_spam_ticket = ctx.decision.ticket is None and ctx.queue == "spam"
-    contact_id = service.contact_id_for(session, ctx.sender, p.from_.name) if ctx.sender and not new_spam_ticket else None
+    uncredited = ctx.decision.ticket is None and ctx.queue in ("spam", "automatic")  # until an agent looks: no contact
+    contact_id = service.contact_id_for(session, ctx.sender, p.from_.name) if ctx.sender and not uncredited else None
     if ctx.decision.ticket is not None and ctx.queue == "spam":
         ctx.flags.append("spam")  # threaded onto a known ticket: it stays there, flagged
     ticket_id = _ticket_for(ctx, contact_id)

@@ -134,3 +134,36 @@ def test_an_encoded_crlf_in_the_from_name_keeps_the_requester_and_is_flagged(pos
     assert message.from_name == "Eve Bcc: x@y"
     assert "from-name-control-characters" in message.flags
     assert contacts(postdesk) == ["eve@probe.invalid"]
+
+
+# --- 14: automatic mail that belongs to no ticket --------------------------------------------
+
+
+def bounce(original_id: str) -> bytes:
+    return mail(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>", "Subject: Undelivered Mail Returned to Sender",
+        "MIME-Version: 1.0", 'Content-Type: multipart/report; report-type=delivery-status; boundary="B"',
+        body="--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+             "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n"
+             "Final-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+             f"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{original_id}>\r\nSubject: x\r\n\r\n--B--")
+
+
+def test_a_bounce_that_matches_no_ticket_waits_in_the_automatic_queue_without_a_contact(postdesk):
+    message = deliver(postdesk, bounce("never-sent-by-us@example.org"), sender="")
+    assert {"bounce", "automatic"} <= set(message.flags)
+    queued = ticket_of(postdesk, message)
+    assert queued.queue == "automatic" and queued.contact_id is None and message.contact_id is None
+    assert message.from_address == "mailer-daemon@mx.example.org"
+    assert contacts(postdesk) == []
+
+
+def test_an_auto_reply_that_matches_no_ticket_waits_in_the_automatic_queue(postdesk):
+    message = deliver(postdesk, mail("From: bob@example.org", "Subject: Out of office", "Auto-Submitted: auto-replied"))
+    assert ticket_of(postdesk, message).queue == "automatic" and contacts(postdesk) == []
+
+
+def test_a_person_writing_after_an_automatic_message_opens_an_inbox_ticket_and_becomes_a_contact(postdesk):
+    deliver(postdesk, mail("From: bob@example.org", "Subject: Out of office", "Auto-Submitted: auto-replied"))
+    message = deliver(postdesk, mail("From: bob@example.org", "Subject: Back now, about my order"))
+    assert ticket_of(postdesk, message).queue == "inbox" and contacts(postdesk) == ["bob@example.org"]
