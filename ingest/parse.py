@@ -24,6 +24,12 @@ Stages, in order:
 
 Charsets: see `ingest.text_decoding` (declared, else a lenient guess, each miss noted as a defect).
 
+Addresses: each field is read up to ``max_addresses`` ("too-many-addresses"; the rest stays in the
+raw mail). mail-parser finds the structure, display names are decoded here (one RFC 2047 decoder
+for every name, control characters as spaces; line breaks in a From name are flagged
+"from-name-control-characters"). The requester, `from_`, is the one From address; when From
+names several ("multiple-from", all of them in `authors`) it is the one Sender, else no one.
+
 Upstream rule (only with ``trusted_relays``): ``Authentication-Results`` whose authserv-id (first
 token before ';') is a trusted relay, anywhere; X-Spam-Status/Flag/Score/Level only above the
 topmost ``Received`` whose ``by`` host is a trusted relay (a sender writes everything below it).

@@ -5,21 +5,11 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from sqlalchemy import select
 
 from ingest.spool import Envelope
 from models import Attachment, Message, Recipient
-from postdesk.app import App
-
-
-@pytest.fixture
-def desk(settings):
-    app = App.open(settings)
-    runner = app.runner()
-    yield app, runner
-    app.db.dispose()
 
 
 def deliver(desk, raw: bytes, mail_from: str = "customer@example.org") -> Message:
