@@ -71,6 +71,7 @@ class Verbs(typer.Typer):
 
     def __init__(self, **kwargs: Any):
         super().__init__(no_args_is_help=True, add_completion=False, **kwargs)
+        self.callback()(_group)  # so `postdesk tickets --data-dir X list` works too
 
     def command(self, *args: Any, **kwargs: Any) -> Callable:
         register = super().command(*args, **kwargs)
@@ -79,6 +80,10 @@ class Verbs(typer.Typer):
     def callback(self, *args: Any, **kwargs: Any) -> Callable:
         register = super().callback(*args, **kwargs)
         return lambda func: (register(takes_data_options(func)), func)[1]
+
+
+def _group() -> None:
+    """A verb group's own options: only `--data-dir` and `--config`."""
 
 
 def settings_of(ctx: typer.Context) -> Settings:

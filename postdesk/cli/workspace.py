@@ -65,7 +65,7 @@ def writable_data_folder(settings: Settings, *, create: bool) -> None:
     folder = settings.data_dir.resolve()
     if folder.is_dir():
         if not os.access(folder, os.W_OK | os.X_OK):
-            fail(f"the data folder {folder} is read-only for this user")
+            fail(f"cannot write to the data folder {folder} (a read-only disk, or no write permission for this user)")
         return
     if not create:
         require_data_folder(settings)
@@ -87,7 +87,16 @@ def sqlite_file(settings: Settings) -> Path | None:
 
 
 def _read_only_url(database: Path) -> str:
-    return f"sqlite:///file:{quote(str(database))}?mode=ro&uri=true"
+    """SQLite read-only. Reading a WAL database needs its -shm file, made by a writer or by any
+    reader that may write the folder. In a folder this user cannot write, with no -wal or -shm
+    left (no writer has it open), the file is read as immutable, without locks: right for a
+    read-only disk or a copy; only a writer of another user starting during this one command
+    could go unseen by it."""
+    query = "mode=ro&uri=true"
+    if not os.access(database.parent, os.W_OK) and not any(
+            database.with_name(database.name + suffix).exists() for suffix in ("-wal", "-shm")):
+        query += "&immutable=1"
+    return f"sqlite:///file:{quote(str(database))}?{query}"
 
 
 def environment_problem(exc: BaseException) -> str | None:
