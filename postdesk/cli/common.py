@@ -19,8 +19,8 @@ from rich.markup import escape
 if TYPE_CHECKING:
     from postdesk.settings import Settings
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # a line stays one line when piped (grep, scripts)
+err = Console(stderr=True, soft_wrap=True)
 
 _KEYS = {"data_dir": "postdesk.data_dir", "config": "postdesk.config"}  # where the options are kept in ctx.meta
 _OPTIONS = (
