@@ -14,7 +14,6 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from classifier.live import LiveModel

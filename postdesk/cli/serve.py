@@ -19,7 +19,8 @@ def serve(ctx: typer.Context) -> None:
 
     def ready(port: int, service) -> None:
         address = settings.mailboxes[0].address
-        out = Console(soft_wrap=True, highlight=False, markup=False)  # one line each, even piped: the commands stay copyable
+        # one line each, even piped: the commands stay copyable
+        out = Console(soft_wrap=True, highlight=False, markup=False)
         out.print(f"Postdesk is running. Data folder: {settings.data_dir.resolve()}")
         out.print(f"Database: {service.db.engine.url.render_as_string(hide_password=True)}")
         out.print(f"SMTP: {settings.smtp_host}:{port}, mailboxes: {', '.join(m.address for m in settings.mailboxes)}")

@@ -103,8 +103,8 @@ def _retrain(app: App, note: str) -> None:
         version = model_versions.retrain(session, app.settings.spam_dir, app.live_model().filter, note,
                                          progress=lambda what: progress.update(task, description=what))
         figures = version.figures
-    out.print(f"version {version.id} active; " + (figures_text(figures) or "too few labelled messages to cross-validate"),
-              highlight=False)
+    summary = figures_text(figures) or "too few labelled messages to cross-validate"
+    out.print(f"version {version.id} active; {summary}", highlight=False)
 
 
 @group.command()

@@ -65,8 +65,8 @@ def tickets_show(ctx: typer.Context, ticket_id: int, as_json: bool = typer.Optio
         out.print_json(json.dumps(detail))
         return
     plain = {"highlight": False, "markup": False, "soft_wrap": True}  # mail text is not markup
-    out.print(f"[bold]#{detail['id']}[/bold] " + escape(f"{detail['subject']}  [{detail['status']}, {detail['queue']}]"),
-              highlight=False)
+    state = f"[{detail['status']}, {detail['queue']}]"
+    out.print(f"[bold]#{detail['id']}[/bold] " + escape(f"{detail['subject']}  {state}"), highlight=False)
     linked = f"  linked: #{detail['linked_ticket']}" if detail["linked_ticket"] else ""
     out.print(f"department: {detail['department']}  contact: {detail['contact'] or '(none)'}{linked}", **plain)
     out.print("participants: " + ", ".join(detail["participants"]), **plain)

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from email.message import EmailMessage
-
 from pathlib import Path
 
 import pytest

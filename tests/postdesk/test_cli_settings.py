@@ -66,7 +66,8 @@ def test_a_config_file_that_is_not_there_is_one_line(tmp_path):
 
 def test_settings_shows_each_value_in_effect_and_where_it_came_from(tmp_path):
     config = tmp_path / "postdesk.toml"
-    config.write_text('# ours\nsmtp_port = 2626\nsecret_key = "do not show"\n[[mailboxes]]\naddress = "help@example.com"\n')
+    config.write_text('# ours\nsmtp_port = 2626\nsecret_key = "do not show"\n'
+                      '[[mailboxes]]\naddress = "help@example.com"\n')
     done = postdesk("settings", "--data-dir", "elsewhere", cwd=tmp_path, POSTDESK_CONFIG=str(config),
                     POSTDESK_MAX_RECIPIENTS="7", POSTDESK_DATABASE_URL="postgresql+psycopg://pd:hunter2@db/pd",
                     POSTDESK_SMTP_PROT="25")
