@@ -39,6 +39,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def fail_all(problems: list[str], code: int = 2) -> NoReturn:
+    """One error line per problem (invalid settings: exit 2)."""
     for line in problems[:-1]:
         err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
     fail(problems[-1], code)
@@ -74,12 +75,20 @@ class Verbs(typer.Typer):
         self.callback()(_group)  # so `postdesk tickets --data-dir X list` works too
 
     def command(self, *args: Any, **kwargs: Any) -> Callable:
-        register = super().command(*args, **kwargs)
-        return lambda func: (register(takes_data_options(func)), func)[1]
+        return _with_data_options(super().command(*args, **kwargs))
 
     def callback(self, *args: Any, **kwargs: Any) -> Callable:
-        register = super().callback(*args, **kwargs)
-        return lambda func: (register(takes_data_options(func)), func)[1]
+        return _with_data_options(super().callback(*args, **kwargs))
+
+
+def _with_data_options(register: Callable) -> Callable:
+    """A Typer decorator that registers the function with the two options added, and returns it as it was."""
+
+    def decorator(func: Callable) -> Callable:
+        register(takes_data_options(func))
+        return func
+
+    return decorator
 
 
 def _group() -> None:
