@@ -9,6 +9,10 @@ them, so `postdesk --help` starts at once (`bench/cli_startup.py` measures it).
 
 from __future__ import annotations
 
+import gc
+import os
+from typing import Any
+
 from typer.core import TyperGroup
 
 from postdesk.cli import imap, import_mail, serve, settings, spam, spool, status, tickets
@@ -30,7 +34,22 @@ class Root(TyperGroup):
             fail(problem)
 
 
-app = Verbs(cls=Root, help="Postdesk, a self-hosted email helpdesk.")
+class Postdesk(Verbs):
+    """The `postdesk` command as the shell runs it."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Postdesk does no linear algebra; numpy's and scipy's OpenBLAS would each start a thread
+        # pool per core at import, a tenth of `spam score`'s time here (bench/results/cli_startup.md).
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            # The process ends here: spare the interpreter's last full collections over everything
+            # the command loaded (a sixth of `spam score`'s time; bench/results/cli_startup.md).
+            gc.freeze()
+
+
+app = Postdesk(cls=Root, help="Postdesk, a self-hosted email helpdesk.")
 
 
 @app.callback()
