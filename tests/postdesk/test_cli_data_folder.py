@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-READING = [
+NEEDS_A_FOLDER = [  # the reading commands, and those that change only what is already there
     ["tickets", "list"], ["tickets", "show", "1"], ["status"], ["spool", "list"], ["spool", "retry", "1-0.entry"],
     ["spam", "versions"], ["spam", "score", "{mail}"], ["imap", "status"],
     ["spam", "retrain"], ["spam", "activate", "1"], ["spam", "block", "--remove", "x@example.com"],
@@ -37,7 +37,7 @@ def one_line_error(done: subprocess.CompletedProcess) -> str:
     return line.removeprefix("error: ")
 
 
-@pytest.mark.parametrize("args", READING, ids=" ".join)
+@pytest.mark.parametrize("args", NEEDS_A_FOLDER, ids=" ".join)
 def test_a_command_at_a_mistyped_data_dir_says_there_is_none_and_creates_nothing(tmp_path, args):
     mail = tmp_path / "mail.eml"
     mail.write_bytes(b"From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n")
