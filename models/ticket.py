@@ -31,6 +31,7 @@ class Ticket(Base):
     department = relationship("Department")
     mailbox = relationship("Mailbox")
     contact = relationship("Contact")
+    assignee = relationship("Agent")
     messages = relationship("Message", back_populates="ticket", order_by="Message.id")
     participants = relationship("TicketParticipant", cascade="all, delete-orphan")
 

@@ -24,6 +24,7 @@ from ingest.importer import MailboxReadError, open_mailbox, outcome, read_mailbo
 from postdesk.app import App, configure_logging, serve as run_service
 from postdesk.console import err, fail, open_app, out, settings_of
 from postdesk.spam_cli import spam_app
+from postdesk.users_cli import users_app
 from postdesk.settings import Settings, SettingsError, load_settings
 from postdesk.settings_doc import settings_table, update_readme
 from tickets.queries import list_tickets, ticket_detail
@@ -35,6 +36,7 @@ app.add_typer(tickets_app, name="tickets")
 app.add_typer(spool_app, name="spool")
 app.add_typer(spam_app, name="spam")
 app.add_typer(imap_app, name="imap", help="IMAP accounts: sync state and configuration checks.")
+app.add_typer(users_app, name="users")
 @app.callback()
 def main(ctx: typer.Context,
          config: Optional[Path] = typer.Option(None, "--config", envvar="POSTDESK_CONFIG", help="TOML settings file."),
