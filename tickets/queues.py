@@ -136,9 +136,9 @@ def _ids(session: Session, queue: Queue, scope: Scope, filters: Filters, after: 
 
 
 def page(session: Session, key: str, scope: Scope, filters: Filters, cursor: str | None = None,
-         before: str | None = None, limit: int = PAGE) -> Page:
+         before: str | None = None, limit: int | None = None) -> Page:
     """One page of queue `key`: after `cursor` (the next page), or before `before` (the previous one)."""
-    queue = QUEUES[key]
+    queue, limit = QUEUES[key], limit or PAGE
     mark = _decode_cursor(before or cursor or "", filters) if (before or cursor) else None
     forward = before is None
     found = _ids(session, queue, scope, filters, mark, forward, limit + 1)
