@@ -25,6 +25,7 @@ from postdesk.app import App, configure_logging, serve as run_service
 from postdesk.console import err, fail, open_app, out, settings_of
 from postdesk.spam_cli import spam_app
 from postdesk.users_cli import users_app
+from postdesk.web_cli import ready_lines as web_ready_lines, web as web_command
 from postdesk.settings import Settings, SettingsError, load_settings
 from postdesk.settings_doc import settings_table, update_readme
 from tickets.queries import list_tickets, ticket_detail
@@ -37,6 +38,7 @@ app.add_typer(spool_app, name="spool")
 app.add_typer(spam_app, name="spam")
 app.add_typer(imap_app, name="imap", help="IMAP accounts: sync state and configuration checks.")
 app.add_typer(users_app, name="users")
+app.command("web")(web_command)
 @app.callback()
 def main(ctx: typer.Context,
          config: Optional[Path] = typer.Option(None, "--config", envvar="POSTDESK_CONFIG", help="TOML settings file."),
@@ -63,6 +65,8 @@ def serve(ctx: typer.Context):
         out.print(f"   or: python3 -c \"import smtplib; smtplib.SMTP('{settings.smtp_host}', {port})"
                   f".sendmail('me@example.com', ['{address}'], b'Subject: hello\\r\\n\\r\\nIt works.\\r\\n')\"")
         out.print("Then: postdesk tickets list", highlight=False)
+        for line in web_ready_lines(service, service.web_url):
+            out.print(line, highlight=False)
 
     try:
         run_service(settings, on_ready=ready)
