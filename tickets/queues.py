@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import lru_cache
 
-from sqlalchemy import func, select, tuple_, union_all
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import bindparam, func, literal, select, tuple_, union_all
+from sqlalchemy.orm import Session
 
-from models import Message, Ticket
+from models import Agent, Contact, Department, Message, Ticket
 from models.ticket import STATUSES
 
 COUNT_CAP = 1000
@@ -83,19 +84,28 @@ def _departments(scope: Scope, filters: Filters) -> list[int | None]:
     return [None] if scope.departments is None else sorted(scope.departments)
 
 
-def _conditions(queue: Queue, scope: Scope, filters: Filters) -> list:
-    where = [Ticket.queue == queue.queue]
+def _assignee(queue: Queue, filters: Filters) -> str | None:
+    """Which assignee condition applies: "me", "none", "agent" (one given by id) or None."""
     if queue.mine or filters.assignee == "me":
-        where.append(Ticket.assignee_id == scope.agent_id)
-    elif filters.assignee == "none":
+        return "me"
+    if filters.assignee == "none":
+        return "none"
+    return "agent" if filters.assignee and filters.assignee.isdigit() else None
+
+
+def _conditions(queue: Queue, assignee: str | None) -> list:
+    where = [Ticket.queue == queue.queue]
+    if assignee == "me":
+        where.append(Ticket.assignee_id == bindparam("me"))
+    elif assignee == "none":
         where.append(Ticket.assignee_id.is_(None))
-    elif filters.assignee and filters.assignee.isdigit():
-        where.append(Ticket.assignee_id == int(filters.assignee))
+    elif assignee == "agent":
+        where.append(Ticket.assignee_id == bindparam("assignee"))
     return where
 
 
-def _keys(filters: Filters):
-    return (Ticket.updated_at, Ticket.id) if filters.sort == "updated" else (Ticket.id,)
+def _keys(sort: str):
+    return (Ticket.updated_at, Ticket.id) if sort == "updated" else (Ticket.id,)
 
 
 def encode_cursor(row_keys: tuple) -> str:
@@ -112,36 +122,53 @@ def _decode_cursor(cursor: str, filters: Filters) -> tuple | None:
         return None
 
 
-def _ids(session: Session, queue: Queue, scope: Scope, filters: Filters, after: tuple | None,
-         forward: bool, limit: int) -> list[tuple]:
-    """Sort keys of up to `limit` tickets after `after`, walking forward or backward in sort order."""
-    keys = _keys(filters)
-    descending = filters.descending == forward
+# The statements are built once per shape and their values bound at each call: building one
+# (a union of up to departments x statuses selects) cost more Python time than running it.
+@lru_cache(maxsize=512)
+def _walk(key: str, departments: int, statuses: tuple[str, ...], assignee: str | None, sort: str,
+          descending: bool, keyset: bool):
+    """Sort keys of the next tickets in each of `departments` (0: all, unconditioned) x `statuses`, merged."""
+    queue, keys = QUEUES[key], _keys(sort)
+    after = [bindparam(f"after{i}", type_=k.type) for i, k in enumerate(keys)]
     pieces = []
-    for department in _departments(scope, filters):
-        for status in _statuses(queue, filters):
-            part = select(*keys).where(*_conditions(queue, scope, filters), Ticket.status == status)
-            if department is not None:
-                part = part.where(Ticket.department_id == department)
-            if after is not None:
-                part = part.where(tuple_(*keys) < tuple_(*after) if descending else tuple_(*keys) > tuple_(*after))
+    for d in range(departments or 1):
+        for n in range(len(statuses)):
+            piece = select(*keys).where(*_conditions(queue, assignee), Ticket.status == bindparam(f"status{n}"))
+            if departments:
+                piece = piece.where(Ticket.department_id == bindparam(f"department{d}"))
+            if keyset:
+                piece = piece.where(tuple_(*keys) < tuple_(*after) if descending else tuple_(*keys) > tuple_(*after))
             order = [k.desc() for k in keys] if descending else list(keys)
-            pieces.append(select(part.order_by(*order).limit(limit).subquery()))
-    if not pieces:
-        return []
+            pieces.append(select(piece.order_by(*order).limit(bindparam("limit")).subquery()))
     merged = union_all(*pieces).subquery()
     columns = [merged.c[k.key] for k in keys]
-    order = [c.desc() for c in columns] if descending else columns
-    return [tuple(r) for r in session.execute(select(*columns).order_by(*order).limit(limit))]
+    return select(*columns).order_by(*([c.desc() for c in columns] if descending else columns)).limit(bindparam("limit"))
+
+
+def _ids(session: Session, key: str, scope: Scope, filters: Filters, after: tuple | None,
+         forward: bool, limit: int) -> list[tuple]:
+    """Sort keys of up to `limit` tickets after `after`, walking forward or backward in sort order."""
+    queue = QUEUES[key]
+    departments, statuses = _departments(scope, filters), _statuses(queue, filters)
+    if not departments or not statuses:
+        return []
+    walk = _walk(key, 0 if departments == [None] else len(departments), statuses, _assignee(queue, filters),
+                 filters.sort, filters.descending == forward, after is not None)
+    assignee = filters.assignee or ""
+    values = {"limit": limit, "me": scope.agent_id, "assignee": int(assignee) if assignee.isdigit() else 0}
+    values |= {f"status{n}": status for n, status in enumerate(statuses)}
+    values |= {f"department{d}": department for d, department in enumerate(departments) if department is not None}
+    values |= {f"after{i}": value for i, value in enumerate(after or ())}
+    return [tuple(r) for r in session.execute(walk, values)]
 
 
 def page(session: Session, key: str, scope: Scope, filters: Filters, cursor: str | None = None,
          before: str | None = None, limit: int | None = None) -> Page:
     """One page of queue `key`: after `cursor` (the next page), or before `before` (the previous one)."""
-    queue, limit = QUEUES[key], limit or PAGE
+    limit = limit or PAGE
     mark = _decode_cursor(before or cursor or "", filters) if (before or cursor) else None
     forward = before is None
-    found = _ids(session, queue, scope, filters, mark, forward, limit + 1)
+    found = _ids(session, key, scope, filters, mark, forward, limit + 1)
     more = len(found) > limit
     found = found[:limit] if forward else list(reversed(found[:limit]))
     rows = _rows(session, [k[-1] for k in found])
@@ -152,43 +179,57 @@ def page(session: Session, key: str, scope: Scope, filters: Filters, cursor: str
                 encode_cursor(found[0]) if found and has_before else None)
 
 
+_ROW = (select(Ticket.id, Ticket.subject, Ticket.status, Ticket.queue, Department.name, Contact.name,
+               Contact.address, Agent.name, Agent.email, Ticket.updated_at, Ticket.created_at)
+        .outerjoin(Department, Department.id == Ticket.department_id)
+        .outerjoin(Contact, Contact.id == Ticket.contact_id).outerjoin(Agent, Agent.id == Ticket.assignee_id)
+        .where(Ticket.id.in_(bindparam("ids", expanding=True))))
+_MESSAGES = (select(Message.ticket_id, func.count()).where(Message.ticket_id.in_(bindparam("ids", expanding=True)))
+             .group_by(Message.ticket_id))
+
+
 def _rows(session: Session, ids: list[int]) -> list[dict]:
+    """The rows of a page in two queries (Core, not ORM objects: a page is 50 rows on every view)."""
     if not ids:
         return []
-    tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ids)).options(
-        selectinload(Ticket.contact), selectinload(Ticket.department), selectinload(Ticket.assignee)))}
-    counts = dict(session.execute(select(Message.ticket_id, func.count()).where(Message.ticket_id.in_(ids))
-                                  .group_by(Message.ticket_id)).all())
-    return [_row(tickets[i], counts.get(i, 0)) for i in ids if i in tickets]
+    found = {row[0]: row for row in session.execute(_ROW, {"ids": ids})}
+    counts = dict(session.execute(_MESSAGES, {"ids": ids}).all())
+    return [_row(found[i], counts.get(i, 0)) for i in ids if i in found]
 
 
 def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc) if moment and moment.tzinfo is None else moment
 
 
-def _row(t: Ticket, messages: int) -> dict:
+def _row(r, messages: int) -> dict:
+    (ticket_id, subject, status, queue, department, contact_name, contact_address, agent_name, agent_email,
+     updated_at, created_at) = r
     return {
-        "id": t.id, "subject": t.subject, "status": t.status, "queue": t.queue,
-        "department": t.department.name if t.department else None,
-        "requester": (t.contact.name or t.contact.address) if t.contact else None,
-        "requester_address": t.contact.address if t.contact else None,
-        "assignee": (t.assignee.name or t.assignee.email) if t.assignee else None,
-        "updated_at": _aware(t.updated_at), "created_at": _aware(t.created_at), "messages": messages,
+        "id": ticket_id, "subject": subject, "status": status, "queue": queue, "department": department,
+        "requester": contact_name or contact_address, "requester_address": contact_address,
+        "assignee": agent_name or agent_email, "updated_at": _aware(updated_at), "created_at": _aware(created_at),
+        "messages": messages,
     }
 
 
-def counts(session: Session, scope: Scope, filters: Filters = Filters()) -> dict[str, int]:
-    """Tickets in each queue, each counted up to COUNT_CAP + 1 (shown as "1000+")."""
-    only_department = replace(filters, status=None, assignee=None)
-    result = {}
+@lru_cache(maxsize=4)
+def _count(all_departments: bool):
+    parts = []
     for key, queue in QUEUES.items():
-        departments = _departments(scope, only_department)
-        if not departments:
-            result[key] = 0
-            continue
-        where = _conditions(queue, scope, only_department) + [Ticket.status.in_(queue.statuses)]
-        if departments != [None]:
-            where.append(Ticket.department_id.in_(departments))
-        capped = select(Ticket.id).where(*where).limit(COUNT_CAP + 1).subquery()
-        result[key] = session.scalar(select(func.count()).select_from(capped))
-    return result
+        where = _conditions(queue, "me" if queue.mine else None) + [Ticket.status.in_(queue.statuses)]
+        if not all_departments:
+            where.append(Ticket.department_id.in_(bindparam("departments", expanding=True)))
+        capped = select(Ticket.id).where(*where).limit(bindparam("cap")).subquery()
+        parts.append(select(literal(key).label("queue"), func.count().label("n")).select_from(capped))
+    return union_all(*parts)
+
+
+def counts(session: Session, scope: Scope, filters: Filters = Filters()) -> dict[str, int]:
+    """Tickets in each queue, each counted up to COUNT_CAP + 1 (shown as "1000+"), in one query."""
+    departments = _departments(scope, replace(filters, status=None, assignee=None))
+    if not departments:
+        return dict.fromkeys(QUEUES, 0)
+    values = {"me": scope.agent_id, "cap": COUNT_CAP + 1}
+    if departments != [None]:
+        values["departments"] = departments
+    return dict(session.execute(_count(departments == [None]), values).all())
