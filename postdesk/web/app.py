@@ -36,6 +36,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         https = scope.get("scheme") == "https"
+        cache = "public, max-age=3600" if scope["path"].startswith("/static/") else "no-store"
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
@@ -44,7 +45,7 @@ class SecurityHeaders:
                 extra = dict(_COMMON)
                 extra.setdefault("content-security-policy", PAGE_POLICY)
                 extra.setdefault("x-frame-options", "DENY")
-                extra.setdefault("cache-control", "no-store")
+                extra.setdefault("cache-control", cache)
                 if https:
                     extra["strict-transport-security"] = "max-age=31536000"
                 headers += [(k.encode(), v.encode()) for k, v in extra.items() if k.encode() not in present]

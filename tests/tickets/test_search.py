@@ -133,3 +133,20 @@ def test_after_scrub_no_byte_of_a_removed_messages_words_is_left_in_the_sqlite_f
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     assert tail not in _database_bytes(path)
     assert found(db, canary) == [] and [h.subject for h in found(db, "otters")] == ["Someone else"]
+
+
+def test_any_text_typed_into_the_search_box_is_a_query_never_an_error(postdesk):
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    postdesk.send(mail("Known words", "alpha beta_gamma δέλτα"))
+    postdesk.settle()
+    db = postdesk.app.db
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.text(max_size=60) | st.sampled_from(['"', 'NEAR(a b)', "a OR b", "col:x", "*", "^x", "a AND", "_", "'"]))
+    def check(query):
+        hits = found(db, query)
+        assert all(h.subject == "Known words" for h in hits)
+
+    check()
+    assert [h.subject for h in found(db, "ΔΈΛΤΑ")] == ["Known words"]  # any case
