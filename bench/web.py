@@ -39,9 +39,11 @@ from ingest.pipeline import process_batch  # noqa: E402
 from ingest.prepare import prepare  # noqa: E402
 from ingest.spool import Entry, Envelope  # noqa: E402
 from models import Agent  # noqa: E402
+from models.db import Database  # noqa: E402
 from postdesk.accounts import users  # noqa: E402
 from postdesk.app import App  # noqa: E402
 from postdesk.settings import MailboxConfig, Settings  # noqa: E402
+from tickets import search  # noqa: E402
 
 RARE = "quixotically"  # in RARE_COUNT messages at every size
 RARE_COUNT = 5
@@ -167,6 +169,20 @@ def measure(url: str, settings: Settings, requests: int) -> dict[str, list[float
     return times
 
 
+def scrub_seconds(settings: Settings) -> float | None:
+    """What an erasure's last step costs on SQLite: rewriting the whole full-text index (tickets.search.scrub)."""
+    db = Database(settings.sqlalchemy_url)
+    try:
+        if not db.is_sqlite:
+            return None
+        started = time.perf_counter()
+        with db.write() as session:
+            search.scrub(session)
+        return round(time.perf_counter() - started, 2)
+    finally:
+        db.dispose()
+
+
 def percentile(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
 
@@ -188,10 +204,12 @@ def run(backend: str, n: int, args) -> dict:
         proc, url = start_web(settings)
         try:
             times = measure(url, settings, args.requests)
+            load = round(os.getloadavg()[0], 1)
         finally:
             proc.terminate()
             proc.wait(60)
-        result = {"backend": backend, "tickets": n, "seed_s": round(seconds, 1)}
+        result = {"backend": backend, "tickets": n, "seed_s": round(seconds, 1), "scrub_s": scrub_seconds(settings),
+                  "load": load}
         for page, values in times.items():
             result[page] = (round(percentile(values, 50), 1), round(percentile(values, 95), 1))
         print(json.dumps(result), flush=True)
@@ -205,17 +223,17 @@ def run(backend: str, n: int, args) -> dict:
 
 
 def table(results: list[dict], sizes: list[int]) -> str:
-    lines = ["| backend | tickets | queue p50 / p95 ms | ticket p50 / p95 ms | search p50 / p95 ms |",
-             "|---|---|---|---|---|"]
+    lines = ["| backend | tickets | queue p50 / p95 ms | ticket p50 / p95 ms | search p50 / p95 ms | load average |",
+             "|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['backend']} | {r['tickets']:,} | " + " | ".join(
-            f"{r[p][0]} / {r[p][1]}" for p in ("queue", "ticket", "search")) + " |")
+            f"{r[p][0]} / {r[p][1]}" for p in ("queue", "ticket", "search")) + f" | {r['load']} |")
     small, large = min(sizes), max(sizes)
     for backend in dict.fromkeys(r["backend"] for r in results):
         a = next(r for r in results if r["backend"] == backend and r["tickets"] == small)
         b = next(r for r in results if r["backend"] == backend and r["tickets"] == large)
         lines.append(f"| {backend} | ratio {large:,} / {small:,} | " + " | ".join(
-            f"{b[p][0] / a[p][0]:.2f} / {b[p][1] / a[p][1]:.2f}" for p in ("queue", "ticket", "search")) + " |")
+            f"{b[p][0] / a[p][0]:.2f} / {b[p][1] / a[p][1]:.2f}" for p in ("queue", "ticket", "search")) + " | |")
     return "\n".join(lines)
 
 
@@ -234,12 +252,14 @@ def main() -> None:
     print(report)
     if args.write:
         seeded = ", ".join(f"{r['backend']} {r['tickets']:,}: {r['seed_s']} s" for r in results)
+        scrubbed = ", ".join(f"{r['tickets']:,} tickets: {r['scrub_s']} s" for r in results if r["scrub_s"] is not None)
         (ROOT / "bench" / "results" / "web.md").write_text(
             f"# Web view: pages over HTTP ({datetime.now(timezone.utc):%Y-%m-%d})\n\n"
             f"`python bench/web.py --sizes {args.sizes} --requests {args.requests}"
             f"{' --pg-url ...' if args.pg_url else ''} --write`, {args.requests} requests of each page after 20 "
             f"to warm up; `postdesk web` in its own process, the client on one keep-alive connection.\n\n"
-            f"{report}\n\nSeeding through the pipeline's stages took {seeded}.\n")
+            f"{report}\n\nSeeding through the pipeline's stages took {seeded}. Rewriting SQLite's full-text "
+            f"index, the last step of an erasure (`tickets.search.scrub`, FTS5 'optimize'), took {scrubbed}.\n")
 
 
 if __name__ == "__main__":

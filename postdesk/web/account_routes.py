@@ -11,7 +11,7 @@ from postdesk.accounts import passwords, recovery, signin, users
 from postdesk.web.auth import Viewer, check_csrf, viewer
 from postdesk.web.signin_routes import enrolment_context
 from postdesk.web.site import site_of
-from postdesk.web.ticket_routes import nav
+from postdesk.web.nav import nav
 
 router = APIRouter()
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 
 from postdesk.web.auth import Viewer, viewer
 from postdesk.web.site import site_of
-from postdesk.web.ticket_routes import nav
+from postdesk.web.nav import nav
 from tickets import search
 
 router = APIRouter()

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from models import Agent, Department, Message
 from postdesk.web import mail_html
 from postdesk.web.auth import Viewer, viewer
+from postdesk.web.nav import nav
 from postdesk.web.site import site_of
 from tickets import access, queues
 from tickets.queries import ticket_detail
@@ -25,12 +26,6 @@ RULES = {
     "token": "the ticket number in the subject, from a participant",
     "new": "opened this ticket",
 }
-
-
-def nav(session, me: Viewer, department: int | None = None) -> dict:
-    """What every signed-in page shows around its content: the queues with their counts."""
-    counts = queues.counts(session, me.scope, queues.Filters(department=department))
-    return {"me": me, "queues": queues.QUEUES, "counts": counts, "cap": queues.COUNT_CAP}
 
 
 def _int(value: str | None) -> int | None:
