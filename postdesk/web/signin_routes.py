@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 
 from models import Agent
 from postdesk.accounts import sessions, signin, totp
@@ -19,8 +19,20 @@ def _go(step: str) -> RedirectResponse:
     return RedirectResponse(STEP_PAGES[step], status_code=303)
 
 
-def _throttled(wait: float) -> str:
-    return f"Too many failed attempts. Try again in {math.ceil(wait)} seconds."
+def _to_step(request: Request, token: str, step: str) -> RedirectResponse:
+    """On to the page of `step`, with the new session's cookie."""
+    response = _go(step)
+    site_of(request).set_session(response, request, token)
+    return response
+
+
+def _refused(attempt: signin.Attempt, wrong: str, page) -> Response:
+    """The form again: 429 with Retry-After when throttled (nothing was checked), else 401."""
+    if not attempt.wait:
+        return page(401, wrong)
+    response = page(429, f"Too many failed attempts. Try again in {math.ceil(attempt.wait)} seconds.")
+    response.headers["Retry-After"] = str(math.ceil(attempt.wait))
+    return response
 
 
 @router.get("/signin")
@@ -45,14 +57,9 @@ def signin_submit(request: Request, email: str = Form(""), password: str = Form(
             step = signin.next_step(session, agent, "password")
             token, _ = sessions.start(session, agent.id, step, now)
     if not attempt.ok:
-        message, status = (_throttled(attempt.wait), 429) if attempt.wait else ("Wrong email or password.", 401)
-        response = site.signed_out_form(request, "signin.html", status, error=message, email=email)
-        if attempt.wait:
-            response.headers["Retry-After"] = str(math.ceil(attempt.wait))
-        return response
-    response = _go(step)
-    site.set_session(response, request, token)
-    return response
+        return _refused(attempt, "Wrong email or password.", lambda status, error: site.signed_out_form(
+            request, "signin.html", status, error=error, email=email))
+    return _to_step(request, token, step)
 
 
 def _advance(request: Request, done: str) -> tuple[str, str]:
@@ -82,15 +89,9 @@ def code_submit(request: Request, code: str = Form(""), csrf: str = Form("")):
         attempt = signin.check_second_factor(session, session.get(Agent, me.agent_id), code, site.address(request),
                                              site.now())
     if not attempt.ok:
-        message, status = (_throttled(attempt.wait), 429) if attempt.wait else ("That code is not right.", 401)
-        response = site.render(request, "signin_code.html", status, error=message, csrf=me.csrf)
-        if attempt.wait:
-            response.headers["Retry-After"] = str(math.ceil(attempt.wait))
-        return response
-    token, step = _advance(request, "second_factor")
-    response = _go(step)
-    site.set_session(response, request, token)
-    return response
+        return _refused(attempt, "That code is not right.", lambda status, error: site.render(
+            request, "signin_code.html", status, error=error, csrf=me.csrf))
+    return _to_step(request, *_advance(request, "second_factor"))
 
 
 @router.get("/signin/password")
@@ -108,10 +109,7 @@ def password_submit(request: Request, new: str = Form(""), repeat: str = Form(""
         why = signin.set_password(session.get(Agent, me.agent_id), new, repeat)
     if why:
         return site.render(request, "signin_password.html", 400, error=why[0].upper() + why[1:] + ".", csrf=me.csrf)
-    token, step = _advance(request, "new_password")
-    response = _go(step)
-    site.set_session(response, request, token)
-    return response
+    return _to_step(request, *_advance(request, "new_password"))
 
 
 def enrolment_context(site, agent_id: int) -> dict:
