@@ -23,6 +23,7 @@ from ingest.imap_cli import imap_app
 from ingest.importer import MailboxReadError, open_mailbox, outcome, read_mailbox, spool_all
 from postdesk.app import App, configure_logging, serve as run_service
 from postdesk.console import err, fail, open_app, out, settings_of
+from postdesk.search_cli import search as search_command
 from postdesk.spam_cli import spam_app
 from postdesk.users_cli import users_app
 from postdesk.web_cli import ready_lines as web_ready_lines, web as web_command
@@ -39,6 +40,7 @@ app.add_typer(spam_app, name="spam")
 app.add_typer(imap_app, name="imap", help="IMAP accounts: sync state and configuration checks.")
 app.add_typer(users_app, name="users")
 app.command("web")(web_command)
+app.command("search")(search_command)
 @app.callback()
 def main(ctx: typer.Context,
          config: Optional[Path] = typer.Option(None, "--config", envvar="POSTDESK_CONFIG", help="TOML settings file."),

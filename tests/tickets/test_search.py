@@ -3,15 +3,20 @@ asked for, and a removed message leaves neither search results nor bytes in the 
 
 from __future__ import annotations
 
+import json
 import secrets
+import subprocess
+import sys
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import delete, select, text
 
 from models import Message, Ticket
 from models.db import Database
+from serve import settings_env
 from tickets import search
 
 
@@ -136,8 +141,6 @@ def test_after_scrub_no_byte_of_a_removed_messages_words_is_left_in_the_sqlite_f
 
 
 def test_any_text_typed_into_the_search_box_is_a_query_never_an_error(postdesk):
-    from hypothesis import HealthCheck, given, settings, strategies as st
-
     postdesk.send(mail("Known words", "alpha beta_gamma δέλτα"))
     postdesk.settle()
     db = postdesk.app.db
@@ -150,3 +153,13 @@ def test_any_text_typed_into_the_search_box_is_a_query_never_an_error(postdesk):
 
     check()
     assert [h.subject for h in found(db, "ΔΈΛΤΑ")] == ["Known words"]  # any case
+
+
+def test_the_command_line_searches_the_same_index(postdesk):
+    postdesk.send(mail("Lost parcel", "the wombat shipment"))
+    postdesk.send(mail("Other", "nothing to see"))
+    postdesk.settle()
+    done = subprocess.run([sys.executable, "-m", "postdesk", "search", "WOMBAT", "--json"],
+                          env=settings_env(postdesk.settings), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [row["subject"] for row in json.loads(done.stdout)] == ["Lost parcel"]
