@@ -52,6 +52,8 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    agent = relationship("Agent")
+
 
 class RecoveryCode(Base):
     __tablename__ = "recovery_codes"

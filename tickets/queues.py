@@ -179,31 +179,30 @@ def page(session: Session, key: str, scope: Scope, filters: Filters, cursor: str
                 encode_cursor(found[0]) if found and has_before else None)
 
 
+_MESSAGES = (select(func.count()).where(Message.ticket_id == Ticket.id).correlate(Ticket)
+             .scalar_subquery())
 _ROW = (select(Ticket.id, Ticket.subject, Ticket.status, Ticket.queue, Department.name, Contact.name,
-               Contact.address, Agent.name, Agent.email, Ticket.updated_at, Ticket.created_at)
+               Contact.address, Agent.name, Agent.email, Ticket.updated_at, Ticket.created_at, _MESSAGES)
         .outerjoin(Department, Department.id == Ticket.department_id)
         .outerjoin(Contact, Contact.id == Ticket.contact_id).outerjoin(Agent, Agent.id == Ticket.assignee_id)
         .where(Ticket.id.in_(bindparam("ids", expanding=True))))
-_MESSAGES = (select(Message.ticket_id, func.count()).where(Message.ticket_id.in_(bindparam("ids", expanding=True)))
-             .group_by(Message.ticket_id))
 
 
 def _rows(session: Session, ids: list[int]) -> list[dict]:
-    """The rows of a page in two queries (Core, not ORM objects: a page is 50 rows on every view)."""
+    """The rows of a page in one query (Core, not ORM objects: a page is 50 rows on every view)."""
     if not ids:
         return []
     found = {row[0]: row for row in session.execute(_ROW, {"ids": ids})}
-    counts = dict(session.execute(_MESSAGES, {"ids": ids}).all())
-    return [_row(found[i], counts.get(i, 0)) for i in ids if i in found]
+    return [_row(found[i]) for i in ids if i in found]
 
 
 def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc) if moment and moment.tzinfo is None else moment
 
 
-def _row(r, messages: int) -> dict:
+def _row(r) -> dict:
     (ticket_id, subject, status, queue, department, contact_name, contact_address, agent_name, agent_email,
-     updated_at, created_at) = r
+     updated_at, created_at, messages) = r
     return {
         "id": ticket_id, "subject": subject, "status": status, "queue": queue, "department": department,
         "requester": contact_name or contact_address, "requester_address": contact_address,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from models import WebSession
 
@@ -44,9 +44,12 @@ def start(session: Session, agent_id: int, stage: str, now: datetime) -> tuple[s
     return token, row
 
 
-def peek(session: Session, token: str | None) -> WebSession | None:
-    """The session row of `token`, as it is (see `needs_write`, then `find`)."""
-    return session.get(WebSession, _hash(token)) if token else None
+def peek(session: Session, token: str | None, with_agent: bool = False) -> WebSession | None:
+    """The session row of `token`, as it is (see `needs_write`, then `find`); `with_agent` loads
+    its agent in the same query."""
+    if not token:
+        return None
+    return session.get(WebSession, _hash(token), options=[joinedload(WebSession.agent)] if with_agent else None)
 
 
 def find(session: Session, token: str | None, now: datetime, limits: Limits) -> WebSession | None:

@@ -65,7 +65,7 @@ def session_viewer(site: Site, token: str | None) -> Viewer | None:
     """The agent behind `token`, at whatever step; a read unless the session must be touched or ended."""
     now = site.now()
     with site.db.read() as session:
-        row = sessions.peek(session, token)
+        row = sessions.peek(session, token, with_agent=True)
         if row is None:
             return None
         if not sessions.needs_write(row, now, site.limits):

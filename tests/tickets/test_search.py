@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 from sqlalchemy import delete, select, text
 
 from models import Message, Ticket
@@ -145,7 +145,7 @@ def test_any_text_typed_into_the_search_box_is_a_query_never_an_error(postdesk):
     postdesk.settle()
     db = postdesk.app.db
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(st.text(max_size=60) | st.sampled_from(['"', 'NEAR(a b)', "a OR b", "col:x", "*", "^x", "a AND", "_", "'"]))
     def check(query):
         hits = found(db, query)
