@@ -14,9 +14,10 @@ def _visible(department_id: int | None, departments: frozenset[int] | None) -> b
     return departments is None or (department_id is not None and department_id in departments)
 
 
-def ticket(session: Session, ticket_id: int, departments: frozenset[int] | None) -> Ticket | None:
-    found = session.get(Ticket, ticket_id)
-    return found if found is not None and _visible(found.department_id, departments) else None
+def ticket(session: Session, ticket_id: int, departments: frozenset[int] | None) -> bool:
+    """Whether the ticket exists and is visible (its department only is read: the caller loads what it shows)."""
+    row = session.execute(select(Ticket.department_id).where(Ticket.id == ticket_id)).first()
+    return row is not None and _visible(row[0], departments)
 
 
 def message(session: Session, message_id: int, departments: frozenset[int] | None) -> Message | None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
-from models import Agent, Department, Message
+from models import Agent, Department, Message, Ticket
 from postdesk.web import mail_html
 from postdesk.web.auth import Viewer, viewer
 from postdesk.web.nav import nav
@@ -80,11 +80,11 @@ def ticket_page(ticket_id: int, request: Request, me: Viewer = Depends(viewer)):
     site = site_of(request)
     images_for = _int(request.query_params.get("images"))
     with site.db.read() as session:
-        ticket = access.ticket(session, ticket_id, me.departments)
-        if ticket is None:
+        if not access.ticket(session, ticket_id, me.departments):
             raise HTTPException(404)
         detail = ticket_detail(session, ticket_id)
-        assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
+        assignee = session.execute(select(Agent.name, Agent.email).join(Ticket, Ticket.assignee_id == Agent.id)
+                                   .where(Ticket.id == ticket_id)).first()
         html = dict(session.execute(select(Message.id, Message.html_body).where(
             Message.ticket_id == ticket_id, Message.html_body != "")).all())
         context = nav(session, me)
@@ -94,7 +94,7 @@ def ticket_page(ticket_id: int, request: Request, me: Viewer = Depends(viewer)):
             m["remote_images"] = mail_html.sanitise(html[m["id"]], {}).remote_images
             m["images_loaded"] = m["id"] == images_for
     return site.render(request, "ticket.html", **context, ticket=detail,
-                       assignee=(assignee.name or assignee.email) if assignee else None)
+                       assignee=(assignee[0] or assignee[1]) if assignee else None)
 
 
 @router.get("/messages/{message_id}/body")
@@ -110,7 +110,11 @@ def message_body(message_id: int, request: Request, me: Viewer = Depends(viewer)
     images = {}
     for part, sha256 in parts:
         if part.sniffed_type in mail_html.IMAGE_TYPES and part.size <= mail_html.MAX_INLINE_IMAGE:
-            images[part.content_id.strip("<>").lower()] = mail_html.InlineImage(part.sniffed_type, site.blobs.get(sha256))
+            try:
+                data = site.blobs.get(sha256)
+            except OSError:  # a blob file gone missing: the image is not shown, the message still is
+                continue
+            images[part.content_id.strip("<>").lower()] = mail_html.InlineImage(part.sniffed_type, data)
     shown = mail_html.sanitise(html, images, allow_remote)
     return HTMLResponse(mail_html.DOCUMENT.format(body=shown.html), headers={
         "Content-Security-Policy": mail_html.body_policy(allow_remote), "Referrer-Policy": "no-referrer",
