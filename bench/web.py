@@ -308,7 +308,8 @@ def main() -> None:
             f"`python bench/web.py --sizes {args.sizes} --requests {args.requests}"
             f"{' --pg-url ...' if args.pg_url else ''} --write`, {args.requests} requests of each page after 20 "
             f"to warm up; `postdesk web` in its own process, the client on one keep-alive connection.\n\n"
-            f"{report}\n\nSeeding through the pipeline's stages took {seeded}. Rewriting SQLite's full-text "
+            f"{report}\n\nSeeding took {seeded} (SQLite through the pipeline's stages; PostgreSQL then got the "
+            f"same rows copied in bulk, its figure includes the SQLite seeding). Rewriting SQLite's full-text "
             f"index, the last step of an erasure (`tickets.search.scrub`, FTS5 'optimize'), took {scrubbed}.\n")
 
 
