@@ -81,7 +81,7 @@ sys.stdin.read()
 
 def env_for(data_dir: Path) -> dict:
     env = dict(os.environ)
-    env.update(POSTDESK_DATA_DIR=str(data_dir), POSTDESK_SMTP_PORT="0", POSTDESK_MAILBOXES=MAILBOXES,
+    env.update(POSTDESK_DATA_DIR=str(data_dir), POSTDESK_SMTP_PORT="0", POSTDESK_WEB_PORT="0", POSTDESK_MAILBOXES=MAILBOXES,
                POSTDESK_MIN_FREE_DISK="0", POSTDESK_LOG_LEVEL="WARNING", POSTDESK_DATABASE_URL="",
                POSTDESK_MAX_CONNECTIONS_PER_IP="100")
     return env

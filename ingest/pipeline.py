@@ -27,7 +27,7 @@ from models.blobstore import BlobStore
 from models.db import stored_values
 from models.direct import DirectStatement
 from postdesk.settings import Settings
-from tickets import service
+from tickets import search, service
 from tickets.attachments import store_attachments
 from tickets.signing import MessageIdSigner
 from tickets.threading import ThreadDecision, decide
@@ -184,6 +184,7 @@ def store(ctx: Context) -> None:
         ctx.batch.insert_later(_INSERT_VERDICT, [{"message_id": message_id, "score": j.score, "verdict": j.label,
                                                   "evidence": j.evidence, "model_version": j.version, "reason": j.reason}])
     store_attachments(session, ctx.services.blobs, message_id, p.attachments)
+    ctx.batch.insert_later(search.insert_statement(session), [_search_document(ctx, message_id)])
     ctx.batch.insert_later(_INSERT_RECIPIENT, [{"message_id": message_id, **row} for row in _recipients(ctx)])
     if ticket_id is not None:
         service.add_participants(session, ticket_id, _participants(ctx))
@@ -234,6 +235,13 @@ def _recipients(ctx: Context) -> list[dict]:
     for kind, addresses in (("to", p.to), ("cc", p.cc), ("reply-to", p.reply_to), ("from", p.authors)):
         rows += [{"kind": kind, "address": a.address[:320], "name": a.name[:400]} for a in addresses]
     return rows
+
+
+def _search_document(ctx: Context, message_id: int) -> dict:
+    p = ctx.parsed
+    people = [part for a in [p.from_, *p.to, *p.cc] if a for part in (a.name, a.address)]
+    return search.document(message_id, subject=p.subject, plain=p.text, html=p.html, people=people,
+                           attachment_names=[part.filename for part in p.attachments])
 
 
 def _participants(ctx: Context) -> set[str]:

@@ -2,7 +2,7 @@
 
 from models.base import Base
 from models.mailbox import Department, Mailbox, MailboxAlias
-from models.agent import Agent
+from models.agent import Agent, AgentDepartment, RecoveryCode, RolePolicy, SignInFailure, WebSession
 from models.contact import Contact
 from models.blob import Blob
 from models.ticket import Ticket, TicketParticipant
@@ -11,7 +11,7 @@ from models.spam import SenderRule, SpamEvent, SpamLabel, SpamModelVersion, Spam
 from models.audit import AuditEvent
 
 __all__ = [
-    "Agent", "Attachment", "AuditEvent", "Base", "Blob", "Contact", "Department", "Mailbox",
+    "Agent", "AgentDepartment", "Attachment", "AuditEvent", "Base", "Blob", "Contact", "Department", "Mailbox",
     "MailboxAlias", "Message", "RawMessage", "Recipient", "SenderRule", "SpamEvent", "SpamLabel", "SpamModelVersion",
-    "SpamVerdict", "Ticket", "TicketParticipant",
+    "RecoveryCode", "RolePolicy", "SignInFailure", "SpamVerdict", "Ticket", "TicketParticipant", "WebSession",
 ]

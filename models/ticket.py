@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models.base import Base, utcnow
 
 STATUSES = ("new", "open", "pending", "resolved", "closed")
-QUEUES = ("inbox", "review", "spam", "automatic")  # automatic: bounces and auto-replies that matched no ticket
+QUEUES = ("inbox", "review", "spam", "automatic", "trash")  # automatic: bounces and auto-replies that matched no ticket
 
 
 class Ticket(Base):
@@ -31,10 +31,19 @@ class Ticket(Base):
     department = relationship("Department")
     mailbox = relationship("Mailbox")
     contact = relationship("Contact")
+    assignee = relationship("Agent")
     messages = relationship("Message", back_populates="ticket", order_by="Message.id")
     participants = relationship("TicketParticipant", cascade="all, delete-orphan")
 
-    __table_args__ = (Index("ix_tickets_queue_status", "queue", "status"),)
+    # The queue pages walk one of these per (department, status) in sort order: keyset pages
+    # without a sort of the whole queue (tickets.queues).
+    __table_args__ = (
+        Index("ix_tickets_queue_status", "queue", "status", "id"),
+        Index("ix_tickets_queue_status_updated", "queue", "status", "updated_at", "id"),
+        Index("ix_tickets_department_queue", "department_id", "queue", "status", "id"),
+        Index("ix_tickets_department_queue_updated", "department_id", "queue", "status", "updated_at", "id"),
+        Index("ix_tickets_assignee_queue_updated", "assignee_id", "queue", "status", "updated_at", "id"),
+    )
 
 
 class TicketParticipant(Base):

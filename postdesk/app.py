@@ -25,6 +25,7 @@ from models.db import Database
 from postdesk import heap
 from postdesk.secret import server_secret
 from postdesk.settings import Settings
+from postdesk.web.server import WebServer
 from tickets.service import sync_mailboxes
 from tickets.signing import MessageIdSigner
 
@@ -42,6 +43,7 @@ class App:
     spool: Spool
     blobs: BlobStore
     directory: MailboxDirectory
+    web_url: str = ""  # set by serve once the web view listens
 
     @classmethod
     def open(cls, settings: Settings, migrate: bool = True) -> "App":
@@ -142,6 +144,8 @@ def serve(settings: Settings, on_ready=print) -> None:
         log.info("recovered %d spool entries from an earlier run", moved)
     if removed := app.blobs.recover():
         log.info("removed %d half-written blob files an earlier run left", removed)
+    web = WebServer(settings, app.db)  # first: a web port in use stops serve before anything else starts
+    app.web_url = web.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -157,6 +161,7 @@ def serve(settings: Settings, on_ready=print) -> None:
             runner.check()
     finally:
         smtp.stop()
+        web.stop()
         stop.set()
         for poller in pollers:
             poller.join(timeout=30)

@@ -6,6 +6,7 @@ does not document one. Settings are passed in to whatever needs them: nothing re
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -110,6 +111,14 @@ class Settings(BaseSettings):
     spam_allow: list[str] = Field(default_factory=list, description="Senders (addresses or domains, JSON list) never put in Spam; `postdesk spam allow` adds more.")
     spam_block: list[str] = Field(default_factory=list, description="Senders (addresses or domains, JSON list) always put in Spam; `postdesk spam block` adds more.")
 
+    web_host: str = Field("127.0.0.1", description="Address the agents' web view listens on.")
+    web_port: int = Field(8025, ge=0, le=65535, description="Port of the web view (0 picks a free one).")
+    web_tls_cert: Path | None = Field(None, description="PEM certificate for the web view; with WEB_TLS_KEY it serves HTTPS only.")
+    web_tls_key: Path | None = Field(None, description="PEM private key for the web view.")
+    trusted_proxies: list[str] = Field(default_factory=list, description="Reverse proxies (addresses or networks, JSON list) whose X-Forwarded-For and X-Forwarded-Proto the web view believes; from anyone else they are ignored.")
+    web_session_idle_minutes: int = Field(60, ge=1, description="Minutes without a request after which an agent must sign in again.")
+    web_session_max_hours: int = Field(12, ge=1, description="Hours after signing in after which an agent must sign in again, busy or not.")
+
     corpus_dir: Path = Field(Path("../shared/corpus"), description="Folder holding spamassassin-2002/{ham,spam}, for tests and benchmarks.")
 
     @classmethod
@@ -134,12 +143,24 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value.upper()
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an address or a network such as 10.0.0.0/8") from None
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
         if self.spam_ham_cutoff > self.spam_spam_cutoff:
             raise ValueError("spam_ham_cutoff must not be above spam_spam_cutoff")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("tls_cert and tls_key must be set together")
+        if bool(self.web_tls_cert) != bool(self.web_tls_key):
+            raise ValueError("web_tls_cert and web_tls_key must be set together")
         if not self.mailboxes:
             raise ValueError("at least one mailbox is needed")
         ours = {m.address for m in self.mailboxes}

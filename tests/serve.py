@@ -20,6 +20,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "POSTDESK_DATA_DIR": str(settings.data_dir),
         "POSTDESK_DATABASE_URL": settings.database_url,
         "POSTDESK_SMTP_PORT": "0",
+        "POSTDESK_WEB_PORT": "0",
         "POSTDESK_MAILBOXES": json.dumps([m.model_dump() for m in settings.mailboxes]),
         "POSTDESK_SECRET_KEY": settings.secret_key,
         "POSTDESK_MIN_FREE_DISK": "0",

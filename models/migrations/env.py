@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import models
+from models.base import include_name
 
 config = context.config
 target_metadata = models.Base.metadata
@@ -20,7 +21,8 @@ def run() -> None:
 
 
 def _migrate(connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                      include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 

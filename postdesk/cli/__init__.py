@@ -15,7 +15,7 @@ from typing import Any
 
 from typer.core import TyperGroup
 
-from postdesk.cli import imap, import_mail, serve, settings, spam, spool, status, tickets
+from postdesk.cli import imap, import_mail, search, serve, settings, spam, spool, status, tickets, users, web
 from postdesk.cli.common import Verbs, fail
 from postdesk.cli.workspace import environment_problem
 
@@ -65,3 +65,6 @@ app.add_typer(tickets.group, name="tickets")
 app.add_typer(spool.group, name="spool")
 app.add_typer(spam.group, name="spam")
 app.add_typer(imap.group, name="imap")
+app.add_typer(users.group, name="users")
+app.command("web")(web.web)
+app.command("search")(search.search)

@@ -12,6 +12,7 @@ from postdesk.cli.workspace import writable_data_folder
 def serve(ctx: typer.Context) -> None:
     """Run the SMTP server and the runner until Ctrl-C or SIGTERM."""
     from postdesk.app import configure_logging, serve as run_service
+    from postdesk.cli.web import ready_lines
 
     settings = settings_of(ctx)
     configure_logging(settings)
@@ -30,6 +31,8 @@ def serve(ctx: typer.Context) -> None:
                   f"'me@example.com', ['{address}'], b'From: me@example.com\\r\\nTo: {address}\\r\\n"
                   f"Subject: hello\\r\\n\\r\\nIt works.\\r\\n')\"")
         out.print("Then: postdesk tickets list")
+        for line in ready_lines(service, service.web_url):
+            out.print(line)
 
     try:
         run_service(settings, on_ready=ready)
