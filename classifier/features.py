@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from classifier.channel import CHANNEL_PREFIX
+
 DEFAULT_N_FEATURES = 1 << 22
+CHANNEL_SHARE = 16  # the last 1/16 of the feature space holds the channel's tokens (classifier.channel)
 FEATURE_DTYPE = np.dtype("<u4")  # what `to_bytes` writes: little-endian uint32, 4 bytes a feature
 
 
@@ -40,15 +43,26 @@ class Features:
         return self.names.get(feature, f"#{feature}")
 
 
+def channel_start(n_features: int) -> int:
+    """The first feature id of the channel's part of the space: ids from here on are channel tokens."""
+    return n_features - n_features // CHANNEL_SHARE
+
+
 def feature_id(token: str, n_features: int = DEFAULT_N_FEATURES) -> int:
-    """The stable hash of one token into [0, n_features)."""
-    return zlib.crc32(token.encode("utf-8", "surrogatepass")) % n_features
+    """The stable hash of one token: a channel token into [channel_start, n_features), any other
+    token into [0, channel_start)."""
+    start = channel_start(n_features)
+    crc = zlib.crc32(token.encode("utf-8", "surrogatepass"))
+    return start + crc % (n_features - start) if token.startswith(CHANNEL_PREFIX) else crc % start
 
 
 def featurize(tokens: Iterable[str], n_features: int = DEFAULT_N_FEATURES) -> Features:
     """Distinct feature ids of the tokens; the first token seen names a shared id."""
     distinct = list(dict.fromkeys(tokens))
-    hashes = [zlib.crc32(t.encode("utf-8", "surrogatepass")) % n_features for t in distinct]
+    start = channel_start(n_features)
+    channel = n_features - start
+    hashes = [start + zlib.crc32(t.encode("utf-8", "surrogatepass")) % channel if t.startswith(CHANNEL_PREFIX)
+              else zlib.crc32(t.encode("utf-8", "surrogatepass")) % start for t in distinct]
     names = dict(zip(reversed(hashes), reversed(distinct)))  # the last write wins: the first token
     ids = np.fromiter(names, dtype=np.int64, count=len(names))
     ids.sort()
