@@ -78,6 +78,8 @@ def pairs(ham: Sequence[int], spam: Sequence[int], n: int, seed: int = 0) -> lis
 
 def _header_end(raw: bytes) -> int:
     """Index of the line ending that closes the header block (the empty line starts there)."""
+    if raw.startswith((b"\n", b"\r\n")):
+        return 0  # no header at all: the empty line comes first
     found = [i for i in (raw.find(b"\n\n"), raw.find(b"\r\n\r\n")) if i >= 0]
     if not found:
         return len(raw)
