@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 from classifier.token_pieces import domain_tokens, log_bucket
 from ingest.message import ParsedMessage
 
-CHANNEL_PREFIX = "via:"
+CHANNEL_PREFIX = V = "via:"
 CHANNEL_HEADER = re.compile(
     r"received|return-path|delivered-to|x-original-to|envelope-to|x-envelope-[\w-]+|delivery-date"
     r"|sender|x-sender|errors-to|precedence|list-[\w-]+|x-list[\w-]*|mailing-list|x-mailing-list"
@@ -39,6 +40,7 @@ _FOOTER_WORDS = ("mailing list", "listinfo", "sponsored by", "(un)subscription")
 _FOOTER_SPAN = 1500  # a list footer is a few lines at the very end
 
 
+@lru_cache(maxsize=4096)  # header names repeat from message to message
 def is_channel_header(name: str) -> bool:
     """True for a header the channel adds (`name` lower-case)."""
     return CHANNEL_HEADER.fullmatch(name) is not None
@@ -49,7 +51,10 @@ def without_list_footer(text: str) -> str:
     the end (Mailman's "____…", SourceForge's "----…" sponsor block, a "-- " line) that is followed
     by a list manager's words. The footer is the list's, not the sender's: channel, not body. It is
     recognised by its own words, not by the list headers, so a body reads the same under any headers."""
-    rule = _FOOTER_RULE.search(text, max(0, len(text) - _FOOTER_SPAN))
+    tail = max(0, len(text) - _FOOTER_SPAN)
+    if not any(mark in "\n" + text[tail:] for mark in ("\n__", "\n--", "\n==")):  # most mail: no rule line
+        return text
+    rule = _FOOTER_RULE.search(text, tail)
     while rule:
         if any(word in text[rule.end():].lower() for word in _FOOTER_WORDS):
             return text[:rule.start()]
@@ -58,49 +63,44 @@ def without_list_footer(text: str) -> str:
 
 
 def channel_tokens(msg: ParsedMessage) -> Iterator[str]:
-    """Relay, list, recipient and Message-ID host tokens, and the channel's header names."""
-    for token in _tokens(msg):
-        yield CHANNEL_PREFIX + token
-
-
-def _tokens(msg: ParsedMessage) -> Iterator[str]:
+    """Relay, list, recipient and Message-ID host tokens, and the channel's header names, each "via:…"."""
     yield from _received_tokens(msg.header_all("received")[:_MAX_RECEIVED])
     yield from _list_tokens(msg)
     for addr in (msg.to + msg.cc)[:_MAX_RECIPIENTS]:
-        yield from domain_tokens("to:domain:", addr.address.rpartition("@")[2][:80])
+        yield from domain_tokens(f"{V}to:domain:", addr.address.rpartition("@")[2][:80])
     _, at, domain = msg.message_id.rpartition("@")
     if at:
-        yield "message-id:domain:" + domain.lower()[:60]
+        yield f"{V}message-id:domain:" + domain.lower()[:60]
     names = [name for name, _ in msg.headers[:200] if is_channel_header(name)]
-    yield from ("hdr:" + name[:40] for name in dict.fromkeys(names))
-    yield f"hdr:count:{log_bucket(len(names))}"
+    yield from (f"{V}hdr:" + name[:40] for name in dict.fromkeys(names))
+    yield f"{V}hdr:count:{log_bucket(len(names))}"
 
 
 def _received_tokens(received: list[str]) -> Iterator[str]:
     """HELO names, and each relay host and IP once: the same hops recur down the chain."""
-    yield f"received:count:{log_bucket(len(received))}"
+    yield f"{V}received:count:{log_bucket(len(received))}"
     hosts: dict[str, None] = {}
     ips: dict[tuple[str, ...], None] = {}
     for value in received:
         value = value[:_MAX_HEADER_VALUE].lower()
         helo = _HELO.match(value)
         if helo:
-            yield "received:helo:" + helo.group(1)[:60]
+            yield f"{V}received:helo:" + helo.group(1)[:60]
         hops = value.partition(";")[0]
         hosts.update(dict.fromkeys(_HOST.findall(hops)[:6]))
         ips.update(dict.fromkeys(_IPV4.findall(hops)[:4]))
     for host in hosts:
-        yield from domain_tokens("received:host:", host)
+        yield from domain_tokens(f"{V}received:host:", host)
     for a, b, c, d in ips:
-        yield from (f"received:ip:{a}.{b}", f"received:ip:{a}.{b}.{c}", f"received:ip:{a}.{b}.{c}.{d}")
+        yield from (f"{V}received:ip:{a}.{b}", f"{V}received:ip:{a}.{b}.{c}", f"{V}received:ip:{a}.{b}.{c}.{d}")
 
 
 def _list_tokens(msg: ParsedMessage) -> Iterator[str]:
     list_id = msg.header("list-id")
     if list_id:
-        yield "list-id:" + list_id.lower().rpartition("<")[2].strip(" >")[:80]
+        yield f"{V}list-id:" + list_id.lower().rpartition("<")[2].strip(" >")[:80]
     for name in ("list-unsubscribe", "list-post", "precedence"):
         value = msg.header(name)
         if value:
-            yield from (f"{name}:{host}" for host in _HOST.findall(value.lower()[:_MAX_HEADER_VALUE])[:3])
-            yield f"{name}:" + (value.lower()[:20] if name == "precedence" else "present")
+            yield from (f"{V}{name}:{host}" for host in _HOST.findall(value.lower()[:_MAX_HEADER_VALUE])[:3])
+            yield f"{V}{name}:" + (value.lower()[:20] if name == "precedence" else "present")

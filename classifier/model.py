@@ -96,28 +96,29 @@ class CountModel:
         """Chi-square combined spam probability of a message, from its features only, with its
         `evidence` strongest clues (strongest first)."""
         p = params or self.params
-        ids = as_ids(features)
-        ids = ids[(ids >= 0) & (ids < self.n_features)]
+        ids = as_ids(features)  # sorted and distinct
+        if ids.size and (ids[0] < 0 or ids[-1] >= self.n_features):
+            ids = ids[(ids >= 0) & (ids < self.n_features)]
         probs = self.feature_probabilities(ids, p)
+        distance = np.abs(probs - 0.5)
         split = int(np.searchsorted(ids, channel_start(self.n_features)))  # ids are sorted
-        body = _strongest(probs[:split], p.min_dist, p.max_clues)
-        channel = split + _strongest(probs[split:], p.min_dist, p.max_clues)
-        strong = np.concatenate([body, channel])
-        shown = _strongest(probs[strong], 0.0, evidence) if strong.size > evidence else np.arange(strong.size)
-        order = strong[shown][np.argsort(-np.abs(probs[strong[shown]] - 0.5), kind="stable")]
+        body = _strongest(distance[:split], p.min_dist, p.max_clues)
+        strong = np.concatenate([body, split + _strongest(distance[split:], p.min_dist, p.max_clues)])
+        body_score, channel_score = _chi2_scores(probs[strong], body.size)
+        shown = _strongest(distance[strong], 0.0, evidence) if strong.size > evidence else np.arange(strong.size)
+        order = strong[shown[np.argsort(-distance[strong[shown]], kind="stable")]]
         evidence = list(zip(ids[order].tolist(), probs[order].tolist()))
-        return Score(tipped(chi2_combine(probs[body]), chi2_combine(probs[channel]), p.channel_odds), evidence)
+        return Score(tipped(body_score, channel_score, p.channel_odds), evidence)
 
     def feature_probabilities(self, ids: np.ndarray, p: ScoringParams) -> np.ndarray:
         """Robinson-smoothed spam probability of each feature (steps 1-3 of the module docstring)."""
         spam = self.spam_counts[ids].astype(np.float64)
         ham = self.ham_counts[ids].astype(np.float64)
-        pooled = (spam + ham) / max(self.n_spam + self.n_ham, 1) * p.prior_messages
-        p_spam = (spam + p.alpha + pooled) / max(self.n_spam + 2 * p.alpha + p.prior_messages, 1e-300)
-        p_ham = (ham + p.alpha + pooled) / max(self.n_ham + 2 * p.alpha + p.prior_messages, 1e-300)
-        total = p_spam + p_ham
-        ratio = np.divide(p_spam, total, out=np.full_like(total, 0.5), where=total > 0)
         n = spam + ham
+        prior = p.alpha + n * (p.prior_messages / max(self.n_spam + self.n_ham, 1))
+        p_spam = (spam + prior) / max(self.n_spam + 2 * p.alpha + p.prior_messages, 1e-300)
+        p_ham = (ham + prior) / max(self.n_ham + 2 * p.alpha + p.prior_messages, 1e-300)
+        ratio = p_spam / np.maximum(p_spam + p_ham, 1e-300)  # 0 where never seen, and then n = 0: f = x
         return (p.s * p.x + n * ratio) / (p.s + n)
 
     def save(self, stem: str | os.PathLike) -> None:
@@ -160,12 +161,25 @@ class CountModel:
 
 def chi2_combine(probs: np.ndarray) -> float:
     """Fisher/Robinson chi-square combining of clue probabilities into one score in [0, 1]."""
-    if probs.size == 0:
+    return _chi2_scores(probs, probs.size)[0]
+
+
+def _chi2_scores(clues: np.ndarray, split: int) -> tuple[float, float]:
+    """chi2_combine of clues[:split] and of clues[split:], in one pass over the clues."""
+    clipped = np.clip(clues, 1e-300, 1.0 - 1e-16)
+    hammy_terms, spammy_terms = np.log(clipped), np.log1p(-clipped)
+    parts = ((split, -2.0 * hammy_terms[:split].sum(), -2.0 * spammy_terms[:split].sum()),
+             (clues.size - split, -2.0 * hammy_terms[split:].sum(), -2.0 * spammy_terms[split:].sum()))
+    dof = np.array([2 * n for n, _, _ in parts for _ in (0, 1)], dtype=np.float64)
+    tails = chdtrc(dof, np.array([stat for _, hammy, spammy in parts for stat in (hammy, spammy)]))
+    return tuple(_from_tails(n, hammy, spammy, ham_q, spam_q)
+                 for (n, hammy, spammy), ham_q, spam_q in zip(parts, tails[0::2], tails[1::2]))
+
+
+def _from_tails(n: int, hammy: float, spammy: float, ham_q: float, spam_q: float) -> float:
+    """(1 + Q_ham - Q_spam) / 2; ham_q is small when the clues are hammy, spam_q when spammy."""
+    if n == 0:
         return 0.5
-    clipped = np.clip(probs, 1e-300, 1.0 - 1e-16)
-    dof = 2 * probs.size
-    hammy, spammy = -2.0 * np.log(clipped).sum(), -2.0 * np.log1p(-clipped).sum()
-    ham_q, spam_q = chdtrc(dof, hammy), chdtrc(dof, spammy)  # small when the clues are hammy / spammy
     score = float(min(max((1.0 + ham_q - spam_q) / 2.0, 0.0), 1.0))
     if score == 0.5 and hammy != spammy:  # both tails below double precision: keep which one is smaller
         return float(np.nextafter(0.5, 0.0 if hammy > spammy else 1.0))
@@ -184,8 +198,8 @@ def tipped(body: float, channel: float, limit: float) -> float:
     return body * factor / (body * factor + (1.0 - body))
 
 
-def _strongest(probs: np.ndarray, min_dist: float, max_clues: int) -> np.ndarray:
-    distance = np.abs(probs - 0.5)
+def _strongest(distance: np.ndarray, min_dist: float, max_clues: int) -> np.ndarray:
+    """Indices of the clues at least `min_dist` from 0.5, at most `max_clues` of the farthest."""
     candidates = np.flatnonzero(distance >= min_dist)
     if candidates.size <= max_clues:
         return candidates
