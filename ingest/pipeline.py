@@ -21,6 +21,7 @@ from ingest.message import ParsedMessage
 from ingest.parse import ParseLimits
 from ingest.prepare import Prepared, PrepareOptions, prepare
 from ingest.spool import Entry
+from ingest.text_decoding import scrub
 from models import Message, RawMessage, Recipient, SpamVerdict
 from models.blobstore import BlobStore
 from models.db import stored_values
@@ -45,7 +46,8 @@ class Services:
 
     def prepare_options(self) -> PrepareOptions:
         s = self.settings
-        limits = ParseLimits(max_header_bytes=s.max_header_bytes, max_parts=s.max_mime_parts, max_depth=s.max_mime_depth)
+        limits = ParseLimits(max_header_bytes=s.max_header_bytes, max_parts=s.max_mime_parts, max_depth=s.max_mime_depth,
+                             max_addresses=s.max_header_addresses)
         return PrepareOptions(limits, tuple(s.trusted_relays), s.spam_max_tokens,
                               self.spam.n_features if self.spam else None)
 
@@ -101,7 +103,9 @@ class Context:
 
     @property
     def queue(self) -> str:
-        return self.judgement.queue if self.judgement else "inbox"
+        """Where a new ticket waits: spam by verdict, automatic mail in its own queue, else by verdict."""
+        verdict = self.judgement.queue if self.judgement else "inbox"
+        return "automatic" if "automatic" in self.flags and verdict != "spam" else verdict
 
     @property
     def sender(self) -> str:
@@ -169,8 +173,8 @@ def store(ctx: Context) -> None:
     """The message and what hangs on it, as Core inserts: the ORM's flush of a new ticket, the
     message, its verdict and attachments took 2 ms of CPU a message on the corpus, 45% of the stage."""
     p, session = ctx.parsed, ctx.session
-    new_spam_ticket = ctx.decision.ticket is None and ctx.queue == "spam"
-    contact_id = service.contact_id_for(session, ctx.sender, p.from_.name) if ctx.sender and not new_spam_ticket else None
+    uncredited = ctx.decision.ticket is None and ctx.queue in ("spam", "automatic")  # until an agent looks: no contact
+    contact_id = service.contact_id_for(session, ctx.sender, p.from_.name) if ctx.sender and not uncredited else None
     if ctx.decision.ticket is not None and ctx.queue == "spam":
         ctx.flags.append("spam")  # threaded onto a known ticket: it stays there, flagged
     ticket_id = _ticket_for(ctx, contact_id)
@@ -201,7 +205,7 @@ def _message_row(ctx: Context, ticket_id: int | None, contact_id: int | None) ->
     return {
         "ticket_id": ticket_id, "raw_sha256": ctx.sha256,
         "size": len(ctx.raw), "spool_id": ctx.entry.id, "source": ctx.entry.envelope.source,
-        "mailbox_id": ctx.services.mailbox_ids.get(ctx.mailbox), "envelope_from": ctx.entry.envelope.mail_from[:320],
+        "mailbox_id": ctx.services.mailbox_ids.get(ctx.mailbox), "envelope_from": scrub(ctx.entry.envelope.mail_from)[:320],
         "received_at": ctx.received_at, "date": p.date, "message_id_header": p.message_id[:998],
         "in_reply_to": p.in_reply_to, "references": p.references, "list_id": (p.header("list-id") or "")[:400],
         "subject": p.subject, "from_address": ctx.sender[:320], "from_name": p.from_.name[:400] if p.from_ else "",
@@ -227,7 +231,7 @@ def _ticket_for(ctx: Context, contact_id: int | None) -> int | None:
 def _recipients(ctx: Context) -> list[dict]:
     p = ctx.parsed
     rows = [{"kind": "envelope", "address": a.lower()[:320], "name": ""} for a in ctx.entry.envelope.rcpt_tos]
-    for kind, addresses in (("to", p.to), ("cc", p.cc), ("reply-to", p.reply_to)):
+    for kind, addresses in (("to", p.to), ("cc", p.cc), ("reply-to", p.reply_to), ("from", p.authors)):
         rows += [{"kind": kind, "address": a.address[:320], "name": a.name[:400]} for a in addresses]
     return rows
 

@@ -14,16 +14,11 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from classifier.judge import SpamJudge
 from classifier.live import LiveModel
-from ingest.imap import start_pollers
 from ingest.mailboxes import MailboxDirectory
 from ingest.parse import silence_mailparser
-from ingest.pipeline import Services
-from ingest.prepare import Preparer
-from ingest.runner import Runner
-from ingest.smtp import SmtpServer
 from ingest.spool import Spool
 from models.blobstore import BlobStore
 from models.db import Database
@@ -32,6 +27,10 @@ from postdesk.secret import server_secret
 from postdesk.settings import Settings
 from tickets.service import sync_mailboxes
 from tickets.signing import MessageIdSigner
+
+if TYPE_CHECKING:  # the pipeline, runner, SMTP and IMAP load where used: reading commands start without them
+    from ingest.pipeline import Services
+    from ingest.runner import Runner
 
 log = logging.getLogger("postdesk")
 
@@ -55,6 +54,9 @@ class App:
                    MailboxDirectory(settings.mailboxes))
 
     def services(self) -> Services:
+        from classifier.judge import SpamJudge
+        from ingest.pipeline import Services
+
         with self.db.write() as session:
             mailbox_ids = sync_mailboxes(session, self.settings.mailboxes)
         signer = MessageIdSigner(server_secret(self.settings), self.settings.smtp_hostname)
@@ -67,6 +69,9 @@ class App:
                          max_tokens=s.spam_max_tokens)
 
     def runner(self) -> Runner:
+        from ingest.prepare import Preparer
+        from ingest.runner import Runner
+
         return Runner(self.db, self.spool, self.services(), Preparer(self.settings.runner_prepare_workers))
 
 
@@ -127,6 +132,9 @@ class RunnerKeeper:
 
 def serve(settings: Settings, on_ready=print) -> None:
     """Run everything until SIGTERM or Ctrl-C."""
+    from ingest.imap import start_pollers
+    from ingest.smtp import SmtpServer
+
     app = App.open(settings)
     app.services()  # mailbox rows exist before the first message arrives
     moved = app.spool.recover()
