@@ -3,8 +3,8 @@
 Metrics: FP rate on ham and FN rate on spam among *decided* messages (unsure and untrained kept
 apart and counted), and 1-ROCA % = 100 × area above the ROC curve of the scores (ties count half,
 as `sklearn.metrics.roc_auc_score` does).
-Protocols: k-fold cross-validation, time-ordered split, and online (TREC: classify, then learn the
-true label, in time order). A protocol takes `fit(train) -> judge`, where `judge(features)` returns
+Protocols: k-fold cross-validation, time-ordered split, online (TREC: classify, then learn the
+true label, in time order), and source shift (train without one source, judge that source). A protocol takes `fit(train) -> judge`, where `judge(features)` returns
 (score, verdict), or for online a learner with `judge` and `learn`; it returns one `Outcome` per
 test message, so every filter — ours or an outside one — is measured with the same code.
 """
@@ -12,6 +12,7 @@ test message, so every filter — ours or an outside one — is measured with th
 from __future__ import annotations
 
 import email.utils
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,6 +100,17 @@ def time_split(examples: Sequence[Example], fit: Callable[[list[Example]], Judge
     ordered = in_time_order(examples)
     cut = int(round(len(ordered) * train_fraction))
     return _judge_all(fit(ordered[:cut]), ordered[cut:])
+
+
+def source_shift(examples: Sequence[Example], sources: Sequence[str], fit: Callable[[list[Example]], Judge],
+                 n_sources: int = 10) -> dict[str, list[Outcome]]:
+    """For each of the `n_sources` largest sources (`sources[i]` is example i's): fit on every other
+    source's examples, judge this one's. Ties in size go by name, so the choice is deterministic."""
+    sizes = Counter(sources)
+    largest = sorted(sizes, key=lambda s: (-sizes[s], s))[:n_sources]
+    return {source: _judge_all(fit([e for e, s in zip(examples, sources) if s != source]),
+                               [e for e, s in zip(examples, sources) if s == source])
+            for source in largest}
 
 
 def online(examples: Sequence[Example], learner: OnlineLearner) -> list[Outcome]:

@@ -3,9 +3,9 @@
 The hash is CRC-32 of the UTF-8 token modulo the feature space: the same in every process and
 every Python version (no PYTHONHASHSEED), and about 6x faster than blake2b here (0.14 µs vs 0.8 µs
 per token). A message is represented by token *presence*, not counts.
-
-Lab notebook (1-ROCA %, 5-fold CV inside the earliest 70 % by time, model defaults / 150 clues):
-feature space 2^22 0.0013 / 0.019 vs 2^18 0.0022 / 0.027; 2 × 2^22 int32 counts are 32 MiB.
+Channel tokens (`classifier.channel`, the "via:" prefix) are hashed into the last 1/16 of the space
+and every other token into the rest, so the model can tell the two apart by id alone and a stored
+ledger row still says which was which. Why 2^22: bench/results/spam_accuracy.md.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from classifier.channel import CHANNEL_PREFIX
+
 DEFAULT_N_FEATURES = 1 << 22
+CHANNEL_SHARE = 16  # the last 1/16 of the feature space holds the channel's tokens (classifier.channel)
 FEATURE_DTYPE = np.dtype("<u4")  # what `to_bytes` writes: little-endian uint32, 4 bytes a feature
 
 
@@ -40,15 +43,25 @@ class Features:
         return self.names.get(feature, f"#{feature}")
 
 
+def channel_start(n_features: int) -> int:
+    """The first feature id of the channel's part of the space: ids from here on are channel tokens."""
+    return n_features - n_features // CHANNEL_SHARE
+
+
 def feature_id(token: str, n_features: int = DEFAULT_N_FEATURES) -> int:
-    """The stable hash of one token into [0, n_features)."""
-    return zlib.crc32(token.encode("utf-8", "surrogatepass")) % n_features
+    """The stable hash of one token: a channel token into [channel_start, n_features), any other
+    token into [0, channel_start)."""
+    start = channel_start(n_features)
+    crc = zlib.crc32(token.encode("utf-8", "surrogatepass"))
+    return start + crc % (n_features - start) if token.startswith(CHANNEL_PREFIX) else crc % start
 
 
 def featurize(tokens: Iterable[str], n_features: int = DEFAULT_N_FEATURES) -> Features:
     """Distinct feature ids of the tokens; the first token seen names a shared id."""
     distinct = list(dict.fromkeys(tokens))
-    hashes = [zlib.crc32(t.encode("utf-8", "surrogatepass")) % n_features for t in distinct]
+    start, crcs = channel_start(n_features), [zlib.crc32(t.encode("utf-8", "surrogatepass")) for t in distinct]
+    hashes = [start + crc % (n_features - start) if t.startswith(CHANNEL_PREFIX) else crc % start
+              for t, crc in zip(distinct, crcs)]
     names = dict(zip(reversed(hashes), reversed(distinct)))  # the last write wins: the first token
     ids = np.fromiter(names, dtype=np.int64, count=len(names))
     ids.sort()

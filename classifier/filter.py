@@ -4,18 +4,10 @@
 cutoffs. Learning takes a message or the `Features` a ledger kept, so a correction or an erasure
 can unlearn exactly what was learned.
 
-Lab notebook (cutoffs): SpamBayes' 0.20 / 0.90 are the shipped defaults, with the ScoringParams
-defaults (bogofilter's robs/robx/min_dev): the combination measured online in time order, as a new
-Postdesk learns — 0 FP, 1 FN, 209 unsure of 3,000 (bogofilter's defaults 0 FP, 5 FN, 207 unsure).
-Cutoffs tuned by inner CV for SpamBayes' costs (FP 10, FN 1, unsure 0.2) come out at 0.4 / 0.5 on a
-model trained on thousands of messages: pass tuned cutoffs in once a deployment has measured its own.
-
-Lab notebook (neutral rule): a score of exactly 0.5 is chi-square's neutral point — no clues at all,
-or both tails underflowing (overwhelming clues both ways) — so by default it is never a decision
-(NEUTRAL_UNSURE). That is an a-priori choice, not a measured one, and with the shipped cutoffs
-0.20 / 0.90 it changes no verdict (0.5 lies between them); it matters only for cutoffs touching 0.5,
-where `classifier.tune.tune` chooses it from inner folds with the cutoffs (`Choice.spam_filter`):
-on all 3,000 corpus messages it picks 0.4 / 0.5 without the rule (inner cost 3.8 a run, 5.3 with it).
+Cutoffs: ham at or below 0.20 (SpamBayes'), spam at or above 0.99 (bogofilter's and SpamAssassin's
+BAYES_99), chosen among a priori candidates by the drift protocols (d) and (e) of
+bench/results/spam_accuracy.md, which says why. A score of exactly 0.5 is chi-square's "no
+evidence" and is never a decision (NEUTRAL_UNSURE), whatever the cutoffs.
 """
 
 from __future__ import annotations
@@ -28,17 +20,17 @@ from classifier.tokenize import tokens
 from ingest.message import ParsedMessage
 
 HAM_CUTOFF = 0.20
-SPAM_CUTOFF = 0.90
+SPAM_CUTOFF = 0.99
 EVIDENCE_SHOWN = 15
-NEUTRAL = 0.5  # chi-square's "no idea": no clues, or strong clues both ways beyond double precision
-NEUTRAL_UNSURE = True  # a priori (see the notebook above): exactly NEUTRAL is never a decision
+NEUTRAL = 0.5  # chi-square's "no idea": no clues, or clues that cancel exactly
+NEUTRAL_UNSURE = True  # a priori: exactly NEUTRAL is never a decision
 
 
 def decide(score: float, ham_cutoff: float, spam_cutoff: float, neutral_unsure: bool = NEUTRAL_UNSURE) -> str:
     """spam at or above spam_cutoff, ham at or below ham_cutoff, else unsure.
 
-    With `neutral_unsure`, a score of exactly 0.5 (no clues, or both chi-square tails underflowed)
-    is unsure whatever the cutoffs.
+    With `neutral_unsure`, a score of exactly 0.5 (no clues, or clues that cancel exactly) is unsure
+    whatever the cutoffs.
     """
     if neutral_unsure and score == NEUTRAL:
         return "unsure"

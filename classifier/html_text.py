@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 from selectolax.lexbor import LexborHTMLParser
 
+from classifier.token_pieces import log_bucket
+
 _COUNTED_TAGS = frozenset("font img table td a b i u center br p div span form input map area meta style script iframe".split())
 _SKIP_TEXT = ["script", "style"]
 _HIDING = ("display:none", "visibility:hidden", "font-size:0")
@@ -72,8 +74,3 @@ def html_tokens(html: str, text_tokens: Callable[[str], Iterable[str]]) -> Itera
         yield f"html:{tag}:{log_bucket(count)}"
     yield from text_tokens(" ".join(structure.urls))
     yield from text_tokens(text)
-
-
-def log_bucket(n: int) -> int:
-    """0, 1, 2, 4, 8, ...: a logarithmic bucket so counts generalise."""
-    return 0 if n <= 0 else 1 << (n.bit_length() - 1)

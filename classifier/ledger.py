@@ -29,18 +29,19 @@ def _event(session: Session, delta: int, label: str, features: bytes, key: str) 
 
 def learn(session: Session, key: str, label: str, features: Features, source: str,
           message_id: int | None = None) -> str:
-    """Record that `key` is `label`; returns "learned", "relabelled" or "unchanged"."""
+    """Record that `key` is `label`; returns "learned", "relabelled", "refreshed" (same label, features
+    from another tokenizer: the old ones are unlearned) or "unchanged"."""
     if label not in ("ham", "spam"):
         raise ValueError(f"label must be ham or spam, not {label!r}")
     serialise_writers(session)
     data = features.to_bytes()
     row = session.scalar(select(SpamLabel).where(SpamLabel.key == key))
-    if row is not None and row.label == label:
+    if row is not None and row.label == label and row.features == data:
         return "unchanged"
     outcome = "learned"
     if row is not None:
         _event(session, -1, row.label, row.features, key)
-        outcome = "relabelled"
+        outcome = "relabelled" if row.label != label else "refreshed"
     else:
         row = SpamLabel(key=key, message_id=message_id)
         session.add(row)

@@ -46,10 +46,16 @@ class LiveModel:
             self.cursor = event_id
 
     def _load(self, version: SpamModelVersion | None) -> None:
-        self.filter.model = CountModel.load(self.spam_dir / version.path) if version else CountModel()
         self.version_id = version.id if version else None
-        self.cursor = version.last_event_id if version else 0
-        log.info("spam model version %s loaded", self.version_id)
+        try:
+            self.filter.model = CountModel.load(self.spam_dir / version.path) if version else CountModel()
+            self.cursor = version.last_event_id if version else 0
+            log.info("spam model version %s loaded", self.version_id)
+        except (ModelError, OSError, ValueError) as exc:
+            # An unreadable snapshot (say, from an older Postdesk): rebuild from the whole event log,
+            # which holds every learn and unlearn, and say how to get a snapshot again.
+            self.filter.model, self.cursor = CountModel(), 0
+            log.error("spam model version %s could not be loaded (%s); replaying every label instead", self.version_id, exc)
 
     def _apply(self, delta: int, label: str, features: Features) -> None:
         try:

@@ -4,24 +4,22 @@ Counts are int32 arrays over the hashed feature space, so learning adds one to e
 message and unlearning subtracts it: unlearning is bit-for-bit the same as never having learned.
 
 Scoring (SpamBayes, Robinson/Fisher):
-1. Per-feature class probabilities are scikit-learn's BernoulliNB formula,
-   P(f | c) = (count_c(f) + alpha) / (n_c + 2 alpha)  — `BernoulliNB.feature_log_prob_`, computed
-   here with our own vectorised code on only the message's features (the estimator would touch the
-   whole 2^22 space on each update); tests/classifier check the formula against BernoulliNB.
+1. Per-feature class probabilities: P(f | c) = (count_c(f) + alpha + m r(f)) / (n_c + 2 alpha + m).
+   With m = 0 this is scikit-learn's BernoulliNB formula (`feature_log_prob_`; tests/classifier
+   check it against BernoulliNB). m (`prior_messages`) is a prior worth m messages centred on the
+   feature's pooled rate r(f) = (count_spam + count_ham) / (n_spam + n_ham): it keeps one spam
+   out of two from making every word in it certain, and fades as the classes grow.
 2. p(f) = P(f|spam) / (P(f|spam) + P(f|ham))   (equal class priors, Graham/Robinson)
 3. Robinson's smoothing towards x with strength s: f = (s x + n p) / (s + n), n = count_spam + count_ham.
 4. Only clues with |f - 0.5| >= min_dist, at most max_clues of the strongest, are combined with
    Fisher's chi-square method: score = (1 + Q(-2 Σ ln f) - Q(-2 Σ ln(1 - f))) / 2, Q = chi² survival.
+   Where both tails are below double precision the score is the double next to 0.5 on the side
+   of the smaller tail, not 0.5 itself: the order is kept, and 0.5 stays "no evidence".
+5. The body and the channel (`classifier.channel`: relays, lists; their own part of the feature
+   space) are combined apart, and the channel's score moves the body's odds by at most a factor
+   `channel_odds`: list and relay headers are evidence, never a verdict.
 
-Lab notebook (1-ROCA %, 10-fold CV / online on the whole corpus — so these informed the candidate
-grid in classifier/tune.py; the benches then pick from that grid inside training data only):
-- max_clues 150 (SpamBayes) at min_dist 0.25: 0.140 / 1.10; 400: 0.138 / 1.08; all clues: 0.0045 / 1.04
-  → use every clue past min_dist (max_clues = 5000, the token cap); a cap picks arbitrarily among
-  the many equally strong once-seen tokens.
-- min_dist 0.1 / 0.25 / 0.375 (all clues, s 0.01): CV 0.150 (150 clues) / 0.0045 / 0.030.
-- s 0.45 / 0.1 / 0.01 / 0.003 (min_dist 0.375 or 0.25): CV 0.158 / 0.128 / 0.030 / 0.0019: small s wins.
-- chi-square probability vs Qh - Qs (same order, no rounding at 0.5): CV 0.0304 vs 0.0301: rounding
-  ties cost nothing; log(Qh/Qs) as score: 0.648 — much worse, not used.
+Why these defaults, with the figures: bench/results/spam_accuracy.md.
 """
 
 from __future__ import annotations
@@ -34,9 +32,9 @@ from pathlib import Path
 import numpy as np
 from scipy.special import chdtrc  # chi-square survival function; scipy comes with scikit-learn
 
-from classifier.features import DEFAULT_N_FEATURES, as_ids
+from classifier.features import DEFAULT_N_FEATURES, as_ids, channel_start
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: channel tokens in their own part of the space, another tokenizer (retrain from 1)
 LABELS = ("ham", "spam")
 
 
@@ -46,20 +44,17 @@ class ModelError(Exception):
 
 @dataclass(frozen=True)
 class ScoringParams:
-    """How counts become a score.
+    """How counts become a score. The shipped defaults are a priori, SpamBayes' published ones plus
+    two bounds of our own, not fitted to a corpus (bench/results/spam_accuracy.md says why and what
+    they measure); `classifier.tune.tune` fits s/min_dist/cutoffs to a deployment's own mail."""
 
-    Shipped defaults = the settings measured in the online protocol (c) of bench/spam_accuracy.py,
-    which is how a fresh Postdesk learns (untrained, then every correction): bogofilter's published
-    robs 0.0178, robx 0.52, min_dev 0.375, every clue; with SpamFilter's 0.20/0.90 cutoffs they gave
-    0 FP, 1 FN, 209 unsure of 3,000, 1-ROCA 0.052 % (bogofilter 0 / 5 / 207, 0.064 %). They are a priori,
-    not fitted to the corpus; `classifier.tune.tune` fits s/min_dist/cutoffs to a deployment's own mail.
-    """
-
-    s: float = 0.0178  # Robinson's strength of the prior x; SpamBayes 0.45, bogofilter robs 0.0178
-    x: float = 0.52  # probability given to a feature never seen; bogofilter robx 0.52
+    s: float = 0.45  # Robinson's strength of the prior x; SpamBayes 0.45 (bogofilter 0.0178)
+    x: float = 0.5  # probability given to a feature never seen; SpamBayes 0.5
     alpha: float = 0.0  # BernoulliNB's additive smoothing of the class-conditional probabilities
-    min_dist: float = 0.375  # clues nearer 0.5 than this are ignored; SpamBayes 0.1, bogofilter 0.375
-    max_clues: int = 5000  # the strongest clues combined; SpamBayes 150 (see the notebook)
+    min_dist: float = 0.1  # clues nearer 0.5 than this are ignored; SpamBayes 0.1 (bogofilter 0.375)
+    max_clues: int = 150  # the strongest clues combined, body and channel each; SpamBayes 150
+    prior_messages: float = 1.0  # m of step 1: one message's worth of "no difference between classes"
+    channel_odds: float = 3.0  # most the channel may multiply or divide the body's odds by (step 5)
 
 
 @dataclass(frozen=True)
@@ -101,24 +96,29 @@ class CountModel:
         """Chi-square combined spam probability of a message, from its features only, with its
         `evidence` strongest clues (strongest first)."""
         p = params or self.params
-        ids = as_ids(features)
-        ids = ids[(ids >= 0) & (ids < self.n_features)]
+        ids = as_ids(features)  # sorted and distinct
+        if ids.size and (ids[0] < 0 or ids[-1] >= self.n_features):
+            ids = ids[(ids >= 0) & (ids < self.n_features)]
         probs = self.feature_probabilities(ids, p)
-        strong = _strongest(probs, p.min_dist, p.max_clues)
-        shown = _strongest(probs[strong], 0.0, evidence) if strong.size > evidence else np.arange(strong.size)
-        order = strong[shown][np.argsort(-np.abs(probs[strong[shown]] - 0.5), kind="stable")]
+        distance = np.abs(probs - 0.5)
+        split = int(np.searchsorted(ids, channel_start(self.n_features)))  # ids are sorted
+        body = _strongest(distance[:split], p.min_dist, p.max_clues)
+        strong = np.concatenate([body, split + _strongest(distance[split:], p.min_dist, p.max_clues)])
+        body_score, channel_score = _chi2_scores(probs[strong], body.size)
+        shown = _strongest(distance[strong], 0.0, evidence) if strong.size > evidence else np.arange(strong.size)
+        order = strong[shown[np.argsort(-distance[strong[shown]], kind="stable")]]
         evidence = list(zip(ids[order].tolist(), probs[order].tolist()))
-        return Score(chi2_combine(probs[strong]), evidence)
+        return Score(tipped(body_score, channel_score, p.channel_odds), evidence)
 
     def feature_probabilities(self, ids: np.ndarray, p: ScoringParams) -> np.ndarray:
         """Robinson-smoothed spam probability of each feature (steps 1-3 of the module docstring)."""
         spam = self.spam_counts[ids].astype(np.float64)
         ham = self.ham_counts[ids].astype(np.float64)
-        p_spam = (spam + p.alpha) / max(self.n_spam + 2 * p.alpha, 1e-300)
-        p_ham = (ham + p.alpha) / max(self.n_ham + 2 * p.alpha, 1e-300)
-        total = p_spam + p_ham
-        ratio = np.divide(p_spam, total, out=np.full_like(total, 0.5), where=total > 0)
         n = spam + ham
+        prior = p.alpha + n * (p.prior_messages / max(self.n_spam + self.n_ham, 1))
+        p_spam = (spam + prior) / max(self.n_spam + 2 * p.alpha + p.prior_messages, 1e-300)
+        p_ham = (ham + prior) / max(self.n_ham + 2 * p.alpha + p.prior_messages, 1e-300)
+        ratio = p_spam / np.maximum(p_spam + p_ham, 1e-300)  # 0 where never seen, and then n = 0: f = x
         return (p.s * p.x + n * ratio) / (p.s + n)
 
     def save(self, stem: str | os.PathLike) -> None:
@@ -134,7 +134,8 @@ class CountModel:
         stem = Path(stem)
         meta = json.loads(stem.with_name(stem.name + ".json").read_text())
         if meta.get("format") != FORMAT_VERSION:
-            raise ModelError(f"unknown model format {meta.get('format')!r}")
+            raise ModelError(f"model format {meta.get('format')!r} is not {FORMAT_VERSION}: its features came from "
+                             "another tokenizer; retrain (`postdesk spam train` with the corpus again)")
         model = cls(int(meta["n_features"]), ScoringParams(**meta["params"]))
         with np.load(stem.with_name(stem.name + ".npz"), allow_pickle=False) as arrays:
             model.spam_counts = _checked(arrays["spam_counts"], model.n_features)
@@ -160,17 +161,45 @@ class CountModel:
 
 def chi2_combine(probs: np.ndarray) -> float:
     """Fisher/Robinson chi-square combining of clue probabilities into one score in [0, 1]."""
-    if probs.size == 0:
+    return _chi2_scores(probs, probs.size)[0]
+
+
+def _chi2_scores(clues: np.ndarray, split: int) -> tuple[float, float]:
+    """chi2_combine of clues[:split] and of clues[split:], in one pass over the clues."""
+    clipped = np.clip(clues, 1e-300, 1.0 - 1e-16)
+    hammy_terms, spammy_terms = np.log(clipped), np.log1p(-clipped)
+    parts = ((split, -2.0 * hammy_terms[:split].sum(), -2.0 * spammy_terms[:split].sum()),
+             (clues.size - split, -2.0 * hammy_terms[split:].sum(), -2.0 * spammy_terms[split:].sum()))
+    dof = np.array([2 * n for n, _, _ in parts for _ in (0, 1)], dtype=np.float64)
+    tails = chdtrc(dof, np.array([stat for _, hammy, spammy in parts for stat in (hammy, spammy)]))
+    return tuple(_from_tails(n, hammy, spammy, ham_q, spam_q)
+                 for (n, hammy, spammy), ham_q, spam_q in zip(parts, tails[0::2], tails[1::2]))
+
+
+def _from_tails(n: int, hammy: float, spammy: float, ham_q: float, spam_q: float) -> float:
+    """(1 + Q_ham - Q_spam) / 2; ham_q is small when the clues are hammy, spam_q when spammy."""
+    if n == 0:
         return 0.5
-    clipped = np.clip(probs, 1e-300, 1.0 - 1e-16)
-    dof = 2 * probs.size
-    ham_q = chdtrc(dof, -2.0 * np.log(clipped).sum())  # small when the clues are hammy
-    spam_q = chdtrc(dof, -2.0 * np.log1p(-clipped).sum())  # small when the clues are spammy
-    return float(min(max((1.0 + ham_q - spam_q) / 2.0, 0.0), 1.0))
+    score = float(min(max((1.0 + ham_q - spam_q) / 2.0, 0.0), 1.0))
+    if score == 0.5 and hammy != spammy:  # both tails below double precision: keep which one is smaller
+        return float(np.nextafter(0.5, 0.0 if hammy > spammy else 1.0))
+    return score
 
 
-def _strongest(probs: np.ndarray, min_dist: float, max_clues: int) -> np.ndarray:
-    distance = np.abs(probs - 0.5)
+def tipped(body: float, channel: float, limit: float) -> float:
+    """The body's score with its odds moved by the channel's, at most by a factor `limit` either way."""
+    if body in (0.0, 1.0) or channel == 0.5:
+        return body
+    factor = min(max(channel / (1.0 - channel) if channel < 1.0 else limit, 1.0 / limit), limit)
+    if factor == 1.0:
+        return body
+    if factor > 1.0:  # the complement keeps the precision near 1
+        return 1.0 - (1.0 - body) / ((1.0 - body) + body * factor)
+    return body * factor / (body * factor + (1.0 - body))
+
+
+def _strongest(distance: np.ndarray, min_dist: float, max_clues: int) -> np.ndarray:
+    """Indices of the clues at least `min_dist` from 0.5, at most `max_clues` of the farthest."""
     candidates = np.flatnonzero(distance >= min_dist)
     if candidates.size <= max_clues:
         return candidates

@@ -6,19 +6,13 @@ evidence: defects, parse flags and decode problems become tokens, never exceptio
 Work is bounded: at most `max_tokens` tokens, and each text is cut to a few characters per token
 allowed before it is scanned, so a 20 MB body costs no more than a normal one.
 
-Lab notebook: 1-ROCA %, 5-fold CV inside the earliest 70 % by time (the training part of the time
-split), the then model defaults (s 0.01, min_dist 0.25, every clue) / SpamBayes-like (min_dist 0.1, 150 clues):
-- all tokens 0.0013 / 0.019; body tokens only 0.060 / 0.305: header tokens are the big win.
-- without From/Reply-To/List-* tokens 0.0018 / 0.049 — they tell newsletters from spam; kept.
-- without Received tokens 0.0105 / 0.075; without HTML structure 0.0031 / 0.021; without header
-  names ("hdr:x-mailer") 0.0013 / 0.022: all kept.
-- words 3..12 characters, longer ones as "skip:<c> <len//10*10>", as SpamBayes; no word pairs and
-  presence only, never counts (not re-measured here: the brief's prior results on this corpus).
-- reading budget: 16 chars/token for text and HTML → 8 for text, 2 for HTML: 0.0013 → 0.0010 and
-  score p99 2.38 → 1.97 ms (bench/spam_speed.py): the start of a message says enough.
-- HTML by lexbor instead of html.parser, and 2 chars/token for text and HTML (10 kB each): score
-  CPU p99 1.3-1.8 → 1.1-1.7 ms (same process, alternating); bench/spam_accuracy.py 1-ROCA
-  (a) 0.003 → 0.001, (b) 0.003 → 0.007, (c) 0.053 → 0.041 (the (b) change is ham/00166, see there).
+What the sender wrote is read here; what the channel added (relays, lists, the recipient domain,
+the host that made the Message-ID, a list's footer) is read by `classifier.channel` and carries the
+"via:" prefix, so that the model can keep its weight bounded. Choices, as in SpamBayes' and
+SpamAssassin's Bayes tokenizers: words of 3..12 characters split on whitespace, longer ones as
+"skip:<c> <len//10*10>"; long runs of a script written without spaces as character pairs; header
+names of the sender's headers only; month, weekday and year names as what they are ("~month").
+The figures behind each choice: bench/results/spam_accuracy.md.
 """
 
 from __future__ import annotations
@@ -27,39 +21,55 @@ import re
 from collections.abc import Iterator
 from itertools import chain, islice
 
-from classifier.html_text import html_tokens, log_bucket
+from classifier.channel import channel_tokens, is_channel_header, without_list_footer
+from classifier.html_text import html_tokens
+from classifier.token_pieces import domain_tokens, log_bucket, shape
 from ingest.message import Address, ParsedMessage
 
 CHARS_PER_TOKEN = 2  # text scanned per token allowed: 5,000 tokens read at most 10 kB of a body
 HTML_SHARE = 1  # HTML gets the same budget as text: lexbor reads 10 kB in ~0.1 ms
-_MAX_RECEIVED = 8
-_MAX_RECIPIENTS = 20
 _MAX_HEADER_VALUE = 512
+_MAX_PAIRS = 40  # character pairs taken from one long non-ASCII word
+
+
+def _calendar_words() -> dict[str, str]:
+    """Month and weekday names and the years 1980-2049, with the punctuation that follows them in
+    dates, mapped to what they are: "aug," → "~month,". Quoted dates ("On Thu, 22 Aug 2002 …
+    wrote:") mark replies, but the names themselves say when the training mail was written, and
+    later mail names other months (see the notebook). "may", "mar", "sat", "sun" and "wed" are
+    words too and stay as they are."""
+    months = "jan feb apr jun jul aug sep sept oct nov dec january february march april june july august"
+    months += " september october november december"
+    days = "mon tue thu fri monday tuesday wednesday thursday friday saturday sunday"
+    names = {**dict.fromkeys(months.split(), "~month"), **dict.fromkeys(days.split(), "~weekday"),
+             **dict.fromkeys(map(str, range(1980, 2050)), "~year")}
+    return {name + tail: shape + tail for name, shape in names.items() for tail in ("", ",", ".", ":", ";", ")")}
+
+
+_CALENDAR = _calendar_words()
 
 _URL_IN_WORD = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)[^<>\"'()\[\]{}]+")
-_HOST = re.compile(r"\b(?:[a-z0-9][a-z0-9-]*\.)+[a-z][a-z0-9-]*\b", re.I)  # a letter in the last label
 _IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b")
-_HELO = re.compile(r"^\s*from\s+(\S+)", re.I)
 _SPLIT_NAME = re.compile(r"[\w'-]+")
 _PATH_PIECE = re.compile(r"[^/?&=.#%+_-]{2,}")
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{2,}")
 
 
 def tokens(msg: ParsedMessage, max_tokens: int = 5000) -> list[str]:
-    """The message's tokens in a stable order, at most `max_tokens` of them."""
+    """The message's tokens in a stable order, at most `max_tokens` of them; the channel's come last,
+    so they never take the place of the sender's when the cap binds."""
     budget = max(max_tokens, 0) * CHARS_PER_TOKEN
-    stream = chain(header_tokens(msg), body_tokens(msg, budget))
+    stream = chain(header_tokens(msg), body_tokens(msg, budget), channel_tokens(msg))
     return list(islice(stream, max_tokens))
 
 
 def header_tokens(msg: ParsedMessage) -> Iterator[str]:
-    """Tokens from the envelope-like headers, each prefixed with where it came from."""
+    """Tokens from the headers the sender wrote, each prefixed with where it came from."""
     yield from _sender_tokens(msg)
     yield from _recipient_tokens(msg)
     yield from words(msg.subject[:_MAX_HEADER_VALUE], "subject:")
-    yield from _received_tokens(msg.header_all("received")[:_MAX_RECEIVED])
     yield from _content_type_tokens(msg)
     yield from _agent_tokens(msg)
-    yield from _list_tokens(msg)
     yield from _header_name_tokens(msg)
     yield from _message_id_tokens(msg)
     yield from _state_tokens(msg)
@@ -67,7 +77,7 @@ def header_tokens(msg: ParsedMessage) -> Iterator[str]:
 
 def body_tokens(msg: ParsedMessage, budget: int) -> Iterator[str]:
     """Words and URL pieces from the text part, then HTML text and structure, then attachments."""
-    yield from text_tokens(msg.text[:budget])
+    yield from text_tokens(without_list_footer(msg.text)[:budget])
     if msg.html:
         yield from html_tokens(msg.html[: budget // HTML_SHARE], text_tokens)
     yield from _attachment_tokens(msg)
@@ -83,9 +93,9 @@ def text_tokens(text: str) -> Iterator[str]:
         if "://" in word or word.startswith("www."):
             yield from _embedded_url_tokens(word)
         elif 2 < len(word) < 13:
-            yield word
+            yield _CALENDAR.get(word, word)
         elif len(word) > 12:
-            yield _long_word_token(word)
+            yield from _long_word_tokens(word)
 
 
 def _embedded_url_tokens(word: str) -> Iterator[str]:
@@ -112,11 +122,16 @@ def url_tokens(url: str) -> Iterator[str]:
         yield "url:path:" + piece[:20]
 
 
-def domain_tokens(prefix: str, host: str) -> Iterator[str]:
-    """The host and each of its parent domains: a.b.example.com, b.example.com, example.com, com."""
-    parts = host.strip(".").lower().split(".")[-6:]
-    for i in range(len(parts)):
-        yield prefix + ".".join(parts[i:])
+def _long_word_tokens(word: str) -> Iterator[str]:
+    """A long word that is mostly non-ASCII is most likely text in a script written without spaces
+    (Chinese, Japanese), where a whitespace-split "word" is a sentence: the character pairs of its
+    non-ASCII runs, as SpamAssassin's Bayes tokenizer splits long 8-bit runs. Any other long word
+    is one skip token."""
+    if word.isascii() or sum(not c.isascii() for c in word) * 2 < len(word):
+        yield _long_word_token(word)
+        return
+    pairs = (run[i:i + 2] for run in _NON_ASCII_RUN.findall(word) for i in range(0, len(run) - 1, 2))
+    yield from ("pair:" + pair for pair in islice(pairs, _MAX_PAIRS))
 
 
 def _long_word_token(word: str) -> str:
@@ -151,30 +166,8 @@ def _sender_tokens(msg: ParsedMessage) -> Iterator[str]:
 def _recipient_tokens(msg: ParsedMessage) -> Iterator[str]:
     yield f"to:count:{log_bucket(len(msg.to))}"
     yield f"cc:count:{log_bucket(len(msg.cc))}"
-    for addr in (msg.to + msg.cc)[:_MAX_RECIPIENTS]:
-        yield from domain_tokens("to:domain:", addr.address.rpartition("@")[2][:80])
-        if msg.from_ is not None and addr.address == msg.from_.address:
-            yield "to:is-from"
-
-
-def _received_tokens(received: list[str]) -> Iterator[str]:
-    """HELO names, and each relay host and IP once: the same hops recur down the chain, and a
-    token repeated only costs time (the features are distinct anyway)."""
-    yield f"received:count:{log_bucket(len(received))}"
-    hosts: dict[str, None] = {}
-    ips: dict[tuple[str, ...], None] = {}
-    for value in received:
-        value = value[:_MAX_HEADER_VALUE].lower()
-        helo = _HELO.match(value)
-        if helo:
-            yield "received:helo:" + helo.group(1)[:60]
-        hops = value.partition(";")[0]
-        hosts.update(dict.fromkeys(_HOST.findall(hops)[:6]))
-        ips.update(dict.fromkeys(_IPV4.findall(hops)[:4]))
-    for host in hosts:
-        yield from domain_tokens("received:host:", host)
-    for a, b, c, d in ips:
-        yield from (f"received:ip:{a}.{b}", f"received:ip:{a}.{b}.{c}", f"received:ip:{a}.{b}.{c}.{d}")
+    if msg.from_ is not None and any(addr.address == msg.from_.address for addr in msg.to + msg.cc):
+        yield "to:is-from"
 
 
 def _content_type_tokens(msg: ParsedMessage) -> Iterator[str]:
@@ -184,16 +177,10 @@ def _content_type_tokens(msg: ParsedMessage) -> Iterator[str]:
     for param in params.split(";"):
         key, _, val = param.partition("=")
         if key.strip() in ("charset", "boundary"):
-            yield f"ct:{key.strip()}:" + (val.strip().strip('"')[:30] if key.strip() == "charset" else _shape(val))
+            yield f"ct:{key.strip()}:" + (val.strip().strip('"')[:30] if key.strip() == "charset" else shape(val))
     cte = msg.header("content-transfer-encoding")
     if cte:
         yield "cte:" + cte.strip().lower()[:30]
-
-
-def _shape(value: str) -> str:
-    """A coarse shape of a generated string: letters → a, digits → 9, runs collapsed."""
-    shape = re.sub(r"[a-z]+", "a", re.sub(r"\d+", "9", value.strip().strip('"').lower()[:60]))
-    return shape[:20]
 
 
 def _agent_tokens(msg: ParsedMessage) -> Iterator[str]:
@@ -204,28 +191,15 @@ def _agent_tokens(msg: ParsedMessage) -> Iterator[str]:
             yield from words(value[:_MAX_HEADER_VALUE], f"{name}:word:")
 
 
-def _list_tokens(msg: ParsedMessage) -> Iterator[str]:
-    list_id = msg.header("list-id")
-    if list_id:
-        yield "list-id:" + list_id.lower().rpartition("<")[2].strip(" >")[:80]
-    for name in ("list-unsubscribe", "list-post", "precedence"):
-        value = msg.header(name)
-        if value:
-            yield from (f"{name}:{host}" for host in _HOST.findall(value.lower()[:_MAX_HEADER_VALUE])[:3])
-            yield f"{name}:" + (value.lower()[:20] if name == "precedence" else "present")
-
-
 def _header_name_tokens(msg: ParsedMessage) -> Iterator[str]:
-    names = dict.fromkeys(name for name, _ in msg.headers[:200])
-    yield from ("hdr:" + name[:40] for name in names)
-    yield f"hdr:count:{log_bucket(len(msg.headers))}"
+    own = [name for name, _ in msg.headers[:200] if not is_channel_header(name)]
+    yield from ("hdr:" + name[:40] for name in dict.fromkeys(own))
+    yield f"hdr:count:{log_bucket(len(own))}"
 
 
 def _message_id_tokens(msg: ParsedMessage) -> Iterator[str]:
-    local, at, domain = msg.message_id.rpartition("@")
-    yield "message-id:domain:" + domain.lower()[:60] if at else "message-id:no-domain"
-    if at:
-        yield "message-id:local:" + _shape(local)
+    local, at, _ = msg.message_id.rpartition("@")
+    yield "message-id:local:" + shape(local) if at else "message-id:no-domain"
     date = msg.header("date")
     if date:
         yield "date:zone:" + date.strip().rpartition(" ")[2][:12]

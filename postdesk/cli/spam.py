@@ -184,8 +184,9 @@ def activate(ctx: typer.Context, version_id: int):
 
 
 @group.command()
-def score(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Message files or folders.")):
-    """One line per file: path, score, verdict."""
+def score(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Message files or folders."),
+          as_json: bool = typer.Option(False, "--json", help="A JSON list with each file's evidence too.")):
+    """One line per file: path, score at full precision, verdict."""
     from ingest.parse import parse
     from models.base import utcnow
 
@@ -194,9 +195,13 @@ def score(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Mess
     live = app.live_model()
     with app.db.read() as session:
         live.refresh(session)
-    for path in paths:
-        verdict = live.filter.classify(parse(_read(path), received_at=utcnow()))
-        typer.echo(f"{path}\t{verdict.score:.4f}\t{verdict.label}")  # plain tabs, for scripts
+    scored = [(path, live.filter.classify(parse(_read(path), received_at=utcnow()))) for path in paths]
+    if as_json:
+        typer.echo(json.dumps([{"path": str(path), "score": v.score, "verdict": v.label, "evidence": v.evidence}
+                               for path, v in scored]))
+        return
+    for path, verdict in scored:
+        typer.echo(f"{path}\t{verdict.score!r}\t{verdict.label}")  # plain tabs, for scripts; repr: every digit
 
 
 @group.command()

@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from classifier.evaluate import Outcome, cross_validate, figures, message_time, one_minus_roca, online, time_split
+from classifier.evaluate import (Outcome, cross_validate, figures, message_time, one_minus_roca, online,
+                                 source_shift, time_split)
 from classifier.tune import best_cutoffs
 
 from spam_helpers import message
@@ -48,6 +49,22 @@ def test_protocols_judge_every_test_message_once():
     assert len(time_split(_examples(), lambda train: _Threshold().judge)) == 7  # 25 × 0.3, rounded
     learner = _Threshold()
     assert figures(online(_examples(), learner)).one_minus_roca == 0.0 and len(learner.learned) == 25
+
+
+def test_source_shift_holds_out_each_of_the_largest_sources_in_turn():
+    examples = [(i, "ham" if i % 3 else "spam", float(i)) for i in range(30)]
+    sources = ["big"] * 12 + ["middle"] * 9 + ["small"] * 6 + ["tiny"] * 3
+    trained_on = {}
+
+    def fit(train):
+        seen = {sources[i] for i, _, _ in train}
+        return lambda i: (trained_on.setdefault(sources[i], seen) and 0.5, "unsure")
+
+    judged = source_shift(examples, sources, fit, n_sources=3)
+    assert list(judged) == ["big", "middle", "small"]  # the largest first; "tiny" is never held out
+    assert [len(out) for out in judged.values()] == [12, 9, 6]
+    assert all(source not in trained_on[source] for source in judged)
+    assert trained_on["big"] == {"middle", "small", "tiny"}
 
 
 def test_time_split_trains_on_the_earliest():

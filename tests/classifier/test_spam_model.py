@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from sklearn.naive_bayes import BernoulliNB
 
-from classifier.model import CountModel, ModelError, ScoringParams, chi2_combine
+from classifier.features import channel_start
+from classifier.model import CountModel, ModelError, ScoringParams, chi2_combine, tipped
 
 N = 1 << 12
 feature_sets = st.lists(st.integers(0, N - 1), min_size=0, max_size=60).map(lambda xs: np.unique(np.array(xs, dtype=np.int64)))
@@ -50,11 +51,11 @@ def test_unknown_label_raises():
         CountModel(N).learn(np.array([1]), "eggs")
 
 
-def test_class_probabilities_are_bernoulli_nb_formula():
+def test_without_prior_messages_class_probabilities_are_bernoulli_nb_formula():
     rng = np.random.default_rng(1)
     x = (rng.random((40, 30)) < 0.3).astype(np.int64)
     y = np.array(["ham"] * 25 + ["spam"] * 15)
-    model = CountModel(30, ScoringParams(alpha=0.5, s=0.0))
+    model = CountModel(30, ScoringParams(alpha=0.5, s=0.0, prior_messages=0.0))
     for row, label in zip(x, y):
         model.learn(np.flatnonzero(row), label)
     nb = BernoulliNB(alpha=0.5, force_alpha=True).fit(x, y)
@@ -71,6 +72,54 @@ def test_scores_separate_and_evidence_is_strongest_first():
     assert spammy.probability > 0.9 and hammy.probability < 0.1
     assert {f for f, _ in spammy.evidence} == {1, 2, 3}
     assert model.score(np.array([100, 200])).probability == 0.5  # nothing known: no clues
+
+
+@settings(max_examples=100, deadline=None)
+@given(labelled, st.floats(0.0, 20.0))
+def test_prior_messages_only_pull_a_clue_towards_neutral(examples, m):
+    model = _trained(examples)
+    ids = np.unique(np.concatenate([f for f, _ in examples] + [np.array([0], dtype=np.int64)]))
+    plain = model.feature_probabilities(ids, ScoringParams(prior_messages=0.0)) - 0.5
+    pulled = model.feature_probabilities(ids, ScoringParams(prior_messages=m)) - 0.5
+    assert np.all(np.abs(pulled) <= np.abs(plain) + 1e-12) and np.all(pulled * plain >= -1e-12)
+
+
+def test_one_spam_and_one_ham_do_not_make_their_words_certain():
+    model = _trained([(np.array([1, 2, 3]), "spam"), (np.array([7, 8, 9]), "ham")])
+    first = model.feature_probabilities(np.array([1, 7]), model.params)
+    assert 0.5 < first[0] < 0.8 and 0.2 < first[1] < 0.5  # a hapax is a clue, not a certainty
+
+
+def test_when_both_tails_underflow_the_score_keeps_the_side_of_the_stronger_one():
+    hammy, spammy = np.full(300, 1e-3), np.full(300, 1 - 1e-3)
+    leaning_ham = chi2_combine(np.concatenate([np.full(301, 1e-3), spammy]))
+    leaning_spam = chi2_combine(np.concatenate([hammy, np.full(301, 1 - 1e-3)]))
+    assert leaning_ham < 0.5 < leaning_spam and leaning_spam - leaning_ham < 1e-15
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.floats(1.0, 10.0))
+def test_the_channel_moves_the_body_odds_at_most_by_its_limit(body, channel, limit):
+    score = tipped(body, channel, limit)
+    assert 0.0 <= score <= 1.0
+    assert (score >= body - 1e-15) if channel >= 0.5 else (score <= body + 1e-15)  # towards the channel
+    if 1e-9 < body < 1 - 1e-9:
+        odds, body_odds = score / (1 - score), body / (1 - body)
+        assert body_odds / limit * (1 - 1e-6) <= odds <= body_odds * limit * (1 + 1e-6)
+    if body in (0.0, 1.0) or channel == 0.5:
+        assert score == body  # a certain body stays certain; a neutral channel changes nothing
+
+
+def test_list_and_relay_clues_cannot_outvote_the_body():
+    model = CountModel(N)
+    via = channel_start(N)  # the channel's part of the space
+    for i in range(30):
+        model.learn(np.array([1, 2, 3, via + 1, via + 2]), "ham")  # a list that carried only ham
+        model.learn(np.array([4, 5, 6, via + 9]), "spam")
+    spam_on_the_list = model.score(np.array([4, 5, 6, via + 1, via + 2])).probability
+    body_alone = model.score(np.array([4, 5, 6])).probability
+    assert body_alone > 0.99 and spam_on_the_list > 0.9  # still spam: the list only lowers the odds
+    assert body_alone / (1 - body_alone) / (spam_on_the_list / (1 - spam_on_the_list)) <= model.params.channel_odds * 1.000001
 
 
 def test_chi2_combine_is_symmetric_and_bounded():
@@ -99,6 +148,14 @@ def test_load_refuses_a_pickled_array(tmp_path):
     _trained([(np.array([1]), "spam")]).save(tmp_path / "m")
     np.savez(tmp_path / "m.npz", spam_counts=np.array([object()] * N, dtype=object), ham_counts=np.zeros(N, np.int32))
     with pytest.raises(ValueError):
+        CountModel.load(tmp_path / "m")
+
+
+def test_a_model_saved_in_an_older_format_is_refused_with_a_clear_error(tmp_path):
+    _trained([(np.array([1]), "spam")]).save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m.json").read_text())
+    (tmp_path / "m.json").write_text(json.dumps({**meta, "format": 1}))
+    with pytest.raises(ModelError, match="retrain"):
         CountModel.load(tmp_path / "m")
 
 

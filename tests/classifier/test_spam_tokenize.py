@@ -6,7 +6,8 @@ import time
 
 from hypothesis import given, settings, strategies as st
 
-from classifier.tokenize import tokens
+from classifier.channel import CHANNEL_PREFIX, is_channel_header, without_list_footer
+from classifier.tokenize import text_tokens, tokens
 from ingest.message import Address, ParsedMessage, Part
 
 from spam_helpers import message
@@ -44,8 +45,9 @@ def test_sender_subject_and_list_tokens():
     msg = message("hello there", subject="Weekly News", sender="news@mail.example.co.uk", name="Example News",
                   headers=[("list-id", "Weekly <weekly.example.co.uk>"), ("list-unsubscribe", "<mailto:u@example.co.uk>")])
     found = set(tokens(msg))
-    assert {"from:domain:mail.example.co.uk", "from:domain:example.co.uk", "from:name:news"} <= found
-    assert {"subject:weekly", "list-id:weekly.example.co.uk", "list-unsubscribe:present", "hdr:list-id"} <= found
+    assert {"from:domain:mail.example.co.uk", "from:domain:example.co.uk", "from:name:news", "subject:weekly"} <= found
+    assert {"via:list-id:weekly.example.co.uk", "via:list-unsubscribe:present", "via:hdr:list-id"} <= found
+    assert not {"list-id:weekly.example.co.uk", "hdr:list-id"} & found  # the list is channel, never body
 
 
 def test_reply_to_on_another_domain_is_a_token():
@@ -53,10 +55,11 @@ def test_reply_to_on_another_domain_is_a_token():
     assert "reply-to:other-domain" in tokens(msg)
 
 
-def test_received_hosts_and_ip_prefixes():
+def test_received_hosts_and_ip_prefixes_are_channel_tokens():
     received = "from helo.example.net (mx.example.net [192.0.2.7]) by us.example.org; Thu, 22 Aug 2002 08:17:21 -0400"
     found = set(tokens(message("x", headers=[("received", received)])))
-    assert {"received:helo:helo.example.net", "received:host:example.net", "received:ip:192.0", "received:ip:192.0.2"} <= found
+    assert {"via:received:helo:helo.example.net", "via:received:host:example.net", "via:received:ip:192.0",
+            "via:received:ip:192.0.2"} <= found
 
 
 def test_words_long_words_and_urls():
@@ -114,3 +117,55 @@ def test_binary_garbage_and_unknown_charset():
 def test_only_attachments():
     msg = message("", attachments=[Part(f"f{i}.zip", "application/zip", b"PK" * 1000) for i in range(100)])
     assert "attach:ext:zip" in _bounded(msg)
+
+
+header_names = st.sampled_from(["received", "list-id", "list-post", "precedence", "sender", "delivered-to",
+                                "return-path", "x-beenthere", "x-mailer", "content-type", "date", "x-other"])
+headers = st.lists(st.tuples(header_names, st.text(max_size=200)), max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(parsed_messages, headers)
+def test_the_channel_changes_only_channel_tokens(msg, other_channel):
+    """Protocol (f)'s premise: a body reads the same under any list and relay headers."""
+    own = [(k, v) for k, v in msg.headers if not is_channel_header(k)]
+    theirs = [(k, v) for k, v in other_channel if is_channel_header(k)]
+    before = tokens(ParsedMessage(**{**msg.__dict__, "headers": own}))
+    after = tokens(ParsedMessage(**{**msg.__dict__, "headers": theirs + own}))
+    assert [t for t in before if not t.startswith(CHANNEL_PREFIX)] == [t for t in after if not t.startswith(CHANNEL_PREFIX)]
+    assert all(t.startswith(CHANNEL_PREFIX) for t in set(after) - set(before))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=1000).filter(lambda t: without_list_footer(t) == t))
+def test_a_list_footer_adds_no_tokens(text):
+    footer = "\n_______________________________________________\nExample-users mailing list\nExample-users@example.org\n" \
+             "http://lists.example.org/mailman/listinfo/example-users\n"
+    assert list(text_tokens(without_list_footer(text + footer))) == list(text_tokens(text))
+
+
+def test_list_footers_are_cut_and_a_signature_is_kept():
+    signature = "thanks\n-- \nAlice Example\nhttp://alice.example.org/\n"
+    assert without_list_footer(signature) == signature
+    ilug = "the patch works\n-- \nIrish Linux Users' Group: ilug@linux.ie\nhttp://www.linux.ie/mailman/listinfo/ilug for (un)subscription information.\n"
+    assert without_list_footer(ilug) == "the patch works\n"
+    sponsored = "see you\n-------------------------------------------------------\nThis sf.net email is sponsored by: a geek shop\n"
+    assert without_list_footer(sponsored) == "see you\n"
+
+
+def test_dates_read_as_what_they_are_and_words_stay_words():
+    found = list(text_tokens("On Thu, 22 Aug 2002 Bob wrote: may we meet in september?"))
+    assert {"~weekday,", "~month", "~year", "may", "september?"} <= set(found)
+    assert not {"thu,", "aug", "2002"} & set(found)
+
+
+def test_text_without_spaces_is_read_as_character_pairs():
+    found = list(text_tokens("一网惠天下一展天下知道了吗 hello привет"))
+    assert found[:4] == ["pair:一网", "pair:惠天", "pair:下一", "pair:展天"] and {"hello", "привет"} <= set(found)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=3000))
+def test_text_tokens_are_bounded_and_never_empty(text):
+    found = list(text_tokens(text))
+    assert all(found) and len(found) <= len(text.split()) * 40

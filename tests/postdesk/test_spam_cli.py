@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import smtplib
 import subprocess
@@ -42,6 +43,11 @@ def test_train_versions_score_and_rollback(settings, folders):
     scored = spam_cli(settings, "score", str(folders / "spam" / "000.eml"), str(folders / "ham" / "000.eml"))
     lines = [line.split("\t") for line in scored.stdout.splitlines()]
     assert [(verdict) for _, _, verdict in lines] == ["spam", "ham"]
+    as_json = json.loads(spam_cli(settings, "score", "--json", str(folders / "spam" / "000.eml"),
+                                  str(folders / "ham" / "000.eml")).stdout)
+    assert [(row["path"], row["score"], row["verdict"]) for row in as_json] == [
+        (path, float(score), verdict) for path, score, verdict in lines]  # every digit, in both forms
+    assert all(repr(float(score)) == score for _, score, _ in lines) and all(row["evidence"] for row in as_json)
     assert spam_cli(settings, "retrain", "--note", "second").returncode == 0
     listed = spam_cli(settings, "versions")
     assert "second" in listed.stdout and "ledger: 25 ham, 25 spam" in listed.stdout

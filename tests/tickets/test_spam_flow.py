@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from classifier import ledger
+from classifier.live import LiveModel
 from classifier.versions import activate_version, model_from_ledger, retrain
 from ingest.parse import parse
-from models import Contact, Message, SpamVerdict, Ticket
+from models import Contact, Message, SpamModelVersion, SpamVerdict, Ticket
 from models.base import utcnow
 from tickets.signing import MessageIdSigner
 from tickets.spam_marks import mark_message
@@ -197,6 +198,34 @@ def test_activating_an_older_version_replays_the_labels_learned_since(postdesk):
         assert live.version_id == first_version
         rebuilt, _ = model_from_ledger(session, live.filter.model.n_features)
     assert counts_equal(live.filter.model, rebuilt), "the rollback kept the label learned after it"
+
+
+def test_a_snapshot_an_older_postdesk_saved_is_rebuilt_from_every_label(postdesk):
+    teach(postdesk, n=5)
+    with postdesk.app.db.read() as session:
+        version = session.scalars(select(SpamModelVersion).where(SpamModelVersion.active.is_(True))).one()
+    meta_path = postdesk.settings.spam_dir / f"{version.path}.json"
+    meta_path.write_text(meta_path.read_text().replace('"format": 2', '"format": 1'))
+    live = LiveModel(postdesk.settings.spam_dir, ham_cutoff=0.2, spam_cutoff=0.99, max_tokens=5000)
+    with postdesk.app.db.read() as session:
+        live.refresh(session)  # no exception: the runner keeps going
+        rebuilt, _ = model_from_ledger(session, live.filter.model.n_features)
+    assert live.filter.trained and counts_equal(live.filter.model, rebuilt)
+
+
+def test_learning_a_message_again_with_features_from_another_tokenizer_replaces_them(postdesk):
+    teach(postdesk, n=5)
+    live = postdesk.app.live_model()
+    old = live.filter.features(parse(raw(5, "spam"), received_at=utcnow()))
+    new = live.filter.features(parse(raw(6, "spam"), received_at=utcnow()))
+    with postdesk.app.db.write() as session:
+        assert ledger.learn(session, "raw:x", "spam", old, "bootstrap") == "learned"
+        assert ledger.learn(session, "raw:x", "spam", old, "bootstrap") == "unchanged"
+        assert ledger.learn(session, "raw:x", "spam", new, "bootstrap") == "refreshed"
+    with postdesk.app.db.read() as session:
+        live.refresh(session)
+        rebuilt, _ = model_from_ledger(session, live.filter.model.n_features)
+    assert counts_equal(live.filter.model, rebuilt)
 
 
 @pytest.mark.parametrize("body", ["", "\x00\x01\x02" * 1000, ("x" * 76 + "\r\n") * 260_000,
