@@ -157,6 +157,7 @@ class Runner:
         for entry, outcome in zip(entries, outcomes):
             self.stats[outcome] += 1
             log.info("entry %s %s", entry.id, outcome)
+        self.db.bound_wal()
 
     def _forget(self, entries: list[Entry]) -> None:
         """Remove committed entries from the spool while the next batch is processed."""

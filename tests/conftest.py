@@ -175,8 +175,12 @@ def corpus_dir() -> Path:
 
 @pytest.fixture
 def serve(settings, tmp_path):
-    """Starts `postdesk serve` processes; whatever a failing test left running is killed afterwards."""
+    """Starts `postdesk serve` processes on a database that has its schema (as after an earlier
+    run), so a test may read it at once; whatever a failing test left running is killed afterwards."""
     from serve import ServeProcess
+    db = Database(settings.sqlalchemy_url)
+    db.migrate()
+    db.dispose()
     started: list[ServeProcess] = []
 
     def start(ready: bool = True, **overrides) -> ServeProcess:
