@@ -5,8 +5,8 @@ corpus, copied until there are --messages of them) go through `postdesk serve`, 
     python bench/wal.py [--messages 9000] [--concurrency 8] [--readers 0] [--data-root DIR]
 
 --readers N: N threads read the database all the time in short transactions (as `postdesk
-status`, an import's summary or a web view do), which can keep a checkpoint from resetting the
-log. Postdesk's bound is 64 MiB (README, "How a message travels").
+status`, an import's summary or a web view do), which can keep a checkpoint from starting the
+log over. The runner truncates it past `models.db.WAL_LIMIT`; figures in bench/results/wal.md.
 """
 
 from __future__ import annotations
