@@ -2,7 +2,7 @@
 corpus, copied until there are --messages of them) go through `postdesk serve`, sampled every
 20 ms, then its size once the run is over, beside the database's.
 
-    python bench/wal.py [--messages 9000] [--concurrency 8] [--readers 0] [--data-root DIR]
+    python bench/wal.py [--messages 9000] [--concurrency 8] [--readers 0]
 
 --readers N: N threads read the database all the time in short transactions (as `postdesk
 status`, an import's summary or a web view do), which can keep a checkpoint from starting the
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import os
 import sqlite3
 import sys
 import tempfile
@@ -24,6 +23,10 @@ from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+DATA_ROOT = ROOT / ".bench"  # beside ./data, as bench/ingest.py's default
+sys.path.insert(0, str(ROOT))
+from bench import corpus  # noqa: E402
+
 # bench/ingest.py's client and server helpers; loaded by path, as its name hides the ingest package
 _spec = importlib.util.spec_from_file_location("bench_ingest", ROOT / "bench" / "ingest.py")
 bench = importlib.util.module_from_spec(_spec)
@@ -32,9 +35,9 @@ _spec.loader.exec_module(bench)
 MiB = 2**20
 
 
-def payloads(corpus: Path, count: int) -> list[bytes]:
+def payloads(folder: Path, count: int) -> list[bytes]:
     """`count` distinct messages: the corpus over and over, each copy with a header of its own."""
-    messages = bench.load_messages(corpus, 10**6)
+    messages = bench.load_messages(folder, 10**6)
     return [bench.dot_stuffed(b"X-Bench-Copy: %d\r\n" % n + messages[n % len(messages)]) for n in range(count)]
 
 
@@ -62,20 +65,17 @@ def reader(database: Path, stop: threading.Event, reads: list[int]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_corpus = Path(os.environ.get("POSTDESK_CORPUS_DIR", ROOT.parent / "shared" / "corpus"))
-    parser.add_argument("--corpus", type=Path, default=default_corpus / "spamassassin-2002")
     parser.add_argument("--messages", type=int, default=9000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--readers", type=int, default=0)
-    parser.add_argument("--data-root", type=Path, default=ROOT / ".bench")
     args = parser.parse_args()
-    args.data_root.mkdir(parents=True, exist_ok=True)
-    if not (args.corpus / "ham").is_dir():
-        sys.exit(f"corpus not found at {args.corpus} (set POSTDESK_CORPUS_DIR or --corpus)")
-    sent = payloads(args.corpus, args.messages)
+    if not corpus.available():
+        sys.exit(f"corpus not found at {corpus.corpus_dir()} (set POSTDESK_CORPUS_DIR)")
+    sent = payloads(corpus.corpus_dir(), args.messages)
     print(f"{len(sent)} distinct messages, {sum(map(len, sent)) / MiB:.0f} MiB, concurrency {args.concurrency}, "
           f"{args.readers} readers")
-    with tempfile.TemporaryDirectory(dir=args.data_root) as folder:
+    DATA_ROOT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=DATA_ROOT) as folder:
         data_dir = Path(folder)
         proc, port = bench.start(bench.SERVERS["e2e"], bench.env_for(data_dir), data_dir / "server.log")
         stop_readers, reads = threading.Event(), [0]

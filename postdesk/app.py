@@ -25,7 +25,7 @@ from ingest.mailboxes import MailboxDirectory
 from ingest.parse import silence_mailparser
 from ingest.pipeline import Services
 from ingest.prepare import Preparer
-from ingest.runner import Runner, describe_outage, is_outage
+from ingest.runner import MAX_BACKOFF, Runner, describe_outage, is_outage
 from ingest.smtp import SmtpServer
 from ingest.spool import Spool
 from models.blobstore import BlobStore
@@ -67,7 +67,7 @@ class App:
 
     def services_once_reachable(self, stop: StopFlag) -> Services | None:
         """Migrate and build the services as soon as the database answers (None if stopped first).
-        An unreachable database is logged once, then tried again after pauses growing to 10 s."""
+        An unreachable database is logged once, then tried again after pauses growing to MAX_BACKOFF."""
         pause, since = 0.5, None
         while not stop.is_set():
             try:
@@ -80,7 +80,7 @@ class App:
                     since = time.monotonic()
                     log.warning("database unavailable at start (%s); mail waits in the spool", describe_outage(exc))
                 stop.wait(pause)
-                pause = min(pause * 2, 10.0)
+                pause = min(pause * 2, MAX_BACKOFF)
                 continue
             if since is not None:
                 log.warning("database reachable after %.0f s; the runner starts", time.monotonic() - since)

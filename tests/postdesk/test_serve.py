@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from conftest import PG_URL
 from models import Message
 from models.db import Database
-from serve import alive, spawned_children
+from serve import alive, processes, spawned_children
 from waiting import wait_for
 
 STOP_TIMEOUT = 10.0  # serve's stop_timeout in these tests, so a runner that must be killed costs 8 s, not 24
@@ -40,6 +40,10 @@ def stored(settings) -> int:
             return session.scalar(select(func.count()).select_from(Message))
     finally:
         db.dispose()
+
+
+def state(pid: int) -> str | None:
+    return next((p.state for p in processes() if p.pid == pid), None)
 
 
 def stops_in_time(server) -> None:
@@ -71,8 +75,13 @@ def test_serve_stops_in_time_after_its_idle_runner_was_killed(settings, serve):
 
 def test_serve_stops_in_time_when_its_runner_does_not_answer(settings, serve):
     server = serve(stop_timeout=STOP_TIMEOUT)
+    send(server.port, 1)
+    # Stored: the runner handles SIGTERM by now (while it starts, the default action would end it
+    # at once, stopped or not).
+    wait_for(lambda: stored(settings) == 1, what="the first message stored")
     runner = server.runner()
     os.kill(runner, signal.SIGSTOP)  # hung: it will not finish the batch in hand
+    wait_for(lambda: state(runner) == "T", what="the runner stopped by SIGSTOP")
     stops_in_time(server)
     assert "runner did not stop" in server.log()
 
