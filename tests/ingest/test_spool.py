@@ -157,6 +157,29 @@ def test_a_split_group_lets_one_entry_fail_alone_and_a_crash_after_it_loses_noth
     assert [e.raw for e in spool.waiting()] == [b"2"]
 
 
+def test_a_group_that_cannot_be_split_for_lack_of_space_goes_back_whole_without_writing(monkeypatch, tmp_path):
+    spool = Spool(tmp_path)
+    spool.commit([spool.stage(b"%d" % n, Envelope()) for n in range(3)])
+    entries = spool.claim_batch(limit=10)
+    full, write_durably, calls = OSError(errno.ENOSPC, "No space left on device"), spool_module.write_durably, []
+
+    def space_for_one(path, data):  # the first single is written and renamed into cur/; then the disk is full
+        calls.append(path)
+        if len(calls) == 1:
+            return write_durably(path, data)
+        path.write_bytes(data[:10])  # a write cut short
+        raise full
+
+    monkeypatch.setattr(spool_module, "write_durably", space_for_one)
+    with pytest.raises(OSError) as raised:
+        spool.split(entries)
+    assert raised.value is full
+    assert sorted(os.listdir(tmp_path / "cur")) == [entries[0].file]  # no single left beside the group
+    assert not os.listdir(tmp_path / "tmp")
+    spool.put_back(entries)
+    assert [e.raw for e in spool.waiting()] == [b"0", b"1", b"2"] and spool.depth()["cur"] == 0
+
+
 @pytest.mark.parametrize("name, data", [
     ("1-00000001.entry", b"not json\nraw"),
     ("2-00000002.entry", b"[1, 2]\nraw"),
