@@ -238,16 +238,18 @@ class DovecotServer:
         return DovecotUser(name, password, home)
 
     def idling(self, user: DovecotUser) -> bool:
-        """A session of `user` waits in IDLE, as the server's process titles say (verbose_proctitle):
-        from then on the server announces mail reaching its folder."""
+        """A session of `user` waits in IDLE, as the process titles of this server's processes say
+        (verbose_proctitle; other Dovecots on the machine have users of the same names): from then
+        on the server announces mail reaching its folder."""
         wanted = f"dovecot/imap [{user.name} {self.host} IDLE]".encode()
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
-                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                    if cmdline.read().startswith(wanted):
-                        return True
-            except OSError:  # it ended while we looked
+                with open(f"/proc/{pid}/stat") as stat, open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    group, title = int(stat.read().rpartition(")")[2].split()[2]), cmdline.read()
+            except (OSError, ValueError):  # it ended while we looked
                 continue
+            if group == self.proc.pid and title.startswith(wanted):
+                return True
         return False
 
     def client(self, user: DovecotUser) -> IMAPClient:
