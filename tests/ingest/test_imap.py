@@ -305,7 +305,8 @@ def test_server_restart_between_batches_reconnects_and_finishes(make_account, mu
 
 
 def test_server_down_then_back_is_reported_and_recovered(make_account, dovecot, imap_user, spool, data_dir):
-    with Running(ImapPoller(make_account(), spool, data_dir)):
+    # poll_interval: the message may reach the folder just as the reconnected poller enters IDLE
+    with Running(ImapPoller(make_account(poll_interval=2), spool, data_dir)):
         wait_for(lambda: load_state(data_dir, "support").folders.get("INBOX"), what="the first sync")
         dovecot.stop()
         wait_for(lambda: "connection refused" in (load_state(data_dir, "support").error or ""),
