@@ -1,9 +1,8 @@
 """IMAP ingestion: one poller thread per account, IDLE where the server has it, polling otherwise.
 
 `ImapPoller(account, spool, data_dir).run(stop)` loops until `stop` is set: connect, log in, sync
-every folder (see `imap_sync`), then wait in IDLE on the first folder (re-issued at least every
-`idle_renew` seconds, and every `poll_interval` when there are other folders to look at) or sleep
-`poll_interval`. Network failures reconnect with exponential backoff up to `reconnect_max`; a
+every folder (see `imap_sync`), then wait in IDLE on the first folder (left to sync again every
+`poll_interval` seconds, or `idle_renew` if shorter) or sleep `poll_interval`. Network failures reconnect with exponential backoff up to `reconnect_max`; a
 rejected login waits `login_retry`. Every failure is logged (ids and counts, no addresses) and
 written to the account's status file.
 """
@@ -103,10 +102,11 @@ class ImapPoller:
             synced = self._synced_uidnext.get(folders[0])
             if uidnext is not None and synced is not None and uidnext > synced:
                 return
-        limit = self.account.idle_renew if len(folders) == 1 else min(self.account.poll_interval, self.account.idle_renew)
-        deadline = time.monotonic() + limit
-        # Mail that arrived while we synced is not announced once IDLE starts (Dovecot waits for the
-        # next change): a NOOP reports it now, leaving a window of one round trip, closed at renewal.
+        # Also with one folder: mail reaching it between the NOOP below and the start of IDLE is not
+        # announced (Dovecot compares with the folder as IDLE found it), so only a sync finds it.
+        deadline = time.monotonic() + min(self.account.poll_interval, self.account.idle_renew)
+        # Mail that arrived while we synced is not announced once IDLE starts either: a NOOP
+        # reports it now, leaving a window of one round trip.
         if _new_mail(client.noop()[1]):
             return
         client.idle()

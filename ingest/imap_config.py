@@ -42,7 +42,7 @@ class ImapAccount(BaseModel):
     after_import: Literal["keep", "move", "delete"] = Field("keep", description='"keep" (flag \\Seen), "move" (to move_to) or "delete" (our own UIDs only).')
     move_to: str | None = Field(None, description='Target folder when after_import is "move".')
     initial_sync: Literal["new", "all"] = Field("new", description='"new": only mail arriving after the first connection; "all": everything in the folders.')
-    poll_interval: float = Field(60.0, gt=0, description="Seconds between polls without IDLE; with IDLE and several folders, how often the others are looked at.")
+    poll_interval: float = Field(60.0, gt=0, description="Seconds between polls without IDLE; with IDLE, how often the folders are synced anyway (mail reaching the IDLE folder just as IDLE begins is not announced).")
     idle: bool = Field(True, description="Use IDLE when the server offers it.")
     idle_renew: float = Field(29 * 60.0, gt=0, le=29 * 60.0, description="Seconds after which IDLE is re-issued (RFC 2177: at most 29 minutes).")
     timeout: float = Field(30.0, gt=0, description="Seconds for every socket operation (connect, read, write).")

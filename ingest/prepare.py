@@ -4,12 +4,14 @@ tokenizing, run for the next batch while the runner's transaction holds the curr
 With `workers` > 0 it runs in worker processes, so parsing uses the second core while the runner
 stores; with 0 it runs inline (the same code, no overlap). A worker that dies is replaced, and the
 batch it held is prepared inline instead: parsing never raises, so only a crash can get here.
+A worker dies with its runner (`ingest.child_process`).
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -17,6 +19,7 @@ from datetime import datetime, timezone
 
 from classifier.features import Features, featurize
 from classifier.tokenize import tokens
+from ingest.child_process import die_with_parent
 from ingest.message import ParsedMessage
 from ingest.mime_limits import ParseLimits
 from ingest.parse import normalise_crlf, parse, silence_mailparser
@@ -66,7 +69,8 @@ def _ready() -> bool:
     return True
 
 
-def _start_worker() -> None:
+def _start_worker(runner_pid: int) -> None:
+    die_with_parent(runner_pid)
     silence_mailparser()
     heap.settle()
 
@@ -109,7 +113,7 @@ class Preparer:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker)
+                                             initializer=_start_worker, initargs=(os.getpid(),))
         return self._pool
 
     def _reset(self) -> None:

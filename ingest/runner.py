@@ -4,14 +4,15 @@ While one batch is in its transaction, the next is claimed and prepared (parsed 
 `ingest.prepare`), in a worker process when `runner_prepare_workers` > 0.
 A batch commits as a whole; if it fails, its entries are retried one by one so a single bad
 message cannot block the rest. A failure of the database itself (it is down, locked or
-read-only) is not the message's fault: the entries go back untouched and the runner waits,
-so an outage makes the spool grow and nothing lands in bad/.
+read-only) or of the disk (full, read-only) is not the message's fault: the entries go back
+untouched, the runner logs the outage once and waits, so an outage makes the spool grow and
+nothing lands in bad/.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
-import os
 import threading
 import time
 from concurrent.futures import Future
@@ -29,9 +30,15 @@ log = logging.getLogger("postdesk.runner")
 
 # SQLite reports schema mistakes as OperationalError too; only these mean "the database is unavailable".
 _SQLITE_UNAVAILABLE = ("database is locked", "readonly", "disk i/o error", "unable to open", "disk is full")
+# A disk that is full or has gone read-only holds every message up alike: none of them is at fault.
+_DISK_UNAVAILABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+MAX_BACKOFF = 10.0  # seconds between tries while an outage lasts, at most
 
 
-def _is_outage(exc: BaseException) -> bool:
+def is_outage(exc: BaseException) -> bool:
+    """The world is down (the database, or the disk for blobs and the spool): wait, count no attempt."""
+    if isinstance(exc, OSError):
+        return exc.errno in _DISK_UNAVAILABLE
     if isinstance(exc, DisconnectionError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
         return True
     if not isinstance(exc, OperationalError):
@@ -39,6 +46,13 @@ def _is_outage(exc: BaseException) -> bool:
     if exc.orig is not None and type(exc.orig).__module__.startswith("sqlite3"):
         return any(text in str(exc.orig).lower() for text in _SQLITE_UNAVAILABLE)
     return True
+
+
+def describe_outage(exc: BaseException) -> str:
+    """One line for the log: the error's type and the first line of its text."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0]}" if text else type(cause).__name__
 
 
 @dataclass
@@ -61,16 +75,15 @@ class Runner:
         self.stats = {"stored": 0, "duplicate": 0, "bad": 0}
         self._forgetting: Future | None = None
         self._ahead: _Claimed | None = None
+        self.outage: str | None = None  # what keeps the runner from storing, while it lasts
+        self._outage_since = 0.0
 
-    def run(self, stop: threading.Event, parent_pid: int | None = None) -> None:
-        """Work until `stop` is set (or the parent process is gone), finishing the batch in hand."""
+    def run(self, stop: threading.Event) -> None:
+        """Work until `stop` is set, finishing the batch in hand."""
         try:
             self.warm_up()
             while not stop.is_set():
-                if parent_pid is not None and os.getppid() != parent_pid:
-                    log.warning("parent process gone; runner stops")
-                    return
-                if self.step() == 0:  # busy: straight on to the next batch; idle: wait
+                if self.step() == 0:  # busy: straight on to the next batch; idle or an outage: wait
                     stop.wait(self._backoff or self.settings.runner_poll_interval)
         finally:
             self.close()
@@ -99,30 +112,33 @@ class Runner:
             prepared = None
         self._ahead = self._claim()
         if prepared is None:
-            self._one_by_one(entries)
-            return len(entries)
+            return len(entries) if self._one_by_one(entries) else 0
         try:
             self._commit(prepared)
         except Exception as exc:
-            if _is_outage(exc):
-                self._wait_for_database(entries, exc)
+            if is_outage(exc):
+                self._wait_for_outage(entries, exc)
                 return 0
             log.warning("batch of %d failed (%s); retrying one by one", len(entries), type(exc).__name__)
-            self._one_by_one(entries)
-        self._backoff = 0.0
+            return len(entries) if self._one_by_one(entries) else 0
         return len(entries)
 
     def busy(self) -> bool:
         """Entries are waiting in the spool or claimed ahead."""
         return self._ahead is not None or bool(self.spool.pending(1))
 
-    def drain(self) -> None:
-        """Process until the spool is empty (for the CLI and tests)."""
-        while self.busy():
-            self.step()
-            if self._backoff:
-                time.sleep(self._backoff)
-        self.close()
+    def drain(self, timeout: float | None = None) -> None:
+        """Process until the spool is empty (for the CLI and tests), waiting out outages; a
+        TimeoutError after `timeout` seconds with entries still waiting."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while self.busy():
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"spool not drained after {timeout} s: {self.spool.depth()}")
+                if self.step() == 0 and self._backoff:
+                    time.sleep(self._backoff)
+        finally:
+            self.close()
 
     def _claim(self) -> _Claimed | None:
         entries = self.spool.claim_batch(self.settings.runner_batch_size)
@@ -135,11 +151,13 @@ class Runner:
         # The blob batch closes first: every blob file and folder is fsynced before the commit.
         with self.db.write() as session, self.services.blobs.batch():
             outcomes = [ctx.outcome for ctx in process_batch(session, prepared, self.services)]
+        self._outage_over()
         entries = [p.entry for p in prepared]
         self._forget(entries)
         for entry, outcome in zip(entries, outcomes):
             self.stats[outcome] += 1
             log.info("entry %s %s", entry.id, outcome)
+        self.db.bound_wal()
 
     def _forget(self, entries: list[Entry]) -> None:
         """Remove committed entries from the spool while the next batch is processed."""
@@ -164,31 +182,56 @@ class Runner:
             self._put_back(claimed.entries)
 
     def _put_back(self, entries: list[Entry]) -> None:
-        """Untouched, each in its own file (see `Spool.split`), for a later batch."""
-        self.spool.split(entries)
-        for entry in entries:
-            self.spool.release(entry, None, self.settings.spool_max_attempts)
+        """Untouched, in the files they came in, for a later batch: a rename, so it needs no disk space."""
+        self.spool.put_back(entries)
 
-    def _one_by_one(self, entries: list[Entry]) -> None:
-        self.spool.split(entries)  # from here on, each entry fails or waits alone
-        for entry in entries:
-            self._one(entry)
+    def _one_by_one(self, entries: list[Entry]) -> bool:
+        """Store or fail each entry alone; False when an outage stopped it (the rest went back)."""
+        try:
+            self.spool.split(entries)  # from here on, each entry fails or waits alone
+        except OSError as exc:
+            if not is_outage(exc):
+                raise
+            self._wait_for_outage(entries, exc)
+            return False
+        for number, entry in enumerate(entries):
+            if not self._one(entry):
+                self._put_back(entries[number + 1:])
+                return False
+        return True
 
-    def _one(self, entry: Entry) -> None:
+    def _one(self, entry: Entry) -> bool:
+        """Store one entry, or count its failure; False when an outage stopped it (it went back)."""
         try:
             self._commit([prepare(entry, self.services.prepare_options())])
         except Exception as exc:
-            if _is_outage(exc):
-                self._wait_for_database([entry], exc)
-                return
-            where = self.spool.release(entry, f"{type(exc).__name__}: {exc}", self.settings.spool_max_attempts)
+            if is_outage(exc):
+                self._wait_for_outage([entry], exc)
+                return False
+            try:
+                where = self.spool.release(entry, f"{type(exc).__name__}: {exc}", self.settings.spool_max_attempts)
+            except OSError as write_failed:  # recording the attempt needs the disk
+                if not is_outage(write_failed):
+                    raise
+                self._wait_for_outage([entry], write_failed)
+                return False
+            self._outage_over()  # the world is up: this message failed
             log.exception("entry %s failed (attempt %d), back to %s", entry.id, entry.envelope.attempts, where)
             if where == "bad":
                 self.stats["bad"] += 1
+        return True
 
-    def _wait_for_database(self, entries: list[Entry], exc: BaseException) -> None:
+    def _wait_for_outage(self, entries: list[Entry], exc: BaseException) -> None:
         self._release_ahead()
         self._put_back(entries)
-        self._backoff = min(max(self._backoff * 2, 0.5), 10.0)
-        log.warning("database unavailable (%s); %d entries wait, retry in %.1fs",
-                    type(exc).__name__, len(entries), self._backoff)
+        self._backoff = min(max(self._backoff * 2, 0.5), MAX_BACKOFF)
+        if self.outage is None:
+            self.outage, self._outage_since = describe_outage(exc), time.monotonic()
+            log.warning("cannot store (%s); entries wait in the spool, trying again every %.0f s at most",
+                        self.outage, MAX_BACKOFF)
+
+    def _outage_over(self) -> None:
+        self._backoff = 0.0
+        if self.outage is not None:
+            log.warning("storing again after %.0f s (%s)", time.monotonic() - self._outage_since, self.outage)
+            self.outage = None

@@ -13,9 +13,10 @@ Layout under the spool folder (the Maildir trick, as Mailman's switchboard does 
 
 A file is written and fsynced in tmp/ and renamed into new/, so it appears whole or not at all;
 files committed as a group share the fsync of new/ that makes their names durable.
-A runner claims whole files. Before it puts any entry back (a failure, an outage, shutting down)
-it splits the groups it holds into single entries, so from then on each entry fails, waits or
-goes to bad/ alone.
+A runner claims whole files. What it puts back untouched (an outage, shutting down) goes back as
+it came, by renames only, so a full disk cannot stop it. Before entries are tried one by one (a
+batch failed) it splits their groups into single entries, so from then on each entry fails,
+waits or goes to bad/ alone.
 """
 
 from __future__ import annotations
@@ -262,18 +263,32 @@ class Spool:
         """Give each claimed entry that came in a group its own file in cur/, then drop the groups.
 
         A crash half-way leaves both, and both go back to new/: the copies are found duplicates.
+        A failed write (a full disk) removes the singles written so far and raises: the groups are
+        left whole, to be put back as they came.
         """
         grouped = [entry for entry in entries if entry.grouped]
         if not grouped:
             return
-        for entry in grouped:
-            write_durably(self._dir("tmp") / entry.id, _encode(entry.envelope, entry.raw))
-            os.rename(self._dir("tmp") / entry.id, self._path("cur", entry.id))
-        fsync_path(self._dir("cur"))
+        try:
+            for entry in grouped:
+                write_durably(self._dir("tmp") / entry.id, _encode(entry.envelope, entry.raw))
+                os.rename(self._dir("tmp") / entry.id, self._path("cur", entry.id))
+            fsync_path(self._dir("cur"))
+        except OSError:
+            for entry in grouped:
+                (self._dir("tmp") / entry.id).unlink(missing_ok=True)
+                self._path("cur", entry.id).unlink(missing_ok=True)
+            raise
         for file in dict.fromkeys(entry.file for entry in grouped):
             (self._dir("cur") / file).unlink(missing_ok=True)
         for entry in grouped:
             entry.file = f"{entry.id}{SUFFIX}"
+
+    def put_back(self, entries: list[Entry]) -> None:
+        """Return claimed entries to new/ untouched, in the files they came in (a group whole):
+        renames only, so it works on a full disk."""
+        for file in dict.fromkeys(entry.file for entry in entries):
+            os.rename(self._dir("cur") / file, self._dir("new") / file)
 
     def release(self, entry: Entry, error: str | None, max_attempts: int) -> str:
         """Put a claimed single entry back after a failure (split groups first); returns "new" or
@@ -291,7 +306,11 @@ class Spool:
     def _rewrite(self, folder: str, entry: Entry) -> None:
         """Replace an entry's file with one holding its changed envelope, whole or not at all."""
         tmp = self._dir("tmp") / entry.id
-        write_durably(tmp, _encode(entry.envelope, entry.raw))
+        try:
+            write_durably(tmp, _encode(entry.envelope, entry.raw))
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, self._path(folder, entry.id))
 
     def recover(self) -> int:

@@ -2,10 +2,13 @@
 
 SQLite runs in WAL mode with a busy timeout; write transactions start with BEGIN IMMEDIATE
 (`Database.write()`) so two writers queue for the lock instead of failing halfway through.
+The write-ahead log is kept small (`Database.bound_wal`, called by the runner after each batch).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -14,7 +17,13 @@ from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+log = logging.getLogger("postdesk.db")
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Past this size the write-ahead log is checkpointed into the database and truncated. SQLite's
+# automatic checkpoints (every 1,000 pages) cannot start the log over while readers overlap all
+# the time, and it then grows for as long as they do (bench/results/wal.md).
+WAL_LIMIT = 16 * 1024 * 1024
 
 
 def _sqlite_pragmas(engine: Engine, busy_timeout: float) -> None:
@@ -30,6 +39,7 @@ def _sqlite_pragmas(engine: Engine, busy_timeout: float) -> None:
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA secure_delete = ON")
+        cursor.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")  # the log shrinks back when it starts over
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -61,6 +71,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url, busy_timeout)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        database = self.engine.url.database
+        self._wal = f"{database}-wal" if self.is_sqlite and database and database != ":memory:" else None
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(writer, expire_on_commit=False)
@@ -83,6 +95,25 @@ class Database:
             return True
         except Exception:
             return False
+
+    def bound_wal(self) -> bool:
+        """SQLite: once the write-ahead log is over `WAL_LIMIT`, copy it into the database and
+        truncate it, waiting (up to the busy timeout) for the readers that still use it; True when
+        it was truncated. Nothing to do for PostgreSQL, or while the log is small (one stat)."""
+        try:
+            if self._wal is None or os.stat(self._wal).st_size <= WAL_LIMIT:
+                return False
+        except FileNotFoundError:
+            return False
+        connection = self.engine.raw_connection()  # autocommit (see _sqlite_pragmas): no BEGIN around it
+        try:
+            busy, _, _ = connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except self.engine.dialect.dbapi.Error as exc:  # a full disk, say: the next commit reports it
+            log.warning("checkpoint of the write-ahead log failed (%s)", exc)
+            return False
+        finally:
+            connection.close()
+        return not busy
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""

@@ -2,7 +2,9 @@
 
 The SMTP server (and IMAP pollers) run in the main process; the runner runs in a child
 process so parsing and storing use the second core. SIGTERM or Ctrl-C: stop accepting,
-let the runner finish the batch in hand, exit.
+let the runner finish the batch in hand, exit within `stop_timeout` seconds whatever the
+runner does. The runner is told to stop by a signal, not by anything shared it could leave locked
+when it dies, and it dies with `serve` (`ingest.child_process`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+
 from typing import TYPE_CHECKING
 
 from classifier.live import LiveModel
@@ -25,6 +28,7 @@ from models.db import Database
 from postdesk import heap
 from postdesk.secret import server_secret
 from postdesk.settings import Settings
+from postdesk.stop_flag import StopFlag
 from postdesk.web.server import WebServer
 from tickets.service import sync_mailboxes
 from tickets.signing import MessageIdSigner
@@ -65,6 +69,30 @@ class App:
         judge = SpamJudge(self.live_model(), self.settings.spam_allow, self.settings.spam_block)
         return Services(self.settings, self.blobs, signer, self.directory, mailbox_ids, judge)
 
+    def services_once_reachable(self, stop: StopFlag) -> Services | None:
+        """Migrate and build the services as soon as the database answers (None if stopped first).
+        An unreachable database is logged once, then tried again after pauses growing to MAX_BACKOFF."""
+        from ingest.runner import MAX_BACKOFF, describe_outage, is_outage
+
+        pause, since = 0.5, None
+        while not stop.is_set():
+            try:
+                self.db.migrate()
+                services = self.services()
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                if since is None:
+                    since = time.monotonic()
+                    log.warning("database unavailable at start (%s); mail waits in the spool", describe_outage(exc))
+                stop.wait(pause)
+                pause = min(pause * 2, MAX_BACKOFF)
+                continue
+            if since is not None:
+                log.warning("database reachable after %.0f s; the runner starts", time.monotonic() - since)
+            return services
+        return None
+
     def live_model(self) -> LiveModel:
         s = self.settings
         return LiveModel(s.spam_dir, ham_cutoff=s.spam_ham_cutoff, spam_cutoff=s.spam_spam_cutoff,
@@ -81,13 +109,24 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _runner_process(settings_data: dict, stop: multiprocessing.Event, parent_pid: int) -> None:
+def _runner_process(settings_data: dict, serve_pid: int) -> None:
+    from ingest.child_process import die_with_parent
+    from ingest.prepare import Preparer
+    from ingest.runner import Runner
+
+    die_with_parent(serve_pid)
+    stop = StopFlag()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     settings = Settings(**settings_data)
     configure_logging(settings)
     app = App.open(settings, migrate=False)
-    app.runner().run(stop, parent_pid=parent_pid)
+    try:
+        services = app.services_once_reachable(stop)
+        if services is not None:
+            Runner(app.db, app.spool, services, Preparer(settings.runner_prepare_workers)).run(stop)
+    finally:
+        app.db.dispose()
 
 
 _SPAWN = multiprocessing.get_context("spawn")
@@ -96,21 +135,21 @@ _SPAWN = multiprocessing.get_context("spawn")
 class RunnerKeeper:
     """Keeps the runner process running: starts it again when it dies, after a pause that doubles
     (1 s up to `MAX_PAUSE`) while it keeps dying within `SETTLED` seconds of its start. A runner that
-    cannot start at all (its database gone, say) then costs a start a minute, not a core and a log
-    line every half second. Before a new start, what the dead one held in spool/cur goes back to new/."""
+    cannot start at all then costs a start a minute, not a core and a log line every half second.
+    Before a new start, what the dead one held in spool/cur goes back to new/."""
 
     SETTLED = 60.0
     MAX_PAUSE = 60.0
 
-    def __init__(self, settings: Settings, spool: Spool, stop):
-        self.settings, self.spool, self.stop = settings, spool, stop
+    def __init__(self, settings: Settings, spool: Spool):
+        self.settings, self.spool = settings, spool
         self.pause = 0.0
         self._restart_at: float | None = None
         self._start()
 
     def _start(self) -> None:
         self.process = _SPAWN.Process(target=_runner_process, name="postdesk-runner",
-                                      args=(self.settings.model_dump(), self.stop, os.getpid()))
+                                      args=(self.settings.model_dump(), os.getpid()))
         self.process.start()
         self._started = time.monotonic()
         self._restart_at = None
@@ -124,48 +163,70 @@ class RunnerKeeper:
             log.error("runner exited (code %s) after %.0f s; starting it again in %.0f s",
                       self.process.exitcode, lived, self.pause)
         elif self._restart_at is not None and time.monotonic() >= self._restart_at:
-            if moved := self.spool.recover():
-                log.info("%d spool entries the runner held go back to the queue", moved)
+            self._put_back_what_it_held()
             self._start()
 
-    def join(self, timeout: float) -> None:
-        self.process.join(timeout=timeout)
+    def stop(self, within: float) -> None:
+        """SIGTERM: the runner finishes the batch in hand. One still running after `within` seconds
+        (hung, or stuck in the database) is killed, and what it held goes back to the spool."""
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(within)
+        if self.process.is_alive():
+            log.error("runner did not stop within %.0f s; killed", within)
+            self.process.kill()
+            self.process.join()
+        if self.process.exitcode != 0:
+            self._put_back_what_it_held()
+
+    def _put_back_what_it_held(self) -> None:
+        if moved := self.spool.recover():
+            log.info("%d spool entries the runner held go back to the queue", moved)
 
 
 def serve(settings: Settings, on_ready=print) -> None:
-    """Run everything until SIGTERM or Ctrl-C."""
+    """Run everything until SIGTERM or Ctrl-C, then stop within `settings.stop_timeout` seconds.
+
+    Starting needs only the disk: the SMTP edge takes mail into the spool while the runner waits
+    for the database (`App.services_once_reachable`).
+    """
     from ingest.imap import start_pollers
     from ingest.smtp import SmtpServer
 
-    app = App.open(settings)
-    app.services()  # mailbox rows exist before the first message arrives
-    moved = app.spool.recover()
-    if moved:
+    app = App.open(settings, migrate=False)
+    if moved := app.spool.recover():
         log.info("recovered %d spool entries from an earlier run", moved)
     if removed := app.blobs.recover():
         log.info("removed %d half-written blob files an earlier run left", removed)
-    web = WebServer(settings, app.db)  # first: a web port in use stops serve before anything else starts
-    app.web_url = web.start()
-    stop = threading.Event()
+    stop = StopFlag()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    runner_stop = _SPAWN.Event()
-    runner = RunnerKeeper(settings, app.spool, runner_stop)
     smtp = SmtpServer(settings, app.spool, app.directory)
-    port = smtp.start()
-    pollers = start_pollers(settings.imap_accounts, app.spool, settings.data_dir, stop)
-    heap.settle()
-    on_ready(port, app)
+    port = smtp.start()  # a busy port ends serve here, before it has started any process or poller
+    web = WebServer(settings, app.db)
     try:
+        app.web_url = web.start()  # so does a busy web port
+    except OSError:
+        smtp.stop()
+        raise
+    runner: RunnerKeeper | None = None
+    pollers: list[threading.Thread] = []
+    try:
+        runner = RunnerKeeper(settings, app.spool)
+        pollers = start_pollers(settings.imap_accounts, app.spool, settings.data_dir, stop)
+        heap.settle()
+        on_ready(port, app)
         while not stop.wait(0.5):
             runner.check()
     finally:
+        # What is left of stop_timeout after this deadline is for killing a runner that ignored it.
+        deadline = time.monotonic() + settings.stop_timeout * 0.8
+        stop.set()
         smtp.stop()
         web.stop()
-        stop.set()
-        for poller in pollers:
-            poller.join(timeout=30)
-        runner_stop.set()
-        runner.join(timeout=60)
+        if runner is not None:
+            runner.stop(max(deadline - time.monotonic(), 0.0))
+        for poller in pollers:  # daemon threads: one still in a network call ends with the process
+            poller.join(timeout=max(deadline - time.monotonic(), 0.0))
         app.db.dispose()
         log.info("stopped")

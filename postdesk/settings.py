@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     runner_batch_size: int = Field(50, ge=1, description="Spool entries the runner commits in one transaction.")
     runner_poll_interval: float = Field(0.2, gt=0, description="Seconds the runner waits before looking at an empty spool again.")
     runner_prepare_workers: int = Field(1, ge=0, description="Worker processes that parse and tokenize the next batch while the runner stores the current one; 0 parses in the runner itself.")
+    stop_timeout: float = Field(30.0, gt=0, description="Seconds `serve` takes at most to stop after SIGTERM or Ctrl-C; a runner still busy after four fifths of them is killed (what it held goes back to the spool).")
     sqlite_busy_timeout: float = Field(30.0, gt=0, description="Seconds a SQLite writer waits for the lock before giving up.")
 
     reopen_window_days: int = Field(30, ge=0, description="Days after closing in which a customer reply reopens a ticket; later replies open a new linked ticket.")

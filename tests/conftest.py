@@ -10,7 +10,6 @@ import os
 import secrets
 import smtplib
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from ingest.smtp import SmtpServer
 from models.db import Database
 from postdesk.app import App
 from postdesk.settings import MailboxConfig, Settings
+from waiting import wait_for
 
 pytest_plugins = ["dovecot"]
 
@@ -83,7 +83,8 @@ def settings(tmp_path, database_url) -> Settings:
 
 
 class Harness:
-    """A running Postdesk in this process: the real SMTP server and the real runner, in threads."""
+    """A Postdesk in this process: the real SMTP server in its thread, and the real runner, which
+    drains the spool when the test says so (`settle`), through its own API."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -91,9 +92,6 @@ class Harness:
         self.runner = self.app.runner()
         self.smtp = SmtpServer(settings, self.app.spool, self.app.directory)
         self.port = self.smtp.start()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self.runner.run, args=(self._stop,), daemon=True)
-        self._thread.start()
 
     def client(self) -> smtplib.SMTP:
         return smtplib.SMTP("127.0.0.1", self.port, timeout=30)
@@ -113,8 +111,9 @@ class Harness:
     def send_together(self, messages: list[bytes]) -> list[tuple[int, bytes]]:
         """Send each message in its own connection at once, holding the edge's spool writes until all
         of them wait: the first is written alone, the others as one group file, as under load."""
-        spool, waiting = self.app.spool, self.smtp.handler.flusher._queue
-        commit, entered, gate, groups = spool.commit, threading.Event(), threading.Event(), []
+        spool, loop = self.app.spool, self.smtp.controller.loop
+        commit, stage = spool.commit, spool.stage
+        entered, gate, staged, groups = threading.Event(), threading.Event(), [], []
 
         def held(group):
             entered.set()
@@ -122,36 +121,36 @@ class Harness:
             groups.append(len(group))
             return commit(group)
 
-        spool.commit = held
+        def counted(raw, envelope):
+            staged.append(raw)
+            return stage(raw, envelope)
+
+        spool.commit, spool.stage = held, counted
         try:
             with ThreadPoolExecutor(len(messages)) as clients:
                 replies = [clients.submit(self.send, messages[0])]
                 entered.wait(10)
                 replies += [clients.submit(self.send, raw) for raw in messages[1:]]
-                deadline = time.monotonic() + 10
-                while waiting.qsize() < len(messages) - 1 and time.monotonic() < deadline:
-                    time.sleep(0.01)
+                wait_for(lambda: len(staged) == len(messages), 10, what="every message handed to the spool")
+                # The loop hands a staged entry to the spool thread in the same step: once a callback
+                # queued after the last staging has run, every entry waits there.
+                handed_over = threading.Event()
+                loop.call_soon_threadsafe(handed_over.set)
+                assert handed_over.wait(10)
                 gate.set()
                 codes = [reply.result() for reply in replies]
         finally:
-            del spool.commit
+            del spool.commit, spool.stage
         assert groups == [1, len(messages) - 1], groups
         return codes
 
-    def settle(self, timeout: float = 30.0) -> None:
-        """Wait until the runner has taken everything out of the spool."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            depth = self.app.spool.depth()
-            if depth["new"] == 0 and depth["cur"] == 0:
-                return
-            time.sleep(0.02)
-        raise TimeoutError(f"spool not drained: {self.app.spool.depth()}")
+    def settle(self, timeout: float = 60.0) -> None:
+        """Let the runner store everything waiting in the spool (TimeoutError if it cannot)."""
+        self.runner.drain(timeout)
 
     def close(self) -> None:
         self.smtp.stop()
-        self._stop.set()
-        self._thread.join(timeout=30)
+        self.runner.close()
         self.app.db.dispose()
 
 
@@ -185,18 +184,23 @@ def corpus_dir() -> Path:
 
 @pytest.fixture
 def serve(settings, tmp_path):
-    """Starts `postdesk serve` processes; whatever a failing test left running is killed afterwards."""
+    """Starts `postdesk serve` processes on a database that has its schema (as after an earlier
+    run), so a test may read it at once; whatever a failing test left running is killed afterwards."""
     from serve import ServeProcess
+    db = Database(settings.sqlalchemy_url)
+    db.migrate()
+    db.dispose()
     started: list[ServeProcess] = []
 
-    def start(**overrides) -> ServeProcess:
-        process = ServeProcess(settings.model_copy(update=overrides), tmp_path / "serve.log")
+    def start(ready: bool = True, **overrides) -> ServeProcess:
+        """`overrides` are settings by name, given to the process as POSTDESK_* variables."""
+        process = ServeProcess(settings, tmp_path / "serve.log", ready, **overrides)
         started.append(process)
         return process
 
     yield start
     for process in started:
-        if process.proc.poll() is None:
+        if process.proc.poll() is None or process.left_behind():
             process.kill()
 
 

@@ -54,6 +54,7 @@ first_valid_gid = 1
 default_login_user = dovenull
 default_internal_user = dovecot
 mailbox_idle_check_interval = 1 secs
+verbose_proctitle = yes
 auth_failure_delay = 0
 passdb {{
   driver = passwd-file
@@ -235,6 +236,21 @@ class DovecotServer:
         line = f"{name}:{{PLAIN}}{password}:{self.mail_uid}:{self.mail_gid}::{home}::\n"
         (self.root / "users" / f"{name}.passwd").write_text(line)
         return DovecotUser(name, password, home)
+
+    def idling(self, user: DovecotUser) -> bool:
+        """A session of `user` waits in IDLE, as the process titles of this server's processes say
+        (verbose_proctitle; other Dovecots on the machine have users of the same names): from then
+        on the server announces mail reaching its folder."""
+        wanted = f"dovecot/imap [{user.name} {self.host} IDLE]".encode()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as stat, open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    group, title = int(stat.read().rpartition(")")[2].split()[2]), cmdline.read()
+            except (OSError, ValueError):  # it ended while we looked
+                continue
+            if group == self.proc.pid and title.startswith(wanted):
+                return True
+        return False
 
     def client(self, user: DovecotUser) -> IMAPClient:
         """A logged-in client over implicit TLS, for the test side (appending, checking)."""

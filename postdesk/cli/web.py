@@ -19,15 +19,21 @@ if TYPE_CHECKING:
 def ready_lines(app: App, url: str) -> list[str]:
     """Where the web view is, and how to make the first owner when nobody can sign in yet."""
     from sqlalchemy import func, select
+    from sqlalchemy.exc import DBAPIError
 
     from models import Agent
 
-    lines = [f"Web view: {url}"]
-    with app.db.read() as session:
-        if not session.scalar(select(func.count()).select_from(Agent)):
-            lines.append("Nobody can sign in yet. Make the first owner (it prints a one-time password):")
-            lines.append("   .venv/bin/postdesk users create you@example.com --role owner")
-    return lines
+    make_owner = "   .venv/bin/postdesk users create you@example.com --role owner"
+    try:
+        with app.db.read() as session:
+            nobody = not session.scalar(select(func.count()).select_from(Agent))
+    except DBAPIError:  # serve starts before its database answers or is migrated (a fresh install)
+        return [f"Web view: {url}", "If nobody can sign in yet, make the first owner (it prints a one-time password):",
+                make_owner]
+    if nobody:
+        return [f"Web view: {url}", "Nobody can sign in yet. Make the first owner (it prints a one-time password):",
+                make_owner]
+    return [f"Web view: {url}"]
 
 
 def web(ctx: typer.Context):

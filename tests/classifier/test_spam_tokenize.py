@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 from hypothesis import given, settings, strategies as st
 
@@ -85,10 +84,9 @@ def test_defects_flags_attachments_and_upstream():
             "attach:ext:exe", "attach:ct:application/octet-stream"} <= found
 
 
-def _bounded(msg: ParsedMessage, seconds: float = 1.0) -> list[str]:
-    started = time.perf_counter()
+def _bounded(msg: ParsedMessage) -> list[str]:
+    """The tokens, at most the cap (how long the worst cases take: bench/worst_cases.py)."""
     out = tokens(msg)
-    assert time.perf_counter() - started < seconds
     assert len(out) <= 5000
     return out
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import signal
 import smtplib
 import threading
 import time
+from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import create_engine, func, make_url, select, text
 
 from conftest import PG_URL, Harness
+from ingest import pipeline
 from ingest.spool import Envelope, Spool
 from models import Message
 from models.db import Database
+from waiting import wait_for
 
 
 def message(n: int) -> bytes:
@@ -51,13 +55,7 @@ def stored_counts(db: Database) -> dict[str, int]:
 
 def wait_drained(settings, timeout=60) -> None:
     spool = Spool(settings.spool_dir)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        depth = spool.depth()
-        if depth["new"] == depth["cur"] == 0:
-            return
-        time.sleep(0.1)
-    raise TimeoutError("spool not drained")
+    wait_for(lambda: spool.depth()["new"] == spool.depth()["cur"] == 0, timeout, what="the spool to drain")
 
 
 def test_sigkill_at_random_moments_loses_nothing_acknowledged(settings, tmp_path, serve):
@@ -87,7 +85,7 @@ def test_sigterm_stops_cleanly_and_a_restart_processes_what_was_left(settings, t
     acknowledged: set[int] = set()
     sender = Sender(server.port, 0, acknowledged)
     sender.start()
-    time.sleep(1.0)
+    wait_for(lambda: len(acknowledged) >= 10, what="mail flowing")
     assert server.terminate(timeout=30) == 0
     sender.stop.set()
     sender.join(10)
@@ -127,32 +125,16 @@ class Outage:
             self._admin.dispose()
 
 
-def runner_of(serve_pid: int, not_pid: int | None = None, timeout: float = 30) -> int:
-    """The pid of serve's runner process (its spawned child that is not the resource tracker)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc in os.listdir("/proc"):
-            try:
-                with open(f"/proc/{proc}/stat") as stat, open(f"/proc/{proc}/cmdline", "rb") as cmdline:
-                    parent, command = int(stat.read().rpartition(")")[2].split()[1]), cmdline.read()
-            except (OSError, ValueError):
-                continue
-            if parent == serve_pid and b"spawn_main" in command and int(proc) != not_pid:
-                return int(proc)
-        time.sleep(0.05)
-    raise TimeoutError("no runner process")
-
-
 def test_a_runner_that_dies_is_started_again_after_a_growing_pause_and_gets_what_it_held(settings, tmp_path, serve):
     server = serve()
-    first = runner_of(server.proc.pid)
+    first = server.runner()
     os.kill(first, signal.SIGKILL)
     spool = Spool(settings.spool_dir)
     spool.claim(spool.put(message(1), Envelope(rcpt_tos=["support@example.com"])))  # the dead runner held it
-    second = runner_of(server.proc.pid, not_pid=first)
+    second = server.runner(not_pid=first)
     killed = time.monotonic()
     os.kill(second, signal.SIGKILL)
-    runner_of(server.proc.pid, not_pid=second)
+    server.runner(not_pid=second)
     assert time.monotonic() - killed >= 1.9  # died young twice: the second pause is 2 s
     wait_drained(settings)
     assert stored_counts(Database(settings.sqlalchemy_url)) == {"durable-1@example.org": 1}
@@ -162,7 +144,7 @@ def test_a_runner_that_dies_is_started_again_after_a_growing_pause_and_gets_what
     assert server.terminate() == 0
 
 
-def test_a_database_outage_makes_the_spool_grow_and_then_drain(settings):
+def test_a_database_outage_makes_the_spool_grow_and_then_drain(settings, caplog):
     harness = Harness(settings.model_copy(update={"sqlite_busy_timeout": 0.2}))
     try:
         harness.send(message(0))
@@ -170,16 +152,76 @@ def test_a_database_outage_makes_the_spool_grow_and_then_drain(settings):
         with Outage(settings):
             codes = [harness.send(message(n))[0] for n in range(1, 17)]
             codes += [code for code, _ in harness.send_together([message(n) for n in range(17, 21)])]
-            time.sleep(1.0)
-            waiting = harness.app.spool.depth()
+            assert [harness.runner.step(), harness.runner.step()] == [0, 0]  # tried twice, stored nothing
+            assert harness.runner.outage
             assert codes == [250] * 20
-            assert waiting["new"] + waiting["cur"] > 0 and waiting["bad"] == 0
-        harness.settle(timeout=60)
+            assert harness.app.spool.depth() == {"new": 20, "cur": 0, "bad": 0}
+        harness.settle()
         counts = stored_counts(harness.app.db)
         assert len(counts) == 21 and set(counts.values()) == {1}
         assert harness.app.spool.depth()["bad"] == 0
+        assert harness.runner.outage is None
+        assert caplog.text.count("cannot store") == 1 and caplog.text.count("storing again") == 1
     finally:
         harness.close()
+
+
+def with_attachment(n: int) -> bytes:
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = f"c{n}@example.org", "support@example.com", f"n{n}"
+    mail["Message-ID"] = f"<durable-{n}@example.org>"
+    mail.set_content(f"body {n}")
+    mail.add_attachment(f"invoice {n}".encode(), maintype="application", subtype="pdf", filename=f"{n}.pdf")
+    return mail.as_bytes().replace(b"\n", b"\r\n")
+
+
+class FullDisk:
+    """The disk has no space left: every fsync fails with ENOSPC, as a full ext4 reports the writes
+    it had accepted into its cache. (SQLite syncs outside Python, so the database goes on working.)"""
+
+    def __init__(self, monkeypatch):
+        self.monkeypatch = monkeypatch
+
+    def __enter__(self):
+        def no_space(fd):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        self.monkeypatch.setattr(os, "fsync", no_space)
+
+    def __exit__(self, *exc):
+        self.monkeypatch.undo()
+
+
+class Poison:
+    """A pipeline stage that fails every message while active: the batch is retried one by one."""
+
+    active = True
+
+    def __call__(self, ctx: pipeline.Context) -> None:
+        if self.active:
+            raise RuntimeError("injected fault")
+
+
+def test_a_full_disk_is_an_outage_the_runner_waits_out_without_losing_or_setting_aside_mail(
+        postdesk, monkeypatch, caplog):
+    poison = Poison()
+    monkeypatch.setattr(pipeline, "STAGES", (poison, *pipeline.STAGES))
+    codes = postdesk.send_together([with_attachment(n) for n in range(5)])
+    assert [code for code, _ in codes] == [250] * 5
+    with FullDisk(monkeypatch):
+        # a batch that fails for its own sake is split to be tried one by one: no space to split it
+        assert postdesk.runner.step() == 0
+        poison.active = False
+        # the batch itself: no space for its attachments
+        assert postdesk.runner.step() == 0
+        assert "No space left on device" in postdesk.runner.outage
+        assert postdesk.app.spool.depth() == {"new": 5, "cur": 0, "bad": 0}
+        assert sorted(os.listdir(postdesk.app.spool.root / "new"))[1].endswith("+4.group")  # put back whole
+    postdesk.settle()
+    assert stored_counts(postdesk.app.db) == {f"durable-{n}@example.org": 1 for n in range(5)}
+    assert postdesk.app.spool.depth() == {"new": 0, "cur": 0, "bad": 0}
+    assert caplog.text.count("cannot store (OSError: [Errno 28] No space left on device)") == 1
+    assert caplog.text.count("storing again") == 1
 
 
 @pytest.mark.skipif(bool(PG_URL), reason="SQLite's writer lock")

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from ingest.imap import ImapPoller, start_pollers
+from ingest.imap import IDLE_CHECK, ImapPoller, start_pollers
 from postdesk.cli.imap import group as imap_app, imap_status, imap_test
 from ingest.imap_config import ImapAccount
 from ingest.imap_connect import password_login
@@ -19,7 +19,9 @@ from ingest.imap_state import load_state
 from ingest.imap_sync import FolderSync, after_import
 from ingest.spool import Envelope, Spool
 from conftest import MAILBOXES
+from imapclient import IMAPClient
 from postdesk.settings import Settings
+from waiting import wait_for
 
 SEEN, DELETED = b"\\Seen", b"\\Deleted"
 
@@ -39,16 +41,6 @@ def crlf(raw: bytes) -> bytes:
 
 def spooled(spool: Spool) -> list[bytes]:
     return [entry.raw for entry in spool.waiting()]
-
-
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
@@ -74,8 +66,8 @@ class Running:
 
     def __exit__(self, *exc) -> None:
         self.stop.set()
-        self.thread.join(timeout=8)
-        assert not self.thread.is_alive(), "poller did not stop within 8 s"
+        self.thread.join(timeout=10 * IDLE_CHECK)
+        assert not self.thread.is_alive(), f"poller did not stop within {10 * IDLE_CHECK} s"
 
 
 def uids_with_flags(mua, folder: str = "INBOX") -> dict[int, tuple]:
@@ -133,17 +125,29 @@ def test_delete_removes_only_our_own_uids(make_account, mua, spool, data_dir):
     assert uids_with_flags(mua) == {theirs: (DELETED,)}
 
 
-def test_idle_brings_new_mail_within_five_seconds(make_account, mua, spool, data_dir):
+def test_idle_brings_new_mail_within_five_seconds(make_account, mua, spool, data_dir, dovecot, imap_user):
     account = make_account(poll_interval=300)
-    state_file = data_dir / "imap" / "support.json"
     with Running(ImapPoller(account, spool, data_dir)):
-        wait_for(lambda: state_file.exists() and load_state(data_dir, "support").folders["INBOX"].last_sync,
-                 what="the first sync")
-        time.sleep(0.3)  # in IDLE by now
+        wait_for(lambda: dovecot.idling(imap_user), what="the poller in IDLE")
         started = time.monotonic()
         mua.append("INBOX", message(1))
         wait_for(lambda: spool.pending(), timeout=5, what="IDLE to deliver the message")
         assert time.monotonic() - started < 5
+
+
+def test_mail_reaching_the_folder_as_idle_begins_waits_at_most_the_poll_interval(
+        make_account, mua, spool, data_dir, monkeypatch):
+    noop, arrivals = IMAPClient.noop, [message(1)]
+
+    def mail_arrives_after_the_noop(self):  # the window before IDLE starts, which IDLE does not report
+        answer = noop(self)
+        if arrivals:
+            mua.append("INBOX", arrivals.pop())
+        return answer
+
+    monkeypatch.setattr(IMAPClient, "noop", mail_arrives_after_the_noop)
+    with Running(ImapPoller(make_account(poll_interval=1, idle_renew=300), spool, data_dir)):
+        wait_for(lambda: spool.pending(), timeout=10, what="the next sync, a poll interval later")
 
 
 def test_mail_that_arrives_during_a_sync_does_not_wait_for_the_idle_renewal(make_account, mua, spool, data_dir,
@@ -301,7 +305,8 @@ def test_server_restart_between_batches_reconnects_and_finishes(make_account, mu
 
 
 def test_server_down_then_back_is_reported_and_recovered(make_account, dovecot, imap_user, spool, data_dir):
-    with Running(ImapPoller(make_account(), spool, data_dir)):
+    # poll_interval: the message may reach the folder just as the reconnected poller enters IDLE
+    with Running(ImapPoller(make_account(poll_interval=2), spool, data_dir)):
         wait_for(lambda: load_state(data_dir, "support").folders.get("INBOX"), what="the first sync")
         dovecot.stop()
         wait_for(lambda: "connection refused" in (load_state(data_dir, "support").error or ""),
@@ -383,7 +388,9 @@ def test_plain_imap_only_towards_loopback():
 
 def test_start_pollers_runs_each_account_until_stopped(make_account, mua, spool, data_dir):
     mua.create_folder("Sales")
-    accounts = [make_account(name="support"), make_account(name="sales", folders=["Sales"])]
+    # poll_interval: mail that reaches a folder just as its poller enters IDLE waits for the next sync
+    accounts = [make_account(name="support", poll_interval=2),
+                make_account(name="sales", folders=["Sales"], poll_interval=2)]
     with pytest.raises(ValueError, match="share a name"):
         start_pollers([accounts[0], accounts[0]], spool, data_dir, threading.Event())
     stop = threading.Event()
@@ -391,10 +398,10 @@ def test_start_pollers_runs_each_account_until_stopped(make_account, mua, spool,
     try:
         mua.append("INBOX", message(1))
         mua.append("Sales", message(2))
-        wait_for(lambda: len(spool.pending()) == 2, what="one message from each account")
+        wait_for(lambda: len(spool.pending()) == 2, 60, what="one message from each account")
     finally:
         stop.set()
         for thread in threads:
-            thread.join(timeout=5)
+            thread.join(timeout=10 * IDLE_CHECK)
     assert not any(thread.is_alive() for thread in threads)
     assert sorted(p.name for p in (data_dir / "imap").glob("*.json")) == ["sales.json", "support.json"]

@@ -11,6 +11,7 @@ from ingest.imap import ImapPoller
 from ingest.spool import Spool
 from models import Message
 from models.db import Database
+from waiting import wait_for
 
 
 def customer_mail(n: int) -> bytes:
@@ -25,16 +26,14 @@ def tickets_with(db: Database, n: int) -> list[int]:
 
 
 def wait_for_ticket(db: Database, n: int, timeout: float) -> float:
+    """Seconds until message `n` is on a ticket."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if tickets_with(db, n):
-            return time.monotonic() - started
-        time.sleep(0.05)
-    raise TimeoutError(f"message {n} not on a ticket after {timeout}s")
+    wait_for(lambda: tickets_with(db, n), timeout, what=f"message {n} on a ticket")
+    return time.monotonic() - started
 
 
 def test_serve_turns_mailbox_mail_into_tickets_and_idle_within_five_seconds(
-        settings, make_account, mua, tmp_path, monkeypatch, serve):
+        settings, make_account, mua, tmp_path, monkeypatch, serve, dovecot, imap_user):
     mua.append("INBOX", customer_mail(1))
     account = make_account(initial_sync="all", after_import="move", move_to="Imported")
     mua.create_folder("Imported")
@@ -44,8 +43,8 @@ def test_serve_turns_mailbox_mail_into_tickets_and_idle_within_five_seconds(
     server = serve()
     db = Database(settings.sqlalchemy_url)
     try:
-        wait_for_ticket(db, 1, timeout=30)
-        time.sleep(1.0)  # let the poller settle into IDLE
+        wait_for_ticket(db, 1, timeout=60)
+        wait_for(lambda: dovecot.idling(imap_user), what="serve's poller in IDLE")
         mua.append("INBOX", customer_mail(2))
         assert wait_for_ticket(db, 2, timeout=10) < 5.0
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -364,7 +364,7 @@ def test_nesting_beyond_every_parser_still_gives_a_message():
 
 # --- properties ------------------------------------------------------------------------------
 
-FAST = settings(max_examples=250, deadline=timedelta(seconds=2), suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # speed: bench/
 TOKENS = [b"\r\n", b"\n", b"\r", b"\r\n\r\n", b"--", b"--b--", b"\x00", b"\xff\xfe", b":", b";", b"<", b">", b'"',
           b"=?utf-8?b?", b"=?x-unknown?q?=E9?=", b"?=", b"boundary=b", b"charset=utf-7", b"charset=undefined",
           b"Content-Type: multipart/mixed; boundary=b\r\n", b"Content-Type: message/rfc822\r\n",

@@ -289,7 +289,7 @@ def test_an_idle_client_is_cut_off(settings):
             assert sock.recv(1024).startswith(b"220")
             started = time.monotonic()
             assert sock.recv(1024) == b""  # the server closed the connection
-            assert time.monotonic() - started < 5
+            assert time.monotonic() - started < 10  # ten times the idle timeout
     finally:
         harness.close()
 

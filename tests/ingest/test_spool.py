@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from hypothesis import given, settings, strategies as st
 
 from ingest import spool as spool_module
 from ingest.spool import Envelope, Spool, SpoolError
-from models.files import GroupFsync
 
 
 @settings(max_examples=60, deadline=None)
@@ -99,68 +97,6 @@ def test_a_spool_of_the_previous_layout_drains_after_an_upgrade(tmp_path):
     assert not [p for p in tmp_path.rglob("*") if p.suffix in (".eml", ".json")]
 
 
-class FakeFsync:
-    """Stands in for the folder fsync: counts calls, holds the first one, fails the chosen ones."""
-
-    def __init__(self, failing: set[int] = frozenset()):
-        self.calls, self.failing = 0, failing
-        self.first_running, self.release_first = threading.Event(), threading.Event()
-
-    def __call__(self, fd: int) -> None:
-        self.calls += 1
-        if self.calls == 1:
-            self.first_running.set()
-            self.release_first.wait(10)
-        if self.calls in self.failing:
-            raise OSError(errno.EIO, "Input/output error")
-
-
-def run_while_first_fsync_runs(group: GroupFsync, fake: FakeFsync, waiters: int = 8) -> list:
-    """One caller starts an fsync; `waiters` more join while it runs; returns each one's outcome."""
-    outcomes, arrived = [], threading.Semaphore(0)
-
-    def call(announce: bool) -> None:
-        if announce:
-            arrived.release()
-        try:
-            group.fsync()
-            outcomes.append("ok")
-        except OSError as exc:
-            outcomes.append(exc)
-
-    first = threading.Thread(target=call, args=(False,))
-    first.start()
-    assert fake.first_running.wait(10)
-    others = [threading.Thread(target=call, args=(True,)) for _ in range(waiters)]
-    for thread in others:
-        thread.start()
-    for _ in others:
-        arrived.acquire(timeout=10)
-    time.sleep(0.2)  # from announcing to waiting on the condition is a few lines
-    fake.release_first.set()
-    for thread in [first, *others]:
-        thread.join(10)
-    return outcomes
-
-
-def test_callers_arriving_during_an_fsync_share_the_next_one(monkeypatch, tmp_path):
-    fake = FakeFsync()
-    monkeypatch.setattr(os, "fsync", fake)
-    assert run_while_first_fsync_runs(GroupFsync(tmp_path), fake) == ["ok"] * 9
-    assert fake.calls == 2  # the one they arrived during could not cover their renames
-
-
-def test_a_failed_fsync_reaches_every_caller_of_its_round_and_the_next_round_runs(monkeypatch, tmp_path):
-    fake, group = FakeFsync(failing={2}), GroupFsync(tmp_path)
-    monkeypatch.setattr(os, "fsync", fake)
-    outcomes = run_while_first_fsync_runs(group, fake)
-    errors = [o for o in outcomes if o != "ok"]
-    assert outcomes.count("ok") == 1 and len(errors) == 8  # the first caller's round went well
-    assert all(isinstance(e, OSError) and "Input/output error" in str(e) for e in errors)
-    group.fsync()
-    assert fake.calls == 3
-
-
 def broken_fsync(fd: int) -> None:
     raise OSError(errno.EIO, "Input/output error")
 
@@ -219,6 +155,29 @@ def test_a_split_group_lets_one_entry_fail_alone_and_a_crash_after_it_loses_noth
     assert [e.raw for e in spool.bad()] == [b"1"] and spool.depth() == {"new": 0, "cur": 1, "bad": 1}
     assert Spool(tmp_path).recover() == 1  # the runner died holding `last`: it comes back
     assert [e.raw for e in spool.waiting()] == [b"2"]
+
+
+def test_a_group_that_cannot_be_split_for_lack_of_space_goes_back_whole_without_writing(monkeypatch, tmp_path):
+    spool = Spool(tmp_path)
+    spool.commit([spool.stage(b"%d" % n, Envelope()) for n in range(3)])
+    entries = spool.claim_batch(limit=10)
+    full, write_durably, calls = OSError(errno.ENOSPC, "No space left on device"), spool_module.write_durably, []
+
+    def space_for_one(path, data):  # the first single is written and renamed into cur/; then the disk is full
+        calls.append(path)
+        if len(calls) == 1:
+            return write_durably(path, data)
+        path.write_bytes(data[:10])  # a write cut short
+        raise full
+
+    monkeypatch.setattr(spool_module, "write_durably", space_for_one)
+    with pytest.raises(OSError) as raised:
+        spool.split(entries)
+    assert raised.value is full
+    assert sorted(os.listdir(tmp_path / "cur")) == [entries[0].file]  # no single left beside the group
+    assert not os.listdir(tmp_path / "tmp")
+    spool.put_back(entries)
+    assert [e.raw for e in spool.waiting()] == [b"0", b"1", b"2"] and spool.depth()["cur"] == 0
 
 
 @pytest.mark.parametrize("name, data", [

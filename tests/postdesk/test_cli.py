@@ -25,6 +25,7 @@ from models import Message
 from postdesk.app import App
 from postdesk.settings import Settings
 from serve import settings_env
+from waiting import wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tickets"))
 from test_spam_flow import raw as spam_mail, teach  # noqa: E402  (the same synthetic ham and spam)
@@ -359,9 +360,7 @@ def test_serve_says_where_the_data_lives_and_how_to_send_a_test_mail_and_stops_o
             assert argv[0] == "python3"
             sent = subprocess.run([sys.executable, *argv[1:]], capture_output=True, text=True, timeout=60)
             assert sent.returncode == 0, sent.stderr
-            deadline = time.monotonic() + 60
-            while not (rows := cli_json(settings, "tickets", "list")) and time.monotonic() < deadline:
-                time.sleep(0.2)
+            rows = wait_for(lambda: cli_json(settings, "tickets", "list"), 60, what="the ticket", every=0.2)
             assert [r["subject"] for r in rows] == ["hello"]
         finally:
             if proc.poll() is None:

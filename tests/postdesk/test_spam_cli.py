@@ -7,7 +7,6 @@ import re
 import smtplib
 import subprocess
 import sys
-import time
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from models import Message, SpamVerdict
 from models.db import Database
 from serve import settings_env
+from waiting import wait_for
 
 sys.path.insert(0, __file__.rsplit("/", 2)[0] + "/tickets")
 from test_spam_flow import raw  # noqa: E402  (the same synthetic ham and spam)
@@ -77,15 +77,13 @@ def test_allow_and_block_from_the_command_line(settings):
 
 
 def verdict_for(db: Database, subject: str, timeout: float = 30) -> tuple[int, SpamVerdict]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def row():
         with db.read() as session:
-            row = session.execute(select(Message.id, SpamVerdict).join(SpamVerdict)
-                                  .where(Message.subject == subject)).first()
-        if row:
-            return row[0], row[1]
-        time.sleep(0.05)
-    raise TimeoutError(subject)
+            return session.execute(select(Message.id, SpamVerdict).join(SpamVerdict)
+                                   .where(Message.subject == subject)).first()
+
+    found = wait_for(row, timeout, what=f"the verdict on {subject!r}")
+    return found[0], found[1]
 
 
 def test_an_agents_decision_in_another_process_reaches_the_running_runner(settings, folders, tmp_path, serve):

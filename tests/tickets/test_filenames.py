@@ -6,7 +6,6 @@ import gzip
 import io
 import re
 import struct
-import time
 import zipfile
 import zlib
 
@@ -59,10 +58,8 @@ def test_an_absurd_extension_is_not_kept_whole():
     assert len(cleaned.encode()) == 255 and cleaned.startswith("a.bbb")
 
 
-def test_long_runs_of_spaces_are_cheap():
-    started = time.perf_counter()
+def test_long_runs_of_spaces_are_cut_down():  # and cheaply: bench/worst_cases.py
     assert clean_filename("a" + " " * 200_000 + "b") == "a"
-    assert time.perf_counter() - started < 1
 
 
 UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f/\\\\{BIDI}]")
