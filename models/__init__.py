@@ -6,12 +6,12 @@ from models.agent import Agent
 from models.contact import Contact
 from models.blob import Blob
 from models.ticket import Ticket, TicketParticipant
-from models.message import Attachment, Message, RawMessage, Recipient
+from models.message import Attachment, ImapCopy, Message, RawMessage, Recipient
 from models.spam import SenderRule, SpamEvent, SpamLabel, SpamModelVersion, SpamVerdict
 from models.audit import AuditEvent
 
 __all__ = [
-    "Agent", "Attachment", "AuditEvent", "Base", "Blob", "Contact", "Department", "Mailbox",
+    "Agent", "Attachment", "AuditEvent", "Base", "Blob", "Contact", "Department", "ImapCopy", "Mailbox",
     "MailboxAlias", "Message", "RawMessage", "Recipient", "SenderRule", "SpamEvent", "SpamLabel", "SpamModelVersion",
     "SpamVerdict", "Ticket", "TicketParticipant",
 ]

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, utcnow
+from models.base import NEVER_REUSED, Base, serial_id, utcnow
 
 STATUSES = ("new", "open", "pending", "resolved", "closed")
 QUEUES = ("inbox", "review", "spam")
@@ -15,13 +15,13 @@ QUEUES = ("inbox", "review", "spam")
 
 class Ticket(Base):
     __tablename__ = "tickets"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = serial_id()
     subject: Mapped[str] = mapped_column(String(1000), default="")
     status: Mapped[str] = mapped_column(String(16), default="new")
     queue: Mapped[str] = mapped_column(String(16), default="inbox")
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"))
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     linked_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -34,10 +34,12 @@ class Ticket(Base):
     messages = relationship("Message", back_populates="ticket", order_by="Message.id")
     participants = relationship("TicketParticipant", cascade="all, delete-orphan")
 
-    __table_args__ = (Index("ix_tickets_queue_status", "queue", "status"),)
+    __table_args__ = (Index("ix_tickets_queue_status", "queue", "status"), NEVER_REUSED)
 
 
 class TicketParticipant(Base):
+    """An address that took part in a ticket (From, To or Cc of one of its messages)."""
+
     __tablename__ = "ticket_participants"
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
-    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
