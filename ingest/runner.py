@@ -132,8 +132,8 @@ class Runner:
         return _Claimed(entries, options, self.preparer.submit(entries, options))
 
     def _commit(self, prepared: list[Prepared]) -> None:
-        # The blob batch closes first: every blob file and folder is fsynced before the commit.
-        with self.db.write() as session, self.services.blobs.batch():
+        # The store's blob batch closes inside: every blob file and folder is fsynced before the commit.
+        with self.db.write() as session:
             outcomes = [ctx.outcome for ctx in process_batch(session, prepared, self.services)]
         entries = [p.entry for p in prepared]
         self._forget(entries)

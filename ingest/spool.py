@@ -57,6 +57,7 @@ class Envelope:
     received_at: float = field(default_factory=time.time)
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
+    imap: dict | None = None  # account, folder, uidvalidity and uid of a message fetched over IMAP
 
     def to_json(self, **extra) -> bytes:
         """One line: JSON escapes every newline inside strings."""
@@ -297,7 +298,6 @@ class Spool:
     def recover(self) -> int:
         """At start: put files a dead runner held back in new/, drop half-written leftovers;
         returns how many entries came back."""
-        self._upgrade()
         moved = 0
         for held in os.listdir(self._dir("cur")):
             if held.endswith((SUFFIX, GROUP_SUFFIX)):
@@ -308,25 +308,6 @@ class Spool:
             if leftover.stat().st_mtime < cutoff:
                 leftover.unlink(missing_ok=True)
         return moved
-
-    def _upgrade(self) -> None:
-        """Earlier versions kept `<id>.eml` with a `<id>.json` sidecar: convert them to entries.
-
-        A crash mid-way leaves an entry beside its old pair, which the next start converts again.
-        An old crash may have left a sidecar alone, or in another folder than its `.eml`.
-        """
-        folders = ("new", "cur", "bad")
-        pairs = [(folder, eml) for folder in folders for eml in self._dir(folder).glob("*.eml")]
-        for folder, eml in pairs:
-            sidecar = next((p for f in folders if (p := self._dir(f) / f"{eml.stem}.json").exists()), None)
-            envelope = Envelope.from_json(sidecar.read_bytes()) if sidecar else Envelope()
-            self._rewrite("bad" if folder == "bad" else "new", Entry(eml.stem, eml.read_bytes(), envelope))
-        if pairs:
-            fsync_path(self._dir("new"))
-            fsync_path(self._dir("bad"))
-        for folder in folders:
-            for old in [*self._dir(folder).glob("*.eml"), *self._dir(folder).glob("*.json")]:
-                old.unlink()
 
     def bad(self) -> list[Entry]:
         """What failed too often, and unreadable files as entries named by their file (not retryable)."""

@@ -32,6 +32,7 @@ from postdesk.secret import server_secret
 from postdesk.settings import Settings
 from tickets.service import sync_mailboxes
 from tickets.signing import MessageIdSigner
+from tickets.store import MessageStore
 
 log = logging.getLogger("postdesk")
 
@@ -43,6 +44,7 @@ class App:
     spool: Spool
     blobs: BlobStore
     directory: MailboxDirectory
+    store: MessageStore
 
     @classmethod
     def open(cls, settings: Settings, migrate: bool = True) -> "App":
@@ -51,15 +53,16 @@ class App:
         db = Database(settings.sqlalchemy_url, settings.sqlite_busy_timeout)
         if migrate:
             db.migrate()
-        return cls(settings, db, Spool(settings.spool_dir), BlobStore(settings.blob_dir),
-                   MailboxDirectory(settings.mailboxes))
+        blobs = BlobStore(settings.blob_dir)
+        return cls(settings, db, Spool(settings.spool_dir), blobs, MailboxDirectory(settings.mailboxes),
+                   MessageStore(blobs))
 
     def services(self) -> Services:
         with self.db.write() as session:
             mailbox_ids = sync_mailboxes(session, self.settings.mailboxes)
         signer = MessageIdSigner(server_secret(self.settings), self.settings.smtp_hostname)
         judge = SpamJudge(self.live_model(), self.settings.spam_allow, self.settings.spam_block)
-        return Services(self.settings, self.blobs, signer, self.directory, mailbox_ids, judge)
+        return Services(self.settings, self.store, signer, self.directory, mailbox_ids, judge)
 
     def live_model(self) -> LiveModel:
         s = self.settings
@@ -132,8 +135,10 @@ def serve(settings: Settings, on_ready=print) -> None:
     moved = app.spool.recover()
     if moved:
         log.info("recovered %d spool entries from an earlier run", moved)
-    if removed := app.blobs.recover():
-        log.info("removed %d half-written blob files an earlier run left", removed)
+    swept = app.store.sweep(app.db)
+    if swept["temporary"] or swept["removed"]:
+        log.info("removed %d half-written blob files and %d blobs nothing counts, left by an earlier run",
+                 swept["temporary"], swept["removed"])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

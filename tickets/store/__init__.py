@@ -1,0 +1,90 @@
+"""The message store: the one owner of every copy of a stored message.
+
+A message's copies: its row (`messages`), its bytes (`raw_messages`), its recipients, the
+participants it adds to its ticket, its attachments and their blobs' reference counts and files,
+its spam verdict and spam label (through the classifier's ledger), where it lies on an IMAP
+server (`imap_copies`), and the ticket and contact rows it creates or touches. Nothing else in
+Postdesk writes or deletes these.
+
+    store = MessageStore(blobs, hooks=[...])
+    with store.batch(session) as writes:       # the runner: one per transaction
+        message_id = writes.write(record)      # a MessageRecord: plain data the pipeline decided
+    store.erase(session, [message_id])         # → Erased counts; files go after the commit
+    store.copies_of(session, "a@example.org")  # → Copies: every row and file holding their data
+    store.sweep(db)                            # blob files and rows a crash left (serve's start)
+
+Inside: `writes` (what a batch writes at once and what at its end, contacts raced by several
+runners), `erase`, `labels` (an agent's spam / not spam), `blobs` (reference counts reaching
+zero, the sweep), `copies`; each statement runs through `sql.Sql`, the one write mechanism.
+A full-text index plugs in as a `StoreHook`: told of each batch written and each erasure in the
+same transaction, and asked for its copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from classifier.features import Features
+from models import RawMessage
+from models.blobstore import BlobStore
+from models.db import Database
+from tickets.store import blobs as _blobs, copies as _copies, erase as _erase, labels as _labels
+from tickets.store.copies import Copies
+from tickets.store.labels import message_key
+from tickets.store.record import Addressee, Erased, ImapOrigin, MessageRecord, StoreHook
+from tickets.store.writes import Writes
+
+__all__ = ["Addressee", "Copies", "Erased", "ImapOrigin", "MessageRecord", "MessageStore", "StoreHook", "Writes",
+           "message_key"]
+
+
+class MessageStore:
+    def __init__(self, blobs: BlobStore, hooks: Sequence[StoreHook] = ()):
+        self.blobs = blobs
+        self.hooks = list(hooks)
+
+    @contextmanager
+    def batch(self, session: Session) -> Iterator[Writes]:
+        """Writes in `session`'s transaction. What waits for the end of the block is written then, and
+        the blob files are durable when the block ends (or the blob batch enclosing it)."""
+        with self.blobs.batch():
+            writes = Writes(session, self.blobs, self.hooks)
+            yield writes
+            writes.flush()
+
+    def write(self, session: Session, record: MessageRecord) -> int:
+        """Store one message on its own; returns its id."""
+        with self.batch(session) as writes:
+            return writes.write(record)
+
+    def raw_of(self, session: Session, message_id: int) -> bytes:
+        """The bytes a stored message arrived as."""
+        raw = session.scalar(select(RawMessage.raw).where(RawMessage.message_id == message_id))
+        if raw is None:
+            raise LookupError(f"no message {message_id}")
+        return raw
+
+    def label(self, session: Session, message_id: int, label: str, features: Features, *,
+              source: str, actor: str) -> str:
+        """Learn a stored message as "spam" or "ham" (unlearning the other label first), flag it, move
+        its ticket; "ham" makes the contact spam never got. Returns the ledger's outcome."""
+        return _labels.label(Writes(session, self.blobs), message_id, label, features, source=source, actor=actor)
+
+    def erase(self, session: Session, message_ids: Sequence[int]) -> Erased:
+        """Remove every copy of these messages `write` made (see `tickets.store.erase`), in `session`'s
+        transaction; their spam labels are unlearned, so the model is bit for bit one that never
+        learned them. Blob files whose count reaches zero are removed after the commit."""
+        return _erase.erase(session, self.blobs, self.hooks, message_ids)
+
+    def copies_of(self, session: Session, address: str) -> Copies:
+        """Every row and file holding `address`'s data, by indexed lookups (see `tickets.store.copies`)."""
+        return _copies.copies_of(session, self.blobs, self.hooks, address)
+
+    def sweep(self, db: Database) -> dict[str, int]:
+        """Blob files no row counts and rows that count nothing go; a crashed batch's temporary files
+        too. Safe while runners and erasures run (see `tickets.store.blobs`)."""
+        return _blobs.sweep(db, self.blobs)

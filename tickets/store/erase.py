@@ -1,0 +1,125 @@
+"""Erasing messages: everything `Writes` made for them, and nothing a surviving message still uses.
+
+Gone with a message: its row and, by the foreign keys' cascades, its raw bytes, recipients,
+attachments (a trigger takes one off each blob's count), verdict and IMAP copy; its spam label,
+unlearned through the ledger first (a learned message cannot be deleted: no ON DELETE action).
+Then what it brought along and nothing else uses any more: a participant no surviving message of
+its ticket names, a ticket without messages, a contact no message or ticket points at, and a
+surviving ticket's subject when it was this message's (the next message's subject takes its place).
+Blobs whose count reaches zero are removed, files too, after the commit (`tickets.store.blobs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, exists, func, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from classifier import ledger
+from models import (
+    Attachment, Blob, Contact, ImapCopy, Message, RawMessage, Recipient, SpamLabel, SpamVerdict, Ticket,
+    TicketParticipant,
+)
+from models.blobstore import BlobStore
+from tickets.store.blobs import release_after_commit
+from tickets.store.record import Erased, StoreHook
+from tickets.store.sql import Sql
+
+_CHUNK = 500  # ids per statement, well under SQLite's bound-parameter limit
+_NAMED = ("to", "cc")  # the recipients that take part in a ticket, with the sender
+
+
+def erase(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], message_ids: Sequence[int]) -> Erased:
+    erased = Erased()
+    ids = sorted(set(message_ids))
+    for i in range(0, len(ids), _CHUNK):
+        _erase_chunk(session, blobs, hooks, ids[i:i + _CHUNK], erased)
+    return erased
+
+
+def _erase_chunk(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], ids: list[int],
+                 erased: Erased) -> None:
+    messages = Sql.all(session, select(Message.id, Message.ticket_id, Message.contact_id, Message.from_address,
+                                       Message.subject, Message.thread_rule).where(Message.id.in_(ids)))
+    ids = [m.id for m in messages]
+    if not ids:
+        return
+    for key in session.scalars(select(SpamLabel.key).where(SpamLabel.message_id.in_(ids))).all():
+        ledger.unlearn(session, key)
+        erased.spam_labels += 1
+    for hook in hooks:
+        hook.erasing(session, ids)
+    brought = _brought(session, messages)
+    blob_ids = set(session.scalars(select(Attachment.blob_id).where(Attachment.message_id.in_(ids))))
+    _count_cascades(session, ids, erased)
+    erased.messages += Sql.run(session, delete(Message).where(Message.id.in_(ids)))
+    tickets = {m.ticket_id for m in messages if m.ticket_id is not None}
+    surviving = set(session.scalars(select(Message.ticket_id).where(Message.ticket_id.in_(tickets)).distinct()))
+    _drop_tickets(session, tickets - surviving, erased)
+    _drop_participants(session, {(t, a) for t, a in brought if t in surviving}, erased)
+    _replace_subjects(session, [m for m in messages if m.thread_rule == "new" and m.ticket_id in surviving])
+    _drop_contacts(session, {m.contact_id for m in messages if m.contact_id is not None}, erased)
+    zero = session.scalars(select(Blob.sha256).where(Blob.id.in_(blob_ids), Blob.refcount <= 0)).all()
+    erased.blobs += len(zero)
+    release_after_commit(session, blobs, zero)
+
+
+def _brought(session: Session, messages: list) -> set[tuple[int, str]]:
+    """(ticket, address) of each participant these messages name: sender, To and Cc."""
+    brought = {(m.ticket_id, m.from_address) for m in messages if m.ticket_id is not None and m.from_address}
+    named = select(Message.ticket_id, Recipient.address).join(Recipient, Recipient.message_id == Message.id).where(
+        Message.id.in_([m.id for m in messages]), Message.ticket_id.is_not(None), Recipient.kind.in_(_NAMED))
+    return brought | set(map(tuple, Sql.all(session, named)))
+
+
+def _count_cascades(session: Session, ids: list[int], erased: Erased) -> None:
+    """What the foreign keys' cascades will remove with the messages."""
+    def count(model) -> int:
+        return session.scalar(select(func.count()).select_from(model).where(model.message_id.in_(ids)))
+
+    erased.raw_messages += count(RawMessage)
+    erased.recipients += count(Recipient)
+    erased.attachments += count(Attachment)
+    erased.verdicts += count(SpamVerdict)
+    erased.imap_copies += count(ImapCopy)
+
+
+def _drop_tickets(session: Session, tickets: set[int], erased: Erased) -> None:
+    if tickets:
+        erased.participants += session.scalar(select(func.count()).select_from(TicketParticipant)
+                                              .where(TicketParticipant.ticket_id.in_(tickets)))
+        erased.tickets += Sql.run(session, delete(Ticket).where(Ticket.id.in_(tickets)))
+
+
+def _drop_participants(session: Session, candidates: set[tuple[int, str]], erased: Erased) -> None:
+    """Those of `candidates` (ticket, address) no message left on the ticket names."""
+    if not candidates:
+        return
+    tickets, addresses = {t for t, _ in candidates}, {a for _, a in candidates}
+    left = select(Message.ticket_id, Message.from_address).where(
+        Message.ticket_id.in_(tickets), Message.from_address.in_(addresses))
+    left_named = select(Message.ticket_id, Recipient.address).join(Recipient, Recipient.message_id == Message.id).where(
+        Message.ticket_id.in_(tickets), Recipient.address.in_(addresses), Recipient.kind.in_(_NAMED))
+    still = set(map(tuple, Sql.all(session, left))) | set(map(tuple, Sql.all(session, left_named)))
+    gone = sorted(candidates - still)
+    if gone:
+        erased.participants += Sql.run(session, delete(TicketParticipant).where(
+            tuple_(TicketParticipant.ticket_id, TicketParticipant.address).in_(gone)))
+
+
+def _replace_subjects(session: Session, openers: list) -> None:
+    """A surviving ticket whose subject came from the erased message that opened it takes the
+    subject of its oldest message left (an agent's own subject stays)."""
+    for opener in openers:
+        oldest = select(Message.subject).where(Message.ticket_id == opener.ticket_id).order_by(Message.id).limit(1)
+        Sql.run(session, update(Ticket).where(Ticket.id == opener.ticket_id, Ticket.subject == opener.subject[:1000])
+                .values(subject=func.substr(oldest.scalar_subquery(), 1, 1000)))
+
+
+def _drop_contacts(session: Session, contacts: set[int], erased: Erased) -> None:
+    """The contacts of the erased messages that no message or ticket points at any more."""
+    if contacts:
+        erased.contacts += Sql.run(session, delete(Contact).where(
+            Contact.id.in_(contacts), ~exists().where(Message.contact_id == Contact.id),
+            ~exists().where(Ticket.contact_id == Contact.id)))
