@@ -15,7 +15,7 @@ Postdesk writes or deletes these.
 
 Inside: `writes` (what a batch writes at once and what at its end, contacts raced by several
 runners), `erase`, `labels` (an agent's spam / not spam), `blobs` (reference counts reaching
-zero, the sweep), `copies`; each statement runs through `sql.Sql`, the one write mechanism.
+zero, the sweep), `copies`; every write is a `sql.Statement`, the one write mechanism.
 A full-text index plugs in as a `StoreHook`: told of each batch written and each erasure in the
 same transaction, and asked for its copies.
 """

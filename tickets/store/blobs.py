@@ -11,38 +11,35 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import DateTime, bindparam, delete, event, exists, select, text
+from sqlalchemy import DateTime, bindparam, event, exists, select, text
 from sqlalchemy.orm import Session
 
 from models import Attachment, Blob
 from models.base import utcnow
 from models.blobstore import BlobStore
 from models.db import Database
-from tickets.store.sql import Sql
+from tickets.store.sql import Statement
 
 log = logging.getLogger("postdesk.store")
 
-_CHUNK = 500
 _PENDING = "postdesk.released_blobs"
 
-_ZERO_ROW = text("INSERT INTO blobs (sha256, size, refcount, created_at) VALUES (:sha256, 0, 0, :now) "
-                 "ON CONFLICT (sha256) DO NOTHING").bindparams(bindparam("now", type_=DateTime(timezone=True)))
-
-
-def _delete_zero(sha256s: list[str]):
-    return (delete(Blob).where(Blob.sha256.in_(sha256s), Blob.refcount <= 0,
-                               ~exists().where(Attachment.blob_id == Blob.id))  # a count gone wrong keeps its file
-            .returning(Blob.sha256))
+_BLOBS = Blob.__table__
+_ZERO_ROW = Statement(text("INSERT INTO blobs (sha256, size, refcount, created_at) VALUES (:sha256, 0, 0, :now) "
+                           "ON CONFLICT (sha256) DO NOTHING").bindparams(bindparam("now", type_=DateTime(timezone=True))))
+_DELETE_ZERO = Statement(_BLOBS.delete().where(
+    _BLOBS.c.sha256 == bindparam("sha256"), _BLOBS.c.refcount <= 0,
+    ~exists().where(Attachment.__table__.c.blob_id == _BLOBS.c.id),  # a count gone wrong keeps its file
+).returning(_BLOBS.c.sha256))
 
 
 def release(session: Session, blobs: BlobStore, sha256s: Iterable[str]) -> int:
     """Delete the rows of these blobs that count nothing and unlink their files; how many went.
     The caller commits."""
-    sha256s, gone = sorted(set(sha256s)), 0
-    for i in range(0, len(sha256s), _CHUNK):
-        chunk = sha256s[i:i + _CHUNK]
-        Sql.many(session, _ZERO_ROW, [{"sha256": digest, "now": utcnow()} for digest in chunk])
-        for digest in (row[0] for row in Sql.all(session, _delete_zero(chunk))):
+    sha256s, gone = sorted(set(sha256s)), 0  # in one order: two releases lock rows alike
+    _ZERO_ROW.many(session, [{"sha256": digest, "now": utcnow()} for digest in sha256s])
+    for digest in sha256s:
+        if _DELETE_ZERO.one(session, {"sha256": digest}) is not None:
             blobs.delete(digest)
             gone += 1
     return gone
@@ -77,7 +74,7 @@ def sweep(db: Database, blobs: BlobStore) -> dict[str, int]:
     for prefix in (f"{n:02x}" for n in range(256)):
         in_range = Blob.sha256.between(prefix, prefix + "g")  # every sha256 starting with `prefix`
         with db.read() as session:  # before the files: a blob committed in between is then a suspect, kept
-            rows = dict(Sql.all(session, select(Blob.sha256, Blob.refcount).where(in_range)))
+            rows = dict(session.execute(select(Blob.sha256, Blob.refcount).where(in_range)).all())
         files = blobs.files(prefix)
         counted = {digest for digest, refcount in rows.items() if refcount > 0}
         suspects = (files - counted) | (set(rows) - counted)

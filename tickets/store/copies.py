@@ -23,7 +23,6 @@ from models import (
 from models.blobstore import BlobStore
 from tickets.store.labels import message_key
 from tickets.store.record import ImapOrigin, StoreHook
-from tickets.store.sql import Sql
 
 _CHUNK = 500
 
@@ -55,10 +54,10 @@ def copies_of(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], ad
     address = address.strip().lower()
     copies = Copies(address)
     copies.contact_id = session.scalar(select(Contact.id).where(Contact.address == address))
-    sent = {*Sql.all(session, select(Message.id).where(Message.from_address == address)),
-            *Sql.all(session, select(Message.id).where(Message.envelope_from == address))}
+    sent = {*_rows(session, select(Message.id).where(Message.from_address == address)),
+            *_rows(session, select(Message.id).where(Message.envelope_from == address))}
     if copies.contact_id is not None:
-        sent |= set(Sql.all(session, select(Message.id).where(Message.contact_id == copies.contact_id)))
+        sent |= set(_rows(session, select(Message.id).where(Message.contact_id == copies.contact_id)))
     copies.sent = sorted(row[0] for row in sent)
     copies.named_in = sorted(set(session.scalars(select(Recipient.message_id).where(Recipient.address == address))))
     copies.participant_in = sorted(session.scalars(
@@ -87,7 +86,7 @@ def _hanging_on(session: Session, blobs: BlobStore, ids: list[int], copies: Copi
     copies.spam_labels += session.scalars(select(SpamLabel.key).where(SpamLabel.message_id.in_(ids))).all()
     copies.spam_events += session.scalar(select(func.count()).select_from(SpamEvent)
                                          .where(SpamEvent.key.in_([message_key(i) for i in ids])))
-    copies.imap_copies += [ImapOrigin(*row) for row in Sql.all(session, select(
+    copies.imap_copies += [ImapOrigin(*row) for row in _rows(session, select(
         ImapCopy.account, ImapCopy.folder, ImapCopy.uidvalidity, ImapCopy.uid).where(ImapCopy.message_id.in_(ids)))]
     blob_ids = select(Attachment.blob_id).where(Attachment.message_id.in_(ids)).scalar_subquery()
     copies.blob_files += [blobs.path(digest) for digest in session.scalars(select(Blob.sha256).where(Blob.id.in_(blob_ids)))]
@@ -95,3 +94,7 @@ def _hanging_on(session: Session, blobs: BlobStore, ids: list[int], copies: Copi
 
 def _chunks(ids: list[int]) -> list[list[int]]:
     return [ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+
+
+def _rows(session: Session, statement) -> list:
+    return session.execute(statement).all()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, exists, func, select, tuple_, update
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from classifier import ledger
@@ -24,10 +24,22 @@ from models import (
 from models.blobstore import BlobStore
 from tickets.store.blobs import release_after_commit
 from tickets.store.record import Erased, StoreHook
-from tickets.store.sql import Sql
+from tickets.store.sql import Statement
 
-_CHUNK = 500  # ids per statement, well under SQLite's bound-parameter limit
+_CHUNK = 500  # ids per lookup, well under SQLite's bound-parameter limit
 _NAMED = ("to", "cc")  # the recipients that take part in a ticket, with the sender
+_M, _T, _C, _P = Message.__table__, Ticket.__table__, Contact.__table__, TicketParticipant.__table__
+
+_DELETE_MESSAGE = Statement(_M.delete().where(_M.c.id == bindparam("id")))
+_DELETE_TICKET = Statement(_T.delete().where(_T.c.id == bindparam("id")))
+_DELETE_PARTICIPANT = Statement(_P.delete().where(_P.c.ticket_id == bindparam("ticket_id"),
+                                                  _P.c.address == bindparam("address")))
+_OLDEST_SUBJECT = (select(func.substr(_M.c.subject, 1, 1000)).where(_M.c.ticket_id == bindparam("ticket_id"))
+                   .order_by(_M.c.id).limit(1).scalar_subquery())
+_RESUBJECT = Statement(_T.update().where(_T.c.id == bindparam("ticket_id"), _T.c.subject == bindparam("subject"))
+                       .values(subject=_OLDEST_SUBJECT))
+_DELETE_CONTACT = Statement(_C.delete().where(  # unless a message or ticket still points at it
+    _C.c.id == bindparam("id"), ~exists().where(_M.c.contact_id == _C.c.id), ~exists().where(_T.c.contact_id == _C.c.id)))
 
 
 def erase(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], message_ids: Sequence[int]) -> Erased:
@@ -40,8 +52,8 @@ def erase(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], messag
 
 def _erase_chunk(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], ids: list[int],
                  erased: Erased) -> None:
-    messages = Sql.all(session, select(Message.id, Message.ticket_id, Message.contact_id, Message.from_address,
-                                       Message.subject, Message.thread_rule).where(Message.id.in_(ids)))
+    messages = session.execute(select(Message.id, Message.ticket_id, Message.contact_id, Message.from_address,
+                                      Message.subject, Message.thread_rule).where(Message.id.in_(ids))).all()
     ids = [m.id for m in messages]
     if not ids:
         return
@@ -53,7 +65,7 @@ def _erase_chunk(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook],
     brought = _brought(session, messages)
     blob_ids = set(session.scalars(select(Attachment.blob_id).where(Attachment.message_id.in_(ids))))
     _count_cascades(session, ids, erased)
-    erased.messages += Sql.run(session, delete(Message).where(Message.id.in_(ids)))
+    erased.messages += _DELETE_MESSAGE.many(session, [{"id": i} for i in ids])
     tickets = {m.ticket_id for m in messages if m.ticket_id is not None}
     surviving = set(session.scalars(select(Message.ticket_id).where(Message.ticket_id.in_(tickets)).distinct()))
     _drop_tickets(session, tickets - surviving, erased)
@@ -70,7 +82,7 @@ def _brought(session: Session, messages: list) -> set[tuple[int, str]]:
     brought = {(m.ticket_id, m.from_address) for m in messages if m.ticket_id is not None and m.from_address}
     named = select(Message.ticket_id, Recipient.address).join(Recipient, Recipient.message_id == Message.id).where(
         Message.id.in_([m.id for m in messages]), Message.ticket_id.is_not(None), Recipient.kind.in_(_NAMED))
-    return brought | set(map(tuple, Sql.all(session, named)))
+    return brought | set(map(tuple, session.execute(named).all()))
 
 
 def _count_cascades(session: Session, ids: list[int], erased: Erased) -> None:
@@ -89,7 +101,7 @@ def _drop_tickets(session: Session, tickets: set[int], erased: Erased) -> None:
     if tickets:
         erased.participants += session.scalar(select(func.count()).select_from(TicketParticipant)
                                               .where(TicketParticipant.ticket_id.in_(tickets)))
-        erased.tickets += Sql.run(session, delete(Ticket).where(Ticket.id.in_(tickets)))
+        erased.tickets += _DELETE_TICKET.many(session, [{"id": t} for t in sorted(tickets)])
 
 
 def _drop_participants(session: Session, candidates: set[tuple[int, str]], erased: Erased) -> None:
@@ -101,25 +113,17 @@ def _drop_participants(session: Session, candidates: set[tuple[int, str]], erase
         Message.ticket_id.in_(tickets), Message.from_address.in_(addresses))
     left_named = select(Message.ticket_id, Recipient.address).join(Recipient, Recipient.message_id == Message.id).where(
         Message.ticket_id.in_(tickets), Recipient.address.in_(addresses), Recipient.kind.in_(_NAMED))
-    still = set(map(tuple, Sql.all(session, left))) | set(map(tuple, Sql.all(session, left_named)))
-    gone = sorted(candidates - still)
-    if gone:
-        erased.participants += Sql.run(session, delete(TicketParticipant).where(
-            tuple_(TicketParticipant.ticket_id, TicketParticipant.address).in_(gone)))
+    still = set(map(tuple, session.execute(left).all())) | set(map(tuple, session.execute(left_named).all()))
+    erased.participants += _DELETE_PARTICIPANT.many(
+        session, [{"ticket_id": t, "address": a} for t, a in sorted(candidates - still)])
 
 
 def _replace_subjects(session: Session, openers: list) -> None:
     """A surviving ticket whose subject came from the erased message that opened it takes the
     subject of its oldest message left (an agent's own subject stays)."""
-    for opener in openers:
-        oldest = select(Message.subject).where(Message.ticket_id == opener.ticket_id).order_by(Message.id).limit(1)
-        Sql.run(session, update(Ticket).where(Ticket.id == opener.ticket_id, Ticket.subject == opener.subject[:1000])
-                .values(subject=func.substr(oldest.scalar_subquery(), 1, 1000)))
+    _RESUBJECT.many(session, [{"ticket_id": m.ticket_id, "subject": m.subject[:1000]} for m in openers])
 
 
 def _drop_contacts(session: Session, contacts: set[int], erased: Erased) -> None:
     """The contacts of the erased messages that no message or ticket points at any more."""
-    if contacts:
-        erased.contacts += Sql.run(session, delete(Contact).where(
-            Contact.id.in_(contacts), ~exists().where(Message.contact_id == Contact.id),
-            ~exists().where(Ticket.contact_id == Contact.id)))
+    erased.contacts += _DELETE_CONTACT.many(session, [{"id": c} for c in sorted(contacts)])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import DateTime, bindparam, case, insert, select, text, update
+from sqlalchemy import DateTime, bindparam, case, or_, select, text
 from sqlalchemy.orm import Session
 
 from models import Attachment, Blob, Contact, ImapCopy, Mailbox, Message, RawMessage, Recipient, SpamVerdict, Ticket
@@ -18,32 +18,35 @@ from models.base import utcnow
 from models.blobstore import BlobStore
 from tickets.filenames import clean_filename, sniff_type
 from tickets.store.record import MessageRecord, StoreHook
-from tickets.store.sql import Sql
+from tickets.store.sql import Statement
 
 _NOW = bindparam("now", type_=DateTime(timezone=True))
+_CONTACTS, _TICKETS, _BLOBS = Contact.__table__, Ticket.__table__, Blob.__table__
 
-_FIND_CONTACT = select(Contact.id, Contact.name).where(Contact.address == bindparam("address"))
+_FIND_CONTACT = Statement(select(_CONTACTS.c.id, _CONTACTS.c.name).where(_CONTACTS.c.address == bindparam("address")))
 # SQL both SQLite (3.35+) and PostgreSQL speak. It returns nothing when another runner added the
 # address since the lookup; the lookup then finds theirs.
-_ADD_CONTACT = text(
+_ADD_CONTACT = Statement(text(
     "INSERT INTO contacts (address, name, created_at, answered) VALUES (:address, :name, :now, false) "
-    "ON CONFLICT (address) DO NOTHING RETURNING id").bindparams(_NOW)
-_NAME_CONTACT = update(Contact).where(Contact.id == bindparam("contact_id")).values(name=bindparam("name"))
-_DEPARTMENT = select(Mailbox.department_id).where(Mailbox.id == bindparam("mailbox_id"))
-_OPEN_TICKET = insert(Ticket).returning(Ticket.id)
-_ASLEEP = Ticket.__table__.c.status.in_(("pending", "resolved", "closed"))
-_WAKE_TICKET = update(Ticket).where(Ticket.id == bindparam("ticket_id")).values(
-    status=case((_ASLEEP, "open"), else_=Ticket.__table__.c.status),
-    closed_at=case((_ASLEEP, None), else_=Ticket.__table__.c.closed_at), updated_at=bindparam("now"))
-_INSERT_MESSAGE = insert(Message).returning(Message.id)
-_ADD_PARTICIPANT = text("INSERT INTO ticket_participants (ticket_id, address) VALUES (:ticket_id, :address) "
-                        "ON CONFLICT DO NOTHING")
-_COUNT_BLOB = text(  # the row's lock is held until the commit: see tickets.store.blobs
+    "ON CONFLICT (address) DO NOTHING RETURNING id").bindparams(_NOW))
+_NAME_CONTACT = Statement(_CONTACTS.update().where(_CONTACTS.c.id == bindparam("contact_id")).values(
+    name=bindparam("name")))
+_DEPARTMENT = Statement(select(Mailbox.__table__.c.department_id).where(Mailbox.__table__.c.id == bindparam("mailbox_id")))
+_OPEN_TICKET = Statement(_TICKETS.insert().returning(_TICKETS.c.id))
+_ASLEEP = or_(*(_TICKETS.c.status == status for status in ("pending", "resolved", "closed")))
+_WAKE_TICKET = Statement(_TICKETS.update().where(_TICKETS.c.id == bindparam("ticket_id")).values(
+    status=case((_ASLEEP, "open"), else_=_TICKETS.c.status), closed_at=case((_ASLEEP, None), else_=_TICKETS.c.closed_at),
+    updated_at=bindparam("now", type_=DateTime(timezone=True))))
+_INSERT_MESSAGE = Statement(Message.__table__.insert().returning(Message.__table__.c.id))
+_ADD_PARTICIPANT = Statement(text("INSERT INTO ticket_participants (ticket_id, address) VALUES (:ticket_id, :address) "
+                                  "ON CONFLICT DO NOTHING"))
+_COUNT_BLOB = Statement(text(  # the row's lock is held until the commit: see tickets.store.blobs
     "INSERT INTO blobs (sha256, size, refcount, created_at) VALUES (:sha256, :size, :n, :now) "
-    "ON CONFLICT (sha256) DO UPDATE SET refcount = blobs.refcount + excluded.refcount").bindparams(_NOW)
-_BLOB_IDS = select(Blob.sha256, Blob.id).where(Blob.sha256.in_(bindparam("sha256s", expanding=True)))
-_LATER = {"raw": insert(RawMessage), "verdict": insert(SpamVerdict), "recipient": insert(Recipient),
-          "imap": insert(ImapCopy), "attachment": insert(Attachment)}
+    "ON CONFLICT (sha256) DO UPDATE SET refcount = blobs.refcount + excluded.refcount").bindparams(_NOW))
+_BLOB_IDS = select(_BLOBS.c.sha256, _BLOBS.c.id).where(_BLOBS.c.sha256.in_(bindparam("sha256s", expanding=True)))
+_LATER = {kind: Statement(model.__table__.insert()) for kind, model in (
+    ("raw", RawMessage), ("verdict", SpamVerdict), ("recipient", Recipient), ("imap", ImapCopy),
+    ("attachment", Attachment))}
 
 
 class Writes:
@@ -65,10 +68,10 @@ class Writes:
         """Store one message; returns its id."""
         contact_id = self.contact_id(record.from_address, record.from_name) if record.makes_contact else None
         ticket_id = self._ticket(record, contact_id)
-        [message_id] = Sql.one(self.session, _INSERT_MESSAGE, _message_row(record, ticket_id, contact_id))
+        [message_id] = _INSERT_MESSAGE.one(self.session, _message_row(record, ticket_id, contact_id))
         if ticket_id is not None:
-            Sql.many(self.session, _ADD_PARTICIPANT,
-                     [{"ticket_id": ticket_id, "address": address[:320]} for address in record.participants()])
+            _ADD_PARTICIPANT.many(self.session,
+                                  [{"ticket_id": ticket_id, "address": address[:320]} for address in record.participants()])
         self._later(message_id, record)
         self.written.append((message_id, record))
         return message_id
@@ -78,13 +81,13 @@ class Writes:
         if (known := self.contacts.get(address)) is not None:
             return known
         name, session = name[:400], self.session
-        row = Sql.one(session, _FIND_CONTACT, {"address": address})
+        row = _FIND_CONTACT.one(session, {"address": address})
         if row is None:
-            made = Sql.one(session, _ADD_CONTACT, {"address": address, "name": name, "now": utcnow()})
-            row = (made[0], name) if made else Sql.one(session, _FIND_CONTACT, {"address": address})
+            made = _ADD_CONTACT.one(session, {"address": address, "name": name, "now": utcnow()})
+            row = (made[0], name) if made else _FIND_CONTACT.one(session, {"address": address})
         contact_id, known_name = row
         if name and not known_name:
-            Sql.run(session, _NAME_CONTACT, {"contact_id": contact_id, "name": name})
+            _NAME_CONTACT.run(session, {"contact_id": contact_id, "name": name})
         self.contacts[address] = contact_id
         return contact_id
 
@@ -93,9 +96,9 @@ class Writes:
             return None
         if record.ticket_id is not None:
             if record.wakes_ticket:
-                Sql.run(self.session, _WAKE_TICKET, {"ticket_id": record.ticket_id, "now": record.received_at})
+                _WAKE_TICKET.run(self.session, {"ticket_id": record.ticket_id, "now": record.received_at})
             return record.ticket_id
-        [ticket_id] = Sql.one(self.session, _OPEN_TICKET, {
+        [ticket_id] = _OPEN_TICKET.one(self.session, {
             "subject": record.subject[:1000], "status": "new", "queue": record.queue,
             "mailbox_id": record.mailbox_id, "department_id": self._department(record.mailbox_id),
             "contact_id": contact_id, "linked_ticket_id": record.linked_to,
@@ -104,7 +107,7 @@ class Writes:
 
     def _department(self, mailbox_id: int | None) -> int | None:
         if mailbox_id is not None and mailbox_id not in self.departments:
-            row = Sql.one(self.session, _DEPARTMENT, {"mailbox_id": mailbox_id})
+            row = _DEPARTMENT.one(self.session, {"mailbox_id": mailbox_id})
             self.departments[mailbox_id] = row[0] if row else None
         return self.departments.get(mailbox_id)
 
@@ -132,12 +135,12 @@ class Writes:
         session = self.session
         if self.counts:
             now = utcnow()  # in sha256 order: two runners counting the same blobs lock them in one order
-            Sql.many(session, _COUNT_BLOB, [{"sha256": digest, "size": size, "n": n, "now": now}
+            _COUNT_BLOB.many(session, [{"sha256": digest, "size": size, "n": n, "now": now}
                                             for digest, (size, n) in sorted(self.counts.items())])
-            blob_ids = dict(Sql.all(session, _BLOB_IDS, {"sha256s": sorted(self.counts)}))
+            blob_ids = dict(session.execute(_BLOB_IDS, {"sha256s": sorted(self.counts)}).all())
             self.later["attachment"] += [{**row, "blob_id": blob_ids[digest]} for digest, row in self.attachments]
         for kind, rows in self.later.items():
-            Sql.many(session, _LATER[kind], rows)
+            _LATER[kind].many(session, rows)
         for hook in self.hooks:
             hook.written(session, self.written)
         self._reset()
