@@ -139,6 +139,8 @@ def serve(settings: Settings, on_ready=print) -> None:
     if swept["temporary"] or swept["removed"]:
         log.info("removed %d half-written blob files and %d blobs nothing counts, left by an earlier run",
                  swept["temporary"], swept["removed"])
+    if swept["missing"]:
+        log.error("%d blob files the database counts are missing (restore them from a backup)", swept["missing"])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
