@@ -38,7 +38,8 @@ class ParsedMessage:
     raw_sha256: str  # of the CRLF-normalised raw bytes
     message_id: str  # without angle brackets; synthesised from raw_sha256 when missing
     subject: str = ""  # decoded, never containing CR or LF
-    from_: Address | None = None
+    from_: Address | None = None  # the requester: the From address, or the Sender when From names several
+    authors: list[Address] = field(default_factory=list)  # every From address, when From names several
     to: list[Address] = field(default_factory=list)
     cc: list[Address] = field(default_factory=list)
     reply_to: list[Address] = field(default_factory=list)

@@ -1,8 +1,10 @@
 """MIME structure limits, checked on the raw bytes before any parser runs (one regex pass).
 
-A header block over ``max_header_bytes`` is cut ("header-too-large"); more MIME delimiter lines
-than ``max_parts`` ("too-many-parts") or multipart/message nesting deeper than ``max_depth``
-("too-deep") mean the parser sees only the header block and the body is kept unsplit.
+A header block over ``max_header_bytes`` is cut ("header-too-large"), and the fields threading,
+routing and the agent need (`NEEDED_FIELDS`) that lie beyond the cut are still read: the first of
+each, up to `MAX_NEEDED_FIELD_BYTES`. More MIME delimiter lines than ``max_parts``
+("too-many-parts") or multipart/message nesting deeper than ``max_depth`` ("too-deep") mean the
+parser sees only the header block and the body is kept unsplit.
 """
 
 from __future__ import annotations
@@ -14,6 +16,14 @@ _SCAN = re.compile(
     rb"^content-type:(?P<value>[^\r\n]*(?:\r\n[ \t][^\r\n]*)*)|^--(?P<delim>[^\r\n]*)",
     re.IGNORECASE | re.MULTILINE,
 )
+NEEDED_FIELDS = (
+    "from", "sender", "to", "cc", "reply-to", "subject", "date", "message-id", "in-reply-to", "references",
+    "list-id", "auto-submitted", "precedence", "x-autoreply", "x-autorespond", "x-auto-response-suppress",
+    "x-postdesk-loop", "mime-version", "content-type", "content-transfer-encoding",
+)
+MAX_NEEDED_FIELD_BYTES = 8 * 1024  # the parser keeps no more of a header value
+_NEEDED = re.compile(rb"^(%b)[ \t]*:[^\r\n]*(?:\r\n[ \t][^\r\n]*)*" % "|".join(NEEDED_FIELDS).encode(),
+                     re.IGNORECASE | re.MULTILINE)
 _BOUNDARY = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]*)"|([^\s;"]+))', re.IGNORECASE)
 
 
@@ -22,6 +32,7 @@ class ParseLimits:
     max_header_bytes: int = 256 * 1024
     max_parts: int = 500
     max_depth: int = 20
+    max_addresses: int = 100  # read from each address field (From, To, Cc, Reply-To, Sender)
 
 
 def fit_limits(raw: bytes, limits: ParseLimits, flags: list[str]) -> tuple[bytes, bytes | None]:
@@ -29,11 +40,24 @@ def fit_limits(raw: bytes, limits: ParseLimits, flags: list[str]) -> tuple[bytes
     head, body = _split(raw)
     if len(head) > limits.max_header_bytes:
         flags.append("header-too-large")
-        head = head[: limits.max_header_bytes].rstrip(b"\r\n") + b"\r\n"
+        head = _cut_header(head, limits.max_header_bytes)
         raw = head + b"\r\n" + body
     over = _over_limits(raw, limits)
     flags.extend(over)
     return (head, body) if over else (raw, None)
+
+
+def _cut_header(head: bytes, limit: int) -> bytes:
+    """The first `limit` bytes of the header block, then the needed fields found only after them."""
+    kept = head[:limit]
+    seen = {found[1].lower() for found in _NEEDED.finditer(kept)}
+    rest = head.find(b"\n", limit - 1) + 1  # the first whole line after the cut
+    rescued = []
+    for found in _NEEDED.finditer(head, rest) if rest else ():
+        if (name := found[1].lower()) not in seen:
+            seen.add(name)
+            rescued.append(found[0][:MAX_NEEDED_FIELD_BYTES].rstrip(b"\r\n \t") + b"\r\n")
+    return kept.rstrip(b"\r\n") + b"\r\n" + b"".join(rescued)
 
 
 def _split(raw: bytes) -> tuple[bytes, bytes]:

@@ -20,6 +20,7 @@ from ingest.message import ParsedMessage
 from ingest.parse import ParseLimits
 from ingest.prepare import Prepared, PrepareOptions, prepare
 from ingest.spool import Entry
+from ingest.text_decoding import scrub
 from models import Message
 from models.db import stored_values
 from postdesk.settings import Settings
@@ -42,7 +43,8 @@ class Services:
 
     def prepare_options(self) -> PrepareOptions:
         s = self.settings
-        limits = ParseLimits(max_header_bytes=s.max_header_bytes, max_parts=s.max_mime_parts, max_depth=s.max_mime_depth)
+        limits = ParseLimits(max_header_bytes=s.max_header_bytes, max_parts=s.max_mime_parts, max_depth=s.max_mime_depth,
+                             max_addresses=s.max_header_addresses)
         return PrepareOptions(limits, tuple(s.trusted_relays), s.spam_max_tokens,
                               self.spam.n_features if self.spam else None)
 
@@ -88,7 +90,9 @@ class Context:
 
     @property
     def queue(self) -> str:
-        return self.judgement.queue if self.judgement else "inbox"
+        """Where a new ticket waits: spam by verdict, automatic mail in its own queue, else by verdict."""
+        verdict = self.judgement.queue if self.judgement else "inbox"
+        return "automatic" if "automatic" in self.flags and verdict != "spam" else verdict
 
     @property
     def sender(self) -> str:
@@ -162,11 +166,11 @@ def store(ctx: Context) -> None:
 def _record(ctx: Context) -> MessageRecord:
     p, envelope, decision = ctx.parsed, ctx.entry.envelope, ctx.decision
     recipients = [Addressee("envelope", a.lower(), "") for a in envelope.rcpt_tos]
-    for kind, addresses in (("to", p.to), ("cc", p.cc), ("reply-to", p.reply_to)):
+    for kind, addresses in (("to", p.to), ("cc", p.cc), ("reply-to", p.reply_to), ("from", p.authors)):
         recipients += [Addressee(kind, a.address, a.name) for a in addresses]
     return MessageRecord(
         raw=ctx.raw, sha256=ctx.sha256, spool_id=ctx.entry.id, source=envelope.source, received_at=ctx.received_at,
-        envelope_from=envelope.mail_from, recipients=recipients, message_id=p.message_id, date=p.date,
+        envelope_from=scrub(envelope.mail_from), recipients=recipients, message_id=p.message_id, date=p.date,
         in_reply_to=p.in_reply_to, references=p.references, list_id=p.header("list-id") or "", subject=p.subject,
         from_address=ctx.sender, from_name=p.from_.name if p.from_ else "", text_body=p.text, html_body=p.html,
         upstream=p.upstream, attachments=p.attachments, mailbox_id=ctx.services.mailbox_ids.get(ctx.mailbox),

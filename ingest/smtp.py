@@ -33,6 +33,13 @@ TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 LOW_DISK = "452 4.3.1 Insufficient system storage, try again later"
 OUR_FAULT = "451 4.3.0 Temporary failure, try again later"
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections from your address"
+BAD_SENDER_SYNTAX = "553 5.1.7 Bad sender address syntax"
+BAD_RECIPIENT_SYNTAX = "553 5.1.3 Bad recipient address syntax"
+NON_ASCII_ADDRESS = "553 5.6.7 Non-ASCII addresses need SMTPUTF8"  # RFC 6531 3.5
+
+# No path in RFC 5321 holds a control character, and one that is not UTF-8 (aiosmtpd hands its
+# bytes over as lone surrogates) cannot be stored: refused here, never answered 250 and lost later.
+_UNSTORABLE_PATH = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class _Redact(logging.Filter):
@@ -85,6 +92,8 @@ class PostdeskHandler:
         self.flusher = SpoolFlusher(spool)
 
     async def handle_MAIL(self, server, session: Session, envelope: SmtpEnvelope, address: str, options):
+        if refusal := _refusal(address, envelope.smtp_utf8, BAD_SENDER_SYNTAX):
+            return refusal
         if self.spool.free_bytes() < self.settings.min_free_disk:
             log.warning("spool disk low, deferring mail")
             return LOW_DISK
@@ -93,6 +102,8 @@ class PostdeskHandler:
         return "250 2.1.0 Sender ok"
 
     async def handle_RCPT(self, server, session: Session, envelope: SmtpEnvelope, address: str, options):
+        if refusal := _refusal(address, envelope.smtp_utf8, BAD_RECIPIENT_SYNTAX):
+            return refusal
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
             return TOO_MANY_RECIPIENTS
         if self.directory.resolve(address) is None:
@@ -120,6 +131,15 @@ class PostdeskHandler:
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error: %s", type(error).__name__)
         return OUR_FAULT
+
+
+def _refusal(address: str, smtputf8: bool, bad_syntax: str) -> str | None:
+    """The reply refusing an envelope address we could not store as sent, or None."""
+    if _UNSTORABLE_PATH.search(address):
+        return bad_syntax
+    if not smtputf8 and not address.isascii():
+        return NON_ASCII_ADDRESS
+    return None
 
 
 class SpoolFlusher:

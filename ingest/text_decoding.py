@@ -2,8 +2,10 @@
 
 Charset rule: the declared charset (us-ascii when none); when it is unknown ("unknown-charset:x")
 or the bytes do not fit it ("charset-mismatch:x", "8bit-undeclared" when none was declared),
-UTF-8 with replacement when valid UTF-8 sequences outnumber invalid ones, else Windows-1252,
-else Latin-1 (both total). Lone surrogates and NULs become U+FFFD so that every string stores.
+every valid UTF-8 sequence as UTF-8 and each stray byte between them as Windows-1252 (Latin-1
+for the five bytes it leaves undefined): "caf\xc3\xa9 \xff" reads "café ÿ", not "cafÃ© ÿ", and
+plain Windows-1252 text, which seldom holds a valid multi-byte sequence, reads as before.
+Lone surrogates and NULs become U+FFFD so that every string stores.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _ENCODED_WORD = r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?="
 _WORD = re.compile(_ENCODED_WORD)
+_STRAY = re.compile("[\udc80-\udcff]+")  # the bytes UTF-8 decoding left over, as surrogateescape has them
+_WINDOWS_1252 = {0xDC00 + b: bytes([b]).decode("cp1252", "ignore") or chr(b) for b in range(0x80, 0x100)}
 _BETWEEN_WORDS = re.compile(rf"(?<=\?=)\s+(?={_ENCODED_WORD})")
 
 
@@ -49,22 +53,19 @@ def decode(data: bytes, charset: str | None, defects: list[str]) -> str:
     try:
         return scrub(data.decode(charset or "ascii"))
     except LookupError:
-        defects.append(f"unknown-charset:{charset[:40]}")
+        defects.append(f"unknown-charset:{scrub(charset[:40])}")
     except ValueError:  # UnicodeDecodeError, and codecs that refuse outright ("undefined")
-        defects.append(f"charset-mismatch:{charset[:40]}" if charset else "8bit-undeclared")
+        defects.append(f"charset-mismatch:{scrub(charset[:40])}" if charset else "8bit-undeclared")
     return lenient(data)
 
 
 def lenient(data: bytes) -> str:
-    """UTF-8 (bad sequences replaced) when valid multi-byte sequences outnumber bad ones,
-    else Windows-1252, else Latin-1."""
-    text = data.decode("utf-8", "replace")
-    if text.count("\ufffd") <= len(data) - len(text):
-        return scrub(text)
-    try:
-        return scrub(data.decode("cp1252"))
-    except UnicodeDecodeError:
-        return scrub(data.decode("latin-1"))
+    """Valid UTF-8 runs as UTF-8, the stray bytes between them as Windows-1252 (module notes)."""
+    return scrub(_STRAY.sub(_stray_bytes, data.decode("utf-8", "surrogateescape")))
+
+
+def _stray_bytes(run: re.Match[str]) -> str:
+    return run[0].translate(_WINDOWS_1252)
 
 
 def scrub(text: str) -> str:

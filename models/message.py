@@ -66,7 +66,8 @@ class RawMessage(Base):
 
 
 class Recipient(Base):
-    """An address a message was for: `envelope` (RCPT TO), `to`, `cc` or `reply-to`."""
+    """An address a message names: `envelope` (RCPT TO), `to`, `cc`, `reply-to`, or `from` (each
+    author, when From names several: `Message.from_address` then holds only whom it is credited to)."""
 
     __tablename__ = "recipients"
     id: Mapped[int] = serial_id()

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models.base import NEVER_REUSED, Base, serial_id, utcnow
 
 STATUSES = ("new", "open", "pending", "resolved", "closed")
-QUEUES = ("inbox", "review", "spam")
+QUEUES = ("inbox", "review", "spam", "automatic")  # automatic: bounces and auto-replies that matched no ticket
 
 
 class Ticket(Base):

@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(256 * 1024, ge=1024, description="Header block size above which a message is flagged and parsed only from its raw bytes.")
     max_mime_parts: int = Field(500, ge=1, description="MIME parts above which a message is flagged and not split into attachments.")
     max_mime_depth: int = Field(20, ge=1, description="MIME nesting depth above which a message is flagged and not split into attachments.")
+    max_header_addresses: int = Field(100, ge=1, description="Addresses read from each of From, To, Cc, Reply-To and Sender; past it the message is flagged and the rest stay in its raw mail only.")
 
     imap_accounts: list[ImapAccount] = Field(default_factory=list, description="IMAP accounts to fetch from, as a JSON list (see the IMAP section of the README).")
 

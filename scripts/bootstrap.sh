@@ -34,3 +34,5 @@ if [ ! -x .venv/bin/python ]; then
     fi
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+# python-magic (attachment type sniffing) loads libmagic at import: Debian/Ubuntu ship it as libmagic1.
+"$PYTHON" -c 'import ctypes.util, sys; sys.exit(not ctypes.util.find_library("magic"))' || apt_install libmagic1

@@ -162,6 +162,15 @@ def postdesk(settings):
     harness.close()
 
 
+@pytest.fixture
+def desk(settings):
+    """A Postdesk without its SMTP server: the app and a runner to `drain()` its spool by hand."""
+    app = App.open(settings)
+    runner = app.runner()
+    yield app, runner
+    app.db.dispose()
+
+
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     """The shared SpamAssassin corpus; skipped when absent, a failure when CI is set."""

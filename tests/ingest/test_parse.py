@@ -168,6 +168,50 @@ def test_addresses_are_lower_cased_and_bad_ones_dropped():
     assert "bad-address" in parsed.defects
 
 
+def test_several_from_addresses_name_the_single_sender_or_no_one():
+    both = "From: Ann <ann@example.org>, bob@example.org"
+    alone = parse(message(both), received_at=RECEIVED)
+    assert alone.from_ is None and "multiple-from" in alone.flags
+    assert [a.address for a in alone.authors] == ["ann@example.org", "bob@example.org"]
+    sent = parse(message(f"{both}\nSender: Ann <ANN@example.org>"), received_at=RECEIVED)
+    assert sent.from_ == parse_module.Address("Ann", "ann@example.org") and len(sent.authors) == 2
+    assert parse(message(f"{both}\nSender: a@x.org, b@x.org"), received_at=RECEIVED).from_ is None
+    single = parse(message("From: ann@example.org\nSender: bob@example.org"), received_at=RECEIVED)
+    assert single.from_.address == "ann@example.org" and single.authors == [] and "multiple-from" not in single.flags
+
+
+@pytest.mark.parametrize("value", [
+    "=?utf-8?q?Eve=0D=0ABcc=3A_x=40y?= <eve@probe.invalid>",
+    "=?utf-8?b?RXZlDQpCY2M6IHhAeQ==?= <eve@probe.invalid>",
+    '"=?utf-8?q?Eve=0D=0ABcc=3A_x=40y?=" <eve@probe.invalid>',
+    "eve@probe.invalid (=?utf-8?q?Eve=0D=0ABcc=3A_x=40y?=)",
+])
+def test_line_breaks_encoded_in_the_from_name_are_flagged_and_the_address_kept(value):
+    parsed = parse(message(f"From: {value}"), received_at=RECEIVED)
+    assert parsed.from_ == parse_module.Address("Eve Bcc: x@y", "eve@probe.invalid")
+    assert "from-name-control-characters" in parsed.flags
+
+
+def test_an_address_field_is_read_up_to_the_cap():
+    to = '"Smith, J" <j@x.org>, a@x.org, (c, d) e@x.org, "g, h" <g@x.org>, i@x.org'
+    parsed = parse(message(f"To: {to}\nCc: a@x.org, b@x.org"), received_at=RECEIVED, limits=ParseLimits(max_addresses=3))
+    assert [a.address for a in parsed.to] == ["j@x.org", "a@x.org", "e@x.org"] and len(parsed.cc) == 2
+    assert "too-many-addresses" in parsed.flags
+    assert "too-many-addresses" not in parse(message(f"To: {to}"), received_at=RECEIVED).flags
+
+
+_NAMED = st.builds(lambda name, a: f'"{name}" <{a}>', st.text("ab ,;:<>@()'", max_size=8), st.sampled_from(["a@x.org", "b@y.org"]))
+
+
+@given(st.lists(_NAMED | st.sampled_from(["c@z.org", "(a, b) d@z.org", "Team: e@z.org, f@z.org;"]), min_size=1, max_size=8),
+       st.integers(1, 6))
+def test_a_capped_address_field_reads_the_first_addresses_of_the_whole(items, cap):
+    raw = message("To: " + ", ".join(items))
+    whole = parse(raw, received_at=RECEIVED, limits=ParseLimits(max_addresses=100)).to
+    capped = parse(raw, received_at=RECEIVED, limits=ParseLimits(max_addresses=cap)).to
+    assert capped == whole[: len(capped)] and len(capped) == min(cap, len(whole))
+
+
 def test_message_ids_lose_their_brackets_and_references_are_capped():
     refs = " ".join(f"<r{i}@x>" for i in range(150))
     raw = message(f"Message-ID: < abc@x >\nIn-Reply-To: Your message of Monday <r149@x>\nReferences: {refs}")
@@ -271,6 +315,25 @@ def test_a_one_megabyte_header_is_cut(header):
     assert parsed.from_.address == "a@example.com"
 
 
+def test_fields_after_the_header_cap_are_read_once_each_within_a_bound():
+    filler = "\n".join(f"X-Filler-{i}: " + "y" * 100 for i in range(30))
+    late = "\n".join(["Subject: late " + "s" * 20_000, "Subject: second", "Message-ID: <late@x>",
+                      "References: <a@x>\n <b@x>", "X-Not-Needed: z"])
+    parsed = parse(message(f"Subject: early\n{filler}\n{late}", "body\r\n"), received_at=RECEIVED,
+                   limits=ParseLimits(max_header_bytes=1024))
+    assert "header-too-large" in parsed.flags and parsed.text == "body\n"
+    assert parsed.subject == "early" and parsed.header_all("subject") == ["early"]
+    assert parsed.message_id == "late@x" and parsed.references == ["a@x", "b@x"]
+    assert parsed.header("x-not-needed") is None
+
+
+def test_a_needed_field_after_the_cap_is_cut_to_its_bound():
+    filler = "\n".join(f"X-Filler-{i}: " + "y" * 100 for i in range(30))
+    parsed = parse(message(f"{filler}\nSubject: late " + "s" * 20_000), received_at=RECEIVED,
+                   limits=ParseLimits(max_header_bytes=1024))
+    assert parsed.subject.startswith("late sss") and len(parsed.subject) < 8 * 1024
+
+
 def test_a_charset_mail_parser_refuses_is_read_by_the_stdlib():
     # mail-parser 4.8 raises ValueError("embedded null character") on this charset name.
     raw = b"Subject: odd\r\nContent-Type: text/plain; charset=\"utf\x008\"\r\n\r\ncaf\xc3\xa9\r\n"
@@ -349,5 +412,5 @@ def test_the_fast_path_for_simple_addresses_reads_them_as_mail_parser_does(value
     simple = parse_module.simple_mailbox(value)
     if simple is not None:
         notes: list = []
-        assert [tuple(pair) for pair in get_addresses(value, defects=notes, decode_names=True)] == [simple]
+        assert [tuple(pair) for pair in get_addresses(value, defects=notes)] == [simple]
         assert notes == []

@@ -308,3 +308,72 @@ def test_aiosmtpd_warnings_keep_client_addresses_and_commands_out(postdesk, capl
             pass
     text = "\n".join(r.getMessage() for r in caplog.records if r.name == "mail.log")
     assert "leaky.person" not in text and "XSECRET" not in text and "127.0.0.1" not in text
+
+
+def _command(port: int, *lines: bytes) -> list[bytes]:
+    """Each command line's reply, spoken over a raw socket (smtplib refuses to send some of these bytes)."""
+    replies = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        reader.readline()
+        sock.sendall(b"EHLO test\r\n")
+        while not reader.readline().startswith(b"250 "):
+            pass
+        for line in lines:
+            sock.sendall(line + b"\r\n")
+            replies.append(reader.readline().rstrip(b"\r\n"))
+    return replies
+
+
+@pytest.mark.parametrize("path", [
+    b"<a\x00b@example.org>", b"<\"a\x00b\"@example.org>", b"<a@exam\x00ple.org>", b"<a\x01b@example.org>",
+    b"<\"a\x7fb\"@example.org>", b"<\"tab\there\"@example.org>",
+])
+def test_a_sender_with_control_characters_is_refused_at_the_edge(postdesk, path):
+    [reply] = _command(postdesk.port, b"MAIL FROM:" + path)
+    assert reply[:3] in (b"501", b"553") and reply[4:5] == b"5", reply
+
+
+@pytest.mark.parametrize("path", ["<josé@example.org>", "<a@exämple.org>", "<\"jo sé\"@example.org>"])
+def test_an_8bit_sender_without_smtputf8_is_refused_with_5_6_7(postdesk, path):
+    [reply] = _command(postdesk.port, b"MAIL FROM:" + path.encode())
+    assert reply.startswith(b"553 5.6.7"), reply
+
+
+def test_a_sender_that_is_not_utf8_is_refused_even_with_smtputf8(postdesk):
+    [reply] = _command(postdesk.port, b"MAIL FROM:<jos\xe9@example.org> SMTPUTF8")
+    assert reply[:3] == b"553", reply
+
+
+@pytest.mark.parametrize("path", [b"<support\x00@example.com>", "<süpport@example.com>".encode()])
+def test_a_recipient_with_control_characters_or_undeclared_8bit_is_refused(postdesk, path):
+    _, reply = _command(postdesk.port, b"MAIL FROM:<a@example.org>", b"RCPT TO:" + path)
+    assert reply[:3] in (b"501", b"553"), reply
+
+
+def test_an_8bit_sender_with_smtputf8_is_stored_as_sent(postdesk):
+    with postdesk.client() as client:
+        client.ehlo()
+        client.mail("josé@exämple.org", ["SMTPUTF8"])
+        client.rcpt("support@example.com")
+        assert client.data(SIMPLE)[0] == 250
+    postdesk.settle()
+    [message] = stored(postdesk)
+    assert message.envelope_from == "josé@exämple.org"
+
+
+def test_every_sender_the_edge_accepts_is_stored_on_either_database(postdesk):
+    """What the edge answers 250 to must never end in spool/bad (a NUL once did, on PostgreSQL)."""
+    senders = [b"<a\x00b@example.org>", b'<"odd \\" quoted"@example.org>', b"<>", b"<a@[127.0.0.1]>",
+               "<josé@example.org>".encode(), b"<jos\xe9@example.org>", b"<a@b>"]
+    accepted = []
+    for sender in senders:
+        for option in (b"", b" SMTPUTF8"):
+            replies = _command(postdesk.port, b"MAIL FROM:" + sender + option, b"RCPT TO:<support@example.com>",
+                               b"DATA", SIMPLE.replace(b"simple-1", sender.hex().encode() + option.strip()) + b".")
+            if replies[0].startswith(b"250"):
+                assert replies[3].startswith(b"250"), replies
+                accepted.append(sender + option)
+    postdesk.settle()
+    assert postdesk.app.spool.depth()["bad"] == 0
+    assert len(stored(postdesk)) == len(accepted) >= 6

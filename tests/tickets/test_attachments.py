@@ -66,6 +66,22 @@ def test_unsafe_filenames_are_stored_safely(postdesk, hostile):
     assert blob_path.is_relative_to(postdesk.app.blobs.root) and blob_path.read_bytes() == b"data"
 
 
+ACTIVE = [
+    ("photo.png", b"<html><body><script>alert(document.cookie)</script></body></html>", "text/html"),
+    ("logo.png", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "image/svg+xml"),
+    ("chart.png", b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "image/svg+xml"),
+    ("scan.png", b"<!DOCTYPE html>\n<p>hello<script src=//evil.example/x.js></script>", "text/html"),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "sniffed"), ACTIVE)
+def test_script_declared_as_an_image_is_sniffed_as_what_it_is(postdesk, name, data, sniffed):
+    postdesk.send(with_files([(name, data, "image/png")]))
+    postdesk.settle()
+    [att] = attachments(postdesk)
+    assert (att.declared_type, att.sniffed_type) == ("image/png", sniffed)
+
+
 def test_recover_removes_old_half_written_blob_files_but_not_a_batch_in_progress(tmp_path):
     store = BlobStore(tmp_path)
     digest = store.put(b"kept")

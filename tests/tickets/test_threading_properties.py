@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
 
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings as hsettings, strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
@@ -43,14 +42,6 @@ LIST_ID = "Users <users.lists.example>"
 AUTO = [None, None, None, "auto-replied", "auto-generated", "no"]
 TOKEN = re.compile(r"\[#(\d{1,12})\]")
 _run = itertools.count()
-
-
-@pytest.fixture
-def desk(settings):
-    app = App.open(settings)
-    runner = app.runner()
-    yield app, runner
-    app.db.dispose()
 
 
 @dataclass

@@ -72,8 +72,8 @@ class MessageRecord:
 
     @property
     def makes_contact(self) -> bool:
-        """Spam that would open a ticket makes no contact (until an agent says "not spam")."""
-        return bool(self.from_address) and not (self.ticket_id is None and self.queue == "spam")
+        """Spam or automatic mail that would open a ticket makes no contact (until an agent looks)."""
+        return bool(self.from_address) and not (self.ticket_id is None and self.queue in ("spam", "automatic"))
 
     def participants(self) -> list[str]:
         """The addresses it brings into its ticket: From, To and Cc."""
