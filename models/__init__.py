@@ -9,9 +9,10 @@ from models.ticket import Ticket, TicketParticipant
 from models.message import Attachment, ImapCopy, Message, RawMessage, Recipient
 from models.spam import SenderRule, SpamEvent, SpamLabel, SpamModelVersion, SpamVerdict
 from models.audit import AuditEvent
+from models.erasure import ErasureJob
 
 __all__ = [
-    "Agent", "Attachment", "AuditEvent", "Base", "Blob", "Contact", "Department", "ImapCopy", "Mailbox",
+    "Agent", "Attachment", "AuditEvent", "Base", "Blob", "Contact", "Department", "ErasureJob", "ImapCopy", "Mailbox",
     "MailboxAlias", "Message", "RawMessage", "Recipient", "SenderRule", "SpamEvent", "SpamLabel", "SpamModelVersion",
     "SpamVerdict", "Ticket", "TicketParticipant",
 ]

@@ -27,6 +27,7 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]  # an erased person's ticket kept as a shell: no content, nothing threads into it
 
     department = relationship("Department")
     mailbox = relationship("Mailbox")

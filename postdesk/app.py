@@ -55,7 +55,7 @@ class App:
             db.migrate()
         blobs = BlobStore(settings.blob_dir)
         return cls(settings, db, Spool(settings.spool_dir), blobs, MailboxDirectory(settings.mailboxes),
-                   MessageStore(blobs))
+                   MessageStore(blobs, spam_dir=settings.spam_dir))
 
     def services(self) -> Services:
         with self.db.write() as session:

@@ -6,6 +6,8 @@ Rules, first match wins (the name is stored on the message as `thread_rule`):
              (or both messages came through the same mailing list: List-Id)
   token      the subject holds [#1234] and the sender takes part in ticket 1234
   new        none of these; `linked_to` is set when a stranger pointed at a ticket
+A ticket an erasure kept as a shell (`erased_at`) is never found: ids are never reused, so a late
+reply to an erased ticket opens a new one, whatever it points at.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ class ThreadDecision:
     linked_to: int | None = None
 
 
-_TICKET = select(Ticket.id, Ticket.status, Ticket.closed_at, Ticket.updated_at).where(Ticket.id == bindparam("id"))
+# An erased person's ticket kept as a shell takes nothing in: a late reply starts afresh.
+_TICKET = select(Ticket.id, Ticket.status, Ticket.closed_at, Ticket.updated_at).where(
+    Ticket.id == bindparam("id"), Ticket.erased_at.is_(None))
 
 
 def _ticket(session: Session, ticket_id: int) -> TicketState | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,9 +44,10 @@ __all__ = ["Addressee", "Copies", "Erased", "ImapOrigin", "MessageRecord", "Mess
 
 
 class MessageStore:
-    def __init__(self, blobs: BlobStore, hooks: Sequence[StoreHook] = ()):
+    def __init__(self, blobs: BlobStore, hooks: Sequence[StoreHook] = (), spam_dir: Path | None = None):
         self.blobs = blobs
         self.hooks = list(hooks)
+        self.spam_dir = spam_dir  # the saved spam model versions, rewritten when a learned message is erased
 
     @contextmanager
     def batch(self, session: Session) -> Iterator[Writes]:
@@ -74,11 +76,13 @@ class MessageStore:
         its ticket; "ham" makes the contact spam never got. Returns the ledger's outcome."""
         return _labels.label(Writes(session, self.blobs), message_id, label, features, source=source, actor=actor)
 
-    def erase(self, session: Session, message_ids: Sequence[int]) -> Erased:
+    def erase(self, session: Session, message_ids: Sequence[int], *, shells: bool = False) -> Erased:
         """Remove every copy of these messages `write` made (see `tickets.store.erase`), in `session`'s
-        transaction; their spam labels are unlearned, so the model is bit for bit one that never
-        learned them. Blob files whose count reaches zero are removed after the commit."""
-        return _erase.erase(session, self.blobs, self.hooks, message_ids)
+        transaction; what the spam filter learned from them is forgotten, so the live model and every
+        saved version are count for count ones that never learned them. Blob files whose count reaches
+        zero are removed after the commit. `shells`: a ticket left without messages stays, emptied
+        (anonymising erasure), instead of going."""
+        return _erase.erase(session, self.blobs, self.hooks, self.spam_dir, message_ids, shells)
 
     def copies_of(self, session: Session, address: str) -> Copies:
         """Every row and file holding `address`'s data, by indexed lookups (see `tickets.store.copies`)."""

@@ -90,9 +90,12 @@ class Erased:
     attachments: int = 0
     verdicts: int = 0
     imap_copies: int = 0
-    spam_labels: int = 0  # unlearned
+    spam_labels: int = 0  # forgotten: learned messages
+    spam_events: int = 0  # deleted with their features
+    spam_versions: int = 0  # saved model versions rewritten without them
     participants: int = 0
     tickets: int = 0
+    shells: int = 0  # tickets kept without content (anonymising)
     contacts: int = 0
     blobs: int = 0  # counts that reached zero
 
