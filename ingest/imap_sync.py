@@ -20,7 +20,7 @@ from ingest.imap_config import ImapAccount
 from ingest.imap_state import AccountState, FolderState
 from ingest.spool import Envelope, Spool
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("postdesk.imap")
 
 SEEN, DELETED = b"\\Seen", b"\\Deleted"
 

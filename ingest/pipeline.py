@@ -6,9 +6,10 @@ All of them run inside the runner's transaction; nothing here commits.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,13 @@ from tickets.store import Addressee, ImapOrigin, MessageRecord, MessageStore, Wr
 from tickets.threading import ThreadDecision, decide
 
 
+class ErasedMail(Protocol):
+    """What erasures removed (the erasure ledger): mail with these bytes is never stored again."""
+
+    def among(self, sha256s: Iterable[str]) -> set[str]:
+        """Those of these raw sha256s an erasure removed."""
+
+
 @dataclass
 class Services:
     """What the stages need, built once per runner."""
@@ -40,6 +48,7 @@ class Services:
     directory: MailboxDirectory
     mailbox_ids: dict[str, int]
     spam: SpamJudge | None = None
+    erased: ErasedMail | None = None
 
     def prepare_options(self) -> PrepareOptions:
         s = self.settings
@@ -58,6 +67,7 @@ class Batch:
     writes: Writes
     sha256s: set[str] = field(default_factory=set)
     message_ids: set[str] = field(default_factory=set)
+    erased: set[str] = field(default_factory=set)  # raw sha256s of the batch an erasure removed before
 
 
 @dataclass
@@ -101,6 +111,13 @@ class Context:
     @property
     def received_at(self) -> datetime:
         return datetime.fromtimestamp(self.entry.envelope.received_at, timezone.utc)
+
+
+def drop_erased(ctx: Context) -> None:
+    """Mail an erasure removed, come again (an IMAP folder fetched anew after its UIDVALIDITY
+    changed, an old mbox imported), is dropped: the erasure ledger keeps an HMAC of its sha256."""
+    if ctx.sha256 in ctx.batch.erased:
+        ctx.outcome, ctx.done = "erased", True
 
 
 def dedupe(ctx: Context) -> None:
@@ -181,7 +198,7 @@ def _record(ctx: Context) -> MessageRecord:
 
 
 STAGES: tuple[Callable[[Context], None], ...] = (
-    dedupe, same_message_id, route, detect_automatic, classify, thread, store,
+    drop_erased, dedupe, same_message_id, route, detect_automatic, classify, thread, store,
 )
 
 
@@ -200,7 +217,9 @@ def process_batch(session: Session, prepared: list[Prepared], services: Services
     with services.store.batch(session) as writes:
         batch = Batch(writes)
         contexts = [Context.of(session, p, services, batch) for p in prepared]
-        batch.sha256s = stored_values(session, Message.raw_sha256, {ctx.sha256 for ctx in contexts})
+        sha256s = {ctx.sha256 for ctx in contexts}
+        batch.erased = services.erased.among(sha256s) if services.erased is not None else set()
+        batch.sha256s = stored_values(session, Message.raw_sha256, sha256s)
         batch.message_ids = stored_values(session, Message.message_id_header,
                                           {ctx.parsed.message_id[:998] for ctx in contexts})
         for ctx in contexts:

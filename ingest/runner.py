@@ -58,7 +58,7 @@ class Runner:
         self.settings = services.settings
         self.preparer = preparer or Preparer(0)
         self._backoff = 0.0
-        self.stats = {"stored": 0, "duplicate": 0, "bad": 0}
+        self.stats = {"stored": 0, "duplicate": 0, "erased": 0, "bad": 0}
         self._forgetting: Future | None = None
         self._ahead: _Claimed | None = None
 

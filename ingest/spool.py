@@ -27,6 +27,7 @@ import random
 import re
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -130,6 +131,13 @@ def _size(name: str) -> int:
 def _file_of(name: str) -> str:
     """The file a name from `pending` stands for: only group names hold a "+"."""
     return f"{name}{GROUP_SUFFIX}" if "+" in name else f"{name}{SUFFIX}"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
 
 
 def _failed(exc: OSError) -> SpoolError:
@@ -327,6 +335,71 @@ class Spool:
         entry.envelope.attempts = 0
         self._rewrite("bad", entry)
         os.rename(self._path("bad", entry_id), self._path("new", entry_id))
+
+    def everything(self) -> Iterator[Entry]:
+        """Every entry in new/, cur/ and bad/, read without claiming (an unreadable or damaged file
+        is one entry of its bytes, named by its file)."""
+        for folder in ("new", "cur", "bad"):
+            for path in sorted(self._dir(folder).iterdir()):
+                if path.name.endswith((SUFFIX, GROUP_SUFFIX, UNREADABLE)):
+                    yield from self._read_any(folder, path.name)
+
+    def _read_any(self, folder: str, file: str) -> list[Entry]:
+        path = self._dir(folder) / file
+        try:
+            if not file.endswith(UNREADABLE):
+                return _load(self._dir(folder), file)
+        except FileNotFoundError:
+            return []
+        except (ValueError, KeyError, TypeError, AttributeError):  # damaged: judged by its bytes
+            pass
+        try:
+            return [Entry(file, path.read_bytes(), Envelope(), file)]
+        except FileNotFoundError:
+            return []
+
+    def purge(self, match: Callable[[Entry], bool], before: Callable[[list[Entry]], None],
+              held_for: float = 600.0) -> int:
+        """Remove the entries `match` picks from new/, bad/ (an unreadable file is one entry of its
+        bytes) and cur/; `before` is told of each file's picks first (an erasure records them).
+        Every other entry of a file stays, as a single entry where it was. A file in new/ is
+        claimed first, as a runner does; one in cur/ younger than `held_for` seconds is left to the
+        runner holding it. Returns how many entries went."""
+        removed = 0
+        for name in self.pending():
+            file = _file_of(name)
+            try:
+                os.rename(self._dir("new") / file, self._dir("cur") / file)
+            except FileNotFoundError:  # a runner was faster
+                continue
+            removed += self._purge_file("cur", file, match, before, back_to="new")
+        cutoff = time.time() - held_for
+        for path in sorted(self._dir("cur").glob("*")):
+            if path.name.endswith((SUFFIX, GROUP_SUFFIX)) and _mtime(path) < cutoff:
+                removed += self._purge_file("cur", path.name, match, before, back_to="cur")
+        for path in sorted(self._dir("bad").glob("*")):
+            removed += self._purge_file("bad", path.name, match, before, back_to="bad")
+        return removed
+
+    def _purge_file(self, folder: str, file: str, match, before, back_to: str) -> int:
+        path = self._dir(folder) / file
+        entries = self._read_any(folder, file)
+        if not entries:
+            return 0
+        picked = [entry for entry in entries if match(entry)]
+        if not picked:
+            if folder != back_to:
+                os.rename(path, self._dir(back_to) / file)
+            return 0
+        before(picked)
+        gone = {id(entry) for entry in picked}
+        for entry in entries:
+            if id(entry) not in gone:  # kept, in a file of its own
+                write_durably(self._dir("tmp") / entry.id, _encode(entry.envelope, entry.raw))
+                os.rename(self._dir("tmp") / entry.id, self._path(back_to, entry.id))
+        fsync_path(self._dir(back_to))
+        path.unlink(missing_ok=True)
+        return len(picked)
 
     def depth(self) -> dict[str, int]:
         """Entries per folder (a group counts as its entries)."""

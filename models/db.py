@@ -40,11 +40,14 @@ def _sqlite_pragmas(engine: Engine, busy_timeout: float) -> None:
 
 
 def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
+    # hide_parameters: a database error's text (logged by the runner) never shows the values, which
+    # are mail: addresses, subjects, bodies.
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": busy_timeout, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": busy_timeout, "check_same_thread": False},
+                               hide_parameters=True)
         _sqlite_pragmas(engine, busy_timeout)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
 
 
 @contextmanager

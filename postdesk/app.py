@@ -30,6 +30,7 @@ from models.db import Database
 from postdesk import heap
 from postdesk.secret import server_secret
 from postdesk.settings import Settings
+from retention.ledger import ErasureLedger
 from tickets.service import sync_mailboxes
 from tickets.signing import MessageIdSigner
 from tickets.store import MessageStore
@@ -62,7 +63,8 @@ class App:
             mailbox_ids = sync_mailboxes(session, self.settings.mailboxes)
         signer = MessageIdSigner(server_secret(self.settings), self.settings.smtp_hostname)
         judge = SpamJudge(self.live_model(), self.settings.spam_allow, self.settings.spam_block)
-        return Services(self.settings, self.store, signer, self.directory, mailbox_ids, judge)
+        return Services(self.settings, self.store, signer, self.directory, mailbox_ids, judge,
+                        ErasureLedger(self.settings.erasure_ledger_path))
 
     def live_model(self) -> LiveModel:
         s = self.settings
@@ -74,7 +76,13 @@ class App:
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Postdesk's own loggers (`postdesk.*`, which log ids, counts and hashes) at the configured
+    level; every other library's at WARNING at most: at INFO and DEBUG SQLAlchemy logs statements
+    with their parameters, imapclient the IMAP conversation, aiosmtpd each command line — personal
+    data a log must not hold."""
+    level = logging.getLevelName(settings.log_level)
+    logging.basicConfig(level=max(level, logging.WARNING), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("postdesk").setLevel(level)
 
 
 def _runner_process(settings_data: dict, stop: multiprocessing.Event, parent_pid: int) -> None:

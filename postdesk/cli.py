@@ -23,6 +23,7 @@ from ingest.imap_cli import imap_app
 from ingest.importer import MailboxReadError, open_mailbox, outcome, read_mailbox, spool_all
 from postdesk.app import App, configure_logging, serve as run_service
 from postdesk.blobs_cli import blobs_app
+from postdesk.privacy_cli import privacy_app
 from postdesk.console import err, fail, open_app, out, settings_of
 from postdesk.spam_cli import spam_app
 from postdesk.settings import Settings, SettingsError, load_settings
@@ -37,6 +38,7 @@ app.add_typer(spool_app, name="spool")
 app.add_typer(spam_app, name="spam")
 app.add_typer(imap_app, name="imap", help="IMAP accounts: sync state and configuration checks.")
 app.add_typer(blobs_app, name="blobs")
+app.add_typer(privacy_app, name="privacy")
 @app.callback()
 def main(ctx: typer.Context,
          config: Optional[Path] = typer.Option(None, "--config", envvar="POSTDESK_CONFIG", help="TOML settings file."),

@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     spam_allow: list[str] = Field(default_factory=list, description="Senders (addresses or domains, JSON list) never put in Spam; `postdesk spam allow` adds more.")
     spam_block: list[str] = Field(default_factory=list, description="Senders (addresses or domains, JSON list) always put in Spam; `postdesk spam block` adds more.")
 
+    erasure_ledger: Path | None = Field(None, description="The erasure ledger (append-only; its HMAC key is kept beside it as <name>.key); empty means DATA_DIR/erasure/ledger.jsonl. Keep it on other storage than the database and never in a backup: restores replay it.")
+
     corpus_dir: Path = Field(Path("../shared/corpus"), description="Folder holding spamassassin-2002/{ham,spam}, for tests and benchmarks.")
 
     @classmethod
@@ -155,6 +157,10 @@ class Settings(BaseSettings):
     @property
     def spam_dir(self) -> Path:
         return self.data_dir / "spam"
+
+    @property
+    def erasure_ledger_path(self) -> Path:
+        return self.erasure_ledger or self.data_dir / "erasure" / "ledger.jsonl"
 
 
 def load_settings(**overrides: Any) -> Settings:

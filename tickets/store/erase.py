@@ -28,7 +28,7 @@ from models import (
 from models.blobstore import BlobStore
 from models.base import utcnow
 from tickets.store.blobs import release_after_commit
-from tickets.store.labels import message_key
+from tickets.store.labels import spam_keys
 from tickets.store.record import Erased, StoreHook
 from tickets.store.sql import Statement
 
@@ -89,8 +89,7 @@ def _erase_chunk(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook],
 def _forget_learned(session: Session, spam_dir: Path | None, messages: list, erased: Erased) -> None:
     """Whatever the spam filter learned from these messages: as stored mail, or as the same bytes
     learned from a file (`postdesk spam learn FILE`, keyed by the raw sha256)."""
-    keys = [message_key(m.id) for m in messages] + [f"raw:{m.raw_sha256}" for m in messages if m.raw_sha256]
-    forgotten = forget(session, spam_dir, keys)
+    forgotten = forget(session, spam_dir, spam_keys([(m.id, m.raw_sha256) for m in messages]))
     erased.spam_labels += forgotten.labels
     erased.spam_events += forgotten.events
     erased.spam_versions += forgotten.versions

@@ -25,6 +25,12 @@ def message_key(message_id: int) -> str:
     return f"message:{message_id}"
 
 
+def spam_keys(messages) -> list[str]:
+    """The ledger keys these (id, raw_sha256) messages may be learned under: as stored mail, or as
+    the same bytes learned from a file (`postdesk spam learn FILE`)."""
+    return [message_key(i) for i, _ in messages] + [f"raw:{sha256}" for _, sha256 in messages if sha256]
+
+
 def label(writes: Writes, message_id: int, label: str, features: Features, *, source: str, actor: str) -> str:
     session = writes.session
     message = session.execute(select(Message.ticket_id, Message.flags, Message.from_address, Message.from_name,
