@@ -140,6 +140,7 @@ class Runner:
         for entry, outcome in zip(entries, outcomes):
             self.stats[outcome] += 1
             log.info("entry %s %s", entry.id, outcome)
+        log.debug("batch of %d committed; totals %s", len(entries), self.stats)
 
     def _forget(self, entries: list[Entry]) -> None:
         """Remove committed entries from the spool while the next batch is processed."""

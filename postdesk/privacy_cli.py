@@ -17,7 +17,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from postdesk.app import App
+from postdesk.app import App, configure_logging
 from postdesk.console import err, fail, open_app, out
 from retention.audit import os_user
 from retention.erasure import MODES, Eraser, ErasureError, Person, Preview
@@ -64,6 +64,7 @@ def erase(ctx: typer.Context,
     if mode not in MODES:
         fail(f"--mode must be delete or anonymise, not {mode!r}")
     app = open_app(ctx)
+    configure_logging(app.settings)
     engine = eraser(app)
     try:
         person = engine.person(target)

@@ -25,6 +25,7 @@ The job, in order; each step is idempotent, so a job killed anywhere and run aga
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -50,6 +51,8 @@ from retention.ledger import ErasureLedger, normalise_address
 from retention.server_copies import ServerCopy, remove_server_copies
 from tickets.store import MessageStore
 from tickets.store.labels import spam_keys
+
+log = logging.getLogger("postdesk.erasure")
 
 Mode = Literal["delete", "anonymise"]
 MODES = ("delete", "anonymise")
@@ -243,6 +246,8 @@ class Eraser:
                                     "raw": sorted(self.ledger.hmac(h) for h in hashes if h)})
                 erased = self.store.erase(session, ids, shells=mode == "anonymise")
                 self._count(session, job_id, {name: value for name, value in vars(erased).items()})
+            log.debug("erasure %s: %d messages (%s %s) erased", receipt, len(ids), kind,
+                      which if kind != "loose" else "batch")
         progress("messages", len(batches), len(batches))
 
     def _unname(self, job_id: int, person: Person) -> None:
@@ -299,6 +304,7 @@ class Eraser:
             receipt = Receipt(job.receipt, job.finished_at, mode, person.subject, dict(job.counts))
             record(session, job.actor, "privacy-erase", person.subject, {"receipt": job.receipt, "mode": mode,
                                                                          "counts": receipt.counts})
+        log.info("erasure %s finished: %d messages", receipt.id, receipt.counts.get("messages", 0))
         return receipt
 
     def _receipt_id(self, job_id: int, session: Session | None = None) -> str:
