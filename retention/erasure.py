@@ -84,6 +84,7 @@ class Preview:
     messages: list[int] = field(default_factory=list)  # every message that goes
     sent: int = 0  # of those, sent by them
     loose: list[int] = field(default_factory=list)  # theirs, on no ticket
+    named_in: list[int] = field(default_factory=list)  # mail others sent naming them: stays
     attachments: int = 0
     blob_files: int = 0  # attachment files whose last reference goes
     shared_blob_files: int = 0  # files also used by mail that stays: kept
@@ -169,7 +170,7 @@ class Eraser:
         job_id = self._job(person, mode, actor)
         for _ in range(_ROUNDS):
             with self.db.read() as session:
-                todo = plan(session, self.store, person)
+                todo = plan(session, self.store, person, counted=False)
             if not todo.messages:
                 break
             self._server_copies(job_id, todo.messages, progress)
@@ -177,7 +178,7 @@ class Eraser:
             self._batches(job_id, person, mode, todo, progress)
         else:
             with self.db.read() as session:
-                if plan(session, self.store, person).messages:
+                if plan(session, self.store, person, counted=False).messages:
                     raise ErasureError(f"mail of theirs kept arriving through {_ROUNDS} passes; run the erasure again")
         self._unname(job_id, person)
         self._spool(job_id, person, progress)
@@ -242,8 +243,10 @@ class Eraser:
                 if not ids:
                     continue
                 hashes = session.scalars(select(Message.raw_sha256).where(Message.id.in_(ids))).all()
+                blobs = session.scalars(select(Attachment.blob_id).where(Attachment.message_id.in_(ids))).all()
                 self.ledger.append({"kind": "messages", "job": receipt, "mode": mode, "messages": ids,
-                                    "raw": sorted(self.ledger.hmac(h) for h in hashes if h)})
+                                    "raw": sorted(self.ledger.hmac(h) for h in hashes if h),
+                                    "blobs": sorted(set(blobs))})
                 erased = self.store.erase(session, ids, shells=mode == "anonymise")
                 self._count(session, job_id, {name: value for name, value in vars(erased).items()})
             log.debug("erasure %s: %d messages (%s %s) erased", receipt, len(ids), kind,
@@ -288,11 +291,15 @@ class Eraser:
         return holds
 
     def _finish_files(self, job_id: int) -> None:
+        """Files a crash between a commit and its unlinks left: spam snapshots no version names, and
+        blobs this job's batches released (the ledger names them)."""
+        receipt = self._receipt_id(job_id)
+        released = [i for e in self.ledger.entries() if e.get("job") == receipt for i in e.get("blobs", ())]
         with self.db.write() as session:
             stray = sweep_snapshots(session, self.store.spam_dir) if self.store.spam_dir else 0
+            stray += self.store.release_unused(session, released)
             if stray:
-                self._count(session, job_id, {"spam_stray_files": stray})
-        self.store.sweep(self.db)  # blob files whose release a crash interrupted
+                self._count(session, job_id, {"stray_files": stray})
 
     def _finish(self, job_id: int, person: Person, mode: Mode) -> Receipt:
         """Freed pages first; then the job's end and the audit record, which hold no personal data."""
@@ -324,10 +331,12 @@ def _sent_by(person: Person):
     return or_(*clauses)
 
 
-def plan(session: Session, store: MessageStore, person: Person) -> Preview:
-    """What an erasure of `person` removes now, by indexed lookups only (the job and the export read it too)."""
+def plan(session: Session, store: MessageStore, person: Person, counted: bool = True) -> Preview:
+    """What an erasure of `person` removes now, by indexed lookups only; `counted=False` gives only
+    the tickets and messages (what the job and the export need), without the preview's counts."""
     plan = Preview(person)
-    copies = store.copies_of(session, person.address)
+    copies = store.copies_of(session, person.address, rows=False)
+    plan.named_in = copies.named_in
     sent = set(copies.sent)
     if person.contact_id is not None and copies.contact_id != person.contact_id:  # their contact row went already
         sent |= set(session.scalars(select(Message.id).where(Message.contact_id == person.contact_id)))
@@ -342,6 +351,12 @@ def plan(session: Session, store: MessageStore, person: Person) -> Preview:
     plan.loose = sorted(i for i, t in rows if t is None)
     going |= sent
     plan.messages, plan.sent = sorted(going), len(sent)
+    if counted:
+        _count(session, store, person, plan)
+    return plan
+
+
+def _count(session: Session, store: MessageStore, person: Person, plan: Preview) -> None:
     _count_files(session, plan)
     plan.spam_labels = _count_in(session, SpamLabel.key, spam_keys(in_chunks(
         session, select(Message.id, Message.raw_sha256), Message.id, plan.messages)))
@@ -352,7 +367,6 @@ def plan(session: Session, store: MessageStore, person: Person) -> Preview:
     plan.participant_rows = len(named.participants)
     plan.sender_rule = bool(session.scalar(select(SenderRule.pattern).where(SenderRule.pattern == person.address)))
     plan.contact = bool(named.contacts)
-    return plan
 
 
 def _requested_by(session: Session, ticket_id: int, person: Person, sent: set[int]) -> bool:

@@ -62,9 +62,8 @@ def export_person(db: Database, store: MessageStore, ledger: ErasureLedger, addr
     with db.read() as session:
         contact_id = session.scalar(select(Contact.id).where(Contact.address == address))
         person = Person(address, ledger.hmac(address), contact_id)
-        todo = plan(session, store, person)
-        named = store.copies_of(session, address).named_in
-    message_ids = sorted(set(todo.messages) | set(named))
+        todo = plan(session, store, person, counted=False)
+    message_ids = sorted(set(todo.messages) | set(todo.named_in))
     part = output.with_name(output.name + ".part")
     try:
         with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as archive, db.read() as session:
@@ -93,17 +92,15 @@ def _write(archive: zipfile.ZipFile, session: Session, store: MessageStore, pers
         out.write(b"\n]\n")
     for i in range(0, len(message_ids), CHUNK):
         chunk = message_ids[i:i + CHUNK]
-        for message_id in chunk:
-            raw = session.scalar(select(RawMessage.raw).where(RawMessage.message_id == message_id))
-            if raw is not None:
-                archive.writestr(f"messages/{message_id}.eml", raw)
+        for message_id, raw in session.execute(select(RawMessage.message_id, RawMessage.raw)
+                                               .where(RawMessage.message_id.in_(chunk))):
+            archive.writestr(f"messages/{message_id}.eml", raw)
         for attachment_id, message_id, filename, sha256 in session.execute(
                 select(Attachment.id, Attachment.message_id, Attachment.filename, Blob.sha256)
                 .join(Blob, Blob.id == Attachment.blob_id).where(Attachment.message_id.in_(chunk))):
             with open(store.blobs.path(sha256), "rb") as blob, \
                     archive.open(_attachment_path(message_id, attachment_id, filename), "w", force_zip64=True) as out:
                 shutil.copyfileobj(blob, out, 1 << 20)
-        session.expunge_all()
     counts = {"messages": len(message_ids), "tickets": len(tickets), "attachments": attachments}
     archive.writestr("README.txt", README.format(at=at.isoformat(timespec="seconds"), id=export_id,
                                                  counts=", ".join(f"{k} {v}" for k, v in counts.items())))
@@ -143,7 +140,7 @@ def _messages(session: Session, message_ids: list[int]):
             select(SpamVerdict.message_id, SpamVerdict.score, SpamVerdict.verdict).where(SpamVerdict.message_id.in_(chunk)))}
         labels = dict(session.execute(select(SpamLabel.key, SpamLabel.label)
                                       .where(SpamLabel.key.in_([message_key(m) for m in chunk]))).all())
-        for m in session.execute(select(Message).where(Message.id.in_(chunk)).order_by(Message.id)).scalars():
+        for m in session.execute(select(*Message.__table__.c).where(Message.id.in_(chunk)).order_by(Message.id)):
             yield {
                 "id": m.id, "ticket": m.ticket_id, "received_at": _iso(m.received_at), "date": _iso(m.date),
                 "from": {"address": m.from_address, "name": m.from_name}, "envelope_from": m.envelope_from,
@@ -152,7 +149,6 @@ def _messages(session: Session, message_ids: list[int]):
                 "flags": m.flags, "spam_verdict": verdicts.get(m.id), "spam_label": labels.get(message_key(m.id)),
                 "attachments": attachments[m.id], "eml": f"messages/{m.id}.eml",
             }
-        session.expunge_all()
 
 
 def _attachment_path(message_id: int, attachment_id: int, filename: str) -> str:

@@ -11,7 +11,8 @@ HMAC of an address or a sha256 can be checked only by whoever holds the key, whi
 hash stored beside its salt is reversed by hashing a list of addresses.
 
 Entries (besides "kind" and "job", the receipt id of the erasure):
-  messages  "mode", "messages": ids, "raw": HMACs of their raw sha256s — one batch of `erase`
+  messages  "mode", "messages": ids, "raw": HMACs of their raw sha256s, "blobs": ids of the blobs
+            they used — one batch of `erase`
   person    "subject": HMAC of the address, "recipients": ids, "participant_tickets": ids,
             "contacts": ids — the rows naming them in mail they did not send
   spool     "raw": HMACs of the sha256s of spool entries removed

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classifier.features import Features
-from models import Message, RawMessage
+from models import Blob, Message, RawMessage
 from models.blobstore import BlobStore
 from models.db import Database
 from classifier.forgetting import Forgotten, forget
@@ -103,9 +103,18 @@ class MessageStore:
         """Delete rows `naming` found (or the erasure ledger recorded); counts."""
         return _naming.unname(session, rows)
 
-    def copies_of(self, session: Session, address: str) -> Copies:
-        """Every row and file holding `address`'s data, by indexed lookups (see `tickets.store.copies`)."""
-        return _copies.copies_of(session, self.blobs, self.hooks, address)
+    def copies_of(self, session: Session, address: str, rows: bool = True) -> Copies:
+        """Every row and file holding `address`'s data, by indexed lookups (see `tickets.store.copies`);
+        `rows=False`: only who they are and which messages and tickets, not what hangs on them."""
+        return _copies.copies_of(session, self.blobs, self.hooks, address, rows)
+
+    def release_unused(self, session: Session, blob_ids: Sequence[int]) -> int:
+        """Of these blobs, remove those nothing counts any more, rows and files (what an erasure's
+        batch released when a crash came between its commit and the unlinks); how many went."""
+        ids, zero = sorted(set(blob_ids)), []
+        for i in range(0, len(ids), 500):
+            zero += session.scalars(select(Blob.sha256).where(Blob.id.in_(ids[i:i + 500]), Blob.refcount <= 0)).all()
+        return _blobs.release(session, self.blobs, zero)
 
     def sweep(self, db: Database) -> dict[str, int]:
         """Blob files no row counts and rows that count nothing go; a crashed batch's temporary files

@@ -50,7 +50,8 @@ class Copies:
     hooks: dict[str, int] = field(default_factory=dict)
 
 
-def copies_of(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], address: str) -> Copies:
+def copies_of(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], address: str,
+              rows: bool = True) -> Copies:
     address = address.strip().lower()
     copies = Copies(address)
     copies.contact_id = session.scalar(select(Contact.id).where(Contact.address == address))
@@ -68,8 +69,11 @@ def copies_of(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], ad
         tickets |= set(session.scalars(select(Ticket.id).where(Ticket.contact_id == copies.contact_id)))
     for ids in _chunks(copies.sent):
         tickets |= set(session.scalars(select(Message.ticket_id).where(Message.id.in_(ids), Message.ticket_id.is_not(None))))
-        _hanging_on(session, blobs, ids, copies)
+        if rows:
+            _hanging_on(session, blobs, ids, copies)
     copies.tickets = sorted(tickets)
+    if not rows:
+        return copies
     for hook in hooks:
         copies.hooks[hook.name] = sum(hook.copies(session, ids) for ids in _chunks(copies.sent))
     return copies
