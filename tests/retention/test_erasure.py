@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from ingest.spool import Envelope
 from models import (
@@ -257,3 +258,37 @@ def test_replaying_the_ledger_on_a_restored_backup_erases_again(postdesk, conver
 def _state(session) -> dict:
     return {model.__name__: session.execute(select(*model.__table__.c).order_by(*model.__table__.primary_key)).all()
             for model in (Message, Ticket, Contact, Recipient, TicketParticipant, Attachment)}
+
+
+def test_the_preview_and_the_erasure_read_only_through_indexes(postdesk, conversations):
+    engine, statements = postdesk.app.db.engine, []
+
+    def listener(conn, cursor, sql, params, context, many):
+        if sql.lstrip().split(None, 1)[0].upper() in ("SELECT", "UPDATE", "DELETE", "INSERT") and not many:
+            statements.append((sql, params))
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        erase(postdesk)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert len(statements) > 20
+    with engine.connect() as conn:
+        scans = {step for sql, params in statements for step in full_scans(conn, sql, params)}
+    assert scans == set(), scans
+
+
+SMALL_TABLES = ("spam_model_versions", "sqlite_master", "pg_tables")  # a handful of rows: reading them all is fine
+
+
+def full_scans(conn, sql: str, params) -> list[str]:
+    """The plan's steps that read a whole table (SQLite: SCAN; PostgreSQL, told to avoid them: Seq Scan)."""
+    if conn.dialect.name == "sqlite":
+        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
+        # a subquery's rows are no table: its own steps are in the plan too
+        steps = [step for step in plan if re.match(r"SCAN (?!CONSTANT ROW|\(subquery)", step)]
+    else:
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        plan = [row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql, params)]
+        steps = [step for step in plan if "Seq Scan" in step]
+    return [step for step in steps if not any(table in step for table in SMALL_TABLES)]

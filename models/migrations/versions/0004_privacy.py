@@ -2,7 +2,9 @@
 
 - erasure_jobs: one row per erasure (progress and counts, the keyed hash of the address, no
   personal data), so a job killed midway is found and finished;
-- tickets.erased_at: set on the shell an anonymising erasure keeps of a ticket.
+- tickets.erased_at: set on the shell an anonymising erasure keeps of a ticket;
+- an index on tickets.linked_ticket_id: deleting a ticket sets the links to it to NULL, which
+  without it reads every ticket.
 
 Revision ID: 0004_privacy
 Revises: 0003_erasure
@@ -36,9 +38,11 @@ def upgrade() -> None:
     op.create_index(op.f('ix_erasure_jobs_subject_hmac'), 'erasure_jobs', ['subject_hmac'], unique=False)
     op.create_index(op.f('ix_erasure_jobs_contact_id'), 'erasure_jobs', ['contact_id'], unique=False)
     op.add_column('tickets', sa.Column('erased_at', sa.DateTime(timezone=True), nullable=True))
+    op.create_index(op.f('ix_tickets_linked_ticket_id'), 'tickets', ['linked_ticket_id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_tickets_linked_ticket_id'), table_name='tickets')
     with op.batch_alter_table('tickets', recreate='always', table_kwargs={'sqlite_autoincrement': True}) \
             if op.get_bind().dialect.name == 'sqlite' else op.batch_alter_table('tickets') as batch_op:
         batch_op.drop_column('erased_at')
