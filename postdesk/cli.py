@@ -24,6 +24,7 @@ from ingest.importer import MailboxReadError, open_mailbox, outcome, read_mailbo
 from postdesk.app import App, configure_logging, serve as run_service
 from postdesk.blobs_cli import blobs_app
 from postdesk.privacy_cli import privacy_app
+from retention.ledger import ErasureLedger
 from postdesk.console import err, fail, open_app, out, settings_of
 from postdesk.spam_cli import spam_app
 from postdesk.settings import Settings, SettingsError, load_settings
@@ -190,7 +191,7 @@ def import_mail(ctx: typer.Context, kind: str = typer.Argument(..., help="mbox o
     runner = service.runner()
     with Progress(console=err) as progress:
         spooled = progress.add_task("spooling", total=total)
-        ids = spool_all(read_mailbox(box), service.spool, lambda: progress.advance(spooled))
+        ids, sha256s = spool_all(read_mailbox(box), service.spool, lambda: progress.advance(spooled))
         stored, left = progress.add_task("storing", total=total), ids
         while left:
             if not runner.step():
@@ -199,6 +200,8 @@ def import_mail(ctx: typer.Context, kind: str = typer.Argument(..., help="mbox o
             left = service.spool.which(left, ("new", "cur"))
             progress.update(stored, completed=len(ids) - len(left))
         runner.close()
+    erased = len(ErasureLedger(service.settings.erasure_ledger_path).among(sha256s))
     with service.db.read() as session:
-        counts = outcome(session, service.spool, ids)
-    out.print("imported {imported}, duplicates {duplicates}, quarantined {quarantined}".format(**counts))
+        counts = outcome(session, service.spool, ids, erased)
+    dropped = ", erased {erased}" if erased else ""  # mail an erasure removed: not stored again
+    out.print(("imported {imported}, duplicates {duplicates}" + dropped + ", quarantined {quarantined}").format(**counts))

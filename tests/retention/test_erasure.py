@@ -5,9 +5,12 @@ midway finishes when run again, and nothing of theirs comes back."""
 from __future__ import annotations
 
 import itertools
+import mailbox
 import os
 import re
 import shutil
+import subprocess
+import sys
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from models import (
 )
 from postdesk.privacy_cli import eraser
 from retention.erasure import ErasureError
+from serve import settings_env
 from tickets.signing import MessageIdSigner
 
 ANN, BOB = "ann@example.org", "bob@example.net"
@@ -292,3 +296,20 @@ def full_scans(conn, sql: str, params) -> list[str]:
         plan = [row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql, params)]
         steps = [step for step in plan if "Seq Scan" in step]
     return [step for step in steps if not any(table in step for table in SMALL_TABLES)]
+
+
+def test_importing_an_old_archive_of_their_mail_drops_it_and_says_so(postdesk, tmp_path):
+    raws = [mail(ANN, "In the archive"), mail(BOB, "Also in the archive")]
+    deliver(postdesk, raws[0], ANN)
+    erase(postdesk)
+    archive = mailbox.mbox(tmp_path / "old.mbox")
+    for raw in raws:
+        archive.add(raw)
+    archive.flush()
+
+    done = subprocess.run([sys.executable, "-m", "postdesk", "import", "mbox", str(tmp_path / "old.mbox")],
+                          env=settings_env(postdesk.settings), capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "imported 1, duplicates 0, erased 1, quarantined 0"
+    assert count(postdesk, Message, Message.from_address == ANN) == 0
