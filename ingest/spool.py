@@ -364,7 +364,9 @@ class Spool:
         bytes) and cur/; `before` is told of each file's picks first (an erasure records them).
         Every other entry of a file stays, as a single entry where it was. A file in new/ is
         claimed first, as a runner does; one in cur/ younger than `held_for` seconds is left to the
-        runner holding it. Returns how many entries went."""
+        runner holding it. A file in tmp/ older than that is a crash's leftover (a put never
+        acknowledged, or a copy of an entry kept elsewhere) and goes whole when it holds a pick.
+        Returns how many entries (files, in tmp/) went."""
         removed = 0
         for name in self.pending():
             file = _file_of(name)
@@ -379,6 +381,11 @@ class Spool:
                 removed += self._purge_file("cur", path.name, match, before, back_to="cur")
         for path in sorted(self._dir("bad").glob("*")):
             removed += self._purge_file("bad", path.name, match, before, back_to="bad")
+        for path in sorted(self._dir("tmp").glob("*")):  # a crash's leftovers: never acknowledged, or copies
+            if _mtime(path) < cutoff and match(entry := Entry(path.name, path.read_bytes(), Envelope(), path.name)):
+                before([entry])
+                path.unlink(missing_ok=True)
+                removed += 1
         return removed
 
     def _purge_file(self, folder: str, file: str, match, before, back_to: str) -> int:

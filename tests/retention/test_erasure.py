@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -220,6 +221,9 @@ def test_spool_leftovers_holding_their_mail_go_and_the_others_stay(postdesk):
     shutil.move(spool.root / "new" / f"{bad}.entry", spool.root / "bad" / f"{bad}.entry")
     (spool.root / "bad" / "x.entry.unreadable").write_bytes(b"\x00garbage From: " + ANN.encode() + b"\r\n")
     (spool.root / "bad" / "y.entry.unreadable").write_bytes(b"\x00garbage of someone else")
+    for name, raw in (("1-crashed", raw_ann), ("2-crashed", raw_bob)):  # a crash left them, an hour ago
+        (spool.root / "tmp" / name).write_bytes(b'{"mail_from": ""}\n' + raw)
+        os.utime(spool.root / "tmp" / name, (time.time() - 3600,) * 2)
     group = spool.stage(raw_ann, Envelope(mail_from=ANN)), spool.stage(raw_bob, Envelope(mail_from=BOB))
     stop_runner(postdesk)  # serve is stopped: the group waits in new/
     spool.commit(list(group))
@@ -228,7 +232,8 @@ def test_spool_leftovers_holding_their_mail_go_and_the_others_stay(postdesk):
 
     left = list(spool.everything())
     assert sorted(e.raw for e in left) == sorted([raw_bob, b"\x00garbage of someone else"])
-    assert receipt.counts["spool_entries"] == 3
+    assert receipt.counts["spool_entries"] == 4
+    assert [p.name for p in (spool.root / "tmp").iterdir()] == ["2-crashed"]
     assert all(ANN.encode() not in p.read_bytes() for p in spool.root.rglob("*") if p.is_file())
 
 
