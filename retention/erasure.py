@@ -126,6 +126,12 @@ def _nothing(_what: str, _done: int, _total: int) -> None:
     pass
 
 
+@dataclass(frozen=True)
+class _Job:
+    id: int
+    receipt: str
+
+
 @dataclass
 class Eraser:
     db: Database
@@ -167,25 +173,25 @@ class Eraser:
     def erase(self, person: Person, mode: Mode, actor: str, progress: Progress = _nothing) -> Receipt:
         if mode not in MODES:
             raise ErasureError(f"mode must be delete or anonymise, not {mode!r}")
-        job_id = self._job(person, mode, actor)
+        job = self._job(person, mode, actor)
         for _ in range(_ROUNDS):
             with self.db.read() as session:
                 todo = plan(session, self.store, person, counted=False)
             if not todo.messages:
                 break
-            self._server_copies(job_id, todo.messages, progress)
-            self._forget_learned(job_id, todo.messages)
-            self._batches(job_id, person, mode, todo, progress)
+            self._server_copies(job, todo.messages, progress)
+            self._forget_learned(job, todo.messages)
+            self._batches(job, person, mode, todo, progress)
         else:
             with self.db.read() as session:
                 if plan(session, self.store, person, counted=False).messages:
                     raise ErasureError(f"mail of theirs kept arriving through {_ROUNDS} passes; run the erasure again")
-        self._unname(job_id, person)
-        self._spool(job_id, person, progress)
-        self._finish_files(job_id)
-        return self._finish(job_id, person, mode)
+        self._unname(job, person)
+        self._spool(job, person, progress)
+        self._finish_files(job)
+        return self._finish(job, person, mode)
 
-    def _job(self, person: Person, mode: Mode, actor: str) -> int:
+    def _job(self, person: Person, mode: Mode, actor: str) -> _Job:
         """The unfinished job for this person, or a new one."""
         with self.db.write() as session:
             wanted = [ErasureJob.subject_hmac == person.subject]
@@ -197,21 +203,22 @@ class Eraser:
                 if job.mode != mode:
                     raise ErasureError(f"an interrupted {job.mode} erasure of this person is unfinished: "
                                        f"run it again with --mode {job.mode}")
-                return job.id
+                return _Job(job.id, job.receipt)
             job = ErasureJob(receipt=str(uuid.uuid4()), subject_hmac=person.subject, contact_id=person.contact_id,
                              mode=mode, actor=actor[:200], started_at=utcnow(), counts={})
             session.add(job)
             session.flush()
-            return job.id
+            return _Job(job.id, job.receipt)
 
-    def _count(self, session: Session, job_id: int, counts: dict[str, int]) -> None:
-        job = session.get(ErasureJob, job_id)
-        total = dict(job.counts)
+    def _count(self, session: Session, job: _Job, counts: dict[str, int]) -> None:
+        """Add to the job's counts, in the transaction whose work they count."""
+        row = session.get(ErasureJob, job.id)
+        total = dict(row.counts)
         for name, value in counts.items():
             total[name] = total.get(name, 0) + int(value)
-        job.counts = total
+        row.counts = total
 
-    def _server_copies(self, job_id: int, message_ids: list[int], progress: Progress) -> None:
+    def _server_copies(self, job: _Job, message_ids: list[int], progress: Progress) -> None:
         with self.db.read() as session:
             copies = _server_copies_of(session, message_ids)
         if not copies:
@@ -219,23 +226,22 @@ class Eraser:
         progress("IMAP server copies", 0, len(copies))
         removed = remove_server_copies(copies, self.imap_accounts)
         with self.db.write() as session:
-            self._count(session, job_id, {"imap_expunged": removed.expunged, "imap_already_gone": removed.already_gone,
+            self._count(session, job, {"imap_expunged": removed.expunged, "imap_already_gone": removed.already_gone,
                                           "imap_unreachable": removed.unreachable})
         progress("IMAP server copies", len(copies), len(copies))
 
-    def _forget_learned(self, job_id: int, message_ids: list[int]) -> None:
+    def _forget_learned(self, job: _Job, message_ids: list[int]) -> None:
         with self.db.read() as session:
             learned = _learned(session, message_ids)
         if learned:
             with self.db.write() as session:
                 forgotten = self.store.forget_learned(session, learned)
-                self._count(session, job_id, {"spam_labels": forgotten.labels, "spam_events": forgotten.events,
+                self._count(session, job, {"spam_labels": forgotten.labels, "spam_events": forgotten.events,
                                               "spam_versions": forgotten.versions})
 
-    def _batches(self, job_id: int, person: Person, mode: Mode, todo: Preview, progress: Progress) -> None:
+    def _batches(self, job: _Job, person: Person, mode: Mode, todo: Preview, progress: Progress) -> None:
         batches = [("requested", t) for t in todo.requested] + [("elsewhere", t) for t in todo.elsewhere] + \
                   [("loose", todo.loose[i:i + BATCH]) for i in range(0, len(todo.loose), BATCH)]
-        receipt = self._receipt_id(job_id)
         for done, (kind, which) in enumerate(batches):
             progress("messages", done, len(batches))
             with self.db.write() as session:
@@ -244,38 +250,36 @@ class Eraser:
                     continue
                 hashes = session.scalars(select(Message.raw_sha256).where(Message.id.in_(ids))).all()
                 blobs = session.scalars(select(Attachment.blob_id).where(Attachment.message_id.in_(ids))).all()
-                self.ledger.append({"kind": "messages", "job": receipt, "mode": mode, "messages": ids,
+                self.ledger.append({"kind": "messages", "job": job.receipt, "mode": mode, "messages": ids,
                                     "raw": sorted(self.ledger.hmac(h) for h in hashes if h),
                                     "blobs": sorted(set(blobs))})
                 erased = self.store.erase(session, ids, shells=mode == "anonymise")
-                self._count(session, job_id, {name: value for name, value in vars(erased).items()})
-            log.debug("erasure %s: %d messages (%s %s) erased", receipt, len(ids), kind,
+                self._count(session, job, {name: value for name, value in vars(erased).items()})
+            log.debug("erasure %s: %d messages (%s %s) erased", job.receipt, len(ids), kind,
                       which if kind != "loose" else "batch")
         progress("messages", len(batches), len(batches))
 
-    def _unname(self, job_id: int, person: Person) -> None:
+    def _unname(self, job: _Job, person: Person) -> None:
         with self.db.write() as session:
             rows = self.store.naming(session, person.address)
             if not rows:
                 return
-            self.ledger.append({"kind": "person", "job": self._receipt_id(job_id, session), "subject": person.subject,
+            self.ledger.append({"kind": "person", "job": job.receipt, "subject": person.subject,
                                 "recipients": rows.recipients, "contacts": rows.contacts,
                                 "participant_tickets": sorted({t for t, _ in rows.participants})})
             unnamed = self.store.unname(session, rows)
-            self._count(session, job_id, {f"{name}_unnamed": value for name, value in unnamed.items()})
+            self._count(session, job, {f"{name}_unnamed": value for name, value in unnamed.items()})
 
-    def _spool(self, job_id: int, person: Person, progress: Progress) -> None:
-        receipt = self._receipt_id(job_id)
-
+    def _spool(self, job: _Job, person: Person, progress: Progress) -> None:
         def record_first(entries: list[Entry]) -> None:
-            self.ledger.append({"kind": "spool", "job": receipt,
+            self.ledger.append({"kind": "spool", "job": job.receipt,
                                 "raw": sorted(self.ledger.hmac(raw_sha256(e.raw)) for e in entries)})
 
         progress("spool", 0, 1)
         removed = self.spool.purge(self._in_spool(person), record_first)
         if removed:
             with self.db.write() as session:
-                self._count(session, job_id, {"spool_entries": removed})
+                self._count(session, job, {"spool_entries": removed})
         progress("spool", 1, 1)
 
     def _in_spool(self, person: Person) -> Callable[[Entry], bool]:
@@ -290,35 +294,28 @@ class Eraser:
 
         return holds
 
-    def _finish_files(self, job_id: int) -> None:
+    def _finish_files(self, job: _Job) -> None:
         """Files a crash between a commit and its unlinks left: spam snapshots no version names, and
         blobs this job's batches released (the ledger names them)."""
-        receipt = self._receipt_id(job_id)
-        released = [i for e in self.ledger.entries() if e.get("job") == receipt for i in e.get("blobs", ())]
+        released = [i for e in self.ledger.entries() if e.get("job") == job.receipt for i in e.get("blobs", ())]
         with self.db.write() as session:
             stray = sweep_snapshots(session, self.store.spam_dir) if self.store.spam_dir else 0
             stray += self.store.release_unused(session, released)
             if stray:
-                self._count(session, job_id, {"stray_files": stray})
+                self._count(session, job, {"stray_files": stray})
 
-    def _finish(self, job_id: int, person: Person, mode: Mode) -> Receipt:
+    def _finish(self, job: _Job, person: Person, mode: Mode) -> Receipt:
         """Freed pages first; then the job's end and the audit record, which hold no personal data."""
         pages = free_pages(self.db)
         with self.db.write() as session:
-            self._count(session, job_id, pages)
-            job = session.get(ErasureJob, job_id)
-            job.finished_at = utcnow()
-            receipt = Receipt(job.receipt, job.finished_at, mode, person.subject, dict(job.counts))
-            record(session, job.actor, "privacy-erase", person.subject, {"receipt": job.receipt, "mode": mode,
+            self._count(session, job, pages)
+            row = session.get(ErasureJob, job.id)
+            row.finished_at = utcnow()
+            receipt = Receipt(row.receipt, row.finished_at, mode, person.subject, dict(row.counts))
+            record(session, row.actor, "privacy-erase", person.subject, {"receipt": row.receipt, "mode": mode,
                                                                          "counts": receipt.counts})
         log.info("erasure %s finished: %d messages", receipt.id, receipt.counts.get("messages", 0))
         return receipt
-
-    def _receipt_id(self, job_id: int, session: Session | None = None) -> str:
-        if session is not None:
-            return session.get(ErasureJob, job_id).receipt
-        with self.db.read() as own:
-            return own.get(ErasureJob, job_id).receipt
 
 
 # --- the plan: indexed lookups only ---------------------------------------------------------------
@@ -352,11 +349,11 @@ def plan(session: Session, store: MessageStore, person: Person, counted: bool = 
     going |= sent
     plan.messages, plan.sent = sorted(going), len(sent)
     if counted:
-        _count(session, store, person, plan)
+        _count_rows(session, store, person, plan)
     return plan
 
 
-def _count(session: Session, store: MessageStore, person: Person, plan: Preview) -> None:
+def _count_rows(session: Session, store: MessageStore, person: Person, plan: Preview) -> None:
     _count_files(session, plan)
     plan.spam_labels = _count_in(session, SpamLabel.key, spam_keys(in_chunks(
         session, select(Message.id, Message.raw_sha256), Message.id, plan.messages)))
