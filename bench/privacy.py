@@ -35,7 +35,6 @@ from sqlalchemy import select  # noqa: E402
 
 from models import Message  # noqa: E402
 from postdesk.app import App  # noqa: E402
-from postdesk.privacy_cli import eraser  # noqa: E402
 from postdesk.settings import MailboxConfig, Settings  # noqa: E402
 from retention.export import export_person  # noqa: E402
 from retention.ledger import ErasureLedger  # noqa: E402
@@ -125,7 +124,7 @@ def checkpoint(app: App) -> None:
 
 def erase_once(app: App) -> tuple[float, float, dict]:
     """Seconds for the preview and for the erasure job, and the receipt's counts."""
-    engine = eraser(app)
+    engine = app.eraser()
     started = time.perf_counter()
     person = engine.person(PERSON)
     preview = engine.preview(person)
@@ -138,7 +137,7 @@ def erase_once(app: App) -> tuple[float, float, dict]:
 
 def _forget_leftover(app: App) -> None:
     """The person, if a run ended before erasing them (a kept store)."""
-    engine = eraser(app)
+    engine = app.eraser()
     person = engine.person(PERSON)
     if engine.preview(person).messages:
         engine.erase(person, "delete", "bench")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mailbox
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -35,10 +36,27 @@ def open_mailbox(kind: str, path: Path) -> mailbox.Mailbox:
     return box
 
 
+# mboxrd: a writer puts one more ">" before every line matching ^>*From , so a reader takes one
+# away from every line matching ^>+From . Read so, an mboxrd file comes back exactly, and an mboxo
+# file (Python's own `mailbox` writes one: it escapes only "From ") too, except a line that was
+# ">From " already, which mboxo itself cannot tell from an escaped one. The mbox files in the wild
+# do not say which they are; the mboxrd reading is the one that is exact for one and loses only
+# that ambiguous case in the other.
+# Unescaped bodies also give mail that arrived over SMTP before the same bytes, so dedupe sees it.
+_ESCAPED_FROM = re.compile(rb"^>(>*From )", re.MULTILINE)
+
+
+def unescape_mboxrd(raw: bytes) -> bytes:
+    """A message as it was before an mbox writer escaped its `From ` lines (mboxrd rules)."""
+    return _ESCAPED_FROM.sub(rb"\1", raw)
+
+
 def read_mailbox(box: mailbox.Mailbox) -> Iterator[bytes]:
-    """Raw bytes of every message, one at a time, without mbox's `From ` envelope line."""
+    """Raw bytes of every message, one at a time; from an mbox without its `From ` envelope line
+    and with its `>From ` escaping undone."""
     for key in box.iterkeys():
-        yield box.get_bytes(key)
+        raw = box.get_bytes(key)
+        yield unescape_mboxrd(raw) if isinstance(box, mailbox.mbox) else raw
 
 
 def _starts_like_mbox(path: Path) -> bool:

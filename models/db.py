@@ -10,8 +10,6 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -104,6 +102,9 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
+        from alembic import command  # Alembic takes a third of a second to import; only migrating needs it
+        from alembic.config import Config
+
         with self.engine.connect() as conn, _foreign_keys_off(conn) if self.is_sqlite else nullcontext(), conn.begin():
             cfg = Config()
             cfg.set_main_option("script_location", str(MIGRATIONS))

@@ -14,26 +14,26 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from classifier.judge import SpamJudge
 from classifier.live import LiveModel
-from ingest.imap import start_pollers
 from ingest.mailboxes import MailboxDirectory
 from ingest.parse import silence_mailparser
-from ingest.pipeline import Services
-from ingest.prepare import Preparer
-from ingest.runner import Runner
-from ingest.smtp import SmtpServer
 from ingest.spool import Spool
 from models.blobstore import BlobStore
 from models.db import Database
 from postdesk import heap
 from postdesk.secret import server_secret
 from postdesk.settings import Settings
-from retention.ledger import ErasureLedger
 from tickets.service import sync_mailboxes
 from tickets.signing import MessageIdSigner
 from tickets.store import MessageStore
+
+if TYPE_CHECKING:  # the pipeline, runner, SMTP and IMAP load where used: reading commands start without them
+    from ingest.pipeline import Services
+    from ingest.runner import Runner
+    from retention.erasure import Eraser
+    from retention.ledger import ErasureLedger
 
 log = logging.getLogger("postdesk")
 
@@ -59,12 +59,25 @@ class App:
                    MessageStore(blobs, spam_dir=settings.spam_dir))
 
     def services(self) -> Services:
+        from classifier.judge import SpamJudge
+        from ingest.pipeline import Services
+
         with self.db.write() as session:
             mailbox_ids = sync_mailboxes(session, self.settings.mailboxes)
         signer = MessageIdSigner(server_secret(self.settings), self.settings.smtp_hostname)
         judge = SpamJudge(self.live_model(), self.settings.spam_allow, self.settings.spam_block)
-        return Services(self.settings, self.store, signer, self.directory, mailbox_ids, judge,
-                        ErasureLedger(self.settings.erasure_ledger_path))
+        return Services(self.settings, self.store, signer, self.directory, mailbox_ids, judge, self.erasure_ledger())
+
+    def erasure_ledger(self) -> ErasureLedger:
+        from retention.ledger import ErasureLedger
+
+        return ErasureLedger(self.settings.erasure_ledger_path)
+
+    def eraser(self) -> Eraser:
+        """A person's erasure, wired to the store, the spool, the erasure ledger and the IMAP accounts."""
+        from retention.erasure import Eraser
+
+        return Eraser(self.db, self.store, self.spool, self.erasure_ledger(), list(self.settings.imap_accounts))
 
     def live_model(self) -> LiveModel:
         s = self.settings
@@ -72,6 +85,9 @@ class App:
                          max_tokens=s.spam_max_tokens)
 
     def runner(self) -> Runner:
+        from ingest.prepare import Preparer
+        from ingest.runner import Runner
+
         return Runner(self.db, self.spool, self.services(), Preparer(self.settings.runner_prepare_workers))
 
 
@@ -138,6 +154,9 @@ class RunnerKeeper:
 
 def serve(settings: Settings, on_ready=print) -> None:
     """Run everything until SIGTERM or Ctrl-C."""
+    from ingest.imap import start_pollers
+    from ingest.smtp import SmtpServer
+
     app = App.open(settings)
     app.services()  # mailbox rows exist before the first message arrives
     moved = app.spool.recover()

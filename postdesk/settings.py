@@ -1,31 +1,39 @@
 """The one typed settings object: `POSTDESK_*` environment variables over an optional TOML file.
 
-Every field carries its help text; `tests/postdesk/test_settings_docs.py` fails when the README
+Every field carries its help text; `tests/postdesk/test_settings.py` fails when the README
 does not document one. Settings are passed in to whatever needs them: nothing reads them at import.
 """
 
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as SourceError
 
 from classifier.filter import HAM_CUTOFF, SPAM_CUTOFF
 from ingest.imap_config import ImapAccount
+from postdesk.settings_sources import ConfigFile, Origin, explain, json_problems, origins
 
 MiB = 1024 * 1024
 
 
 class SettingsError(Exception):
-    """The configuration is invalid; the message says which setting and why."""
+    """The configuration is invalid: one line per problem, naming the variable or the file and line."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 class MailboxConfig(BaseModel):
@@ -46,8 +54,11 @@ class MailboxConfig(BaseModel):
         return [v.lower() for v in value] if isinstance(value, list) else value.lower()
 
 
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("config_file", default=None)  # `load_settings(config=...)`
+
+
 def _config_file() -> Path | None:
-    path = os.environ.get("POSTDESK_CONFIG")
+    path = _CONFIG_FILE.get() or os.environ.get("POSTDESK_CONFIG")
     return Path(path) if path else None
 
 
@@ -163,16 +174,33 @@ class Settings(BaseSettings):
         return self.erasure_ledger or self.data_dir / "erasure" / "ledger.jsonl"
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build the settings, turning validation failures into one readable `SettingsError`."""
-    path = _config_file()
-    if path is not None and not path.is_file():
-        raise SettingsError(f"POSTDESK_CONFIG points at {path}, which is not a file")
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from `overrides` (command-line options), the environment and the TOML file
+    (`config`, else POSTDESK_CONFIG); any problem becomes a `SettingsError` with one line per problem."""
+    return load_with_origins(config, **overrides)[0]
+
+
+def load_with_origins(config: Path | None = None, **overrides: Any) -> tuple[Settings, dict[str, Origin]]:
+    """The settings, and where each value came from (`postdesk settings` shows both)."""
+    token = _CONFIG_FILE.set(config)
     try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"]) or "settings"
-            lines.append(f"  {name}: {err['msg']}")
-        raise SettingsError("invalid settings:\n" + "\n".join(lines)) from None
+        path = _config_file()
+        if path is not None and not path.is_file():
+            raise SettingsError([f"{path}: no such settings file (named by --config or POSTDESK_CONFIG)"])
+        try:
+            file = ConfigFile.read(path) if path is not None else None
+        except ValueError as exc:
+            raise SettingsError([str(exc)]) from None
+        env_source = EnvSettingsSource(Settings)
+        complex_fields = [n for n, f in Settings.model_fields.items() if env_source.field_is_complex(f)]
+        if problems := json_problems(complex_fields, os.environ):
+            raise SettingsError(problems)
+        found = origins(Settings.model_fields, overrides, os.environ, file)
+        try:
+            return Settings(**overrides), found
+        except ValidationError as exc:
+            raise SettingsError(explain(exc, found, file)) from None
+        except SourceError as exc:  # a source failed in a way checked for above only in part
+            raise SettingsError([str(exc)]) from None
+    finally:
+        _CONFIG_FILE.reset(token)

@@ -32,8 +32,10 @@ def list_tickets(session: Session, *, queue: str | None = None, status: str | No
 def _message(m: Message) -> dict:
     return {
         "id": m.id, "message_id": m.message_id_header, "from": m.from_address, "from_name": m.from_name,
+        "envelope_from": m.envelope_from,
         "subject": m.subject, "date": _iso(m.date), "received_at": _iso(m.received_at), "source": m.source,
-        "thread_rule": m.thread_rule, "flags": m.flags, "text": m.text_body, "has_html": bool(m.html_body),
+        "thread_rule": m.thread_rule, "flags": m.flags, "text": m.text_body,
+        "has_html": bool(m.html_body), "html": m.html_body,
         "recipients": [{"kind": r.kind, "address": r.address, "name": r.name} for r in m.recipients],
         "attachments": [
             {"id": a.id, "filename": a.filename, "declared_type": a.declared_type,
@@ -41,7 +43,7 @@ def _message(m: Message) -> dict:
             for a in m.attachments
         ],
         "spam": ({"score": m.verdict.score, "verdict": m.verdict.verdict, "evidence": m.verdict.evidence,
-                  "reason": m.verdict.reason} if m.verdict else None),
+                  "reason": m.verdict.reason, "model_version": m.verdict.model_version} if m.verdict else None),
     }
 
 

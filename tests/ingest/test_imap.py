@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from ingest.imap import ImapPoller, start_pollers
-from ingest.imap_cli import imap_app, imap_status, imap_test
+from postdesk.cli.imap import group as imap_app, imap_status, imap_test
 from ingest.imap_config import ImapAccount
 from ingest.imap_connect import password_login
 from ingest.imap_state import load_state

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -21,8 +22,12 @@ from sqlalchemy import select
 from ingest import pipeline
 from ingest.spool import Envelope, Spool
 from models import Message
+from postdesk.app import App
 from postdesk.settings import Settings
 from serve import settings_env
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tickets"))
+from test_spam_flow import raw as spam_mail, teach  # noqa: E402  (the same synthetic ham and spam)
 
 _counter = iter(range(10**6))
 
@@ -66,9 +71,15 @@ def deliver(postdesk, raw: bytes, sender: str = "alice@example.org") -> None:
     postdesk.settle()
 
 
+@pytest.fixture
+def data_folder(settings) -> None:
+    """A data folder with its database, as `postdesk serve` leaves it."""
+    App.open(settings).db.dispose()
+
+
 # --- status ------------------------------------------------------------------------------------
 
-def test_status_reports_spool_database_and_disk(settings):
+def test_status_reports_spool_database_and_disk(settings, data_folder):
     Spool(settings.spool_dir).put(b"Subject: waiting\r\n\r\nx\r\n", Envelope())
     report = cli_json(settings, "status")
     assert report["spool"] == {"waiting": 1, "in_progress": 0, "bad": 0}
@@ -82,6 +93,7 @@ def test_status_reports_spool_database_and_disk(settings):
 
 
 def test_status_reports_a_database_that_is_down_instead_of_failing(settings):
+    settings.data_dir.mkdir(parents=True)
     env = settings_env(settings)
     env["POSTDESK_DATABASE_URL"] = "postgresql+psycopg://postdesk@127.0.0.1:1/nowhere"
     done = cli(settings, "status", "--json", env=env)
@@ -144,7 +156,7 @@ def test_tickets_list_filters_by_status(postdesk, settings):
     assert cli_json(settings, "tickets", "list", "--status", "closed") == []
 
 
-def test_showing_a_ticket_that_does_not_exist_is_a_clear_error(settings):
+def test_showing_a_ticket_that_does_not_exist_is_a_clear_error(settings, data_folder):
     assert_clean_failure(cli(settings, "tickets", "show", "999"), "no ticket 999")
 
 
@@ -152,7 +164,65 @@ def test_a_bad_setting_is_a_clear_error(settings):
     env = settings_env(settings)
     env["POSTDESK_SMTP_PORT"] = "70000"
     done = cli(settings, "status", env=env)
-    assert done.returncode != 0 and "Traceback" not in done.stderr and "smtp_port" in done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == ["error: POSTDESK_SMTP_PORT: Input should be less than or equal to 65535"]
+
+
+def test_a_mail_without_from_shows_its_envelope_sender(postdesk, settings):
+    deliver(postdesk, b"Subject: hello\r\n\r\nIt works.\r\n", sender="me@example.com")
+    [row] = cli_json(settings, "tickets", "list")
+    shown = cli(settings, "tickets", "show", str(row["id"]))
+    assert shown.returncode == 0, shown.stderr
+    assert "From: me@example.com (envelope sender; the mail has no From)" in shown.stdout
+    assert "contact: (none)" in shown.stdout and "None" not in shown.stdout
+
+
+def test_the_readme_test_mail_has_a_sender_and_a_subject(postdesk, settings):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    [command] = re.findall(r"^python3 -c (\".*smtplib.*\")$", readme, re.M)
+    code = shlex.split(command)[0].replace("2525", str(postdesk.port)).replace("@localhost", "@example.com")
+    sent = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert sent.returncode == 0, sent.stderr
+    postdesk.settle()
+    [row] = cli_json(settings, "tickets", "list")
+    assert row["subject"] == "hello" and row["contact"] == "me@example.com"
+    shown = cli(settings, "tickets", "show", str(row["id"])).stdout
+    assert "From: me@example.com\n" in shown and "Subject: hello" in shown and "It works." in shown
+
+
+def test_tickets_show_gives_the_spam_score_verdict_and_evidence(postdesk, settings):
+    teach(postdesk)
+    deliver(postdesk, spam_mail(7, "spam"), sender="promo7@deals.example.biz")
+    [row] = cli_json(settings, "tickets", "list", "--queue", "spam")
+    [message] = cli_json(settings, "tickets", "show", str(row["id"]))["messages"]
+    verdict = message["spam"]
+    shown = cli(settings, "tickets", "show", str(row["id"])).stdout
+    assert f"spam: spam, score {verdict['score']:.4f} (decided by model, model version 1)" in shown
+    evidence = re.search(r"^  evidence: (.*)$", shown, re.M)[1]
+    assert evidence == ", ".join(verdict["evidence"]) and "casino" in evidence
+
+
+def test_an_html_only_mail_is_shown_as_text_with_its_links(postdesk, settings):
+    html = ("<html><head><style>p {color: red}</style></head><body><h1>Order shipped</h1>"
+            "<p>Track <b>order</b> <a href='https://shop.example/track/1'>here</a>.</p>"
+            "<ul><li>one lamp</li><li>two bulbs</li></ul><script>alert(1)</script></body></html>")
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "shop@example.net", "support@example.com", "Your order"
+    msg.set_content(html, subtype="html")
+    deliver(postdesk, msg.as_bytes(), sender="shop@example.net")
+    [row] = cli_json(settings, "tickets", "list")
+    shown = cli(settings, "tickets", "show", str(row["id"])).stdout
+    assert "(HTML only; shown as text)" in shown
+    assert "Order shipped" in shown and "[here](https://shop.example/track/1)" in shown
+    assert re.search(r"^\s*\* one lamp$", shown, re.M) and "<p>" not in shown
+    assert "color: red" not in shown and "alert(1)" not in shown
+
+
+def test_listing_an_unknown_queue_names_the_queues(settings, data_folder):
+    assert_clean_failure(cli(settings, "tickets", "list", "--queue", "bogus"),
+                         "no queue 'bogus': use inbox, review, spam or automatic")
+    assert_clean_failure(cli(settings, "tickets", "list", "--status", "done"),
+                         "no status 'done': use new, open, pending, resolved or closed")
 
 
 # --- a poison message --------------------------------------------------------------------------
@@ -233,7 +303,7 @@ def test_an_unreadable_spool_file_is_set_aside_and_mail_keeps_flowing(postdesk, 
     assert bad["id"] == "1-00000001.entry.unreadable" and "unreadable" in bad["errors"][0]
 
 
-def test_retrying_an_entry_that_is_not_in_bad_is_a_clear_error(settings):
+def test_retrying_an_entry_that_is_not_in_bad_is_a_clear_error(settings, data_folder):
     assert_clean_failure(cli(settings, "spool", "retry", "nonexistent"), "not a spool id")
 
 
@@ -264,8 +334,8 @@ def test_blobs_sweep_removes_files_nothing_uses_and_says_when_a_counted_one_is_m
 
 # --- settings ----------------------------------------------------------------------------------
 
-def test_settings_prints_every_setting_with_its_default(settings):
-    done = cli(settings, "settings")
+def test_settings_reference_prints_every_setting_with_its_default(settings):
+    done = cli(settings, "settings", "--reference")
     assert done.returncode == 0, done.stderr
     rows = {m[1]: m[2] for m in re.finditer(r"^\| `POSTDESK_([A-Z0-9_]+)` \| `([^`]*)` \|", done.stdout, re.M)}
     assert set(rows) == {name.upper() for name in Settings.model_fields}
@@ -298,7 +368,7 @@ def test_serve_says_where_the_data_lives_and_how_to_send_a_test_mail_and_stops_o
             assert f"Data folder: {settings.data_dir.resolve()}" in text
             port = int(re.search(r"^SMTP: 127\.0\.0\.1:(\d+), mailboxes: support@example\.com, billing@example\.com$",
                                  text, re.M)[1])
-            assert f"swaks --server 127.0.0.1:{port} --to support@example.com" in text
+            assert f"swaks --server 127.0.0.1:{port} --from me@example.com --to support@example.com" in text
             # the printed command, run as printed, delivers a mail that becomes a ticket
             [command] = [line.split("or: ", 1)[1] for line in banner if line.strip().startswith("or: python3 -c")]
             argv = shlex.split(command)

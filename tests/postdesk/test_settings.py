@@ -33,7 +33,7 @@ def test_every_mailbox_and_imap_account_field_is_documented():
 def test_an_imap_account_must_feed_one_of_our_mailboxes(monkeypatch):
     account = {"name": "gmail", "host": "imap.example.com", "username": "u", "mailbox": "sales@example.com"}
     monkeypatch.setenv("POSTDESK_IMAP_ACCOUNTS", json.dumps([account]))
-    with pytest.raises(SettingsError, match="not in mailboxes"):
+    with pytest.raises(SettingsError, match="not in POSTDESK_MAILBOXES"):
         load_settings()
 
 
@@ -56,10 +56,11 @@ def test_environment_wins_over_the_file(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name, value, says", [
-    ("POSTDESK_SMTP_PORT", "70000", "smtp_port"),
-    ("POSTDESK_MAX_RECIPIENTS", "many", "max_recipients"),
-    ("POSTDESK_MAILBOXES", '[{"address": "not-an-address"}]', "plain address"),
-    ("POSTDESK_TLS_CERT", "/tmp/cert.pem", "tls_cert and tls_key"),
+    ("POSTDESK_SMTP_PORT", "70000", "POSTDESK_SMTP_PORT: Input should be less than or equal to 65535"),
+    ("POSTDESK_MAX_RECIPIENTS", "many", "POSTDESK_MAX_RECIPIENTS: Input should be a valid integer"),
+    ("POSTDESK_MAILBOXES", '[{"address": "not-an-address"}]',
+     r"POSTDESK_MAILBOXES\[0\]\.address: 'not-an-address' is not a plain address"),
+    ("POSTDESK_TLS_CERT", "/tmp/cert.pem", "POSTDESK_TLS_CERT and POSTDESK_TLS_KEY must be set together"),
     ("POSTDESK_NO_SUCH_SETTING", "1", None),
 ])
 def test_invalid_settings_give_one_clear_error(monkeypatch, name, value, says):
@@ -71,16 +72,27 @@ def test_invalid_settings_give_one_clear_error(monkeypatch, name, value, says):
         load_settings()
 
 
-def test_a_typo_in_the_config_file_is_an_error(tmp_path, monkeypatch):
+def test_a_typo_in_the_config_file_is_an_error_naming_its_line(tmp_path, monkeypatch):
     config = tmp_path / "postdesk.toml"
-    config.write_text("smtp_prot = 25\n")
+    config.write_text("# Postdesk\nsmtp_prot = 25\n")
     monkeypatch.setenv("POSTDESK_CONFIG", str(config))
-    with pytest.raises(SettingsError, match="smtp_prot"):
+    with pytest.raises(SettingsError) as raised:
         load_settings()
+    assert raised.value.problems == [f"{config}, line 2: smtp_prot: not a known setting"]
+
+
+def test_a_bad_value_in_a_table_of_the_config_file_names_the_line_of_its_key(tmp_path):
+    config = tmp_path / "postdesk.toml"
+    config.write_text('smtp_port = 2626\n\n[[mailboxes]]\naddress = "a@example.com"\n\n'
+                      '[[mailboxes]]\ndepartment = "Sales"\naddress = "sales"\n')
+    with pytest.raises(SettingsError) as raised:
+        load_settings(config)
+    assert raised.value.problems == [
+        f"{config}, line 8: mailboxes[1].address: 'sales' is not a plain address such as support@example.com"]
 
 
 def test_the_cli_reports_bad_settings_without_a_traceback(monkeypatch, tmp_path):
     monkeypatch.setenv("POSTDESK_SMTP_PORT", "-1")
     result = CliRunner().invoke(app, ["--data-dir", str(tmp_path), "status"])
     assert result.exit_code == 2
-    assert "smtp_port" in result.output and "Traceback" not in result.output
+    assert "POSTDESK_SMTP_PORT" in result.output and "Traceback" not in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import subprocess
 import sys
@@ -35,13 +36,16 @@ def folders(tmp_path):
 def test_train_versions_score_and_rollback(settings, folders):
     trained = spam_cli(settings, "train", "--ham", str(folders / "ham"), "--spam", str(folders / "spam"))
     assert trained.returncode == 0, trained.stderr
-    assert "version 1 active" in trained.stdout
+    [summary] = [line for line in trained.stdout.splitlines() if line.startswith("version 1 active; ")]
+    assert re.search(r"1-ROCA \d+(\.\d{1,4})? %", summary), summary  # rounded, not 0.0011199999999988997
+    assert not re.search(r"\d\.\d{5,}", summary), summary
     scored = spam_cli(settings, "score", str(folders / "spam" / "000.eml"), str(folders / "ham" / "000.eml"))
     lines = [line.split("\t") for line in scored.stdout.splitlines()]
     assert [(verdict) for _, _, verdict in lines] == ["spam", "ham"]
     assert spam_cli(settings, "retrain", "--note", "second").returncode == 0
     listed = spam_cli(settings, "versions")
     assert "second" in listed.stdout and "ledger: 25 ham, 25 spam" in listed.stdout
+    assert not re.search(r"\d\.\d{5,}", listed.stdout), listed.stdout
     assert spam_cli(settings, "activate", "1").returncode == 0
     missing = spam_cli(settings, "activate", "99")
     assert missing.returncode == 1 and "no spam model version 99" in missing.stderr
@@ -105,7 +109,8 @@ def test_evaluate_reports_the_figures_and_writes_the_scores(settings, folders, t
     result = spam_cli(settings, "evaluate", "--ham", str(folders / "ham"), "--spam", str(folders / "spam"),
                       "--folds", "5", "--scores", str(scores))
     assert result.returncode == 0, result.stderr
-    assert "5-fold" in result.stdout and "false positives 0" in result.stdout and "1-ROCA%" in result.stdout
+    assert "5-fold" in result.stdout and "false positives 0 (0 % of decided ham)" in result.stdout
+    assert re.search(r"1-ROCA \d+(\.\d{1,4})? %", result.stdout)
     rows = scores.read_text().splitlines()
     assert rows[0].split("\t") == ["path", "label", "score", "verdict"] and len(rows) == 51
     both = spam_cli(settings, "evaluate", "--ham", str(folders / "ham"), "--spam", str(folders / "spam"),

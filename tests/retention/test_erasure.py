@@ -22,7 +22,6 @@ from ingest.spool import Envelope
 from models import (
     Attachment, AuditEvent, Blob, Contact, ErasureJob, Message, Recipient, SenderRule, Ticket, TicketParticipant,
 )
-from postdesk.privacy_cli import eraser
 from retention.erasure import ErasureError
 from serve import settings_env
 from tickets.signing import MessageIdSigner
@@ -66,7 +65,7 @@ def count(postdesk, model, *where) -> int:
 
 
 def erase(postdesk, target: str = ANN, mode: str = "delete", **kwargs):
-    engine = eraser(postdesk.app)
+    engine = postdesk.app.eraser()
     return engine.erase(engine.person(target), mode, "tester", **kwargs)
 
 
@@ -87,7 +86,7 @@ def conversations(postdesk):
 
 
 def test_the_preview_says_exactly_what_will_go(postdesk, conversations):
-    engine = eraser(postdesk.app)
+    engine = postdesk.app.eraser()
     preview = engine.preview(engine.person(" <ANN@example.org> "))
     assert preview.counts() == {
         "tickets_requested": 1, "tickets_of_others": 1, "messages": 4, "messages_sent": 3, "attachments": 2,
@@ -126,7 +125,7 @@ def test_the_receipt_and_the_audit_record_hold_counts_and_a_keyed_hash_never_the
     receipt = erase(postdesk, ANN.upper())
     text = str(receipt.as_dict())
     assert "ann" not in text.lower() and len(receipt.subject_hmac) == 64
-    ledger = eraser(postdesk.app).ledger
+    ledger = postdesk.app.eraser().ledger
     assert receipt.subject_hmac == ledger.hmac(ANN)
     assert ledger.key_path.exists() and ledger.key_path.stat().st_mode & 0o777 == 0o600
     with postdesk.app.db.read() as session:
@@ -228,7 +227,7 @@ def test_spool_leftovers_holding_their_mail_go_and_the_others_stay(postdesk):
     stop_runner(postdesk)  # serve is stopped: the group waits in new/
     spool.commit(list(group))
 
-    receipt = eraser(postdesk.app).erase(eraser(postdesk.app).person(ANN), "delete", "tester")
+    receipt = postdesk.app.eraser().erase(postdesk.app.eraser().person(ANN), "delete", "tester")
 
     left = list(spool.everything())
     assert sorted(e.raw for e in left) == sorted([raw_bob, b"\x00garbage of someone else"])
@@ -255,7 +254,7 @@ def test_replaying_the_ledger_on_a_restored_backup_erases_again(postdesk, conver
     assert count(postdesk, Contact, Contact.address == ANN) == 1
 
     from retention.ledger import replay
-    engine = eraser(postdesk.app)
+    engine = postdesk.app.eraser()
     with postdesk.app.db.write() as session:
         replay(engine.ledger, postdesk.app.store, session)
     with postdesk.app.db.write() as session:

@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 
 from ingest.imap import ImapPoller
 from models import Message
-from postdesk.privacy_cli import eraser
 from retention.server_copies import ServerCopyError
 
 ANN, BOB = "ann@example.org", "bob@example.net"
@@ -26,7 +25,7 @@ def fetched(postdesk, account) -> None:
 
 
 def erase_ann(postdesk, account):
-    engine = eraser(postdesk.app)
+    engine = postdesk.app.eraser()
     engine.imap_accounts = [account]
     return engine.erase(engine.person(ANN), "delete", "tester")
 

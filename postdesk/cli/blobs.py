@@ -6,16 +6,17 @@ import json
 
 import typer
 
-from postdesk.console import fail, open_app, out
+from postdesk.cli.common import Verbs, fail, out
+from postdesk.cli.workspace import open_for_writing
 
-blobs_app = typer.Typer(no_args_is_help=True, help="Attachment files on disk.")
+group = Verbs(help="Attachment files on disk.")
 
 
-@blobs_app.command()
-def sweep(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")):
+@group.command()
+def sweep(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Remove blob files no stored message uses (a crash's leftovers); serve also does it at start.
     Safe while serve runs. Exits non-zero when files the database counts are missing."""
-    app = open_app(ctx)
+    app = open_for_writing(ctx, create=False)
     swept = app.store.sweep(app.db)
     if as_json:
         out.print_json(json.dumps(swept))

@@ -1,25 +1,28 @@
 """`postdesk imap status` and `postdesk imap test ACCOUNT`.
 
-`imap_status(settings)` and `imap_test(settings, name)` are plain functions; `imap_app` is the
-Typer group calling them, mounted with `app.add_typer(imap_app, name="imap")`; it takes the
-Settings from `ctx.obj` when it is one, else `load_settings(**ctx.obj)` (the overrides dict).
+`imap_status(settings)` and `imap_test(settings, name)` are plain functions; `group` is the Typer
+group calling them (it takes ready Settings as `obj`, as the tests hand them in).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ingest.imap_config import ImapAccount
-from ingest.imap_connect import NETWORK_ERRORS, ImapConnectError, close, connect, describe
-from ingest.imap_state import load_state
-from postdesk.settings import Settings, SettingsError, load_settings
+from postdesk.cli.common import Verbs, settings_of
+from postdesk.cli.workspace import require_data_folder
+
+if TYPE_CHECKING:
+    from ingest.imap_config import ImapAccount
+    from postdesk.settings import Settings
 
 
 def imap_status(settings: Settings) -> list[dict[str, Any]]:
     """One row per account and folder, from the status files the pollers write."""
+    from ingest.imap_state import load_state
+
     rows = []
     for account in settings.imap_accounts:
         state = load_state(settings.data_dir, account.name)
@@ -42,6 +45,8 @@ def imap_status(settings: Settings) -> list[dict[str, Any]]:
 
 def imap_test(settings: Settings, account_name: str) -> tuple[bool, list[str]]:
     """Connect, log in and look at the folders; says plainly what is wrong."""
+    from ingest.imap_connect import NETWORK_ERRORS, ImapConnectError, close, connect, describe
+
     account = next((a for a in settings.imap_accounts if a.name == account_name), None)
     if account is None:
         names = ", ".join(a.name for a in settings.imap_accounts) or "none"
@@ -84,28 +89,19 @@ def _capability_notes(client, account: ImapAccount, names: list[str]) -> list[st
     return notes
 
 
-imap_app = typer.Typer(help="IMAP accounts Postdesk fetches mail from.", no_args_is_help=True)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    """`ctx.obj` is a Settings (tests) or the parent CLI's dict of overrides such as data_dir."""
-    if isinstance(ctx.obj, Settings):
-        return ctx.obj
-    try:
-        return load_settings(**(ctx.obj or {}))
-    except SettingsError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+group = Verbs(help="IMAP accounts: sync state and configuration checks.")
 
 
 def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "never"
 
 
-@imap_app.command("status")
+@group.command("status")
 def status_command(ctx: typer.Context) -> None:
     """Each account and folder: last sync, last error, messages imported, UIDs skipped."""
-    rows = imap_status(_settings(ctx))
+    settings = settings_of(ctx)
+    require_data_folder(settings)
+    rows = imap_status(settings)
     if not rows:
         typer.echo("no IMAP accounts configured")
     for row in rows:
@@ -117,10 +113,10 @@ def status_command(ctx: typer.Context) -> None:
             typer.echo(f"  skipped UID {skip['uid']}: {skip['reason']}")
 
 
-@imap_app.command("test")
+@group.command("test")
 def test_command(ctx: typer.Context, account: str = typer.Argument(..., help="Account name")) -> None:
     """Connect, log in and list the folders; exits non-zero saying what is wrong."""
-    ok, lines = imap_test(_settings(ctx), account)
+    ok, lines = imap_test(settings_of(ctx), account)
     for line in lines:
         typer.echo(line)
     raise typer.Exit(0 if ok else 1)

@@ -1,31 +1,37 @@
-"""`postdesk spam …`: bootstrap, retrain, evaluate, version and teach the spam filter from the command line."""
+"""`postdesk spam …`: bootstrap, retrain, evaluate, version and teach the spam filter from the command line.
+
+`score` is the quick one: it loads the model and the parser, never scikit-learn (only `evaluate`
+and the cross-validation of `train`/`retrain` need that) nor Alembic (it opens the database read-only).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import typer
-from rich.progress import Progress
 
-from classifier import ledger, senders, versions as model_versions
-from classifier.report import evaluate_folders
-from ingest.parse import parse, raw_sha256, silence_mailparser, strip_mbox_from
-from models.base import utcnow
-from postdesk.app import App
-from postdesk.console import err, fail, open_app, out
-from tickets.spam_marks import mark_message
+from postdesk.cli.common import Verbs, err, fail, out
+from postdesk.cli.workspace import open_for_reading, open_for_writing
 
-spam_app = typer.Typer(no_args_is_help=True, help="The spam filter: train, evaluate, version, teach.")
+if TYPE_CHECKING:
+    from postdesk.app import App
+
+group = Verbs(help="The spam filter: train, evaluate, version, teach.")
 
 LabelFlag = typer.Option(None, "--spam/--ham", help="The label: --spam or --ham.")
+PERCENT = {"one_minus_roca": "1-ROCA", "fp_rate": "FP rate", "fn_rate": "FN rate"}  # figures given in percent
 
 
-@spam_app.callback()
-def spam_main(ctx: typer.Context, data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data folder.")):
-    if data_dir is not None:
-        ctx.obj = {**(ctx.obj or {}), "data_dir": data_dir}
+def rounded(value: float) -> str:
+    """A figure as people read it: at most four decimals, no trailing zeros (0.0011199… → 0.0011)."""
+    return f"{value:.4f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+
+
+def figures_text(figures: dict) -> str:
+    return ", ".join(f"{PERCENT[k]} {rounded(v)} %" if k in PERCENT else f"{k} {rounded(v)}"
+                     for k, v in figures.items())
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -41,6 +47,8 @@ def _files(paths: list[Path]) -> list[Path]:
 
 
 def _read(path: Path) -> bytes:
+    from ingest.parse import strip_mbox_from
+
     return strip_mbox_from(path.read_bytes())
 
 
@@ -51,6 +59,10 @@ def _label(spam: Optional[bool]) -> str:
 
 
 def _learn_files(app: App, files: list[Path], label: str, source: str, step: Callable[[], None]) -> dict:
+    from classifier import ledger
+    from ingest.parse import parse, raw_sha256
+    from models.base import utcnow
+
     spam_filter = app.live_model().filter
     tally: dict[str, int] = {}
     for start in range(0, len(files), 200):  # short write transactions: the runner keeps going
@@ -64,13 +76,15 @@ def _learn_files(app: App, files: list[Path], label: str, source: str, step: Cal
     return tally
 
 
-@spam_app.command()
+@group.command()
 def train(ctx: typer.Context, ham: Path = typer.Option(..., help="Folder of ham messages."),
           spam: Path = typer.Option(..., help="Folder of spam messages."),
           note: str = typer.Option("bootstrap", help="A note kept with the new version.")):
     """Bootstrap from a labelled corpus: learn every file, then make and activate a new version."""
-    app = open_app(ctx)
+    from rich.progress import Progress
+
     sets = {"ham": _files([ham]), "spam": _files([spam])}
+    app = open_for_writing(ctx, create=True)
     with Progress(console=err) as progress:
         for label, files in sets.items():
             task = progress.add_task(f"learning {label}", total=len(files))
@@ -80,22 +94,26 @@ def train(ctx: typer.Context, ham: Path = typer.Option(..., help="Folder of ham 
 
 
 def _retrain(app: App, note: str) -> None:
+    from rich.progress import Progress
+
+    from classifier import versions as model_versions
+
     with app.db.write() as session, Progress(console=err, transient=True) as progress:
         task = progress.add_task("retraining", total=None)
         version = model_versions.retrain(session, app.settings.spam_dir, app.live_model().filter, note,
                                          progress=lambda what: progress.update(task, description=what))
         figures = version.figures
-    out.print(f"version {version.id} active; " + (", ".join(f"{k} {v}" for k, v in figures.items()) or
-                                                   "too few labelled messages to cross-validate"), highlight=False)
+    summary = figures_text(figures) or "too few labelled messages to cross-validate"
+    out.print(f"version {version.id} active; {summary}", highlight=False)
 
 
-@spam_app.command()
+@group.command()
 def retrain(ctx: typer.Context, note: str = typer.Option("retrain", help="A note kept with the new version.")):
     """Rebuild the counts from the ledger (bootstrap corpus included) as a new active version."""
-    _retrain(open_app(ctx), note)
+    _retrain(open_for_writing(ctx, create=False), note)
 
 
-@spam_app.command()
+@group.command()
 def evaluate(ham: Path = typer.Option(..., help="Folder of ham messages."),
              spam: Path = typer.Option(..., help="Folder of spam messages."),
              folds: Optional[int] = typer.Option(None, "--folds", min=2, help="K-fold cross-validation."),
@@ -103,6 +121,11 @@ def evaluate(ham: Path = typer.Option(..., help="Folder of ham messages."),
              scores: Path = typer.Option(Path("spam-scores.tsv"), "--scores", help="Per-message scores (TSV)."),
              as_json: bool = typer.Option(False, "--json")):
     """How the filter does on your own labelled mail: FP/FN rates, unsure, 1-ROCA%."""
+    from rich.progress import Progress
+
+    from classifier.report import evaluate_folders
+    from ingest.parse import silence_mailparser
+
     if (folds is None) == (not online):
         fail("give exactly one of --folds K or --online")
     silence_mailparser()
@@ -120,16 +143,18 @@ def evaluate(ham: Path = typer.Option(..., help="Folder of ham messages."),
         out.print_json(json.dumps(result, default=str))
         return
     out.print(f"{result['protocol']}: {result['n_ham']} ham, {result['n_spam']} spam", highlight=False)
-    out.print(f"false positives {result['fp']} ({result['fp_rate']:.2f}% of decided ham), "
-              f"false negatives {result['fn']} ({result['fn_rate']:.2f}% of decided spam)", highlight=False)
+    out.print(f"false positives {result['fp']} ({rounded(result['fp_rate'])} % of decided ham), "
+              f"false negatives {result['fn']} ({rounded(result['fn_rate'])} % of decided spam)", highlight=False)
     out.print(f"unsure: {result['unsure_ham']} ham, {result['unsure_spam']} spam; "
-              f"1-ROCA%: {result['one_minus_roca']}; scores in {result['scores_out']}", highlight=False)
+              f"1-ROCA {rounded(result['one_minus_roca'])} %; scores in {result['scores_out']}", highlight=False)
 
 
-@spam_app.command("versions")
+@group.command("versions")
 def list_versions(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")):
     """Every saved version, its figures, and which one is active."""
-    app = open_app(ctx)
+    from classifier import ledger, versions as model_versions
+
+    app = open_for_reading(ctx)
     with app.db.read() as session:
         rows = [{"id": v.id, "created_at": v.created_at.isoformat(), "active": v.active, "note": v.note,
                  "last_event_id": v.last_event_id, "figures": v.figures} for v in model_versions.versions(session)]
@@ -139,15 +164,17 @@ def list_versions(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
         return
     out.print(f"ledger: {labels['ham']} ham, {labels['spam']} spam", highlight=False)
     for row in rows:
-        figures = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row["figures"].items())
+        figures = figures_text(row["figures"])
         out.print(f"{'*' if row['active'] else ' '} {row['id']:>4}  {row['created_at'][:19]}  {row['note']}  {figures}",
                   highlight=False)
 
 
-@spam_app.command()
+@group.command()
 def activate(ctx: typer.Context, version_id: int):
     """Make a version live (a rollback replays every label learned since it)."""
-    app = open_app(ctx)
+    from classifier import versions as model_versions
+
+    app = open_for_writing(ctx, create=False)
     try:
         with app.db.write() as session:
             model_versions.activate_version(session, version_id)
@@ -156,24 +183,33 @@ def activate(ctx: typer.Context, version_id: int):
     out.print(f"version {version_id} is active")
 
 
-@spam_app.command()
+@group.command()
 def score(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Message files or folders.")):
     """One line per file: path, score, verdict."""
-    app = open_app(ctx)
+    from ingest.parse import parse
+    from models.base import utcnow
+
+    paths = _files(files)
+    app = open_for_reading(ctx)
     live = app.live_model()
     with app.db.read() as session:
         live.refresh(session)
-    for path in _files(files):
+    for path in paths:
         verdict = live.filter.classify(parse(_read(path), received_at=utcnow()))
         typer.echo(f"{path}\t{verdict.score:.4f}\t{verdict.label}")  # plain tabs, for scripts
 
 
-@spam_app.command()
+@group.command()
 def learn(ctx: typer.Context, files: list[Path] = typer.Argument(None, help="Message files or folders."),
           spam: Optional[bool] = LabelFlag,
           message: list[int] = typer.Option([], "--message", help="A stored message id (repeatable).")):
     """Teach the filter now; a message learned with the other label is unlearned first."""
-    app, label = open_app(ctx), _label(spam)
+    from tickets.spam_marks import mark_message
+
+    label, paths = _label(spam), _files(files or [])
+    if not message and not paths:
+        fail("give message files or --message ID")
+    app = open_for_writing(ctx, create=not message)
     if message:
         spam_filter = app.live_model().filter
         with app.db.write() as session:
@@ -184,22 +220,23 @@ def learn(ctx: typer.Context, files: list[Path] = typer.Argument(None, help="Mes
                 except LookupError as exc:
                     fail(str(exc))
                 out.print(f"message {message_id}: {outcome} as {label}")
-    paths = _files(files or [])
     if paths:
         tally = _learn_files(app, paths, label, "cli", lambda: None)
         out.print(", ".join(f"{k} {v}" for k, v in sorted(tally.items())) + f" as {label}", highlight=False)
-    if not message and not paths:
-        fail("give message files or --message ID")
 
 
-@spam_app.command()
+@group.command()
 def unlearn(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Message files or folders."),
             spam: Optional[bool] = LabelFlag):
     """Exactly undo an earlier `learn` of these files with this label."""
-    app, label = open_app(ctx), _label(spam)
+    from classifier import ledger
+    from ingest.parse import raw_sha256
+
+    label, paths = _label(spam), _files(files)
+    app = open_for_writing(ctx, create=False)
     tally = {"unlearned": 0, "not learned": 0, "learned as the other label": 0}
     with app.db.write() as session:
-        for path in _files(files):
+        for path in paths:
             key = f"raw:{raw_sha256(_read(path))}"
             had = ledger.label_of(session, key)
             if had is None:
@@ -213,7 +250,9 @@ def unlearn(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Me
 
 
 def _sender_rule(ctx: typer.Context, pattern: str, action: str, remove: bool) -> None:
-    app = open_app(ctx)
+    from classifier import senders
+
+    app = open_for_writing(ctx, create=not remove)
     try:
         with app.db.write() as session:
             if remove:
@@ -225,14 +264,14 @@ def _sender_rule(ctx: typer.Context, pattern: str, action: str, remove: bool) ->
         fail(str(exc))
 
 
-@spam_app.command()
+@group.command()
 def allow(ctx: typer.Context, pattern: str = typer.Argument(..., help="An address or a domain."),
           remove: bool = typer.Option(False, "--remove", help="Take the rule away.")):
     """Never put mail from this sender or domain in Spam."""
     _sender_rule(ctx, pattern, "allow", remove)
 
 
-@spam_app.command()
+@group.command()
 def block(ctx: typer.Context, pattern: str = typer.Argument(..., help="An address or a domain."),
           remove: bool = typer.Option(False, "--remove", help="Take the rule away.")):
     """Always put mail from this sender or domain in Spam."""

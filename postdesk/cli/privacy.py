@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.progress import Progress
-from rich.table import Table
 
-from postdesk.app import App, configure_logging
-from postdesk.console import err, fail, open_app, out
-from retention.audit import os_user
-from retention.erasure import MODES, Eraser, ErasureError, Person, Preview
-from retention.export import export_person
-from retention.ledger import ErasureLedger, normalise_address
-from retention.server_copies import ServerCopyError
+from postdesk.cli.common import Verbs, err, fail, out
+from postdesk.cli.workspace import open_for_writing
 
-privacy_app = typer.Typer(no_args_is_help=True, help="A person's data: erase it for good, or export it for them.")
+if TYPE_CHECKING:
+    from postdesk.app import App
+    from retention.erasure import Eraser, Person, Preview, Receipt
+
+group = Verbs(help="A person's data: erase it for good, or export it for them.")
 
 ActorOption = typer.Option(None, "--actor", help="Who does this, for the audit trail (default: the OS user).")
 
@@ -47,12 +44,7 @@ _PREVIEW_LINES = (
 )
 
 
-def eraser(app: App) -> Eraser:
-    return Eraser(app.db, app.store, app.spool, ErasureLedger(app.settings.erasure_ledger_path),
-                  list(app.settings.imap_accounts))
-
-
-@privacy_app.command()
+@group.command()
 def erase(ctx: typer.Context,
           target: str = typer.Argument(..., help="The person's address, or their contact id."),
           mode: str = typer.Option("delete", "--mode", help="delete: every ticket they requested goes; "
@@ -61,11 +53,15 @@ def erase(ctx: typer.Context,
           actor: Optional[str] = ActorOption,
           as_json: bool = typer.Option(False, "--json", help="Print only the receipt, as JSON.")):
     """Erase every copy of a person's data, after a preview; prints the receipt."""
+    from postdesk.app import configure_logging
+    from retention.erasure import MODES, ErasureError
+    from retention.ledger import normalise_address
+
     if mode not in MODES:
         fail(f"--mode must be delete or anonymise, not {mode!r}")
-    app = open_app(ctx)
+    app = open_for_writing(ctx, create=False)
     configure_logging(app.settings)
-    engine = eraser(app)
+    engine = app.eraser()
     try:
         person = engine.person(target)
         preview = engine.preview(person)
@@ -77,14 +73,20 @@ def erase(ctx: typer.Context,
         typed = typer.prompt("Type the address to erase it for good", default="", show_default=False, err=True)
         if normalise_address(typed) != person.address:
             fail("not confirmed: nothing was erased")
-    receipt = _run(engine, person, mode, actor or os_user())
+    receipt = _run(engine, person, mode, actor)
     if not as_json:
         out.print(f"Erased. Receipt {receipt.id} (keep it: it proves the erasure without naming the person):",
                   highlight=False)
     out.print_json(json.dumps(receipt.as_dict()))
 
 
-def _run(engine: Eraser, person: Person, mode: str, actor: str):
+def _run(engine: Eraser, person: Person, mode: str, actor: str | None) -> Receipt:
+    from rich.progress import Progress
+
+    from retention.audit import os_user
+    from retention.erasure import ErasureError
+    from retention.server_copies import ServerCopyError
+
     try:
         with Progress(console=err, transient=True) as bar:
             tasks: dict[str, int] = {}
@@ -94,7 +96,7 @@ def _run(engine: Eraser, person: Person, mode: str, actor: str):
                     tasks[what] = bar.add_task(what, total=total)
                 bar.update(tasks[what], completed=done, total=total)
 
-            return engine.erase(person, mode, actor, progress)
+            return engine.erase(person, mode, actor or os_user(), progress)
     except (ErasureError, ServerCopyError) as exc:
         fail(f"{exc}. The erasure is unfinished: run the same command again to finish it")
     except KeyboardInterrupt:
@@ -102,6 +104,10 @@ def _run(engine: Eraser, person: Person, mode: str, actor: str):
 
 
 def _show(app: App, person: Person, preview: Preview, mode: str) -> None:
+    from rich.table import Table
+
+    from retention.ledger import normalise_address
+
     shell = ", kept as empty shells" if mode == "anonymise" else ""
     out.print(f"Erasing {person.address}" + (f" (contact {person.contact_id})" if person.contact_id else "")
               + f", mode {mode}. This will go:", highlight=False, markup=False)
@@ -118,20 +124,24 @@ def _show(app: App, person: Person, preview: Preview, mode: str) -> None:
                   highlight=False)
 
 
-@privacy_app.command()
+@group.command()
 def export(ctx: typer.Context,
            address: str = typer.Argument(..., help="The person's address."),
            output: Path = typer.Option(..., "-o", "--output", help="The zip file to write."),
            actor: Optional[str] = ActorOption):
     """Everything stored about a person, as a zip: JSON, the original .eml files, attachments, a README."""
+    from retention.audit import os_user
+    from retention.export import export_person
+    from retention.ledger import normalise_address
+
     if output.exists():
         fail(f"{output} exists already: give a new file name")
     if not output.parent.is_dir():
         fail(f"{output.parent} is not a folder")
-    app = open_app(ctx)
+    app = open_for_writing(ctx, create=False)
     try:
-        counts = export_person(app.db, app.store, ErasureLedger(app.settings.erasure_ledger_path),
-                               normalise_address(address), output, actor or os_user())
+        counts = export_person(app.db, app.store, app.erasure_ledger(), normalise_address(address), output,
+                               actor or os_user())
     except OSError as exc:
         output.unlink(missing_ok=True)
         fail(f"cannot write {output}: {exc.strerror or exc}")

@@ -1,0 +1,114 @@
+"""`postdesk tickets list|show`: the stored tickets and their threads, as text or JSON.
+
+Mail text is never taken for Rich markup (a subject may say "[/x]"). A message without a text part
+is shown as a text rendering of its HTML (inscriptis, link targets kept, as an agent should see
+where a link points); one without a From header shows its envelope sender instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from postdesk.cli.common import Verbs, fail, out
+from postdesk.cli.workspace import open_for_reading
+
+group = Verbs(help="Look at stored tickets.")
+
+BODY_SHOWN = 2000  # characters of each message body in the text view; --json has them all
+
+
+def _one_of(kind: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        fail(f"no {kind} {value!r}: use {', '.join(allowed[:-1])} or {allowed[-1]}")
+
+
+@group.command("list")
+def tickets_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"),
+                 queue: Optional[str] = typer.Option(None, help="inbox, review, spam or automatic"),
+                 status: Optional[str] = typer.Option(None, help="new, open, pending, resolved or closed"),
+                 limit: int = typer.Option(50, min=1)) -> None:
+    """The newest tickets."""
+    from models.ticket import QUEUES, STATUSES
+    from tickets.queries import list_tickets
+
+    _one_of("queue", queue, QUEUES)
+    _one_of("status", status, STATUSES)
+    service = open_for_reading(ctx)
+    with service.db.read() as session:
+        rows = list_tickets(session, queue=queue, status=status, limit=limit)
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("id", "status", "queue", "messages", "contact", "subject")
+    for row in rows:
+        table.add_row(*map(escape, (str(row["id"]), row["status"], row["queue"], str(row["messages"]),
+                                    row["contact"] or "", row["subject"])))  # mail text is not markup
+    out.print(table)
+
+
+@group.command("show")
+def tickets_show(ctx: typer.Context, ticket_id: int, as_json: bool = typer.Option(False, "--json")) -> None:
+    """One ticket with its thread: messages, spam verdicts, participants, attachments, flags, threading rule."""
+    from tickets.queries import ticket_detail
+
+    service = open_for_reading(ctx)
+    with service.db.read() as session:
+        detail = ticket_detail(session, ticket_id)
+    if detail is None:
+        fail(f"no ticket {ticket_id}")
+    if as_json:
+        out.print_json(json.dumps(detail))
+        return
+    plain = {"highlight": False, "markup": False, "soft_wrap": True}  # mail text is not markup
+    state = f"[{detail['status']}, {detail['queue']}]"
+    out.print(f"[bold]#{detail['id']}[/bold] " + escape(f"{detail['subject']}  {state}"), highlight=False)
+    linked = f"  linked: #{detail['linked_ticket']}" if detail["linked_ticket"] else ""
+    out.print(f"department: {detail['department']}  contact: {detail['contact'] or '(none)'}{linked}", **plain)
+    out.print("participants: " + ", ".join(detail["participants"]), **plain)
+    for message in detail["messages"]:
+        out.rule(escape(f"message {message['id']} · rule {message['thread_rule']} · {message['date']}"))
+        for line in _message_lines(message):
+            out.print(line, **plain)
+
+
+def _message_lines(m: dict) -> list[str]:
+    lines = [f"From: {_sender(m)}", f"Subject: {m['subject']}"]
+    if m["spam"]:
+        lines.append(_verdict(m["spam"]))
+    if m["flags"]:
+        lines.append("flags: " + ", ".join(m["flags"]))
+    lines += [f"  attachment {a['id']}: {a['filename']} ({a['sniffed_type']}, {a['size']} bytes)"
+              for a in m["attachments"]]
+    body = m["text"]
+    if not body.strip() and m["html"]:
+        lines.append("(HTML only; shown as text)")
+        body = _html_as_text(m["html"])
+    return lines + ["", body[:BODY_SHOWN] + (" […]" if len(body) > BODY_SHOWN else "")]
+
+
+def _sender(m: dict) -> str:
+    if m["from"]:
+        return f"{m['from_name']} <{m['from']}>" if m["from_name"] else m["from"]
+    if m["envelope_from"]:
+        return f"{m['envelope_from']} (envelope sender; the mail has no From)"
+    return "(nobody: no From header and an empty envelope sender)"
+
+
+def _verdict(spam: dict) -> str:
+    version = f", model version {spam['model_version']}" if spam.get("model_version") else ""
+    lines = f"spam: {spam['verdict']}, score {spam['score']:.4f} (decided by {spam['reason']}{version})"
+    if spam["evidence"]:
+        lines += "\n  evidence: " + ", ".join(spam["evidence"])
+    return lines
+
+
+def _html_as_text(html: str) -> str:
+    from inscriptis import get_text
+    from inscriptis.model.config import ParserConfig
+
+    return get_text(html, ParserConfig(display_links=True)).strip()
