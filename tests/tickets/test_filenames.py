@@ -98,7 +98,7 @@ def _zip(**files: str) -> bytes:
     (b"GIF89a\x01\x00", "image/gif"),
     (b"GIF87a\x01\x00", "image/gif"),
     (_zip(notes__a="x"), "application/zip"),
-    (gzip.compress(b"x"), "application/gzip"),
+    (gzip.compress(b"x", mtime=0), "application/gzip"),
     (b"\x78\x9f\x3e\x22\x01\x00", "application/vnd.ms-tnef"),
     (b"Received: from a by b\r\nFrom: x@y\r\n\r\nbody", "message/rfc822"),
     (b"<html><body><script>alert(1)</script></body></html>", "text/html"),
