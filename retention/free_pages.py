@@ -17,9 +17,10 @@ from sqlalchemy import text
 
 from models.db import Database
 
-# Every table an erasure deletes from or rewrites.
+# Every table an erasure deletes from or rewrites (message_search: the web view's search index, where
+# there is one; a table that does not exist is skipped).
 TOUCHED = ("messages", "raw_messages", "recipients", "attachments", "spam_verdicts", "imap_copies", "spam_labels",
-           "spam_events", "tickets", "ticket_participants", "contacts", "sender_rules", "blobs")
+           "spam_events", "tickets", "ticket_participants", "contacts", "sender_rules", "blobs", "message_search")
 
 
 def free_pages(db: Database) -> dict[str, int]:
