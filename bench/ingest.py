@@ -1,4 +1,5 @@
-"""Ingest benchmark: the corpus over SMTP, one message per connection, as an MX would send it.
+"""Ingest benchmark: the corpus over SMTP, one message per connection as an MX would send it (or
+--per-connection N, as a relaying MTA reusing its connections sends it).
 
 Three servers, each in its own process, fed by the same client at concurrency 1, 8 and 32:
   (a) bare    aiosmtpd accepting and discarding — the baseline
@@ -10,6 +11,11 @@ turn (a, b, c, a, b, c, ...) and prints the median of each, the ratio of the med
 of the ratios of each round.
 
     python bench/ingest.py [--corpus DIR] [--limit N] [--levels 1,8,32] [--repeat 3] [--data-root DIR]
+                           [--per-connection N]
+
+With --per-connection 300 --levels 8 --limit 2400, eight connections carry 300 distinct corpus
+messages each; bare aiosmtpd then no longer pays a connection set-up per message, so the ratios
+show what Postdesk costs a relay.
 
 The servers' data folders are made under --data-root: by default `.bench/` in the project, beside
 `./data`, where `./start` keeps Postdesk's. Postdesk creates files (spool groups, blobs) and the
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import multiprocessing
 import os
@@ -110,19 +117,32 @@ async def _expect(reader: asyncio.StreamReader, code: bytes) -> None:
             return
 
 
-async def _send_one(port: int, payload: bytes) -> float:
-    """One SMTP session as an MX opens it: EHLO, MAIL, RCPT, DATA, QUIT; returns its duration."""
+MAIL = ((b"MAIL FROM:<relay@example.org>\r\n", b"250"), (b"RCPT TO:<support@example.com>\r\n", b"250"),
+        (b"DATA\r\n", b"354"))
+
+
+async def _session(port: int, payloads: list[bytes]) -> list[float]:
+    """One SMTP session as an MX opens it: EHLO, then MAIL, RCPT and DATA for each payload, QUIT.
+    Returns each message's latency: from the connection (the first) or the previous 250 to its own
+    250; the last one includes QUIT and the close."""
     started = time.perf_counter()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     await _expect(reader, b"220")
-    for command, code in ((b"EHLO bench.example.org\r\n", b"250"), (b"MAIL FROM:<relay@example.org>\r\n", b"250"),
-                          (b"RCPT TO:<support@example.com>\r\n", b"250"), (b"DATA\r\n", b"354"),
-                          (payload, b"250"), (b"QUIT\r\n", b"221")):
-        writer.write(command)
-        await _expect(reader, code)
+    writer.write(b"EHLO bench.example.org\r\n")
+    await _expect(reader, b"250")
+    latencies = []
+    for payload in payloads:
+        for command, code in (*MAIL, (payload, b"250")):
+            writer.write(command)
+            await _expect(reader, code)
+        latencies.append(time.perf_counter() - started)
+        started = time.perf_counter()
+    writer.write(b"QUIT\r\n")
+    await _expect(reader, b"221")
     writer.close()
     await writer.wait_closed()
-    return time.perf_counter() - started
+    latencies[-1] += time.perf_counter() - started
+    return latencies
 
 
 def dot_stuffed(raw: bytes) -> bytes:
@@ -132,13 +152,14 @@ def dot_stuffed(raw: bytes) -> bytes:
     return body + b".\r\n"
 
 
-async def _blast(port: int, payloads: list[bytes], concurrency: int) -> list[float]:
+async def _blast(port: int, payloads: list[bytes], concurrency: int, per_connection: int) -> list[float]:
     pending = iter(payloads)
     latencies: list[float] = []
 
     async def worker() -> None:
-        for payload in pending:  # the workers share one iterator: each message is sent once
-            latencies.append(await _send_one(port, payload))
+        # The workers share one iterator: each message is sent once.
+        while chunk := list(itertools.islice(pending, per_connection)):
+            latencies.extend(await _session(port, chunk))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return latencies
@@ -154,11 +175,11 @@ def _client_init(corpus: Path, limit: int) -> None:
     _PAYLOADS[:] = [dot_stuffed(raw) for raw in load_messages(corpus, limit)]
 
 
-def _client_blast(port: int, concurrency: int) -> tuple[float, float, list[float], float]:
+def _client_blast(port: int, concurrency: int, per_connection: int) -> tuple[float, float, list[float], float]:
     """(start, end, latencies, CPU seconds) of one blast, on the machine-wide monotonic clock."""
     cpu = time.process_time()
     started = time.monotonic()
-    latencies = asyncio.run(_blast(port, _PAYLOADS, concurrency))
+    latencies = asyncio.run(_blast(port, _PAYLOADS, concurrency, per_connection))
     return started, time.monotonic(), latencies, time.process_time() - cpu
 
 
@@ -241,7 +262,7 @@ WARM_UP = (b"From: bench@example.org\r\nTo: support@example.com\r\nSubject: warm
 def warm_up(kind: str, port: int, data_dir: Path) -> None:
     """One message through the server before the clock starts; end to end, until it is committed,
     so the runner has loaded the spam model and started its worker (start-up is not measured)."""
-    asyncio.run(_send_one(port, dot_stuffed(WARM_UP)))
+    asyncio.run(_session(port, [dot_stuffed(WARM_UP)]))
     while kind == "e2e" and not drained(data_dir):
         time.sleep(0.05)
     time.sleep(0.5)  # the runner's last batch: its spool entries are removed after the commit
@@ -258,7 +279,7 @@ def file_create_us(root: Path, files: int = 500) -> float:
 
 
 def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path | None = None,
-        profile: Path | None = None, root: Path | None = None) -> dict:
+        profile: Path | None = None, root: Path | None = None, per_connection: int = 1) -> dict:
     """One server, one concurrency level, a fresh data folder under `root` (the system's temp
     folder when None; a copy of `template` for e2e); with `profile`, under py-spy, whose summary
     is returned as "profile"."""
@@ -272,7 +293,7 @@ def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path
         spy = None
         try:  # from here on the server is stopped whatever happens: a server left running skews every later figure
             spy = PySpy(proc.pid, profile) if profile else None
-            started, ended, latencies, cpu = client.submit(_client_blast, port, concurrency).result()
+            started, ended, latencies, cpu = client.submit(_client_blast, port, concurrency, per_connection).result()
             while kind == "e2e" and not drained(data_dir):
                 time.sleep(0.01)
             elapsed = (time.monotonic() if kind == "e2e" else ended) - started
@@ -304,6 +325,8 @@ def main() -> None:
     parser.add_argument("--servers", default=",".join(SERVERS), help="which of bare,accept,e2e to run (ratios need bare)")
     parser.add_argument("--profile", action="store_true",
                         help="after the rounds, one more e2e round under py-spy: where the time goes, per process")
+    parser.add_argument("--per-connection", type=int, default=1, metavar="N",
+                        help="messages per SMTP connection (a relaying MTA reuses its connections)")
     parser.add_argument("--data-root", type=Path, default=ROOT / ".bench",
                         help="where the servers' data folders are made (default: .bench/ in the project)")
     args = parser.parse_args()
@@ -311,7 +334,7 @@ def main() -> None:
     if not (args.corpus / "ham").is_dir():
         sys.exit(f"corpus not found at {args.corpus} (set POSTDESK_CORPUS_DIR or --corpus)")
     messages = load_messages(args.corpus, args.limit)
-    print(f"{len(messages)} messages, {sum(map(len, messages)) / 2**20:.1f} MiB, one per connection, "
+    print(f"{len(messages)} messages, {sum(map(len, messages)) / 2**20:.1f} MiB, {args.per_connection} per connection, "
           f"{os.cpu_count()} CPUs")
     print(f"data folders under {args.data_root}: creating a file costs {file_create_us(args.data_root):.0f} us of CPU "
           f"there ({file_create_us(Path(tempfile.gettempdir())):.0f} us in {tempfile.gettempdir()})")
@@ -325,11 +348,13 @@ def main() -> None:
               "e2e without a spam model (--untrained)")
         kinds = args.servers.split(",")
         for level in map(int, args.levels.split(",")):
-            rounds = [{kind: run(kind, client, level, template, root=args.data_root) for kind in kinds}
+            rounds = [{kind: run(kind, client, level, template, root=args.data_root, per_connection=args.per_connection)
+                       for kind in kinds}
                       for _ in range(args.repeat)]
             report(level, kinds, rounds)
             if args.profile:
-                profiled = run("e2e", client, level, template, Path(scratch) / f"py-spy-{level}.txt", args.data_root)
+                profiled = run("e2e", client, level, template, Path(scratch) / f"py-spy-{level}.txt", args.data_root,
+                               args.per_connection)
                 print(f"\nWhere the time goes, e2e at concurrency {level} ({profiled['rate']:.0f} msgs/s under py-spy):")
                 print(profiled["profile"], flush=True)
 

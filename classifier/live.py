@@ -1,8 +1,10 @@
 """The model a process scores with: the active version's snapshot plus every event logged after it.
 
-`refresh` is cheap when nothing changed (two small queries), so the runner calls it once per batch;
+`refresh` is cheap when nothing changed (three small queries), so the runner calls it once per batch;
 an agent's click in the web view or a `postdesk spam learn` in another process is then in the
-scores of the next batch, with no restart.
+scores of the next batch, with no restart. After an erasure forgot messages (`classifier.forgetting`:
+their events deleted, the versions rewritten under new file names, a reload event logged) the
+model is loaded again from the snapshot, so it holds nothing of theirs.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from classifier.features import Features
 from classifier.filter import SpamFilter
+from classifier.forgetting import RELOAD
 from classifier.model import CountModel, ModelError
 from models import SpamEvent, SpamModelVersion
 
@@ -30,32 +33,47 @@ class LiveModel:
         self.spam_dir = Path(spam_dir)
         self.filter = SpamFilter(ham_cutoff=ham_cutoff, spam_cutoff=spam_cutoff, max_tokens=max_tokens)
         self.version_id: int | None = None
+        self.loaded: tuple | None = None  # (version id, its file, the last reload event) loaded from
         self.cursor = 0
 
     def refresh(self, session: Session) -> None:
         """Catch up with the active version and the event log."""
         version = active_version(session)
-        if (version.id if version else None) != self.version_id:
-            self._load(version)
+        reload = session.scalar(select(func.max(SpamEvent.id)).where(SpamEvent.key == RELOAD))
+        wanted = (version.id if version else None, version.path if version else None, reload)
+        if wanted != self.loaded and not self._load(version, wanted):
+            return
         events = session.execute(
             select(SpamEvent.id, SpamEvent.delta, SpamEvent.label, SpamEvent.features)
             .where(SpamEvent.id > self.cursor).order_by(SpamEvent.id)
         )
         for event_id, delta, label, data in events:
-            self._apply(delta, label, Features.from_bytes(data))
+            if delta:  # 0: a reload event, already followed above
+                self._apply(delta, label, Features.from_bytes(data))
             self.cursor = event_id
 
-    def _load(self, version: SpamModelVersion | None) -> None:
-        self.version_id = version.id if version else None
+    def _load(self, version: SpamModelVersion | None, wanted: tuple) -> bool:
         try:
             self.filter.model = CountModel.load(self.spam_dir / version.path) if version else CountModel()
             self.cursor = version.last_event_id if version else 0
-            log.info("spam model version %s loaded", self.version_id)
+            log.info("spam model version %s loaded", wanted[0])
+        except FileNotFoundError:
+            if self.loaded is None:
+                self._replay_everything(version, "its snapshot is missing")
+            else:
+                # An erasure replaced this snapshot after this transaction began: the next refresh loads the new one.
+                log.info("spam model version %s was rewritten meanwhile; loading it at the next refresh", version.id)
+                return False
         except (ModelError, OSError, ValueError) as exc:
-            # An unreadable snapshot (say, from an older Postdesk): rebuild from the whole event log,
-            # which holds every learn and unlearn, and say how to get a snapshot again.
-            self.filter.model, self.cursor = CountModel(), 0
-            log.error("spam model version %s could not be loaded (%s); replaying every label instead", self.version_id, exc)
+            self._replay_everything(version, str(exc))
+        self.version_id, self.loaded = wanted[0], wanted
+        return True
+
+    def _replay_everything(self, version: SpamModelVersion, why: str) -> None:
+        """An unreadable snapshot (say, from an older Postdesk): rebuild from the whole event log,
+        which holds every learn and unlearn, and say how to get a snapshot again."""
+        self.filter.model, self.cursor = CountModel(), 0
+        log.error("spam model version %s could not be loaded (%s); replaying every label instead", version.id, why)
 
     def _apply(self, delta: int, label: str, features: Features) -> None:
         try:

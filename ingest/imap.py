@@ -31,7 +31,7 @@ from ingest.imap_state import AccountState, load_state
 from ingest.imap_sync import FolderSync
 from ingest.spool import Spool, SpoolError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("postdesk.imap")
 
 IDLE_CHECK = 1.0  # seconds per idle_check(): how late a stop request may be noticed
 

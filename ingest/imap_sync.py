@@ -20,7 +20,7 @@ from ingest.imap_config import ImapAccount
 from ingest.imap_state import AccountState, FolderState
 from ingest.spool import Envelope, Spool
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("postdesk.imap")
 
 SEEN, DELETED = b"\\Seen", b"\\Deleted"
 
@@ -78,7 +78,8 @@ class FolderSync:
         bodies = self._fetch_bodies(fs, self._small_enough(fs, batch))
         spooled = [uid for uid in batch if uid in bodies]
         for uid in spooled:
-            self.spool.put(bodies[uid], Envelope(**self.envelope))
+            where = {"account": self.account.name, "folder": folder, "uidvalidity": fs.uidvalidity, "uid": uid}
+            self.spool.put(bodies[uid], Envelope(**self.envelope, imap=where))
         fs.last_uid = batch[-1]
         fs.imported += len(spooled)
         fs.pending += spooled

@@ -9,6 +9,7 @@ from typing import Iterator
 
 from sqlalchemy.orm import Session
 
+from ingest.parse import raw_sha256
 from ingest.spool import Envelope, Spool
 from models import Message
 from models.db import stored_values
@@ -65,17 +66,21 @@ def _starts_like_mbox(path: Path) -> bool:
     return head in (b"", b"From ")
 
 
-def spool_all(messages: Iterator[bytes], spool: Spool, on_each=lambda: None) -> list[str]:
-    ids = []
+def spool_all(messages: Iterator[bytes], spool: Spool, on_each=lambda: None) -> tuple[list[str], list[str]]:
+    """Spool every message; their entry ids and raw sha256s."""
+    ids, sha256s = [], []
     for raw in messages:
         ids.append(spool.put(raw, Envelope(source="import")))
+        sha256s.append(raw_sha256(raw))
         on_each()
-    return ids
+    return ids, sha256s
 
 
-def outcome(session: Session, spool: Spool, ids: list[str]) -> dict[str, int]:
+def outcome(session: Session, spool: Spool, ids: list[str], erased: int = 0) -> dict[str, int]:
     """What became of the spooled entries once none waits, whichever runner took them (the
-    import's own or `serve`'s): stored, quarantined in spool/bad, or dropped as duplicates."""
+    import's own or `serve`'s): stored, quarantined in spool/bad, dropped as mail an erasure
+    removed (`erased` of them, which the caller counts from the erasure ledger) or as duplicates."""
     stored = len(stored_values(session, Message.spool_id, ids))
     quarantined = len(spool.which(ids, ("bad",)))
-    return {"imported": stored, "duplicates": len(ids) - stored - quarantined, "quarantined": quarantined}
+    return {"imported": stored, "duplicates": len(ids) - stored - quarantined - erased, "erased": erased,
+            "quarantined": quarantined}

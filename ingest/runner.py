@@ -72,7 +72,7 @@ class Runner:
         self.settings = services.settings
         self.preparer = preparer or Preparer(0)
         self._backoff = 0.0
-        self.stats = {"stored": 0, "duplicate": 0, "bad": 0}
+        self.stats = {"stored": 0, "duplicate": 0, "erased": 0, "bad": 0}
         self._forgetting: Future | None = None
         self._ahead: _Claimed | None = None
         self.outage: str | None = None  # what keeps the runner from storing, while it lasts
@@ -148,8 +148,8 @@ class Runner:
         return _Claimed(entries, options, self.preparer.submit(entries, options))
 
     def _commit(self, prepared: list[Prepared]) -> None:
-        # The blob batch closes first: every blob file and folder is fsynced before the commit.
-        with self.db.write() as session, self.services.blobs.batch():
+        # The store's blob batch closes inside: every blob file and folder is fsynced before the commit.
+        with self.db.write() as session:
             outcomes = [ctx.outcome for ctx in process_batch(session, prepared, self.services)]
         self._outage_over()
         entries = [p.entry for p in prepared]
@@ -157,6 +157,7 @@ class Runner:
         for entry, outcome in zip(entries, outcomes):
             self.stats[outcome] += 1
             log.info("entry %s %s", entry.id, outcome)
+        log.debug("batch of %d committed; totals %s", len(entries), self.stats)
         self.db.bound_wal()
 
     def _forget(self, entries: list[Entry]) -> None:

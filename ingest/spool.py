@@ -28,6 +28,7 @@ import random
 import re
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class Envelope:
     received_at: float = field(default_factory=time.time)
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
+    imap: dict | None = None  # account, folder, uidvalidity and uid of a message fetched over IMAP
 
     def to_json(self, **extra) -> bytes:
         """One line: JSON escapes every newline inside strings."""
@@ -130,6 +132,13 @@ def _size(name: str) -> int:
 def _file_of(name: str) -> str:
     """The file a name from `pending` stands for: only group names hold a "+"."""
     return f"{name}{GROUP_SUFFIX}" if "+" in name else f"{name}{SUFFIX}"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
 
 
 def _failed(exc: OSError) -> SpoolError:
@@ -316,7 +325,6 @@ class Spool:
     def recover(self) -> int:
         """At start: put files a dead runner held back in new/, drop half-written leftovers;
         returns how many entries came back."""
-        self._upgrade()
         moved = 0
         for held in os.listdir(self._dir("cur")):
             if held.endswith((SUFFIX, GROUP_SUFFIX)):
@@ -327,25 +335,6 @@ class Spool:
             if leftover.stat().st_mtime < cutoff:
                 leftover.unlink(missing_ok=True)
         return moved
-
-    def _upgrade(self) -> None:
-        """Earlier versions kept `<id>.eml` with a `<id>.json` sidecar: convert them to entries.
-
-        A crash mid-way leaves an entry beside its old pair, which the next start converts again.
-        An old crash may have left a sidecar alone, or in another folder than its `.eml`.
-        """
-        folders = ("new", "cur", "bad")
-        pairs = [(folder, eml) for folder in folders for eml in self._dir(folder).glob("*.eml")]
-        for folder, eml in pairs:
-            sidecar = next((p for f in folders if (p := self._dir(f) / f"{eml.stem}.json").exists()), None)
-            envelope = Envelope.from_json(sidecar.read_bytes()) if sidecar else Envelope()
-            self._rewrite("bad" if folder == "bad" else "new", Entry(eml.stem, eml.read_bytes(), envelope))
-        if pairs:
-            fsync_path(self._dir("new"))
-            fsync_path(self._dir("bad"))
-        for folder in folders:
-            for old in [*self._dir(folder).glob("*.eml"), *self._dir(folder).glob("*.json")]:
-                old.unlink()
 
     def bad(self) -> list[Entry]:
         """What failed too often, and unreadable files as entries named by their file (not retryable)."""
@@ -365,6 +354,78 @@ class Spool:
         entry.envelope.attempts = 0
         self._rewrite("bad", entry)
         os.rename(self._path("bad", entry_id), self._path("new", entry_id))
+
+    def everything(self) -> Iterator[Entry]:
+        """Every entry in new/, cur/ and bad/, read without claiming (an unreadable or damaged file
+        is one entry of its bytes, named by its file)."""
+        for folder in ("new", "cur", "bad"):
+            for path in sorted(self._dir(folder).iterdir()):
+                if path.name.endswith((SUFFIX, GROUP_SUFFIX, UNREADABLE)):
+                    yield from self._read_any(folder, path.name)
+
+    def _read_any(self, folder: str, file: str) -> list[Entry]:
+        path = self._dir(folder) / file
+        try:
+            if not file.endswith(UNREADABLE):
+                return _load(self._dir(folder), file)
+        except FileNotFoundError:
+            return []
+        except (ValueError, KeyError, TypeError, AttributeError):  # damaged: judged by its bytes
+            pass
+        try:
+            return [Entry(file, path.read_bytes(), Envelope(), file)]
+        except FileNotFoundError:
+            return []
+
+    def purge(self, match: Callable[[Entry], bool], before: Callable[[list[Entry]], None],
+              held_for: float = 600.0) -> int:
+        """Remove the entries `match` picks from new/, bad/ (an unreadable file is one entry of its
+        bytes) and cur/; `before` is told of each file's picks first (an erasure records them).
+        Every other entry of a file stays, as a single entry where it was. A file in new/ is
+        claimed first, as a runner does; one in cur/ younger than `held_for` seconds is left to the
+        runner holding it. A file in tmp/ older than that is a crash's leftover (a put never
+        acknowledged, or a copy of an entry kept elsewhere) and goes whole when it holds a pick.
+        Returns how many entries (files, in tmp/) went."""
+        removed = 0
+        for name in self.pending():
+            file = _file_of(name)
+            try:
+                os.rename(self._dir("new") / file, self._dir("cur") / file)
+            except FileNotFoundError:  # a runner was faster
+                continue
+            removed += self._purge_file("cur", file, match, before, back_to="new")
+        cutoff = time.time() - held_for
+        for path in sorted(self._dir("cur").glob("*")):
+            if path.name.endswith((SUFFIX, GROUP_SUFFIX)) and _mtime(path) < cutoff:
+                removed += self._purge_file("cur", path.name, match, before, back_to="cur")
+        for path in sorted(self._dir("bad").glob("*")):
+            removed += self._purge_file("bad", path.name, match, before, back_to="bad")
+        for path in sorted(self._dir("tmp").glob("*")):  # a crash's leftovers: never acknowledged, or copies
+            if _mtime(path) < cutoff and match(entry := Entry(path.name, path.read_bytes(), Envelope(), path.name)):
+                before([entry])
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def _purge_file(self, folder: str, file: str, match, before, back_to: str) -> int:
+        path = self._dir(folder) / file
+        entries = self._read_any(folder, file)
+        if not entries:
+            return 0
+        picked = [entry for entry in entries if match(entry)]
+        if not picked:
+            if folder != back_to:
+                os.rename(path, self._dir(back_to) / file)
+            return 0
+        before(picked)
+        gone = {id(entry) for entry in picked}
+        for entry in entries:
+            if id(entry) not in gone:  # kept, in a file of its own
+                write_durably(self._dir("tmp") / entry.id, _encode(entry.envelope, entry.raw))
+                os.rename(self._dir("tmp") / entry.id, self._path(back_to, entry.id))
+        fsync_path(self._dir(back_to))
+        path.unlink(missing_ok=True)
+        return len(picked)
 
     def depth(self) -> dict[str, int]:
         """Entries per folder (a group counts as its entries)."""

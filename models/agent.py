@@ -13,14 +13,15 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, utcnow
+from models.base import NEVER_REUSED, Base, serial_id, utcnow
 
 ROLES = ("owner", "admin", "agent")
 
 
 class Agent(Base):
     __tablename__ = "agents"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __table_args__ = NEVER_REUSED
+    id: Mapped[int] = serial_id()
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(200), default="")

@@ -7,12 +7,13 @@ from datetime import datetime
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, utcnow
+from models.base import NEVER_REUSED, Base, serial_id, utcnow
 
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __table_args__ = NEVER_REUSED
+    id: Mapped[int] = serial_id()
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(64))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, MetaData
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import DateTime, Identity, MetaData
+from sqlalchemy.orm import DeclarativeBase, mapped_column
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -18,6 +18,17 @@ NAMING = {
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+# Ids are never reused (SQLite AUTOINCREMENT, a PostgreSQL identity): our signed Message-IDs carry
+# ticket ids and the spam ledger's keys message ids, so a reused id would thread a late reply into a
+# stranger's ticket, or unlearn someone else's message.
+NEVER_REUSED = {"sqlite_autoincrement": True}
+
+
+def serial_id():
+    """The integer primary key of a table with `NEVER_REUSED` in its table arguments."""
+    return mapped_column(Identity(), primary_key=True)
 
 
 class Base(DeclarativeBase):

@@ -1,5 +1,9 @@
-"""Blobs: content-addressed files on disk (attachments; the raw mail of messages stored before
-migration 0002), counted by their users."""
+"""Blobs: content-addressed attachment files on disk, counted by the attachment rows using them.
+
+Deleting an attachment row (also by the cascade from its message) takes one off its blob's count
+(a trigger, migration 0003); the message store removes a blob whose count reaches zero, row and
+file, after the commit (`tickets.store`).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,13 @@ from datetime import datetime
 from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, utcnow
+from models.base import NEVER_REUSED, Base, serial_id, utcnow
 
 
 class Blob(Base):
     __tablename__ = "blobs"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __table_args__ = NEVER_REUSED
+    id: Mapped[int] = serial_id()
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     size: Mapped[int] = mapped_column(BigInteger)
     refcount: Mapped[int] = mapped_column(default=0)

@@ -1,21 +1,24 @@
 """Content-addressed files on disk: `blobs/ab/<sha256>`, written durably, named by content only.
 
 One level of 256 folders, as Git's objects/: an ext4 folder holds millions of names well, and a
-second level (`ab/cd/`) made nearly every new blob create two folders, 0.5 ms of kernel time a
-message here (mkdir is slow on this disk), a quarter of the runner's. `BlobStore` moves blobs of
-that older layout up when it opens.
+second level (`ab/cd/`) made nearly every new blob create two folders (mkdir is slow on this disk).
 
-The rows in `blobs` count references; a file whose row is gone (a rolled-back transaction,
-an erasure) is garbage that `retention` collects; the temporary files of a crashed batch are
-removed by `recover()` when `serve` starts. The sender's filename is never a path.
+The rows in `blobs` count references, and only the message store (`tickets.store`) decides that a
+file goes: it unlinks one while holding its row's lock at count zero, and its sweep removes files
+without a row (a rolled-back batch's). The temporary files of a crashed batch are removed by
+`recover()`. The sender's filename is never a path.
 
 A file is renamed into place only after its bytes are fsynced, so a name that exists always
 holds the whole content (a name renamed in before its fsync could be left empty by a power cut,
 and a later put of the same content would take it as stored). Inside `batch()` each put writes
 its file under a temporary name at once; when the block ends, the files are fsynced together,
-renamed into place, and their folders fsynced together. The runner wraps its transaction in one
+renamed into place, and their folders fsynced together. The message store wraps its writes in one
 batch, so every blob and its name are durable before the commit that references them (and
 before the spool entry is removed). Outside a batch, a put is durable when it returns.
+
+A file found in place when a put came is looked for again when the batch ends, and written again
+if it has gone: the store counts its references between the two, so an erasure may have unlinked
+it just before (see `tickets.store`).
 """
 
 from __future__ import annotations
@@ -31,13 +34,12 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from models.files import fsync_path, write_durably
+from models.files import fsync_path
 
 # fsyncs in flight together share ext4 journal commits: 200 4 KB files took 5.4 ms each
 # written and fsynced one by one (file, then folder), 0.4 ms each with 8 threads.
 _IO_THREADS = 8
 _SHA256_HEX = re.compile("[0-9a-f]{64}")
-_LAYOUT_MARKER = ".layout-one-level"
 
 
 class _Batch:
@@ -46,17 +48,20 @@ class _Batch:
     def __init__(self, store: "BlobStore"):
         self.store = store
         self.written: dict[str, Path] = {}  # digest → its temporary file, not yet fsynced
-        # Files in place: their folders are fsynced too, as another process may have just renamed
-        # one in and not yet fsynced its folder.
-        self.present: set[str] = set()
+        # Files in place, with their bytes in case one is gone when the batch ends. Their folders are
+        # fsynced too, as another process may have just renamed one in and not yet fsynced its folder.
+        self.present: dict[str, bytes] = {}
 
     def add(self, digest: str, data: bytes) -> None:
         if digest in self.written or digest in self.present:
             return
         target = self.store.path(digest)
         if target.exists():
-            self.present.add(digest)
+            self.present[digest] = data
             return
+        self._write(digest, target, data)
+
+    def _write(self, digest: str, target: Path, data: bytes) -> None:
         tmp = target.with_name(f".{digest}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
             fh = open(tmp, "xb")
@@ -68,16 +73,19 @@ class _Batch:
             fh.write(data)
 
     def sync(self) -> None:
-        """fsync the new files, rename them into place, then fsync every folder holding a name."""
+        """Write again the files gone since they were found, fsync the new files, rename them into
+        place, then fsync every folder holding a name."""
+        for digest in [d for d in self.present if not self.store.path(d).exists()]:
+            self._write(digest, self.store.path(digest), self.present.pop(digest))
         self.store._fsync_all(self.written.values())
         for digest, tmp in list(self.written.items()):
             os.replace(tmp, self.store.path(digest))
-            self.present.add(digest)
+            self.present[digest] = b""  # in place now: only its folder is fsynced below
             del self.written[digest]
         self.store._fsync_all({folder for digest in self.present for folder in self.store._folders(digest)})
 
     def discard(self) -> None:
-        """After a failure: remove the temporary files (renamed ones are garbage for `retention`)."""
+        """After a failure: remove the temporary files (renamed ones are orphans for the store's sweep)."""
         for tmp in self.written.values():
             tmp.unlink(missing_ok=True)
 
@@ -88,31 +96,11 @@ class BlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._io = ThreadPoolExecutor(_IO_THREADS, thread_name_prefix="blob-io")  # threads start on use
         self._local = threading.local()
-        self._upgrade()
 
     def path(self, sha256: str) -> Path:
         if not _SHA256_HEX.fullmatch(sha256):
             raise ValueError("not a sha256 hex digest")
         return self.root / sha256[:2] / sha256
-
-    def _upgrade(self) -> None:
-        """Move blobs of the two-level layout (`ab/cd/<sha256>`) up into `ab/`, once: a marker file
-        says it is done, so an open does not list every blob. Idempotent and safe to race (two
-        processes opening an old store at once), so a crash half-way is finished at the next open."""
-        marker = self.root / _LAYOUT_MARKER
-        if marker.exists():
-            return
-        for nested in self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]"):
-            for old in list(nested.iterdir()) if nested.is_dir() else []:
-                with suppress(FileNotFoundError):  # another process moved it first
-                    if _SHA256_HEX.fullmatch(old.name):
-                        os.replace(old, nested.parent / old.name)
-                    else:  # a temporary file a crash left behind
-                        old.unlink()
-            fsync_path(nested.parent)
-            with suppress(OSError):
-                nested.rmdir()
-        write_durably(marker, b"blobs/ab/<sha256>\n")
 
     def recover(self, older_than: float = 3600) -> int:
         """At start: remove temporary files a crash left behind (a batch's, never renamed into place);
@@ -165,6 +153,14 @@ class BlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).exists()
+
+    def files(self, prefix: str) -> set[str]:
+        """The digests of the files in place whose sha256 starts with the two hex digits `prefix`."""
+        try:
+            with os.scandir(self.root / prefix) as files:
+                return {f.name for f in files if _SHA256_HEX.fullmatch(f.name)}
+        except FileNotFoundError:
+            return set()
 
 
 def _fsync_each(paths: list[Path]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -48,11 +48,27 @@ def _sqlite_pragmas(engine: Engine, busy_timeout: float) -> None:
 
 
 def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
+    # hide_parameters: a database error's text (logged by the runner) never shows the values, which
+    # are mail: addresses, subjects, bodies.
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": busy_timeout, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": busy_timeout, "check_same_thread": False},
+                               hide_parameters=True)
         _sqlite_pragmas(engine, busy_timeout)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
+
+
+@contextmanager
+def _foreign_keys_off(conn) -> Iterator[None]:
+    """SQLite: a migration that rebuilds a table (Alembic's batch mode) drops the old one, which with
+    foreign keys on would run their ON DELETE actions (emptying the tables that cascade). The pragma
+    works only outside a transaction; the keys are checked at the end of the migration instead."""
+    raw = conn.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys = ON")
 
 
 def stored_values(session: Session, column, values: Iterable[str]) -> set[str]:
@@ -120,11 +136,13 @@ class Database:
         from alembic import command  # Alembic takes a third of a second to import; only migrating needs it
         from alembic.config import Config
 
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn, _foreign_keys_off(conn) if self.is_sqlite else nullcontext(), conn.begin():
             cfg = Config()
             cfg.set_main_option("script_location", str(MIGRATIONS))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+            if self.is_sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+                raise RuntimeError(f"the migration broke {len(broken)} foreign keys, e.g. {broken[0]}")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,4 +1,9 @@
-"""Messages with their recipients and attachments: what arrived, as it arrived, and why it went where it went."""
+"""Messages with their recipients and attachments: what arrived, as it arrived, and why it went where it went.
+
+Every row here holding a person's data is found from the person by an index: messages by sender
+(`from_address`, `envelope_from`, `contact_id`), recipients by `address`. They are written and
+erased by the message store (`tickets.store`) only.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,21 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, utcnow
+from models.base import NEVER_REUSED, Base, serial_id, utcnow
 
 
 class Message(Base):
     __tablename__ = "messages"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __table_args__ = NEVER_REUSED
+    id: Mapped[int] = serial_id()
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     direction: Mapped[str] = mapped_column(String(8), default="in")
     raw_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
-    raw_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blobs.id"))  # only before raw_messages (0002)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     spool_id: Mapped[str] = mapped_column(String(64), default="", index=True)  # "queued as <id>" → its message
     source: Mapped[str] = mapped_column(String(16), default="smtp")
     mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"))
-    envelope_from: Mapped[str] = mapped_column(String(320), default="")
+    envelope_from: Mapped[str] = mapped_column(String(320), default="", index=True)  # lower-cased
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     date: Mapped[datetime | None]
     message_id_header: Mapped[str] = mapped_column(String(998), default="", index=True)
@@ -29,7 +34,7 @@ class Message(Base):
     references: Mapped[list] = mapped_column(JSON, default=list)
     list_id: Mapped[str] = mapped_column(String(400), default="")
     subject: Mapped[str] = mapped_column(Text, default="")
-    from_address: Mapped[str] = mapped_column(String(320), default="")
+    from_address: Mapped[str] = mapped_column(String(320), default="", index=True)
     from_name: Mapped[str] = mapped_column(String(400), default="")
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     text_body: Mapped[str] = mapped_column(Text, default="")
@@ -42,6 +47,7 @@ class Message(Base):
     recipients = relationship("Recipient", cascade="all, delete-orphan", order_by="Recipient.id")
     attachments = relationship("Attachment", cascade="all, delete-orphan", order_by="Attachment.id")
     verdict = relationship("SpamVerdict", uselist=False, cascade="all, delete-orphan")
+    imap_copy = relationship("ImapCopy", uselist=False, cascade="all, delete-orphan")
 
 
 class RawMessage(Base):
@@ -64,18 +70,21 @@ class Recipient(Base):
     author, when From names several: `Message.from_address` then holds only whom it is credited to)."""
 
     __tablename__ = "recipients"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = serial_id()
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(400), default="")
 
-    __table_args__ = (Index("ix_recipients_address", "address"),)
+    __table_args__ = (Index("ix_recipients_address", "address"), NEVER_REUSED)
 
 
 class Attachment(Base):
+    """A part of a message kept as a blob; deleting the row takes one off the blob's count (a trigger)."""
+
     __tablename__ = "attachments"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __table_args__ = NEVER_REUSED
+    id: Mapped[int] = serial_id()
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"), index=True)
     filename: Mapped[str] = mapped_column(String(255), default="")
@@ -85,3 +94,14 @@ class Attachment(Base):
     content_id: Mapped[str] = mapped_column(String(998), default="")
     inline: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ImapCopy(Base):
+    """Where a message fetched over IMAP lies on the server: an erasure removes that copy too."""
+
+    __tablename__ = "imap_copies"
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))
+    folder: Mapped[str] = mapped_column(String(1000))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, utcnow
+from models.base import NEVER_REUSED, Base, serial_id, utcnow
 
 STATUSES = ("new", "open", "pending", "resolved", "closed")
 QUEUES = ("inbox", "review", "spam", "automatic", "trash")  # automatic: bounces and auto-replies that matched no ticket
@@ -15,18 +15,20 @@ QUEUES = ("inbox", "review", "spam", "automatic", "trash")  # automatic: bounces
 
 class Ticket(Base):
     __tablename__ = "tickets"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = serial_id()
     subject: Mapped[str] = mapped_column(String(1000), default="")
     status: Mapped[str] = mapped_column(String(16), default="new")
     queue: Mapped[str] = mapped_column(String(16), default="inbox")
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"))
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
-    linked_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    # indexed: deleting a ticket (an erasure) finds the tickets linked to it without reading them all
+    linked_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]  # an erased person's ticket kept as a shell: no content, nothing threads into it
 
     department = relationship("Department")
     mailbox = relationship("Mailbox")
@@ -43,10 +45,13 @@ class Ticket(Base):
         Index("ix_tickets_department_queue", "department_id", "queue", "status", "id"),
         Index("ix_tickets_department_queue_updated", "department_id", "queue", "status", "updated_at", "id"),
         Index("ix_tickets_assignee_queue_updated", "assignee_id", "queue", "status", "updated_at", "id"),
+        NEVER_REUSED,
     )
 
 
 class TicketParticipant(Base):
+    """An address that took part in a ticket (From, To or Cc of one of its messages)."""
+
     __tablename__ = "ticket_participants"
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
-    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)

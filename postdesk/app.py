@@ -32,10 +32,13 @@ from postdesk.stop_flag import StopFlag
 from postdesk.web.server import WebServer
 from tickets.service import sync_mailboxes
 from tickets.signing import MessageIdSigner
+from tickets.store import MessageStore
 
 if TYPE_CHECKING:  # the pipeline, runner, SMTP and IMAP load where used: reading commands start without them
     from ingest.pipeline import Services
     from ingest.runner import Runner
+    from retention.erasure import Eraser
+    from retention.ledger import ErasureLedger
 
 log = logging.getLogger("postdesk")
 
@@ -47,6 +50,7 @@ class App:
     spool: Spool
     blobs: BlobStore
     directory: MailboxDirectory
+    store: MessageStore
     web_url: str = ""  # set by serve once the web view listens
 
     @classmethod
@@ -56,8 +60,9 @@ class App:
         db = Database(settings.sqlalchemy_url, settings.sqlite_busy_timeout)
         if migrate:
             db.migrate()
-        return cls(settings, db, Spool(settings.spool_dir), BlobStore(settings.blob_dir),
-                   MailboxDirectory(settings.mailboxes))
+        blobs = BlobStore(settings.blob_dir)
+        return cls(settings, db, Spool(settings.spool_dir), blobs, MailboxDirectory(settings.mailboxes),
+                   MessageStore(blobs, spam_dir=settings.spam_dir))
 
     def services(self) -> Services:
         from classifier.judge import SpamJudge
@@ -67,7 +72,18 @@ class App:
             mailbox_ids = sync_mailboxes(session, self.settings.mailboxes)
         signer = MessageIdSigner(server_secret(self.settings), self.settings.smtp_hostname)
         judge = SpamJudge(self.live_model(), self.settings.spam_allow, self.settings.spam_block)
-        return Services(self.settings, self.blobs, signer, self.directory, mailbox_ids, judge)
+        return Services(self.settings, self.store, signer, self.directory, mailbox_ids, judge, self.erasure_ledger())
+
+    def erasure_ledger(self) -> ErasureLedger:
+        from retention.ledger import ErasureLedger
+
+        return ErasureLedger(self.settings.erasure_ledger_path)
+
+    def eraser(self) -> Eraser:
+        """A person's erasure, wired to the store, the spool, the erasure ledger and the IMAP accounts."""
+        from retention.erasure import Eraser
+
+        return Eraser(self.db, self.store, self.spool, self.erasure_ledger(), list(self.settings.imap_accounts))
 
     def services_once_reachable(self, stop: StopFlag) -> Services | None:
         """Migrate and build the services as soon as the database answers (None if stopped first).
@@ -93,6 +109,16 @@ class App:
             return services
         return None
 
+    def sweep_blobs(self) -> None:
+        """Blob files and rows a crash left (between a commit and its unlinks, or mid-write): the
+        runner sweeps once the database answers, before it stores anything."""
+        swept = self.store.sweep(self.db)
+        if swept["temporary"] or swept["removed"]:
+            log.info("removed %d half-written blob files and %d blobs nothing counts, left by an earlier run",
+                     swept["temporary"], swept["removed"])
+        if swept["missing"]:
+            log.error("%d blob files the database counts are missing (restore them from a backup)", swept["missing"])
+
     def live_model(self) -> LiveModel:
         s = self.settings
         return LiveModel(s.spam_dir, ham_cutoff=s.spam_ham_cutoff, spam_cutoff=s.spam_spam_cutoff,
@@ -106,7 +132,13 @@ class App:
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Postdesk's own loggers (`postdesk.*`, which log ids, counts and hashes) at the configured
+    level; every other library's at WARNING at most: at INFO and DEBUG SQLAlchemy logs statements
+    with their parameters, imapclient the IMAP conversation, aiosmtpd each command line — personal
+    data a log must not hold."""
+    level = logging.getLevelName(settings.log_level)
+    logging.basicConfig(level=max(level, logging.WARNING), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("postdesk").setLevel(level)
 
 
 def _runner_process(settings_data: dict, serve_pid: int) -> None:
@@ -124,6 +156,7 @@ def _runner_process(settings_data: dict, serve_pid: int) -> None:
     try:
         services = app.services_once_reachable(stop)
         if services is not None:
+            app.sweep_blobs()
             Runner(app.db, app.spool, services, Preparer(settings.runner_prepare_workers)).run(stop)
     finally:
         app.db.dispose()
@@ -196,8 +229,6 @@ def serve(settings: Settings, on_ready=print) -> None:
     app = App.open(settings, migrate=False)
     if moved := app.spool.recover():
         log.info("recovered %d spool entries from an earlier run", moved)
-    if removed := app.blobs.recover():
-        log.info("removed %d half-written blob files an earlier run left", removed)
     stop = StopFlag()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list, description="Reverse proxies (addresses or networks, JSON list) whose X-Forwarded-For and X-Forwarded-Proto the web view believes; from anyone else they are ignored.")
     web_session_idle_minutes: int = Field(60, ge=1, description="Minutes without a request after which an agent must sign in again.")
     web_session_max_hours: int = Field(12, ge=1, description="Hours after signing in after which an agent must sign in again, busy or not.")
+    erasure_ledger: Path | None = Field(None, description="The erasure ledger (append-only; its HMAC key is kept beside it as <name>.key); empty means DATA_DIR/erasure/ledger.jsonl. Keep it on other storage than the database and never in a backup: restores replay it.")
 
     corpus_dir: Path = Field(Path("../shared/corpus"), description="Folder holding spamassassin-2002/{ham,spam}, for tests and benchmarks.")
 
@@ -188,6 +189,10 @@ class Settings(BaseSettings):
     @property
     def spam_dir(self) -> Path:
         return self.data_dir / "spam"
+
+    @property
+    def erasure_ledger_path(self) -> Path:
+        return self.erasure_ledger or self.data_dir / "erasure" / "ledger.jsonl"
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

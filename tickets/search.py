@@ -48,6 +48,12 @@ _REMOVE = {
     "postgresql": text("DELETE FROM message_search WHERE message_id IN :ids").bindparams(
         bindparam("ids", expanding=True)),
 }
+_COUNT = {
+    "sqlite": text("SELECT count(*) FROM message_search WHERE rowid IN :ids").bindparams(
+        bindparam("ids", expanding=True)),
+    "postgresql": text("SELECT count(*) FROM message_search WHERE message_id IN :ids").bindparams(
+        bindparam("ids", expanding=True)),
+}
 _MATCH = {  # (from, where for n phrases, the message id)
     "sqlite": ("message_search s JOIN messages m ON m.id = s.rowid",
                lambda n: "message_search MATCH :q0", "s.rowid"),
@@ -72,6 +78,29 @@ def document(message_id: int, *, subject: str, plain: str, html: str, people: It
     body = plain or (_html_text(html) if html else "")
     return {"message_id": message_id, "subject": subject, "body": body[:BODY_CHARS],
             "people": " ".join(p for p in people if p), "attachments": " ".join(n for n in attachment_names if n)}
+
+
+class SearchIndex:
+    """The index as one of the message store's hooks: a batch's messages are indexed in the
+    transaction that writes them, and leave it in the one that erases them."""
+
+    name = "search index"
+
+    def written(self, session: Session, messages: list) -> None:
+        index(session, [document(
+            message_id, subject=record.subject, plain=record.text_body, html=record.html_body,
+            people=[record.from_name, record.from_address,
+                    *(part for a in record.recipients if a.kind in ("to", "cc") for part in (a.name, a.address))],
+            attachment_names=[part.filename for part in record.attachments],
+        ) for message_id, record in messages])
+
+    def erasing(self, session: Session, message_ids: list[int]) -> None:
+        remove(session, message_ids)
+
+    def copies(self, session: Session, message_ids: list[int]) -> int:
+        if not message_ids:
+            return 0
+        return session.execute(_COUNT[session.get_bind().dialect.name], {"ids": message_ids}).scalar_one()
 
 
 def index(session: Session, rows: list[dict]) -> None:

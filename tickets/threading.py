@@ -6,12 +6,15 @@ Rules, first match wins (the name is stored on the message as `thread_rule`):
              (or both messages came through the same mailing list: List-Id)
   token      the subject holds [#1234] and the sender takes part in ticket 1234
   new        none of these; `linked_to` is set when a stranger pointed at a ticket
+A ticket an erasure kept as a shell (`erased_at`) is never found: ids are never reused, so a late
+reply to an erased ticket opens a new one, whatever it points at.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -23,11 +26,32 @@ SUBJECT_TOKEN = re.compile(r"\[#(\d{1,10})\]")
 MAX_TICKET_ID = 2**31 - 1  # ticket ids are 32-bit integers; a larger [#n] points at nothing
 
 
+@dataclass(frozen=True)
+class TicketState:
+    """What threading and the reopen rule read of a ticket: plain values, never a stale ORM object
+    (the message store writes tickets with Core statements in the same transaction)."""
+
+    id: int
+    status: str
+    closed_at: datetime | None
+    updated_at: datetime
+
+
 @dataclass
 class ThreadDecision:
     rule: str
-    ticket: Ticket | None = None
+    ticket: TicketState | None = None
     linked_to: int | None = None
+
+
+# An erased person's ticket kept as a shell takes nothing in: a late reply starts afresh.
+_TICKET = select(Ticket.id, Ticket.status, Ticket.closed_at, Ticket.updated_at).where(
+    Ticket.id == bindparam("id"), Ticket.erased_at.is_(None))
+
+
+def _ticket(session: Session, ticket_id: int) -> TicketState | None:
+    row = session.execute(_TICKET, {"id": ticket_id}).first()
+    return TicketState(*row) if row is not None else None
 
 
 def _is_participant(session: Session, ticket_id: int, address: str) -> bool:
@@ -35,12 +59,12 @@ def _is_participant(session: Session, ticket_id: int, address: str) -> bool:
     return row is not None
 
 
-def _by_signature(session: Session, ids: list[str], signer: MessageIdSigner) -> Ticket | None:
+def _by_signature(session: Session, ids: list[str], signer: MessageIdSigner) -> TicketState | None:
     for message_id in reversed(ids):
         ticket_id = signer.ticket_of(message_id)
         if ticket_id is None or ticket_id > MAX_TICKET_ID:
             continue
-        if (ticket := session.get(Ticket, ticket_id)) is not None:
+        if (ticket := _ticket(session, ticket_id)) is not None:
             return ticket
     return None
 
@@ -73,11 +97,11 @@ def _by_reference(session: Session, ids: list[str]) -> _Earlier | None:
     return max(candidates, key=lambda m: order.get(m.message_id_header, -1))
 
 
-def _by_token(session: Session, subject: str) -> Ticket | None:
+def _by_token(session: Session, subject: str) -> TicketState | None:
     match = SUBJECT_TOKEN.search(subject)
     if not match or int(match[1]) > MAX_TICKET_ID:
         return None
-    return session.get(Ticket, int(match[1]))
+    return _ticket(session, int(match[1]))
 
 
 def decide(session: Session, *, sender: str, subject: str, references: list[str],
@@ -89,7 +113,7 @@ def decide(session: Session, *, sender: str, subject: str, references: list[str]
     if (earlier := _by_reference(session, references)) is not None:
         same_list = bool(list_id) and earlier.list_id == list_id
         if same_list or _is_participant(session, earlier.ticket_id, sender):
-            return ThreadDecision("reference", session.get(Ticket, earlier.ticket_id))
+            return ThreadDecision("reference", _ticket(session, earlier.ticket_id))
         pointed = earlier.ticket_id
     if (ticket := _by_token(session, subject)) is not None:
         if _is_participant(session, ticket.id, sender):

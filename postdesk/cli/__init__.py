@@ -15,7 +15,9 @@ from typing import Any
 
 from typer.core import TyperGroup
 
-from postdesk.cli import imap, import_mail, search, serve, settings, spam, spool, status, tickets, users, web
+from postdesk.cli import (
+    blobs, imap, import_mail, privacy, search, serve, settings, spam, spool, status, tickets, users, web,
+)
 from postdesk.cli.common import Verbs, fail
 from postdesk.cli.workspace import environment_problem
 
@@ -68,3 +70,5 @@ app.add_typer(imap.group, name="imap")
 app.add_typer(users.group, name="users")
 app.command("web")(web.web)
 app.command("search")(search.search)
+app.add_typer(blobs.group, name="blobs")
+app.add_typer(privacy.group, name="privacy")

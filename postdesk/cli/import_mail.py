@@ -27,7 +27,7 @@ def import_mail(ctx: typer.Context, kind: str = typer.Argument(..., help="mbox o
     runner = service.runner()
     with Progress(console=err) as progress:
         spooled = progress.add_task("spooling", total=total)
-        ids = spool_all(read_mailbox(box), service.spool, lambda: progress.advance(spooled))
+        ids, sha256s = spool_all(read_mailbox(box), service.spool, lambda: progress.advance(spooled))
         stored, left = progress.add_task("storing", total=total), ids
         while left:
             if not runner.step():
@@ -36,6 +36,8 @@ def import_mail(ctx: typer.Context, kind: str = typer.Argument(..., help="mbox o
             left = service.spool.which(left, ("new", "cur"))
             progress.update(stored, completed=len(ids) - len(left))
         runner.close()
+    erased = len(service.erasure_ledger().among(sha256s))
     with service.db.read() as session:
-        counts = outcome(session, service.spool, ids)
-    out.print("imported {imported}, duplicates {duplicates}, quarantined {quarantined}".format(**counts))
+        counts = outcome(session, service.spool, ids, erased)
+    dropped = ", erased {erased}" if erased else ""  # mail an erasure removed: not stored again
+    out.print(("imported {imported}, duplicates {duplicates}" + dropped + ", quarantined {quarantined}").format(**counts))

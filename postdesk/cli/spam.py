@@ -220,7 +220,7 @@ def learn(ctx: typer.Context, files: list[Path] = typer.Argument(None, help="Mes
         with app.db.write() as session:
             for message_id in message:
                 try:
-                    outcome = mark_message(session, message_id, label, blobs=app.blobs, spam_filter=spam_filter,
+                    outcome = mark_message(session, message_id, label, store=app.store, spam_filter=spam_filter,
                                            actor="cli", source="cli")
                 except LookupError as exc:
                     fail(str(exc))

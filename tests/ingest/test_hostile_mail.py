@@ -7,7 +7,6 @@ import itertools
 from sqlalchemy import func, select
 
 from models import Contact, Message, Recipient, Ticket, TicketParticipant
-from tickets.attachments import raw_of
 
 _ids = itertools.count()
 
@@ -99,7 +98,7 @@ def test_sixteen_thousand_to_addresses_are_capped_flagged_and_kept_in_the_raw_ma
     with postdesk.app.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Recipient)) <= postdesk.settings.max_header_addresses + 1
     with postdesk.app.db.read() as session:
-        assert b"user15999@example.org" in raw_of(session, postdesk.app.blobs, message)
+        assert b"user15999@example.org" in postdesk.app.store.raw_of(session, message.id)
 
 
 def test_addresses_within_the_cap_are_all_kept(postdesk):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from ingest.imap import ImapPoller
 from ingest.spool import Spool
-from models import Message
+from models import ImapCopy, Message
 from models.db import Database
 from waiting import wait_for
 
@@ -74,3 +74,18 @@ def test_a_poller_killed_between_spool_and_flag_still_makes_one_ticket(postdesk,
     assert len(tickets_with(postdesk.app.db, 3)) == 1
     with postdesk.app.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Message)) == 1
+
+
+def test_a_message_fetched_over_imap_keeps_where_it_lies_on_the_server(postdesk, make_account, mua):
+    mua.append("INBOX", customer_mail(4))
+    mua.append("INBOX", customer_mail(5))
+    uidvalidity = mua.select_folder("INBOX")[b"UIDVALIDITY"]
+    uids = sorted(mua.search("ALL"))
+    ImapPoller(make_account(name="helpdesk"), postdesk.app.spool, postdesk.settings.data_dir).sync_once()
+    postdesk.settle()
+    with postdesk.app.db.read() as session:
+        copies = session.execute(select(Message.message_id_header, ImapCopy.account, ImapCopy.folder,
+                                        ImapCopy.uidvalidity, ImapCopy.uid)
+                                 .join(ImapCopy, ImapCopy.message_id == Message.id).order_by(ImapCopy.uid)).all()
+    assert [tuple(c) for c in copies] == [(f"imap-e2e-{n}@example.org", "helpdesk", "INBOX", uidvalidity, uid)
+                                          for n, uid in zip((4, 5), uids)]

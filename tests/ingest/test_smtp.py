@@ -19,8 +19,7 @@ from conftest import Harness
 from ingest.mailboxes import MailboxDirectory
 from ingest.smtp import SmtpServer
 from ingest.spool import Spool
-from models import Message, RawMessage
-from tickets.attachments import raw_of
+from models import Message
 from tls import make_ca
 
 SIMPLE = b"From: Customer <customer@example.org>\r\nTo: support@example.com\r\nSubject: Help\r\n" \
@@ -37,7 +36,7 @@ def stored(harness: Harness, **where) -> list[Message]:
 
 def raw_stored(harness: Harness, message: Message) -> bytes:
     with harness.app.db.read() as session:
-        return raw_of(session, harness.app.blobs, message)
+        return harness.app.store.raw_of(session, message.id)
 
 
 def test_accepted_mail_is_stored_and_the_reply_names_the_spool_entry(postdesk):
@@ -104,17 +103,6 @@ def test_lines_longer_than_998_octets_are_accepted_intact(postdesk):
     postdesk.settle()
     [message] = stored(postdesk)
     assert raw_stored(postdesk, message) == raw
-
-
-def test_the_raw_mail_of_a_message_stored_before_raw_messages_is_read_from_its_blob(postdesk):
-    """Before migration 0002 the raw bytes were a blob file named by their hash."""
-    assert postdesk.send(SIMPLE)[0] == 250
-    postdesk.settle()
-    [message] = stored(postdesk)
-    with postdesk.app.db.write() as session:
-        session.delete(session.get(RawMessage, message.id))
-    postdesk.app.blobs.put(SIMPLE)
-    assert raw_stored(postdesk, message) == SIMPLE
 
 
 def _raw_session(port: int, payload: bytes) -> bytes:

@@ -77,24 +77,6 @@ def test_retry_takes_only_spool_ids_never_paths(tmp_path):
         Spool(tmp_path).retry("../cur/18ec84e7b754e644-c3f1b715")
 
 
-def test_a_spool_of_the_previous_layout_drains_after_an_upgrade(tmp_path):
-    """`<id>.eml` + `<id>.json` pairs, including the leftovers of the old crash windows."""
-    old = {"1-00000001": "new", "2-00000002": "cur", "3-00000003": "bad"}
-    for entry_id, folder in old.items():
-        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
-        (tmp_path / folder / f"{entry_id}.eml").write_bytes(b"raw " + entry_id.encode())
-        (tmp_path / folder / f"{entry_id}.json").write_bytes(Envelope(peer=entry_id, attempts=1).to_json())
-    (tmp_path / "cur" / "4-00000004.eml").write_bytes(b"claimed half-way")  # its sidecar still in new/
-    (tmp_path / "new" / "4-00000004.json").write_bytes(Envelope(peer="4-00000004").to_json())
-    (tmp_path / "new" / "5-00000005.json").write_bytes(Envelope().to_json())  # a put that died half-way
-    spool = Spool(tmp_path)
-    spool.recover()
-    assert spool.pending() == ["1-00000001", "2-00000002", "4-00000004"]
-    entries = [entry for name in spool.pending() for entry in spool.claim(name)] + spool.bad()
-    assert [(e.id, e.raw, e.envelope.peer) for e in entries] == [
-        ("1-00000001", b"raw 1-00000001", "1-00000001"), ("2-00000002", b"raw 2-00000002", "2-00000002"),
-        ("4-00000004", b"claimed half-way", "4-00000004"), ("3-00000003", b"raw 3-00000003", "3-00000003")]
-    assert not [p for p in tmp_path.rglob("*") if p.suffix in (".eml", ".json")]
 
 
 def broken_fsync(fd: int) -> None:

@@ -317,6 +317,22 @@ def test_retry_takes_only_entry_ids_not_paths(settings):
     assert spool.depth() == {"new": 0, "cur": 1, "bad": 0}
 
 
+# --- blobs -------------------------------------------------------------------------------------
+
+def test_blobs_sweep_removes_files_nothing_uses_and_says_when_a_counted_one_is_missing(postdesk, settings):
+    raw, _ = mail("Files", attachment=("a.pdf", b"%PDF-1.4 kept"))
+    deliver(postdesk, raw)
+    blobs = postdesk.app.blobs
+    [counted] = [p for p in blobs.root.glob("??/*")]
+    orphan = blobs.path(blobs.put(b"a rolled-back batch's file"))
+    done = cli(settings, "blobs", "sweep")
+    assert done.returncode == 0, done.stderr
+    assert "removed 1 blobs nothing uses" in done.stdout
+    assert not orphan.exists() and counted.read_bytes() == b"%PDF-1.4 kept"
+    counted.unlink()
+    assert_clean_failure(cli(settings, "blobs", "sweep"), "1 blob files the database counts are missing")
+
+
 # --- settings ----------------------------------------------------------------------------------
 
 def test_settings_reference_prints_every_setting_with_its_default(settings):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from email.message import EmailMessage
 
@@ -81,21 +80,6 @@ def test_script_declared_as_an_image_is_sniffed_as_what_it_is(postdesk, name, da
     postdesk.settle()
     [att] = attachments(postdesk)
     assert (att.declared_type, att.sniffed_type) == ("image/png", sniffed)
-
-
-def test_blobs_of_the_two_level_layout_are_moved_up_when_the_store_opens(tmp_path):
-    data = b"kept since an older Postdesk"
-    digest = hashlib.sha256(data).hexdigest()
-    old = tmp_path / digest[:2] / digest[2:4] / digest
-    old.parent.mkdir(parents=True)
-    old.write_bytes(data)
-    (old.parent / f".{digest}.1.ab.tmp").write_bytes(b"half")  # a crash's leftover
-
-    store = BlobStore(tmp_path)
-
-    assert store.get(digest) == data and store.path(digest) == tmp_path / digest[:2] / digest
-    assert not old.parent.exists()
-    assert BlobStore(tmp_path).get(digest) == data  # opening again changes nothing
 
 
 def test_recover_removes_old_half_written_blob_files_but_not_a_batch_in_progress(tmp_path):

@@ -127,12 +127,12 @@ def test_not_spam_learns_at_once_moves_the_ticket_and_creates_the_contact(postde
     message = delivered(postdesk, raw(4, "spam"))
     spam_filter = postdesk.app.live_model().filter
     with postdesk.app.db.write() as session:
-        assert mark_message(session, message.id, "ham", blobs=postdesk.app.blobs, spam_filter=spam_filter,
+        assert mark_message(session, message.id, "ham", store=postdesk.app.store, spam_filter=spam_filter,
                             actor="agent@example.com") == "learned"
     with postdesk.app.db.write() as session:
-        assert mark_message(session, message.id, "spam", blobs=postdesk.app.blobs, spam_filter=spam_filter,
+        assert mark_message(session, message.id, "spam", store=postdesk.app.store, spam_filter=spam_filter,
                             actor="agent@example.com") == "relabelled"
-        assert mark_message(session, message.id, "ham", blobs=postdesk.app.blobs, spam_filter=spam_filter,
+        assert mark_message(session, message.id, "ham", store=postdesk.app.store, spam_filter=spam_filter,
                             actor="agent@example.com") == "relabelled"
     assert ticket_of(postdesk, message).queue == "inbox"
     assert "promo4@deals.example.biz" in contacts(postdesk)

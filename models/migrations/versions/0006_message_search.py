@@ -1,14 +1,14 @@
 """full-text index of messages (tickets.search): FTS5 on SQLite, tsvector + GIN on PostgreSQL
 
-Revision ID: web_0002
-Revises: web_0001
+Revision ID: 0006_search
+Revises: 0005_agents
 Create Date: 2026-12-07 11:00:00
 """
 from alembic import op
 
 
-revision = 'web_0002'
-down_revision = 'web_0001'
+revision = '0006_search'
+down_revision = '0005_agents'
 branch_labels = None
 depends_on = None
 

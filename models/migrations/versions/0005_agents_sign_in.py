@@ -1,16 +1,16 @@
 """agents sign in to the web view: roles, departments, sessions, recovery codes, throttling, 2FA policy;
 indexes for the queue pages
 
-Revision ID: web_0001
-Revises: 0002
+Revision ID: 0005_agents
+Revises: 0004_privacy
 Create Date: 2026-12-07 10:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = 'web_0001'
-down_revision = '0002'
+revision = '0005_agents'
+down_revision = '0004_privacy'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,27 @@
+"""`postdesk blobs …`: the attachment files under blobs/."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from postdesk.cli.common import Verbs, fail, out
+from postdesk.cli.workspace import open_for_writing
+
+group = Verbs(help="Attachment files on disk.")
+
+
+@group.command()
+def sweep(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Remove blob files no stored message uses (a crash's leftovers); serve also does it at start.
+    Safe while serve runs. Exits non-zero when files the database counts are missing."""
+    app = open_for_writing(ctx, create=False)
+    swept = app.store.sweep(app.db)
+    if as_json:
+        out.print_json(json.dumps(swept))
+    else:
+        out.print(f"removed {swept['removed']} blobs nothing uses and {swept['temporary']} half-written files",
+                  highlight=False)
+    if swept["missing"]:
+        fail(f"{swept['missing']} blob files the database counts are missing (restore them from a backup)")
