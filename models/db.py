@@ -144,5 +144,17 @@ class Database:
             if self.is_sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
                 raise RuntimeError(f"the migration broke {len(broken)} foreign keys, e.g. {broken[0]}")
 
+    def schema_is_current(self) -> bool:
+        """Whether the schema is at the newest revision; False too while the database does not answer."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        heads = set(ScriptDirectory(str(MIGRATIONS)).get_heads())
+        try:
+            with self.engine.connect() as conn:
+                return set(MigrationContext.configure(conn).get_current_heads()) == heads
+        except Exception:
+            return False
+
     def dispose(self) -> None:
         self.engine.dispose()

@@ -112,7 +112,11 @@ class App:
     def sweep_blobs(self) -> None:
         """Blob files and rows a crash left (between a commit and its unlinks, or mid-write): the
         runner sweeps once the database answers, before it stores anything."""
-        swept = self.store.sweep(self.db)
+        try:
+            swept = self.store.sweep(self.db)
+        except Exception:  # leftovers wait for the next start or `postdesk blobs sweep`; mail must not
+            log.exception("sweeping the blob files failed; the runner starts all the same")
+            return
         if swept["temporary"] or swept["removed"]:
             log.info("removed %d half-written blob files and %d blobs nothing counts, left by an earlier run",
                      swept["temporary"], swept["removed"])
@@ -160,6 +164,18 @@ def _runner_process(settings_data: dict, serve_pid: int) -> None:
             Runner(app.db, app.spool, services, Preparer(settings.runner_prepare_workers)).run(stop)
     finally:
         app.db.dispose()
+
+
+SCHEMA_WAIT = 30.0
+
+
+def _wait_for_schema(db: Database, stop: StopFlag) -> None:
+    """Up to `SCHEMA_WAIT` seconds for the runner to bring the schema up to date, so that the
+    commands the banner suggests answer once it is printed. A database that does not answer by
+    then is the runner's to wait for (and the banner says so); mail waits in the spool."""
+    deadline = time.monotonic() + SCHEMA_WAIT
+    while not db.schema_is_current() and time.monotonic() < deadline and not stop.wait(0.1):
+        pass
 
 
 _SPAWN = multiprocessing.get_context("spawn")
@@ -246,6 +262,7 @@ def serve(settings: Settings, on_ready=print) -> None:
         runner = RunnerKeeper(settings, app.spool)
         pollers = start_pollers(settings.imap_accounts, app.spool, settings.data_dir, stop)
         heap.settle()
+        _wait_for_schema(app.db, stop)
         on_ready(port, app)
         while not stop.wait(0.5):
             runner.check()

@@ -27,6 +27,7 @@ _EXTENSION = re.compile(r"\.[^.\s]+$")
 
 # libmagic decides from a file's head; its text checks cost CPU for every byte they are given.
 SNIFF_BYTES = 64 * 1024
+_MIME_TYPE = re.compile(r"[a-z0-9.+-]+/[a-z0-9.+-]+")
 
 
 def clean_filename(name: str, fallback: str = "attachment") -> str:
@@ -60,8 +61,10 @@ def _fit(name: str) -> str:
 
 
 def sniff_type(payload: bytes) -> str:
-    """The MIME type libmagic reads in the payload's first `SNIFF_BYTES`."""
+    """The MIME type libmagic reads in the payload's first `SNIFF_BYTES`, lower-cased (types are
+    case-insensitive, and libmagic answers some, such as application/vnd.hp-HPGL, in capitals)."""
     try:
-        return magic.from_buffer(payload[:SNIFF_BYTES], mime=True)
+        sniffed = magic.from_buffer(payload[:SNIFF_BYTES], mime=True).lower()
     except magic.MagicException:  # libmagic gave up on these bytes
         return "application/octet-stream"
+    return sniffed if _MIME_TYPE.fullmatch(sniffed) else "application/octet-stream"

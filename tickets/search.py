@@ -84,13 +84,13 @@ class SearchIndex:
     """The index as one of the message store's hooks: a batch's messages are indexed in the
     transaction that writes them, and leave it in the one that erases them."""
 
-    name = "search index"
+    name = "search"
 
     def written(self, session: Session, messages: list) -> None:
         index(session, [document(
             message_id, subject=record.subject, plain=record.text_body, html=record.html_body,
             people=[record.from_name, record.from_address,
-                    *(part for a in record.recipients if a.kind in ("to", "cc") for part in (a.name, a.address))],
+                    *(part for a in record.recipients if a.kind in ("to", "cc", "from") for part in (a.name, a.address))],
             attachment_names=[part.filename for part in record.attachments],
         ) for message_id, record in messages])
 

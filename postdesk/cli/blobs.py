@@ -1,4 +1,4 @@
-"""`postdesk blobs …`: the attachment files under blobs/."""
+"""`postdesk blobs sweep`: the attachment files under blobs/ that nothing uses any more."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from postdesk.cli.workspace import open_for_writing
 group = Verbs(help="Attachment files on disk.")
 
 
-@group.command()
+@group.command("sweep")
 def sweep(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Remove blob files no stored message uses (a crash's leftovers); serve also does it at start.
-    Safe while serve runs. Exits non-zero when files the database counts are missing."""
+    """Remove blob files no stored message uses (a crash's leftovers); serve's runner also does it
+    when it starts. Safe while serve runs. Exits non-zero when files the database counts are missing."""
     app = open_for_writing(ctx, create=False)
     swept = app.store.sweep(app.db)
     if as_json:

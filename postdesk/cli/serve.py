@@ -23,7 +23,8 @@ def serve(ctx: typer.Context) -> None:
         # one line each, even piped: the commands stay copyable
         out = Console(soft_wrap=True, highlight=False, markup=False)
         out.print(f"Postdesk is running. Data folder: {settings.data_dir.resolve()}")
-        out.print(f"Database: {service.db.engine.url.render_as_string(hide_password=True)}")
+        waiting = "" if service.db.schema_is_current() else " (not ready yet: mail waits in the spool until it is)"
+        out.print(f"Database: {service.db.engine.url.render_as_string(hide_password=True)}{waiting}")
         out.print(f"SMTP: {settings.smtp_host}:{port}, mailboxes: {', '.join(m.address for m in settings.mailboxes)}")
         out.print(f"Send a test mail:  swaks --server {settings.smtp_host}:{port} --from me@example.com "
                   f"--to {address} --header 'Subject: hello'")

@@ -77,8 +77,6 @@ def test_retry_takes_only_spool_ids_never_paths(tmp_path):
         Spool(tmp_path).retry("../cur/18ec84e7b754e644-c3f1b715")
 
 
-
-
 def broken_fsync(fd: int) -> None:
     raise OSError(errno.EIO, "Input/output error")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import mailbox
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from models import (
     Attachment, AuditEvent, Blob, Contact, ErasureJob, Message, Recipient, SenderRule, Ticket, TicketParticipant,
 )
 from retention.erasure import ErasureError
+from query_plans import full_scans
 from serve import settings_env
 from tickets.signing import MessageIdSigner
 
@@ -52,11 +52,6 @@ def deliver(postdesk, raw: bytes, sender: str) -> Message:
     postdesk.settle()
     with postdesk.app.db.read() as session:
         return session.scalars(select(Message).where(Message.spool_id == reply.split()[-1].decode())).one()
-
-
-def stop_runner(postdesk) -> None:
-    postdesk._stop.set()
-    postdesk._thread.join(timeout=30)
 
 
 def count(postdesk, model, *where) -> int:
@@ -224,7 +219,7 @@ def test_spool_leftovers_holding_their_mail_go_and_the_others_stay(postdesk):
         (spool.root / "tmp" / name).write_bytes(b'{"mail_from": ""}\n' + raw)
         os.utime(spool.root / "tmp" / name, (time.time() - 3600,) * 2)
     group = spool.stage(raw_ann, Envelope(mail_from=ANN)), spool.stage(raw_bob, Envelope(mail_from=BOB))
-    stop_runner(postdesk)  # serve is stopped: the group waits in new/
+    # the runner drains the spool only when told (`settle`): the group waits in new/
     spool.commit(list(group))
 
     receipt = postdesk.app.eraser().erase(postdesk.app.eraser().person(ANN), "delete", "tester")
@@ -246,7 +241,6 @@ def test_replaying_the_ledger_on_a_restored_backup_erases_again(postdesk, conver
     erase(postdesk)
     with postdesk.app.db.read() as session:
         after = _state(session)
-    stop_runner(postdesk)
     postdesk.app.db.dispose()
     for leftover in ("postdesk.db-wal", "postdesk.db-shm"):
         (db_file.parent / leftover).unlink(missing_ok=True)
@@ -285,21 +279,6 @@ def test_the_preview_and_the_erasure_read_only_through_indexes(postdesk, convers
         scans = {step for sql, params in statements for step in full_scans(conn, sql, params)}
     assert scans == set(), scans
 
-
-SMALL_TABLES = ("spam_model_versions", "sqlite_master", "pg_tables")  # a handful of rows: reading them all is fine
-
-
-def full_scans(conn, sql: str, params) -> list[str]:
-    """The plan's steps that read a whole table (SQLite: SCAN; PostgreSQL, told to avoid them: Seq Scan)."""
-    if conn.dialect.name == "sqlite":
-        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
-        # a subquery's rows are no table: its own steps are in the plan too
-        steps = [step for step in plan if re.match(r"SCAN (?!CONSTANT ROW|\(subquery)", step)]
-    else:
-        conn.exec_driver_sql("SET enable_seqscan = off")
-        plan = [row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql, params)]
-        steps = [step for step in plan if "Seq Scan" in step]
-    return [step for step in steps if not any(table in step for table in SMALL_TABLES)]
 
 
 def test_importing_an_old_archive_of_their_mail_drops_it_and_says_so(postdesk, tmp_path):

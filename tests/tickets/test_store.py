@@ -5,7 +5,7 @@ last reference, after the commit, and the sweep removes what a crash left."""
 from __future__ import annotations
 
 import os
-import re
+import time
 from email.message import EmailMessage
 
 import numpy as np
@@ -17,6 +17,8 @@ from classifier.versions import model_from_ledger
 from models import (
     Attachment, Blob, Contact, Message, RawMessage, Recipient, SpamLabel, Ticket, TicketParticipant,
 )
+from models.blobstore import BlobStore
+from query_plans import full_scans
 from test_spam_flow import delivered, teach
 
 PDF = b"%PDF-1.4\n" + os.urandom(2000) + b"\n%%EOF\n"
@@ -222,18 +224,54 @@ def test_copies_of_reads_only_through_indexes(postdesk):
             assert full_scans(conn, sql, params) == [], sql
 
 
-def full_scans(conn, sql: str, params) -> list[str]:
-    """The plan's steps that read a whole table (SQLite: SCAN; PostgreSQL, told to avoid them: Seq Scan)."""
-    if conn.dialect.name == "sqlite":
-        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
-        return [step for step in plan if re.match(r"SCAN (?!CONSTANT ROW)", step)]
-    conn.exec_driver_sql("SET enable_seqscan = off")
-    plan = [row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql, params)]
-    return [step for step in plan if "Seq Scan" in step]
-
-
 def blob_path(postdesk, message_id: int):
     with postdesk.app.db.read() as session:
         sha256 = session.scalar(select(Blob.sha256).join(Attachment, Attachment.blob_id == Blob.id)
                                 .where(Attachment.message_id == message_id).limit(1))
     return postdesk.app.blobs.path(sha256)
+
+
+class SubjectIndex:
+    """A stand-in for a full-text index: it keeps each message's subject, as the store tells it."""
+
+    name = "subjects"
+
+    def __init__(self):
+        self.subjects: dict[int, str] = {}
+
+    def written(self, session, messages):
+        self.subjects.update((message_id, record.subject) for message_id, record in messages)
+
+    def erasing(self, session, message_ids):
+        for message_id in message_ids:
+            del self.subjects[message_id]
+
+    def copies(self, session, message_ids):
+        return sum(1 for message_id in message_ids if message_id in self.subjects)
+
+
+def test_a_hook_holding_copies_is_told_of_every_write_and_erasure_and_counted_in_copies_of(postdesk):
+    index = SubjectIndex()
+    postdesk.app.store.hooks.append(index)
+    first = delivered(postdesk, mail("alice@example.org", "Printer on fire")[0])
+    second = delivered(postdesk, mail("alice@example.org", "Still on fire")[0])
+    assert index.subjects == {first.id: "Printer on fire", second.id: "Still on fire"}
+    with postdesk.app.db.read() as session:  # and the full-text index, the store's own hook
+        assert postdesk.app.store.copies_of(session, "alice@example.org").hooks == {"search": 2, "subjects": 2}
+    erase(postdesk, first.id)
+    assert index.subjects == {second.id: "Still on fire"}
+    with postdesk.app.db.read() as session:
+        assert postdesk.app.store.copies_of(session, "alice@example.org").hooks == {"search": 1, "subjects": 1}
+
+
+def test_serve_sweeps_the_blob_files_a_crash_left_when_its_runner_starts(settings, serve):
+    blobs = BlobStore(settings.blob_dir)
+    orphan = blobs.path(blobs.put(b"an erasure committed; the crash came before its unlink"))
+    server = serve()
+    try:
+        deadline = time.monotonic() + 60
+        while orphan.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not orphan.exists()
+    finally:
+        assert server.terminate() == 0

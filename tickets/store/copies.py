@@ -79,14 +79,22 @@ def copies_of(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], ad
     return copies
 
 
-def _hanging_on(session: Session, blobs: BlobStore, ids: list[int], copies: Copies) -> None:
-    def count(model) -> int:
-        return session.scalar(select(func.count()).select_from(model).where(model.message_id.in_(ids)))
+HANGING = {"raw_messages": RawMessage, "recipients": Recipient, "attachments": Attachment, "verdicts": SpamVerdict,
+           "imap_copies": ImapCopy}
 
-    copies.raw_messages += count(RawMessage)
-    copies.recipients += count(Recipient)
-    copies.attachments += count(Attachment)
-    copies.verdicts += count(SpamVerdict)
+
+def rows_hanging_on(session: Session, ids: list[int]) -> dict[str, int]:
+    """How many rows of each table hanging on these messages (by their indexed message_id)."""
+    return {name: session.scalar(select(func.count()).select_from(model).where(model.message_id.in_(ids)))
+            for name, model in HANGING.items()}
+
+
+def _hanging_on(session: Session, blobs: BlobStore, ids: list[int], copies: Copies) -> None:
+    counts = rows_hanging_on(session, ids)
+    copies.raw_messages += counts["raw_messages"]
+    copies.recipients += counts["recipients"]
+    copies.attachments += counts["attachments"]
+    copies.verdicts += counts["verdicts"]
     copies.spam_labels += session.scalars(select(SpamLabel.key).where(SpamLabel.message_id.in_(ids))).all()
     copies.spam_events += session.scalar(select(func.count()).select_from(SpamEvent)
                                          .where(SpamEvent.key.in_([message_key(i) for i in ids])))

@@ -22,12 +22,13 @@ from sqlalchemy.orm import Session
 
 from classifier.forgetting import forget
 from models import (
-    Attachment, Blob, Contact, ImapCopy, Message, RawMessage, Recipient, SpamVerdict, Ticket,
+    Attachment, Blob, Contact, Message, Recipient, Ticket,
     TicketParticipant,
 )
 from models.blobstore import BlobStore
 from models.base import utcnow
 from tickets.store.blobs import release_after_commit
+from tickets.store.copies import rows_hanging_on
 from tickets.store.labels import spam_keys
 from tickets.store.record import Erased, StoreHook
 from tickets.store.sql import Statement
@@ -77,10 +78,12 @@ def _erase_chunk(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook],
     erased.messages += _DELETE_MESSAGE.many(session, [{"id": i} for i in ids])
     tickets = {m.ticket_id for m in messages if m.ticket_id is not None}
     surviving = set(session.scalars(select(Message.ticket_id).where(Message.ticket_id.in_(tickets)).distinct()))
-    (_shell_tickets if shells else _drop_tickets)(session, tickets - surviving, erased)
+    gone = tickets - surviving
+    contacts = {m.contact_id for m in messages} | set(session.scalars(select(Ticket.contact_id).where(Ticket.id.in_(gone))))
+    (_shell_tickets if shells else _drop_tickets)(session, gone, erased)
     _drop_participants(session, {(t, a) for t, a in brought if t in surviving}, erased)
     _replace_subjects(session, [m for m in messages if m.thread_rule == "new" and m.ticket_id in surviving])
-    _drop_contacts(session, {m.contact_id for m in messages if m.contact_id is not None}, erased)
+    _drop_contacts(session, contacts - {None}, erased)
     zero = session.scalars(select(Blob.sha256).where(Blob.id.in_(blob_ids), Blob.refcount <= 0)).all()
     erased.blobs += len(zero)
     release_after_commit(session, blobs, zero)
@@ -105,17 +108,12 @@ def _brought(session: Session, messages: list) -> set[tuple[int, str]]:
 
 def _count_cascades(session: Session, ids: list[int], erased: Erased) -> None:
     """What the foreign keys' cascades will remove with the messages."""
-    def count(model) -> int:
-        return session.scalar(select(func.count()).select_from(model).where(model.message_id.in_(ids)))
-
-    erased.raw_messages += count(RawMessage)
-    erased.recipients += count(Recipient)
-    erased.attachments += count(Attachment)
-    erased.verdicts += count(SpamVerdict)
-    erased.imap_copies += count(ImapCopy)
+    for name, n in rows_hanging_on(session, ids).items():
+        setattr(erased, name, getattr(erased, name) + n)
 
 
 def _drop_tickets(session: Session, tickets: set[int], erased: Erased) -> None:
+    """Delete these tickets (their participants go by the cascade)."""
     if tickets:
         erased.participants += session.scalar(select(func.count()).select_from(TicketParticipant)
                                               .where(TicketParticipant.ticket_id.in_(tickets)))
@@ -152,5 +150,5 @@ def _replace_subjects(session: Session, openers: list) -> None:
 
 
 def _drop_contacts(session: Session, contacts: set[int], erased: Erased) -> None:
-    """The contacts of the erased messages that no message or ticket points at any more."""
+    """Those contacts of the erased messages and tickets that no message or ticket points at any more."""
     erased.contacts += _DELETE_CONTACT.many(session, [{"id": c} for c in sorted(contacts)])

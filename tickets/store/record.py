@@ -23,7 +23,7 @@ class Part(Protocol):
 
 
 class Addressee(NamedTuple):
-    kind: str  # envelope (RCPT TO), to, cc or reply-to
+    kind: str  # envelope (RCPT TO), to, cc, reply-to, or from (each author, when From names several)
     address: str  # lower-cased
     name: str
 
