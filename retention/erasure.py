@@ -37,14 +37,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from classifier.forgetting import sweep_snapshots
-from ingest.imap_config import ImapAccount
-from ingest.parse import raw_sha256
 from ingest.spool import Entry, Spool
 from models import (
     Attachment, Blob, Contact, ErasureJob, ImapCopy, Message, Recipient, SenderRule, SpamLabel, Ticket,
 )
 from models.base import utcnow
 from models.db import Database
+from models.mail.parse import raw_sha256
+from models.settings import ImapAccount
 from retention.audit import record
 from retention.free_pages import free_pages
 from retention.ledger import ErasureLedger, normalise_address

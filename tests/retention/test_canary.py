@@ -21,8 +21,9 @@ from canary import Canaries
 from classifier.features import Features
 from classifier.model import CountModel
 from classifier.versions import retrain, versions
-from ingest.spool import Envelope, Spool
+from ingest.spool import Spool
 from models import Message, SpamLabel
+from models.mail.envelope import Envelope
 from postdesk.app import App
 from serve import settings_env
 from tickets.signing import MessageIdSigner

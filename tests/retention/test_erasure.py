@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, func, select
 
-from ingest.spool import Envelope
 from models import (
     Attachment, AuditEvent, Blob, Contact, ErasureJob, Message, Recipient, SenderRule, Ticket, TicketParticipant,
 )
+from models.mail.envelope import Envelope
 from retention.erasure import ErasureError
 from query_plans import full_scans
 from serve import settings_env
@@ -49,7 +49,7 @@ def mail(sender: str, subject: str, *, cc: str = "", reply_to: str = "", files=(
 def deliver(postdesk, raw: bytes, sender: str) -> Message:
     code, reply = postdesk.send(raw, sender=sender)
     assert code == 250, reply
-    postdesk.settle()
+    postdesk.drain()
     with postdesk.app.db.read() as session:
         return session.scalars(select(Message).where(Message.spool_id == reply.split()[-1].decode())).one()
 
@@ -202,7 +202,7 @@ def test_the_same_mail_coming_again_is_dropped_as_erased(postdesk):
     deliver(postdesk, raw, ANN)
     erase(postdesk)
     entry = postdesk.app.spool.put(raw, Envelope(source="import"))  # `import mbox` of an old archive
-    postdesk.settle()
+    postdesk.drain()
     assert count(postdesk, Message) == 0
     assert postdesk.runner.stats["erased"] == 1 and entry
 
@@ -219,7 +219,7 @@ def test_spool_leftovers_holding_their_mail_go_and_the_others_stay(postdesk):
         (spool.root / "tmp" / name).write_bytes(b'{"mail_from": ""}\n' + raw)
         os.utime(spool.root / "tmp" / name, (time.time() - 3600,) * 2)
     group = spool.stage(raw_ann, Envelope(mail_from=ANN)), spool.stage(raw_bob, Envelope(mail_from=BOB))
-    # the runner drains the spool only when told (`settle`): the group waits in new/
+    # the runner drains the spool only when told (`drain`): the group waits in new/
     spool.commit(list(group))
 
     receipt = postdesk.app.eraser().erase(postdesk.app.eraser().person(ANN), "delete", "tester")

@@ -103,7 +103,7 @@ def test_an_agent_signs_in_reads_hostile_mail_safely_and_finds_it_by_search(post
         postdesk.send(hostile_mail(canary.url))
         postdesk.send(b"From: Carl <carl@example.org>\r\nTo: support@example.com\r\nSubject: Plain question\r\n\r\n"
                       b"Where is my parcel, the zebracorn one?\r\n")
-        postdesk.settle()
+        postdesk.drain()
         sam = make_agent(db, "sam@example.com", departments=["Support"])
         ARTIFACTS.mkdir(exist_ok=True)
 

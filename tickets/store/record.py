@@ -10,16 +10,7 @@ from typing import NamedTuple, Protocol
 from sqlalchemy.orm import Session
 
 from classifier.judge import Judgement
-
-
-class Part(Protocol):
-    """An attachment as the parser hands it over (`ingest.message.Part` is one)."""
-
-    filename: str
-    content_type: str
-    payload: bytes
-    content_id: str
-    inline: bool
+from models.mail.message import Part
 
 
 class Addressee(NamedTuple):
