@@ -90,5 +90,5 @@ def test_neutral_score_is_not_decided_by_default_and_can_be():
     assert label_by_cutoffs(0.5000001, 0.4, 0.5) == "spam" and label_by_cutoffs(0.4, 0.4, 0.5) == "ham"
     assert label_by_cutoffs(0.5, 0.4, 0.5, neutral_unsure=False) == "spam"
     assert label_by_cutoffs(0.5, 0.5, 0.9, neutral_unsure=False) == "ham"
-    assert SpamFilter(ham_cutoff=0.4, spam_cutoff=0.5, neutral_unsure=False).label_by_cutoffs(0.5) == "spam"
-    assert SpamFilter(ham_cutoff=0.4, spam_cutoff=0.5).label_by_cutoffs(0.5) == "unsure"
+    assert SpamFilter(ham_cutoff=0.4, spam_cutoff=0.5, neutral_unsure=False).label_for(0.5) == "spam"
+    assert SpamFilter(ham_cutoff=0.4, spam_cutoff=0.5).label_for(0.5) == "unsure"
