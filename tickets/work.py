@@ -41,7 +41,7 @@ def _ticket(session: Session, ticket_id: int) -> Ticket:
     return ticket
 
 
-def add_note(session: Session, ticket_id: int, author_id: int, body: str, *, actor: str, now: datetime) -> int:
+def add_note(session: Session, ticket_id: int, author_id: int | None, body: str, *, actor: str, now: datetime) -> int:
     body = body.strip()
     if not body:
         raise WorkError("A note needs some text.")

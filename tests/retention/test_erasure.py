@@ -19,12 +19,15 @@ from sqlalchemy import event, func, select
 
 from ingest.spool import Envelope
 from models import (
-    Attachment, AuditEvent, Blob, Contact, ErasureJob, Message, Recipient, SenderRule, Ticket, TicketParticipant,
+    Attachment, AuditEvent, Blob, Contact, ErasureJob, Message, Recipient, SenderRule, Ticket, TicketNote,
+    TicketParticipant,
 )
+from models.base import utcnow
 from retention.erasure import ErasureError
 from query_plans import full_scans
 from serve import settings_env
 from tickets.signing import MessageIdSigner
+from tickets.work import add_note, merge, split
 
 ANN, BOB = "ann@example.org", "bob@example.net"
 PDF = b"%PDF-1.4\n" + os.urandom(3000) + b"\n%%EOF\n"
@@ -296,3 +299,31 @@ def test_importing_an_old_archive_of_their_mail_drops_it_and_says_so(postdesk, t
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "imported 1, duplicates 0, erased 1, quarantined 0"
     assert count(postdesk, Message, Message.from_address == ANN) == 0
+
+
+@pytest.mark.parametrize("mode", ["delete", "anonymise"])
+def test_notes_on_their_tickets_and_naming_them_on_others_go_and_merged_or_split_tickets_follow(
+        postdesk, conversations, mode):
+    c = conversations
+    third = deliver(postdesk, mail(ANN, "Another question"), ANN)
+    fourth = deliver(postdesk, mail(ANN, "Re: Another question", reply_to=f"<{third.message_id_header}>"), ANN)
+    with postdesk.app.db.write() as session:
+        now, store = utcnow(), postdesk.app.store
+        add_note(session, c["anns"].ticket_id, None, "Ann is cross", actor="agent:1", now=now)
+        add_note(session, c["bobs"].ticket_id, None, f"{ANN.upper()} cc'd herself", actor="agent:1", now=now)
+        add_note(session, c["bobs"].ticket_id, None, "Bob's own note", actor="agent:1", now=now)
+        split_off = split(session, store, fourth.id, actor="agent:1", now=now)
+        merge(session, store, third.ticket_id, c["anns"].ticket_id, actor="agent:1", now=now)
+        add_note(session, split_off, None, "about the split", actor="agent:1", now=now)
+
+    receipt = erase(postdesk, mode=mode)
+
+    with postdesk.app.db.read() as session:
+        assert session.scalars(select(TicketNote.body)).all() == ["Bob's own note"]
+        left = session.scalars(select(Ticket)).all()
+    assert receipt.counts["notes"] == 3
+    assert {t.id for t in left if t.erased_at is None and t.queue != "merged"} == {c["bobs"].ticket_id}
+    assert all(t.subject == "" and t.contact_id is None for t in left if t.id != c["bobs"].ticket_id)
+    if mode == "delete":
+        assert [t.id for t in left] == [c["bobs"].ticket_id]  # the merged pointer went with its ticket
+
