@@ -121,7 +121,7 @@ def merge(ticket_id: int, request: Request, into: str = Form(""), csrf: str = Fo
         target = _ticket_id(into)
         _visible(session, me, ticket_id, target)
         work.merge(session, _store(site), ticket_id, target, actor=_actor(me), now=site.now())
-        return f"/tickets/{target}"
+        return f"/tickets/{target}?merged={ticket_id}"
     return _do(request, me, csrf, action, f"/tickets/{ticket_id}")
 
 

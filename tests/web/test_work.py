@@ -115,7 +115,7 @@ def test_merging_moves_messages_participants_and_notes_and_the_old_number_leads_
     old = f"/tickets/{second.ticket_id}"
     act(sam, old, f"{old}/notes", body="dan is carla's colleague")
     done = act(sam, old, f"{old}/merge", into=f"#{first.ticket_id}")
-    assert done.status_code == 303 and done.headers["location"] == f"/tickets/{first.ticket_id}"
+    assert done.status_code == 303 and done.headers["location"] == f"/tickets/{first.ticket_id}?merged={second.ticket_id}"
     with postdesk.app.db.read() as session:
         assert session.get(Message, second.id).ticket_id == first.ticket_id
         assert set(session.scalars(select(TicketParticipant.address).where(
