@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from models import Agent, AgentDepartment, AuditEvent, Message, Ticket, TicketNote, TicketPresence
 from models.ticket import STATUSES
-from tickets.service import set_status as _set_status
 from tickets.store import MessageStore
 
 NOTE_CHARS = 20_000
@@ -70,9 +69,7 @@ def set_status(session: Session, ticket_id: int, status: str, *, actor: str, now
     ticket = _ticket(session, ticket_id)
     before = ticket.status
     if before != status:
-        _set_status(session, ticket.id, status)
-        ticket.updated_at = now
-        ticket.closed_at = now if status == "closed" else None
+        ticket.status, ticket.updated_at, ticket.closed_at = status, now, now if status == "closed" else None
         _audit(session, actor, "ticket-status", now, ticket=ticket.id, before=before, after=status)
 
 

@@ -151,6 +151,8 @@ def test_a_moved_message_takes_its_later_replies_with_it(postdesk, team):
     sam = team["sam"]
     done = act(sam, f"/tickets/{a.ticket_id}", f"/messages/{wrong.id}/move", into=str(other.ticket_id))
     assert done.status_code == 303 and done.headers["location"] == f"/tickets/{other.ticket_id}#m{wrong.id}"
+    with postdesk.app.db.read() as session:
+        assert "moved" in session.get(Message, wrong.id).flags
     later = deliver(postdesk, mail("Re: Re: Order 1", replying_to=wrong.message_id_header))
     assert later.ticket_id == other.ticket_id and later.thread_rule == "reference"
     [event] = audit(postdesk, "message-move")
