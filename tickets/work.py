@@ -37,7 +37,17 @@ def _ticket(session: Session, ticket_id: int) -> Ticket:
     ticket = session.get(Ticket, ticket_id)
     if ticket is None or ticket.merged_into_id is not None:
         raise LookupError(f"no ticket {ticket_id}")
+    if ticket.erased_at is not None:
+        raise WorkError(f"Ticket {ticket_id} was erased: it takes nothing in.")
     return ticket
+
+
+def _lock(session: Session, *ticket_ids: int) -> None:
+    """PostgreSQL: hold these tickets' rows, in id order, so two agents merging the same two
+    tickets crosswise wait for each other instead of each leaving a pointer to the other.
+    (SQLite writes one transaction at a time anyway.)"""
+    session.execute(select(Ticket.id).where(Ticket.id.in_(sorted(set(ticket_ids)))).order_by(Ticket.id)
+                    .with_for_update())
 
 
 def add_note(session: Session, ticket_id: int, author_id: int | None, body: str, *, actor: str, now: datetime) -> int:
@@ -96,6 +106,7 @@ def merge(session: Session, store: MessageStore, ticket_id: int, into: int, *, a
     """Move every message and note of ticket `ticket_id` into ticket `into`, leaving a pointer."""
     if ticket_id == into:
         raise WorkError("A ticket cannot be merged into itself.")
+    _lock(session, ticket_id, into)
     source, target = _ticket(session, ticket_id), _ticket(session, into)
     moved = session.scalars(select(Message.id).where(Message.ticket_id == source.id)).all()
     store.move(session, moved, target.id)
@@ -121,6 +132,7 @@ def move_message(session: Session, store: MessageStore, message_id: int, into: i
         raise LookupError(f"no message {message_id} on a ticket")
     if source_id == into:
         raise WorkError("The message is on that ticket already.")
+    _lock(session, source_id, into)
     source, target = _ticket(session, source_id), _ticket(session, into)
     store.move(session, [message_id], target.id)
     target.updated_at = now

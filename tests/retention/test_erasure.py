@@ -27,7 +27,7 @@ from retention.erasure import ErasureError
 from query_plans import full_scans
 from serve import settings_env
 from tickets.signing import MessageIdSigner
-from tickets.work import add_note, merge, split
+from tickets.work import WorkError, add_note, merge, split
 
 ANN, BOB = "ann@example.org", "bob@example.net"
 PDF = b"%PDF-1.4\n" + os.urandom(3000) + b"\n%%EOF\n"
@@ -326,4 +326,7 @@ def test_notes_on_their_tickets_and_naming_them_on_others_go_and_merged_or_split
     assert all(t.subject == "" and t.contact_id is None for t in left if t.id != c["bobs"].ticket_id)
     if mode == "delete":
         assert [t.id for t in left] == [c["bobs"].ticket_id]  # the merged pointer went with its ticket
+    else:  # a shell takes nothing in, from agents either
+        with pytest.raises(WorkError, match="was erased"), postdesk.app.db.write() as session:
+            merge(session, postdesk.app.store, c["bobs"].ticket_id, c["anns"].ticket_id, actor="agent:1", now=utcnow())
 
