@@ -128,3 +128,33 @@ def test_queue_ticket_search_and_account_pages_fit_a_phone_375_px_wide(postdesk,
         width = page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
         page.screenshot(path=str(ARTIFACTS / f"phone-{name}.png"), full_page=True)
         assert width <= 375, f"{path}: {width} px wide"
+
+
+def test_r_opens_the_reply_form_and_the_other_agent_sees_who_is_replying(postdesk, db, site, chromium):
+    postdesk.send(mail("Who answers this"))
+    postdesk.settle()
+    ticket_id = tickets_of(postdesk)["Who answers this"]
+    make_agent(db, "ada@example.com", departments=["Support"], two_factor=False)
+    sam = signed_in(chromium, site, db)
+    ada = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    ada.goto(site + "signin")
+    ada.fill("input[name=email]", "ada@example.com")
+    ada.fill("input[name=password]", PASSWORD)
+    ada.click("button[type=submit]")
+    ada.wait_for_url("**/queues/open")
+
+    sam.goto(f"{site}tickets/{ticket_id}")
+    ada.goto(f"{site}tickets/{ticket_id}")
+    assert ada.inner_text("#presence") == "Sam is viewing this ticket."
+    # the reply form (issue 18's outbox) as a closed <details id="reply">: r opens it and puts the cursor in it
+    sam.evaluate("""document.querySelector('article.ticket').insertAdjacentHTML('beforeend',
+        '<details id="reply"><summary>Reply</summary><form><textarea name="body"></textarea></form></details>')""")
+    sam.keyboard.press("r")
+    assert sam.evaluate("document.getElementById('reply').open") is True
+    assert sam.evaluate("document.activeElement.name") == "body"
+
+    def ada_sees_sam_replying() -> bool:
+        ada.reload()
+        return ada.inner_text("#presence") == "Sam is replying to this ticket."
+
+    wait_for(ada_sees_sam_replying, what="Ada seeing Sam replying")

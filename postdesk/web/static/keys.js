@@ -1,6 +1,7 @@
 /* Postdesk's keyboard shortcuts and presence checks: an enhancement; every page works without it.
    Queue: j/k move the selection, o (or Enter) opens it, e closes the selected ticket.
-   Ticket: j/k move between messages, e closes the ticket, r opens and focuses the reply form (#reply) if there is one.
+   Ticket: j/k move between messages, e closes the ticket, r opens and focuses the reply form (#reply, or an
+   element of class "reply": a form, or a <details> holding one) if there is one.
    The ticket page also tells the server every few seconds that this agent is here, and shows who else is. */
 (function () {
   "use strict";
@@ -40,6 +41,10 @@
     };
   }
 
+  function replyForm() {
+    return document.getElementById("reply") || document.querySelector(".reply");
+  }
+
   var rows = Array.prototype.slice.call(document.querySelectorAll("table.tickets tbody tr[data-ticket]"));
   var messages = Array.prototype.slice.call(document.querySelectorAll("section.message"));
   var moveRow = selector(rows), moveMessage = selector(messages);
@@ -61,7 +66,7 @@
     k: function () { moveMessage(-1); },
     e: function () { var form = document.getElementById("close-ticket"); if (form) form.submit(); },
     r: function () {
-      var reply = document.getElementById("reply");
+      var reply = replyForm();
       if (!reply) return;
       if (reply.tagName === "DETAILS") reply.open = true;
       var field = reply.querySelector("textarea, input:not([type=hidden])");
@@ -85,7 +90,7 @@
   var poll = Number(notice.dataset.poll || 20) * 1000;
 
   function activity() {
-    var reply = document.getElementById("reply");
+    var reply = replyForm();
     var active = document.activeElement;
     var writing = reply && (reply.contains(active) ||
       Array.prototype.some.call(reply.querySelectorAll("textarea"), function (t) { return t.value.trim() !== ""; }));
@@ -108,7 +113,7 @@
 
   setInterval(tell, poll);
   document.addEventListener("focusin", function (event) {
-    var reply = document.getElementById("reply");
+    var reply = replyForm();
     if (reply && reply.contains(event.target)) tell();  // say "replying" at once, not at the next check
   });
 })();
