@@ -8,6 +8,7 @@ from models.blob import Blob
 from models.ticket import Ticket, TicketParticipant
 from models.message import Attachment, ImapCopy, Message, RawMessage, Recipient
 from models.spam import SenderRule, SpamEvent, SpamLabel, SpamModelVersion, SpamVerdict
+from models.ticket_work import TicketNote, TicketPresence
 from models.audit import AuditEvent
 from models.erasure import ErasureJob
 
@@ -15,5 +16,6 @@ __all__ = [
     "Agent", "AgentDepartment", "Attachment", "AuditEvent", "Base", "Blob", "Contact", "Department", "ErasureJob",
     "ImapCopy", "Mailbox",
     "MailboxAlias", "Message", "RawMessage", "Recipient", "SenderRule", "SpamEvent", "SpamLabel", "SpamModelVersion",
-    "RecoveryCode", "RolePolicy", "SignInFailure", "SpamVerdict", "Ticket", "TicketParticipant", "WebSession",
+    "RecoveryCode", "RolePolicy", "SignInFailure", "SpamVerdict", "Ticket", "TicketNote", "TicketParticipant",
+    "TicketPresence", "WebSession",
 ]

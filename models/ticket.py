@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models.base import NEVER_REUSED, Base, serial_id, utcnow
 
 STATUSES = ("new", "open", "pending", "resolved", "closed")
-QUEUES = ("inbox", "review", "spam", "automatic", "trash")  # automatic: bounces and auto-replies that matched no ticket
+# automatic: bounces and auto-replies that matched no ticket; merged: a pointer left by a merge (no queue page shows it)
+QUEUES = ("inbox", "review", "spam", "automatic", "trash", "merged")
 
 
 class Ticket(Base):
@@ -29,6 +30,9 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]  # an erased person's ticket kept as a shell: no content, nothing threads into it
+    # A ticket merged into another keeps only this pointer (queue "merged"): its page and the replies
+    # that thread to it go there. It goes with the ticket it points at (an erasure).
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
 
     department = relationship("Department")
     mailbox = relationship("Mailbox")

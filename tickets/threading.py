@@ -8,6 +8,8 @@ Rules, first match wins (the name is stored on the message as `thread_rule`):
   new        none of these; `linked_to` is set when a stranger pointed at a ticket
 A ticket an erasure kept as a shell (`erased_at`) is never found: ids are never reused, so a late
 reply to an erased ticket opens a new one, whatever it points at.
+Agents move messages and merge tickets: a stored message is looked up on the ticket it is on now
+(also one of ours a signed id names), and a merged ticket's pointer is followed to where it went.
 """
 
 from __future__ import annotations
@@ -45,13 +47,24 @@ class ThreadDecision:
 
 
 # An erased person's ticket kept as a shell takes nothing in: a late reply starts afresh.
-_TICKET = select(Ticket.id, Ticket.status, Ticket.closed_at, Ticket.updated_at).where(
+_TICKET = select(Ticket.id, Ticket.status, Ticket.closed_at, Ticket.updated_at, Ticket.merged_into_id).where(
     Ticket.id == bindparam("id"), Ticket.erased_at.is_(None))
+_MERGES = 20  # pointers followed at most (a merge never points back: see tickets.work.merge)
 
 
 def _ticket(session: Session, ticket_id: int) -> TicketState | None:
-    row = session.execute(_TICKET, {"id": ticket_id}).first()
-    return TicketState(*row) if row is not None else None
+    """The ticket, or the one it was merged into."""
+    for _ in range(_MERGES):
+        row = session.execute(_TICKET, {"id": ticket_id}).first()
+        if row is None:
+            return None
+        if row.merged_into_id is None:
+            return TicketState(*row[:4])
+        ticket_id = row.merged_into_id
+    return None
+
+
+_STORED = select(Message.ticket_id).where(Message.message_id_header == bindparam("id"), Message.ticket_id.is_not(None))
 
 
 def _is_participant(session: Session, ticket_id: int, address: str) -> bool:
@@ -64,6 +77,8 @@ def _by_signature(session: Session, ids: list[str], signer: MessageIdSigner) -> 
         ticket_id = signer.ticket_of(message_id)
         if ticket_id is None or ticket_id > MAX_TICKET_ID:
             continue
+        # our stored message may have been moved since it was sent: its ticket now, not the one it names
+        ticket_id = session.execute(_STORED, {"id": message_id}).scalar() or ticket_id
         if (ticket := _ticket(session, ticket_id)) is not None:
             return ticket
     return None

@@ -16,7 +16,7 @@ from typing import Any
 from typer.core import TyperGroup
 
 from postdesk.cli import (
-    blobs, imap, import_mail, privacy, search, serve, settings, spam, spool, status, tickets, users, web,
+    blobs, imap, import_mail, privacy, search, serve, settings, spam, spool, status, ticket_work, tickets, users, web,
 )
 from postdesk.cli.common import Verbs, fail
 from postdesk.cli.workspace import environment_problem
@@ -63,7 +63,7 @@ app.command()(serve.serve)
 app.command()(status.status)
 app.command("import")(import_mail.import_mail)
 app.command("settings")(settings.show_settings)
-app.add_typer(tickets.group, name="tickets")
+app.add_typer(tickets.group, name="tickets")  # with its work verbs, from ticket_work
 app.add_typer(spool.group, name="spool")
 app.add_typer(spam.group, name="spam")
 app.add_typer(imap.group, name="imap")

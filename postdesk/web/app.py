@@ -14,13 +14,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from models.base import utcnow
 from models.db import Database
 from models.settings import Settings
-from postdesk.web import account_routes, search_routes, signin_routes, ticket_routes
+from postdesk.web import account_routes, search_routes, signin_routes, ticket_routes, work_routes
 from postdesk.web.auth import STEP_PAGES, FormExpired, SignInNeeded, StepNeeded
 from postdesk.web.site import HERE, Site, site_of
 
-# No script at all; styles and images from us only; framed only by ourselves (the message bodies
-# bring their own, stricter policy).
-PAGE_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
+# Scripts, styles and images from us only (the keyboard shortcuts and presence checks, static/keys.js;
+# no inline script); framed only by ourselves (the message bodies bring their own, stricter policy).
+PAGE_POLICY = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; "
+               "frame-src 'self'; "
                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 _COMMON = {"x-content-type-options": "nosniff", "referrer-policy": "same-origin",
            "cross-origin-opener-policy": "same-origin", "permissions-policy": "camera=(), microphone=(), geolocation=()"}
@@ -58,7 +59,7 @@ class SecurityHeaders:
 def create_app(settings: Settings, db: Database, now: Callable[[], datetime] = utcnow) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.site = Site.build(settings, db, now)
-    for module in (signin_routes, ticket_routes, search_routes, account_routes):
+    for module in (signin_routes, ticket_routes, search_routes, account_routes, work_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(SecurityHeaders, site=app.state.site)

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
 from models import Agent, Department, Message, Ticket
-from postdesk.web import mail_html
+from postdesk.web import mail_html, work_routes
 from postdesk.web.auth import Viewer, viewer
 from postdesk.web.nav import nav
 from postdesk.web.site import site_of
@@ -82,6 +82,8 @@ def ticket_page(ticket_id: int, request: Request, me: Viewer = Depends(viewer)):
     with site.db.read() as session:
         if not access.ticket(session, ticket_id, me.departments):
             raise HTTPException(404)
+        if (into := work_routes.merged_into(session, ticket_id)) is not None:
+            return RedirectResponse(f"/tickets/{into}?merged={ticket_id}", status_code=303)
         detail = ticket_detail(session, ticket_id)
         assignee = session.execute(select(Agent.name, Agent.email).join(Ticket, Ticket.assignee_id == Agent.id)
                                    .where(Ticket.id == ticket_id)).first()
@@ -94,7 +96,8 @@ def ticket_page(ticket_id: int, request: Request, me: Viewer = Depends(viewer)):
             m["remote_images"] = mail_html.sanitise(html[m["id"]], {}).remote_images
             m["images_loaded"] = m["id"] == images_for
     return site.render(request, "ticket.html", **context, ticket=detail,
-                       assignee=(assignee[0] or assignee[1]) if assignee else None)
+                       assignee=(assignee[0] or assignee[1]) if assignee else None,
+                       merged=_int(request.query_params.get("merged")), **work_routes.work_context(site, ticket_id, me))
 
 
 @router.get("/messages/{message_id}/body")

@@ -22,12 +22,14 @@ from classifier.features import Features
 from classifier.model import CountModel
 from classifier.versions import retrain, versions
 from ingest.spool import Spool
-from models import Message, SpamLabel
+from models import Message, SpamLabel, TicketNote
+from models.base import utcnow
 from models.mail.envelope import Envelope
 from postdesk.app import App
 from serve import settings_env
 from tickets.signing import MessageIdSigner
 from tickets.spam_marks import mark_message
+from tickets.work import add_note, merge
 
 BOB = "bob@example.net"
 
@@ -118,6 +120,7 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
             send(server.port, msg, c["address"])
         p = [stored(app, msg["Message-ID"]) for msg in theirs]
         assert p[1].ticket_id == p[0].ticket_id and p[2].ticket_id == b[0].ticket_id
+        _work_on_their_tickets(app, c, p, b)
 
         b0, p0 = learn(app, b[0], "ham"), learn(app, p[0], "ham")
         save_version(app)  # version 1: Bob's first and their first
@@ -150,6 +153,7 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
             live.refresh(session)
             first, second = versions(session)
             assert session.scalar(select(func.count()).select_from(Message)) == 4  # Bob's, one redacted
+            assert session.scalars(select(TicketNote.body)).all() == ["Bob prefers the phone"]
         without_them = [model_of((b0, "ham")), model_of((b0, "ham"), (b1, "spam")),
                         model_of((b0, "ham"), (b1, "spam"), (b2, "ham"))]
         assert same_counts(CountModel.load(settings.spam_dir / first.path), without_them[0])
@@ -162,6 +166,18 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
     assert c.scan_tree(tmp_path) == [], "nor in the log the server wrote to its end"
     assert " DEBUG postdesk.runner: batch of" in (tmp_path / "serve.log").read_text()
     assert " DEBUG postdesk.erasure: " in (tmp_path / "erase.log").read_text()
+
+
+def _work_on_their_tickets(app: App, c: Canaries, p: list[Message], b: list[Message]) -> None:
+    """Agents' notes about them, on their ticket and on Bob's (naming their address), one on Bob's
+    other ticket about Bob only; and their fourth ticket merged into their first."""
+    with app.db.write() as session:
+        now = utcnow()
+        add_note(session, p[0].ticket_id, None, f"{c['name']} phoned: {c['body']}", actor="agent:1", now=now)
+        add_note(session, b[0].ticket_id, None, f"{c['address']} wrote here too about {c['subject']}",
+                 actor="agent:1", now=now)
+        add_note(session, b[1].ticket_id, None, "Bob prefers the phone", actor="agent:1", now=now)
+        merge(session, app.store, p[3].ticket_id, p[0].ticket_id, actor="agent:1", now=now)
 
 
 def _leave_in_spool_bad(spool: Spool, raw: bytes, sender: str, tmp_path: Path) -> None:

@@ -23,8 +23,10 @@ import pytest
 from sqlalchemy import event, func, select
 
 from models import (
-    Attachment, AuditEvent, Blob, Contact, ErasureJob, Message, Recipient, SenderRule, Ticket, TicketParticipant,
+    Attachment, AuditEvent, Blob, Contact, ErasureJob, Message, Recipient, SenderRule, Ticket, TicketNote,
+    TicketParticipant,
 )
+from models.base import utcnow
 from models.mail.envelope import Envelope
 from retention.erasure import ErasureError
 from canary import Canaries
@@ -32,6 +34,7 @@ from query_plans import full_scans
 from serve import settings_env
 from tickets import search
 from tickets.signing import MessageIdSigner
+from tickets.work import WorkError, add_note, merge, split
 
 
 def parse_bytes(raw: bytes):
@@ -355,3 +358,34 @@ def test_without_redact_mail_that_mentions_them_stays_as_it_is(postdesk):
     assert "mentions_redacted" not in receipt.counts
     with postdesk.app.db.read() as session:
         assert session.get(Message, kept.id).subject == f"About {ANN}"
+
+
+@pytest.mark.parametrize("mode", ["delete", "anonymise"])
+def test_notes_on_their_tickets_and_naming_them_on_others_go_and_merged_or_split_tickets_follow(
+        postdesk, conversations, mode):
+    c = conversations
+    third = deliver(postdesk, mail(ANN, "Another question"), ANN)
+    fourth = deliver(postdesk, mail(ANN, "Re: Another question", reply_to=f"<{third.message_id_header}>"), ANN)
+    with postdesk.app.db.write() as session:
+        now, store = utcnow(), postdesk.app.store
+        add_note(session, c["anns"].ticket_id, None, "Ann is cross", actor="agent:1", now=now)
+        add_note(session, c["bobs"].ticket_id, None, f"{ANN.upper()} cc'd herself", actor="agent:1", now=now)
+        add_note(session, c["bobs"].ticket_id, None, "Bob's own note", actor="agent:1", now=now)
+        split_off = split(session, store, fourth.id, actor="agent:1", now=now)
+        merge(session, store, third.ticket_id, c["anns"].ticket_id, actor="agent:1", now=now)
+        add_note(session, split_off, None, "about the split", actor="agent:1", now=now)
+
+    receipt = erase(postdesk, mode=mode)
+
+    with postdesk.app.db.read() as session:
+        assert session.scalars(select(TicketNote.body)).all() == ["Bob's own note"]
+        left = session.scalars(select(Ticket)).all()
+    assert receipt.counts["notes"] == 3
+    assert {t.id for t in left if t.erased_at is None and t.queue != "merged"} == {c["bobs"].ticket_id}
+    assert all(t.subject == "" and t.contact_id is None for t in left if t.id != c["bobs"].ticket_id)
+    if mode == "delete":
+        assert [t.id for t in left] == [c["bobs"].ticket_id]  # the merged pointer went with its ticket
+    else:  # a shell takes nothing in, from agents either
+        with pytest.raises(WorkError, match="was erased"), postdesk.app.db.write() as session:
+            merge(session, postdesk.app.store, c["bobs"].ticket_id, c["anns"].ticket_id, actor="agent:1", now=utcnow())
+

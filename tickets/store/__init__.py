@@ -10,6 +10,7 @@ Postdesk writes or deletes these.
     with store.batch(session) as writes:       # the runner: one per transaction
         message_id = writes.write(record)      # a MessageRecord: plain data the pipeline decided
     store.erase(session, [message_id])         # → Erased counts; files go after the commit
+    store.move(session, [message_id], ticket_id)   # an agent's merge, move or split
     store.copies_of(session, "a@example.org")  # → Copies: every row and file holding their data
     store.unname(session, store.naming(session, "a@example.org"))  # rows naming them in others' mail
     store.sweep(db)                            # blob files and rows a crash left (serve's start)
@@ -38,7 +39,8 @@ from models.blobstore import BlobStore
 from models.db import Database
 from classifier.forgetting import Forgotten, forget
 from tickets.store import (
-    blobs as _blobs, copies as _copies, erase as _erase, labels as _labels, naming as _naming, redact as _redact,
+    blobs as _blobs, copies as _copies, erase as _erase, labels as _labels, moves as _moves, naming as _naming,
+    redact as _redact,
 )
 from tickets.store.copies import Copies
 from tickets.search import SearchIndex, mentioning
@@ -91,6 +93,11 @@ class MessageStore:
         zero are removed after the commit. `shells`: a ticket left without messages stays, emptied
         (anonymising erasure), instead of going."""
         return _erase.erase(session, self.blobs, self.hooks, self.spam_dir, message_ids, shells)
+
+    def move(self, session: Session, message_ids: Sequence[int], ticket_id: int) -> set[int]:
+        """Put these messages on another ticket, their participants with them (see `tickets.store.moves`);
+        returns the tickets they came from."""
+        return _moves.move(session, message_ids, ticket_id)
 
     def forget_learned(self, session: Session, message_ids: Sequence[int]) -> Forgotten:
         """What the spam filter learned from these messages, forgotten ahead of their erasure: one

@@ -6,7 +6,8 @@ filter learned from it, forgotten first (`classifier.forgetting`: its ledger row
 its counts in the live model and every saved version; a learned message cannot be deleted before:
 no ON DELETE action). Then what it brought along and nothing else uses any more: a participant no
 surviving message of its ticket names, a ticket without messages (or, with `shells`, the ticket
-kept without its subject, contact and participants, marked erased), a contact no message or ticket
+kept without its subject, contact, participants and notes, marked erased; a note on a surviving
+ticket naming an erased message's sender goes too), a contact no message or ticket
 points at, and a surviving ticket's subject when it was this message's (the next message's subject
 takes its place). Blobs whose count reaches zero are removed, files too, after the commit
 (`tickets.store.blobs`).
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from classifier.forgetting import forget
 from models import (
-    Attachment, Blob, Contact, Message, Recipient, Ticket,
+    Attachment, Blob, Contact, Message, Recipient, Ticket, TicketNote,
     TicketParticipant,
 )
 from models.blobstore import BlobStore
@@ -36,11 +37,14 @@ from tickets.store.sql import Statement
 _CHUNK = 500  # ids per lookup, well under SQLite's bound-parameter limit
 _NAMED = ("to", "cc")  # the recipients that take part in a ticket, with the sender
 _M, _T, _C, _P = Message.__table__, Ticket.__table__, Contact.__table__, TicketParticipant.__table__
+_N = TicketNote.__table__
 
 _DELETE_MESSAGE = Statement(_M.delete().where(_M.c.id == bindparam("id")))
 _DELETE_TICKET = Statement(_T.delete().where(_T.c.id == bindparam("id")))
 _SHELL_TICKET = Statement(_T.update().where(_T.c.id == bindparam("id")).values(
     subject="", contact_id=None, erased_at=bindparam("now", type_=_T.c.erased_at.type)))
+_DELETE_NOTE = Statement(_N.delete().where(_N.c.id == bindparam("id")))
+_DELETE_NOTES = Statement(_N.delete().where(_N.c.ticket_id == bindparam("ticket_id")))
 _DELETE_PARTICIPANTS = Statement(_P.delete().where(_P.c.ticket_id == bindparam("ticket_id")))
 _DELETE_PARTICIPANT = Statement(_P.delete().where(_P.c.ticket_id == bindparam("ticket_id"),
                                                   _P.c.address == bindparam("address")))
@@ -72,7 +76,7 @@ def _erase_chunk(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook],
     _forget_learned(session, spam_dir, messages, erased)
     for hook in hooks:
         hook.erasing(session, ids)
-    brought = _brought(session, messages)
+    brought_in = brought(session, messages)
     blob_ids = set(session.scalars(select(Attachment.blob_id).where(Attachment.message_id.in_(ids))))
     _count_cascades(session, ids, erased)
     erased.messages += _DELETE_MESSAGE.many(session, [{"id": i} for i in ids])
@@ -81,7 +85,8 @@ def _erase_chunk(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook],
     gone = tickets - surviving
     contacts = {m.contact_id for m in messages} | set(session.scalars(select(Ticket.contact_id).where(Ticket.id.in_(gone))))
     (_shell_tickets if shells else _drop_tickets)(session, gone, erased)
-    _drop_participants(session, {(t, a) for t, a in brought if t in surviving}, erased)
+    _drop_participants(session, {(t, a) for t, a in brought_in if t in surviving}, erased)
+    _drop_notes_naming(session, {(m.ticket_id, m.from_address) for m in messages if m.ticket_id in surviving}, erased)
     _replace_subjects(session, [m for m in messages if m.thread_rule == "new" and m.ticket_id in surviving])
     _drop_contacts(session, contacts - {None}, erased)
     zero = session.scalars(select(Blob.sha256).where(Blob.id.in_(blob_ids), Blob.refcount <= 0)).all()
@@ -98,7 +103,7 @@ def _forget_learned(session: Session, spam_dir: Path | None, messages: list, era
     erased.spam_versions += forgotten.versions
 
 
-def _brought(session: Session, messages: list) -> set[tuple[int, str]]:
+def brought(session: Session, messages: list) -> set[tuple[int, str]]:
     """(ticket, address) of each participant these messages name: sender, To and Cc."""
     brought = {(m.ticket_id, m.from_address) for m in messages if m.ticket_id is not None and m.from_address}
     named = select(Message.ticket_id, Recipient.address).join(Recipient, Recipient.message_id == Message.id).where(
@@ -117,30 +122,48 @@ def _drop_tickets(session: Session, tickets: set[int], erased: Erased) -> None:
     if tickets:
         erased.participants += session.scalar(select(func.count()).select_from(TicketParticipant)
                                               .where(TicketParticipant.ticket_id.in_(tickets)))
+        erased.notes += session.scalar(select(func.count()).select_from(TicketNote).where(TicketNote.ticket_id.in_(tickets)))
         erased.tickets += _DELETE_TICKET.many(session, [{"id": t} for t in sorted(tickets)])
 
 
 def _shell_tickets(session: Session, tickets: set[int], erased: Erased) -> None:
     """Tickets left without messages stay, for reporting, as shells: status, queue, department and
-    dates kept; no subject, contact or participants."""
+    dates kept; no subject, contact, participants or notes."""
     if tickets:
         rows = [{"ticket_id": t} for t in sorted(tickets)]
         erased.participants += _DELETE_PARTICIPANTS.many(session, rows)
+        erased.notes += _DELETE_NOTES.many(session, rows)
         erased.shells += _SHELL_TICKET.many(session, [{"id": t, "now": utcnow()} for t in sorted(tickets)])
 
 
 def _drop_participants(session: Session, candidates: set[tuple[int, str]], erased: Erased) -> None:
-    """Those of `candidates` (ticket, address) no message left on the ticket names."""
+    erased.participants += _DELETE_PARTICIPANT.many(
+        session, [{"ticket_id": t, "address": a} for t, a in sorted(unneeded(session, candidates))])
+
+
+def unneeded(session: Session, candidates: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Those of `candidates` (ticket, address) no message on the ticket names any more."""
     if not candidates:
-        return
+        return set()
     tickets, addresses = {t for t, _ in candidates}, {a for _, a in candidates}
     left = select(Message.ticket_id, Message.from_address).where(
         Message.ticket_id.in_(tickets), Message.from_address.in_(addresses))
     left_named = select(Message.ticket_id, Recipient.address).join(Recipient, Recipient.message_id == Message.id).where(
         Message.ticket_id.in_(tickets), Recipient.address.in_(addresses), Recipient.kind.in_(_NAMED))
     still = set(map(tuple, session.execute(left).all())) | set(map(tuple, session.execute(left_named).all()))
-    erased.participants += _DELETE_PARTICIPANT.many(
-        session, [{"ticket_id": t, "address": a} for t, a in sorted(candidates - still)])
+    return candidates - still
+
+
+def _drop_notes_naming(session: Session, senders: set[tuple[int, str]], erased: Erased) -> None:
+    """Notes on a surviving ticket that name the address of someone whose messages left it: agents
+    write about the customer in them, so they go with the customer's mail."""
+    senders = {(t, a) for t, a in senders if a}
+    if not senders:
+        return
+    notes = session.execute(select(TicketNote.id, TicketNote.ticket_id, TicketNote.body)
+                            .where(TicketNote.ticket_id.in_({t for t, _ in senders}))).all()
+    naming = [n.id for n in notes if any(t == n.ticket_id and a in n.body.lower() for t, a in senders)]
+    erased.notes += _DELETE_NOTE.many(session, [{"id": i} for i in naming])
 
 
 def _replace_subjects(session: Session, openers: list) -> None:

@@ -88,6 +88,7 @@ class Erased:
     tickets: int = 0
     shells: int = 0  # tickets kept without content (anonymising)
     contacts: int = 0
+    notes: int = 0  # agents' notes on their tickets, or naming them
     blobs: int = 0  # counts that reached zero
 
 
