@@ -29,6 +29,9 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]  # an erased person's ticket kept as a shell: no content, nothing threads into it
+    # in the Trash (queue "trash") since then; the queue it left, for a restore (tickets.trash)
+    trashed_at: Mapped[datetime | None] = mapped_column(index=True)
+    trashed_from: Mapped[str | None] = mapped_column(String(16))
 
     department = relationship("Department")
     mailbox = relationship("Mailbox")

@@ -10,6 +10,7 @@ Postdesk writes or deletes these.
     with store.batch(session) as writes:       # the runner: one per transaction
         message_id = writes.write(record)      # a MessageRecord: plain data the pipeline decided
     store.erase(session, [message_id])         # → Erased counts; files go after the commit
+    store.strip_attachments(session, ids, now) # retention: attachments go, placeholders say so
     store.copies_of(session, "a@example.org")  # → Copies: every row and file holding their data
     store.unname(session, store.naming(session, "a@example.org"))  # rows naming them in others' mail
     store.sweep(db)                            # blob files and rows a crash left (serve's start)
@@ -25,9 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from classifier.features import Features
@@ -35,7 +37,9 @@ from models import Blob, Message, RawMessage
 from models.blobstore import BlobStore
 from models.db import Database
 from classifier.forgetting import Forgotten, forget
-from tickets.store import blobs as _blobs, copies as _copies, erase as _erase, labels as _labels, naming as _naming
+from tickets.store import (
+    blobs as _blobs, copies as _copies, erase as _erase, labels as _labels, naming as _naming, strip as _strip,
+)
 from tickets.store.copies import Copies
 from tickets.search import SearchIndex
 from tickets.store.labels import message_key, spam_keys
@@ -87,6 +91,24 @@ class MessageStore:
         zero are removed after the commit. `shells`: a ticket left without messages stays, emptied
         (anonymising erasure), instead of going."""
         return _erase.erase(session, self.blobs, self.hooks, self.spam_dir, message_ids, shells)
+
+    def strip_attachments(self, session: Session, attachment_ids: Sequence[int], now: datetime) -> int:
+        """Remove these attachments and keep their messages, each with a placeholder saying when
+        (`tickets.store.strip`); blob files whose count reaches zero go after the commit."""
+        return _strip.strip(session, self.blobs, attachment_ids, now)
+
+    def drop_raw(self, session: Session, message_ids: Sequence[int]) -> int:
+        """Delete the raw bytes of these messages and keep the messages (a retention rule); how many went."""
+        ids, gone = sorted(set(message_ids)), 0
+        for i in range(0, len(ids), 500):
+            gone += session.execute(delete(RawMessage).where(RawMessage.message_id.in_(ids[i:i + 500]))).rowcount
+        return gone
+
+    def drop_contacts(self, session: Session, contact_ids: Sequence[int]) -> int:
+        """Delete those of these contacts no message or ticket points at (a retention rule); how many went."""
+        erased = Erased()
+        _erase.drop_contacts(session, set(contact_ids), erased)
+        return erased.contacts
 
     def forget_learned(self, session: Session, message_ids: Sequence[int]) -> Forgotten:
         """What the spam filter learned from these messages, forgotten ahead of their erasure: one

@@ -83,7 +83,7 @@ def _erase_chunk(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook],
     (_shell_tickets if shells else _drop_tickets)(session, gone, erased)
     _drop_participants(session, {(t, a) for t, a in brought if t in surviving}, erased)
     _replace_subjects(session, [m for m in messages if m.thread_rule == "new" and m.ticket_id in surviving])
-    _drop_contacts(session, contacts - {None}, erased)
+    drop_contacts(session, contacts - {None}, erased)
     zero = session.scalars(select(Blob.sha256).where(Blob.id.in_(blob_ids), Blob.refcount <= 0)).all()
     erased.blobs += len(zero)
     release_after_commit(session, blobs, zero)
@@ -149,6 +149,6 @@ def _replace_subjects(session: Session, openers: list) -> None:
     _RESUBJECT.many(session, [{"ticket_id": m.ticket_id, "subject": m.subject[:1000]} for m in openers])
 
 
-def _drop_contacts(session: Session, contacts: set[int], erased: Erased) -> None:
+def drop_contacts(session: Session, contacts: set[int], erased: Erased) -> None:
     """Those contacts of the erased messages and tickets that no message or ticket points at any more."""
     erased.contacts += _DELETE_CONTACT.many(session, [{"id": c} for c in sorted(contacts)])
