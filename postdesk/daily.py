@@ -107,6 +107,7 @@ class DailyJobs:
         """No new runs; a running job is asked to stop after the batch in hand."""
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
+            self.scheduler = None
         for process in list(self.running.values()):
             process.terminate()
 

@@ -92,8 +92,8 @@ class Retention:
                 if stop():
                     break
                 report = reports[rule.name] = Report(rule.name, rule.unit, off=not rule.enabled(self.policy))
-                if not report.off:
-                    self._run_rule(rule, report, now, progress, stop)
+                if not report.off and not self._run_rule(rule, report, now, progress, stop):
+                    break
             else:
                 outcome = "finished"
         except BaseException:
@@ -108,7 +108,8 @@ class Retention:
                 log.exception("the failed retention run could not be audited")  # the first error goes on up
         return reports
 
-    def _run_rule(self, rule, report: Report, now: datetime, progress: Progress, stop: Callable[[], bool]) -> None:
+    def _run_rule(self, rule, report: Report, now: datetime, progress: Progress, stop: Callable[[], bool]) -> bool:
+        """One rule's work, batch by batch; False when stopped before the end."""
         with self.db.read() as session:
             report.due = rule.due(session, self._context(session, now))
         progress(rule.name, 0, len(report.due))
@@ -117,11 +118,12 @@ class Retention:
         else:
             for start in range(0, len(report.due), self.batch):
                 if stop():
-                    return
+                    return False
                 with self.db.write() as session:
                     report.add(rule.apply(session, self._context(session, now), report.due[start:start + self.batch]))
                 progress(rule.name, min(start + self.batch, len(report.due)), len(report.due))
         progress(rule.name, len(report.due), len(report.due))
+        return True
 
     def _context_outside(self, now: datetime) -> Context:
         with self.db.read() as session:
