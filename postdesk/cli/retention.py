@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from postdesk.cli.common import Verbs, err, fail, out
+from postdesk.cli.common import Verbs, fail, out, progress_bar
 from postdesk.cli.workspace import open_for_writing
 
 group = Verbs(help="Retention: what is kept how long (rules in the settings), run by hand.")
@@ -48,22 +48,13 @@ def retention_run(ctx: typer.Context,
 
 
 def _run(retention, names: list[str], actor: str | None):
-    from rich.progress import Progress
-
     from retention.audit import os_user
 
-    with Progress(console=err, transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(rule: str, done: int, total: int) -> None:
-            if rule not in tasks:
-                tasks[rule] = bar.add_task(rule, total=total)
-            bar.update(tasks[rule], completed=done, total=total)
-
-        try:
+    try:
+        with progress_bar() as progress:
             return retention.run(names, actor or os_user(), progress)
-        except KeyboardInterrupt:
-            fail("interrupted: what was done is committed; run the same command again to finish", 130)
+    except KeyboardInterrupt:
+        fail("interrupted: what was done is committed; run the same command again to finish", 130)
 
 
 def _line(report, dry_run: bool) -> str:
