@@ -9,7 +9,15 @@ indexed lookups, no scans). Then that person's export, and the export's peak mem
 with 100 messages against one with 10,000 (each in a fresh process: the peak RSS while it exports,
 and the Python heap's peak by tracemalloc; target ≤ 1.5).
 
-    python bench/privacy.py [--small 1000] [--large 100000] [--rounds 3] [--data-root DIR] [--keep]
+Retention purge throughput on the large store: tickets holding --purge messages in all are put in
+Spam, 60 days idle, and the spam rule purges them (`Retention.run`, batches of 100 tickets, as
+`postdesk retention run spam` does) in messages/s; the baseline, in the same run and alternating
+halves with it, deletes as many messages of other tickets with plain `DELETE FROM tickets` in
+transactions of 100 tickets (the cascades and triggers do the rest; no blob files, no spam model,
+no audit): the ratio is what the rule's care costs.
+
+    python bench/privacy.py [--small 1000] [--large 100000] [--rounds 3] [--purge 10000] [--data-root DIR] [--keep]
+    python bench/privacy.py --retention-only [--large 100000] [--purge 10000]
 """
 
 from __future__ import annotations
@@ -25,15 +33,16 @@ import sys
 import time
 import tracemalloc
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # before bench/, whose ingest.py would shadow the package
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import delete, func, select, update  # noqa: E402
 
-from models import Message  # noqa: E402
+from models import Message, Ticket  # noqa: E402
+from models.base import utcnow  # noqa: E402
 from models.settings import MailboxConfig, Settings  # noqa: E402
 from postdesk.app import App  # noqa: E402
 from retention.export import export_person  # noqa: E402
@@ -176,12 +185,68 @@ def export_measured(folder: Path, address: str, scratch: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def tickets_holding(app: App, messages: int, taken: set[int]) -> tuple[list[int], int]:
+    """Customers' tickets not in `taken`, oldest first, holding about `messages` messages in all."""
+    chosen, total = [], 0
+    with app.db.read() as session:
+        rows = session.execute(select(Message.ticket_id, func.count()).where(Message.ticket_id.is_not(None))
+                               .group_by(Message.ticket_id).order_by(Message.ticket_id)).all()
+    for ticket_id, n in rows:
+        if total >= messages:
+            break
+        if ticket_id not in taken:
+            chosen.append(ticket_id)
+            total += n
+    taken.update(chosen)
+    return chosen, total
+
+
+def purge_by_rule(app: App, tickets: list[int]) -> float:
+    """Seconds for the spam rule to purge these tickets (made Spam, 60 days idle)."""
+    with app.db.write() as session:
+        for i in range(0, len(tickets), 500):
+            session.execute(update(Ticket).where(Ticket.id.in_(tickets[i:i + 500]))
+                            .values(queue="spam", updated_at=utcnow() - timedelta(days=60)))
+    checkpoint(app)
+    started = time.perf_counter()
+    report = app.retention().run(["spam"], actor="bench")["spam"]
+    seconds = time.perf_counter() - started
+    assert report.done["tickets"] == len(tickets), report.done
+    return seconds
+
+
+def plain_delete(app: App, tickets: list[int]) -> float:
+    """Seconds for DELETE FROM tickets, 100 tickets a transaction: the baseline."""
+    checkpoint(app)
+    started = time.perf_counter()
+    for i in range(0, len(tickets), 100):
+        with app.db.write() as session:
+            session.execute(delete(Ticket).where(Ticket.id.in_(tickets[i:i + 100])))
+    return time.perf_counter() - started
+
+
+def retention_measured(app: App, messages: int) -> dict:
+    """Messages/s of the spam rule and of the plain delete, alternating halves."""
+    taken: set[int] = set()
+    seconds = {"rule": 0.0, "plain": 0.0}
+    counted = {"rule": 0, "plain": 0}
+    for _ in range(2):
+        for how, purge in (("plain", plain_delete), ("rule", purge_by_rule)):
+            tickets, n = tickets_holding(app, messages // 2, taken)
+            seconds[how] += purge(app, tickets)
+            counted[how] += n
+    return {how: counted[how] / seconds[how] for how in seconds} | {"messages": counted}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data-root", type=Path, default=ROOT / ".bench")
+    parser.add_argument("--purge", type=int, default=10_000, help="Messages purged by the retention rule (and as many "
+                        "by the baseline).")
+    parser.add_argument("--retention-only", action="store_true", help="Only the retention purge, on the large store.")
     parser.add_argument("--keep", action="store_true", help="Keep the seeded stores for another run.")
     parser.add_argument("--export-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -190,7 +255,8 @@ def main() -> None:
         return
     root = args.data_root / "privacy"
     stores = {}
-    for name, size in (("small", args.small), ("large", args.large)):
+    sizes = (("large", args.large),) if args.retention_only else (("small", args.small), ("large", args.large))
+    for name, size in sizes:
         folder = root / f"{name}-{size}"
         fresh = not (folder / "postdesk.db").exists()
         app = open_store(folder)
@@ -204,6 +270,10 @@ def main() -> None:
         _forget_leftover(app)
         checkpoint(app)
         stores[name] = app
+    if args.retention_only:
+        _report_retention(args, retention_measured(stores["large"], args.purge))
+        _close(stores, root, args.keep)
+        return
     rounds = {"small": [], "large": []}
     for n in range(args.rounds):  # alternating, so the machine's drift hits both alike
         for name, app in stores.items():
@@ -220,10 +290,23 @@ def main() -> None:
     exports = {n: export_measured(large_folder, f"export-{n}@example.org", scratch) for n in (100, 10_000)}
     _forget_leftover(stores["large"])
     _report(args, rounds, person_export, exports, rounds["small"][-1][2])
+    _report_retention(args, retention_measured(stores["large"], args.purge))
+    _close(stores, root, args.keep)
+
+
+def _close(stores: dict, root: Path, keep: bool) -> None:
     for app in stores.values():
         app.db.dispose()
-    if not args.keep:
+    if not keep:  # a kept store has lost the purged tickets: --keep is for the erasure rounds
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _report_retention(args, measured: dict) -> None:
+    rule, plain = measured["rule"], measured["plain"]
+    print(f"retention purge on the {args.large:,}-message store (SQLite), spam rule vs plain DELETE, alternating halves:\n"
+          f"  spam rule     {rule:,.0f} messages/s ({measured['messages']['rule']:,} messages)\n"
+          f"  plain delete  {plain:,.0f} messages/s ({measured['messages']['plain']:,} messages)\n"
+          f"  ratio rule/plain {rule / plain:.2f}")
 
 
 def _report(args, rounds: dict, person_export: dict, exports: dict, counts: dict) -> None:

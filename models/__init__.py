@@ -6,16 +6,17 @@ from models.agent import Agent, AgentDepartment, RecoveryCode, RolePolicy, SignI
 from models.contact import Contact
 from models.blob import Blob
 from models.ticket import Ticket, TicketParticipant
-from models.message import Attachment, ImapCopy, Message, RawMessage, Recipient
+from models.message import Attachment, ImapCopy, Message, RawMessage, Recipient, RemovedAttachment
 from models.spam import SenderRule, SpamEvent, SpamLabel, SpamModelVersion, SpamVerdict
 from models.ticket_work import TicketNote, TicketPresence
 from models.audit import AuditEvent
 from models.erasure import ErasureJob
+from models.hold import LegalHold
 
 __all__ = [
     "Agent", "AgentDepartment", "Attachment", "AuditEvent", "Base", "Blob", "Contact", "Department", "ErasureJob",
-    "ImapCopy", "Mailbox",
+    "ImapCopy", "LegalHold", "Mailbox",
     "MailboxAlias", "Message", "RawMessage", "Recipient", "SenderRule", "SpamEvent", "SpamLabel", "SpamModelVersion",
-    "RecoveryCode", "RolePolicy", "SignInFailure", "SpamVerdict", "Ticket", "TicketNote", "TicketParticipant",
-    "TicketPresence", "WebSession",
+    "RecoveryCode", "RemovedAttachment", "RolePolicy", "SignInFailure", "SpamVerdict", "Ticket", "TicketNote",
+    "TicketParticipant", "TicketPresence", "WebSession",
 ]

@@ -46,6 +46,7 @@ class Message(Base):
     ticket = relationship("Ticket", back_populates="messages")
     recipients = relationship("Recipient", cascade="all, delete-orphan", order_by="Recipient.id")
     attachments = relationship("Attachment", cascade="all, delete-orphan", order_by="Attachment.id")
+    removed_attachments = relationship("RemovedAttachment", cascade="all, delete-orphan", order_by="RemovedAttachment.id")
     verdict = relationship("SpamVerdict", uselist=False, cascade="all, delete-orphan")
     imap_copy = relationship("ImapCopy", uselist=False, cascade="all, delete-orphan")
 
@@ -94,6 +95,19 @@ class Attachment(Base):
     content_id: Mapped[str] = mapped_column(String(998), default="")
     inline: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RemovedAttachment(Base):
+    """What an agent sees where a retention rule removed an attachment and kept its message: when,
+    its type and size. Not its file name, which can name a person (the raw mail, while kept, has it)."""
+
+    __tablename__ = "removed_attachments"
+    __table_args__ = NEVER_REUSED
+    id: Mapped[int] = serial_id()
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    declared_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    removed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ImapCopy(Base):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from contextvars import ContextVar
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -179,6 +180,17 @@ class Settings(BaseSettings):
     web_session_max_hours: int = Field(12, ge=1, description="Hours after signing in after which an agent must sign in again, busy or not.")
     erasure_ledger: Path | None = Field(None, description="The erasure ledger (append-only; its HMAC key is kept beside it as <name>.key); empty means DATA_DIR/erasure/ledger.jsonl. Keep it on other storage than the database and never in a backup: restores replay it.")
 
+    retention_at: str = Field("03:30", description="UTC time of day (HH:MM or HH:MM:SS) at which `serve` runs the retention rules and the blob sweep; empty: never (`postdesk retention run` still does).")
+    retention_misfire_grace: float = Field(3600.0, gt=0, description="Seconds after its time a daily run missed (serve busy or stopped) still starts; later ones wait for the next day.")
+    retention_spam_days: int = Field(30, ge=0, description="Days a ticket in Spam is kept after its last activity, then purged; 0 keeps it.")
+    retention_automatic_days: int = Field(30, ge=0, description="Days a ticket in Automatic (bounces, auto-replies that matched no ticket) is kept after its last activity; 0 keeps it.")
+    retention_trash_days: int = Field(30, ge=0, description="Days a ticket stays in the Trash before it is purged; 0 keeps it.")
+    retention_closed_days: int = Field(0, ge=0, description="Days after closing a ticket is deleted or anonymised (RETENTION_CLOSED_MODE); 0 (the default) keeps it.")
+    retention_closed_mode: Literal["delete", "anonymise"] = Field("delete", description="What RETENTION_CLOSED_DAYS does to a closed ticket: delete, or anonymise (an empty shell with its status, queue, department and dates stays for reporting).")
+    retention_attachment_days: int = Field(0, ge=0, description="Days after which attachments are removed while their messages stay (a placeholder says when); 0 (the default) keeps them.")
+    retention_raw_mail_days: int = Field(0, ge=0, description="Days the raw bytes of each message are kept (the message stays; an export then lacks its .eml); 0 (the default) keeps them.")
+    retention_contacts: bool = Field(True, description="Remove contacts no ticket or message points at any more.")
+
     corpus_dir: Path = Field(Path("../shared/corpus"), description="Folder holding spamassassin-2002/{ham,spam}, for tests and benchmarks.")
 
     @classmethod
@@ -202,6 +214,16 @@ class Settings(BaseSettings):
         if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value.upper()
+
+    @field_validator("retention_at")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        try:
+            if value:
+                time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a time of day such as 03:30 or 03:30:15 (UTC)") from None
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

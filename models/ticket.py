@@ -33,6 +33,9 @@ class Ticket(Base):
     # A ticket merged into another keeps only this pointer (queue "merged"): its page and the replies
     # that thread to it go there. It goes with the ticket it points at (an erasure).
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    # in the Trash (queue "trash") since then; the queue it left, for a restore (tickets.trash)
+    trashed_at: Mapped[datetime | None] = mapped_column(index=True)
+    trashed_from: Mapped[str | None] = mapped_column(String(16))
 
     department = relationship("Department")
     mailbox = relationship("Mailbox")

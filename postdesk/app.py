@@ -1,7 +1,8 @@
 """Wiring: builds the services from the settings and runs them together for `postdesk serve`.
 
 The SMTP server (and IMAP pollers) run in the main process; the runner runs in a child
-process so parsing and storing use the second core. SIGTERM or Ctrl-C: stop accepting,
+process so parsing and storing use the second core; the daily jobs (retention) start at their
+time in processes of their own (`postdesk.daily`). SIGTERM or Ctrl-C: stop accepting,
 let the runner finish the batch in hand, exit within `stop_timeout` seconds whatever the
 runner does. The runner is told to stop by a signal, not by anything shared it could leave locked
 when it dies, and it dies with `serve` (`ingest.child_process`).
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # the pipeline, runner, SMTP and IMAP load where used: readin
     from ingest.runner import Runner
     from retention.erasure import Eraser
     from retention.ledger import ErasureLedger
+    from retention.runs import Retention
 
 log = logging.getLogger("postdesk")
 
@@ -84,6 +86,19 @@ class App:
         from retention.erasure import Eraser
 
         return Eraser(self.db, self.store, self.spool, self.erasure_ledger(), list(self.settings.imap_accounts))
+
+    def retention(self, clock=None) -> Retention:
+        """The retention rules with the policy the settings give (`clock`: a test's fake time)."""
+        from models.base import utcnow
+        from retention.rules import Policy
+        from retention.runs import Retention
+
+        s = self.settings
+        policy = Policy(spam_days=s.retention_spam_days, automatic_days=s.retention_automatic_days,
+                        trash_days=s.retention_trash_days, closed_days=s.retention_closed_days,
+                        closed_mode=s.retention_closed_mode, attachment_days=s.retention_attachment_days,
+                        raw_mail_days=s.retention_raw_mail_days, contacts=s.retention_contacts)
+        return Retention(self.db, self.store, policy, clock=clock or utcnow)
 
     def services_once_reachable(self, stop: StopFlag) -> Services | None:
         """Migrate and build the services as soon as the database answers (None if stopped first).
@@ -241,6 +256,7 @@ def serve(settings: Settings, on_ready=print) -> None:
     """
     from ingest.imap.poller import start_pollers
     from ingest.smtp import SmtpServer
+    from postdesk.daily import DailyJobs
 
     app = App.open(settings, migrate=False)
     if moved := app.spool.recover():
@@ -258,8 +274,10 @@ def serve(settings: Settings, on_ready=print) -> None:
         raise
     runner: RunnerKeeper | None = None
     pollers: list[threading.Thread] = []
+    daily = DailyJobs(settings)
     try:
         runner = RunnerKeeper(settings, app.spool)
+        daily.start()
         pollers = start_pollers(settings.imap_accounts, app.spool, settings.data_dir, stop)
         freeze_startup_heap()
         _wait_for_schema(app.db, stop)
@@ -272,8 +290,10 @@ def serve(settings: Settings, on_ready=print) -> None:
         stop.set()
         smtp.stop()
         web.stop()
+        daily.ask_to_stop()
         if runner is not None:
             runner.stop(max(deadline - time.monotonic(), 0.0))
+        daily.stop(max(deadline - time.monotonic(), 0.0))
         for poller in pollers:  # daemon threads: one still in a network call ends with the process
             poller.join(timeout=max(deadline - time.monotonic(), 0.0))
         app.db.dispose()

@@ -22,6 +22,8 @@ The job, in order; each step is idempotent, so a job killed anywhere and run aga
    `redact`, the mentions of their address in mail that stays, a batch per transaction;
 5. spool leftovers (recorded in the ledger first); stray spam snapshot files;
 6. freed database pages (`retention.free_pages`);
+(A legal hold on the address, or on a ticket the erasure would touch, refuses the erasure before
+anything is done: `preview` and `erase` raise an `ErasureError` naming the hold.)
 7. the receipt: an id, the time, the counts and the HMAC of the address, in an audit record too.
 """
 
@@ -49,6 +51,7 @@ from models.mail.parse import raw_sha256
 from models.settings import ImapAccount
 from retention.audit import record
 from retention.free_pages import free_pages
+from retention.holds import blocking, describe, forget_ended
 from retention.ledger import ErasureLedger, normalise_address
 from retention.server_copies import ServerCopy, remove_server_copies
 from tickets.store import MessageStore
@@ -167,8 +170,10 @@ class Eraser:
     # --- what ------------------------------------------------------------------------------------
 
     def preview(self, person: Person) -> Preview:
+        """What goes; an `ErasureError` naming the hold when a legal hold covers any of it."""
         with self.db.read() as session:
             preview = plan(session, self.store, person)
+            _refuse_if_held(session, person, preview)
         preview.spool_entries = sum(1 for entry in self.spool.everything() if self._in_spool(person)(entry))
         return preview
 
@@ -179,6 +184,8 @@ class Eraser:
         """Erase them; with `redact`, their address is also replaced where mail that stays mentions it."""
         if mode not in MODES:
             raise ErasureError(f"mode must be delete or anonymise, not {mode!r}")
+        with self.db.read() as session:
+            _refuse_if_held(session, person, plan(session, self.store, person, counted=False))
         job = self._job(person, mode, actor)
         for _ in range(_ROUNDS):
             with self.db.read() as session:
@@ -269,6 +276,7 @@ class Eraser:
 
     def _unname(self, job: _Job, person: Person) -> None:
         with self.db.write() as session:
+            forget_ended(session, person.address, utcnow())  # holds on them that ended name them too
             rows = self.store.naming(session, person.address)
             if not rows:
                 return
@@ -335,6 +343,12 @@ class Eraser:
                                                                          "counts": receipt.counts})
         log.info("erasure %s finished: %d messages", receipt.id, receipt.counts.get("messages", 0))
         return receipt
+
+
+def _refuse_if_held(session: Session, person: Person, todo: Preview) -> None:
+    if holds := blocking(session, person.address, todo.requested + todo.elsewhere, utcnow()):
+        raise ErasureError(f"{describe(holds[0], named=False)} covers what this erasure would remove: nothing was "
+                           f"erased (`postdesk hold list`; `postdesk hold remove {holds[0].id}` ends it)")
 
 
 # --- the plan: indexed lookups only ---------------------------------------------------------------

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-SMALL_TABLES = ("spam_model_versions", "sqlite_master", "pg_tables")  # a handful of rows: reading them all is fine
+# a handful of rows: reading them all is fine (legal holds: a few per legal case)
+SMALL_TABLES = ("spam_model_versions", "sqlite_master", "pg_tables", "legal_holds")
 
 
 def full_scans(conn, sql: str, params) -> list[str]:

@@ -29,6 +29,12 @@ def list_tickets(session: Session, *, queue: str | None = None, status: str | No
     ]
 
 
+def removed_note(removed: dict) -> str:
+    """The placeholder of an attachment a retention rule removed, as an agent reads it."""
+    return (f"attachment removed by retention on {removed['removed_at'][:10]} "
+            f"({removed['declared_type']}, {removed['size']} bytes)")
+
+
 def _message(m: Message) -> dict:
     return {
         "id": m.id, "message_id": m.message_id_header, "from": m.from_address, "from_name": m.from_name,
@@ -42,6 +48,8 @@ def _message(m: Message) -> dict:
              "sniffed_type": a.sniffed_type, "size": a.size, "inline": a.inline}
             for a in m.attachments
         ],
+        "removed_attachments": [{"removed_at": _iso(r.removed_at), "declared_type": r.declared_type, "size": r.size}
+                                for r in m.removed_attachments],
         "spam": ({"score": m.verdict.score, "verdict": m.verdict.verdict, "evidence": m.verdict.evidence,
                   "reason": m.verdict.reason, "model_version": m.verdict.model_version} if m.verdict else None),
     }
@@ -51,6 +59,7 @@ def ticket_detail(session: Session, ticket_id: int) -> dict | None:
     ticket = session.get(Ticket, ticket_id, options=[
         selectinload(Ticket.messages).selectinload(Message.recipients),
         selectinload(Ticket.messages).selectinload(Message.attachments),
+        selectinload(Ticket.messages).selectinload(Message.removed_attachments),
         selectinload(Ticket.messages).selectinload(Message.verdict),
         selectinload(Ticket.participants), selectinload(Ticket.contact), selectinload(Ticket.department),
     ])
@@ -61,7 +70,7 @@ def ticket_detail(session: Session, ticket_id: int) -> dict | None:
         "department": ticket.department.name if ticket.department else None,
         "contact": ticket.contact.address if ticket.contact else None,
         "linked_ticket": ticket.linked_ticket_id, "created_at": _iso(ticket.created_at),
-        "updated_at": _iso(ticket.updated_at),
+        "updated_at": _iso(ticket.updated_at), "trashed_at": _iso(ticket.trashed_at),
         "participants": sorted(p.address for p in ticket.participants),
         "messages": [_message(m) for m in ticket.messages],
     }

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -43,6 +44,22 @@ def fail_all(problems: list[str], code: int = 2) -> NoReturn:
     for line in problems[:-1]:
         err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
     fail(problems[-1], code)
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress callback (what, done, total) drawing one bar per `what` on stderr while the block runs."""
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=total)
+            bar.update(tasks[what], completed=done, total=total)
+
+        yield progress
 
 
 def takes_data_options(func: Callable) -> Callable:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from postdesk.cli.common import Verbs, err, fail, out
+from postdesk.cli.common import Verbs, err, fail, out, progress_bar
 from postdesk.cli.workspace import open_for_writing
 
 if TYPE_CHECKING:
@@ -83,21 +83,12 @@ def erase(ctx: typer.Context,
 
 
 def _run(engine: Eraser, person: Person, mode: str, actor: str | None, redact: bool) -> Receipt:
-    from rich.progress import Progress
-
     from retention.audit import os_user
     from retention.erasure import ErasureError
     from retention.server_copies import ServerCopyError
 
     try:
-        with Progress(console=err, transient=True) as bar:
-            tasks: dict[str, int] = {}
-
-            def progress(what: str, done: int, total: int) -> None:
-                if what not in tasks:
-                    tasks[what] = bar.add_task(what, total=total)
-                bar.update(tasks[what], completed=done, total=total)
-
+        with progress_bar() as progress:
             return engine.erase(person, mode, actor or os_user(), progress, redact=redact)
     except (ErasureError, ServerCopyError) as exc:
         fail(f"{exc}. The erasure is unfinished: run the same command again to finish it")

@@ -1,4 +1,5 @@
-"""`postdesk tickets list|show`: the stored tickets and their threads, as text or JSON.
+"""`postdesk tickets list|show|delete|restore|purge`: the stored tickets and their threads, as text or JSON;
+the Trash (`tickets.trash`).
 
 Mail text is never taken for Rich markup (a subject may say "[/x]"). A message without a text part
 is shown as a text rendering of its HTML (inscriptis, link targets kept, as an agent should see
@@ -17,7 +18,7 @@ from rich.table import Table
 from postdesk.cli.common import Verbs, fail, out
 from postdesk.cli.workspace import open_for_reading
 
-group = Verbs(help="Look at stored tickets.")
+group = Verbs(help="Look at stored tickets; move them to the Trash and back, or purge them.")
 
 BODY_SHOWN = 2000  # characters of each message body in the text view; --json has them all
 
@@ -77,6 +78,8 @@ def tickets_show(ctx: typer.Context, ticket_id: int, as_json: bool = typer.Optio
 
 
 def _message_lines(m: dict) -> list[str]:
+    from tickets.queries import removed_note
+
     lines = [f"From: {_sender(m)}", f"Subject: {m['subject']}"]
     if m["spam"]:
         lines.append(_verdict(m["spam"]))
@@ -84,6 +87,7 @@ def _message_lines(m: dict) -> list[str]:
         lines.append("flags: " + ", ".join(m["flags"]))
     lines += [f"  attachment {a['id']}: {a['filename']} ({a['sniffed_type']}, {a['size']} bytes)"
               for a in m["attachments"]]
+    lines += [f"  {removed_note(r)}" for r in m["removed_attachments"]]
     body = m["text"]
     if not body.strip() and m["html"]:
         lines.append("(HTML only; shown as text)")
@@ -112,3 +116,61 @@ def _html_as_text(html: str) -> str:
     from inscriptis.model.config import ParserConfig
 
     return get_text(html, ParserConfig(display_links=True)).strip()
+
+
+@group.command("delete")
+def tickets_delete(ctx: typer.Context, ticket_id: int) -> None:
+    """Move a ticket to the Trash (purged after POSTDESK_RETENTION_TRASH_DAYS; `tickets restore` brings it back)."""
+    from tickets.trash import trash
+
+    ticket = _in_transaction(ctx, lambda app, session: trash(session, ticket_id))
+    out.print(f"ticket {ticket_id} moved to the Trash from {ticket.trashed_from}", highlight=False)
+
+
+@group.command("restore")
+def tickets_restore(ctx: typer.Context, ticket_id: int) -> None:
+    """Bring a ticket back from the Trash to the queue it left."""
+    from tickets.trash import restore
+
+    ticket = _in_transaction(ctx, lambda app, session: restore(session, ticket_id))
+    out.print(f"ticket {ticket_id} restored to {ticket.queue}", highlight=False)
+
+
+@group.command("purge")
+def tickets_purge(ctx: typer.Context, ticket_id: int,
+                  actor: Optional[str] = typer.Option(None, "--actor", help="Who does this, for the audit trail.")) -> None:
+    """Erase a ticket now, with every message in it (refused while a legal hold covers it)."""
+    from models.base import utcnow
+    from retention.audit import os_user, record
+    from retention.holds import describe, held
+    from tickets.trash import TrashError, purge
+
+    from models import Ticket
+
+    def erase(app, session):
+        if session.get(Ticket, ticket_id) is None:
+            raise TrashError(f"no ticket {ticket_id}")
+        if ticket_id in (cover := held(session, utcnow())).tickets:
+            hold = next((h for h in cover.holds if h.ticket_id == ticket_id), cover.holds[0])
+            raise TrashError(f"ticket {ticket_id} is covered by {describe(hold, named=False)}: nothing was purged")
+        erased = purge(session, app.store, [ticket_id])
+        record(session, actor or os_user(), "ticket-purge", "", {"ticket": ticket_id, "messages": erased.messages})
+        return erased
+
+    erased = _in_transaction(ctx, erase)
+    out.print(f"ticket {ticket_id} purged: {erased.messages} messages, {erased.attachments} attachments", highlight=False)
+
+
+def _in_transaction(ctx: typer.Context, work):
+    """`work(app, session)` in one write transaction; a `TrashError` is the command's one-line error."""
+    from postdesk.cli.workspace import open_for_writing
+    from tickets.trash import TrashError
+
+    app = open_for_writing(ctx, create=False)
+    try:
+        with app.db.write() as session:
+            return work(app, session)
+    except TrashError as exc:
+        fail(str(exc))
+    finally:
+        app.db.dispose()

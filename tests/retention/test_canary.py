@@ -11,6 +11,7 @@ import smtplib
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
@@ -22,7 +23,7 @@ from classifier.features import Features
 from classifier.model import CountModel
 from classifier.versions import retrain, versions
 from ingest.spool import Spool
-from models import Message, SpamLabel, TicketNote
+from models import LegalHold, Message, SpamLabel, TicketNote
 from models.base import utcnow
 from models.mail.envelope import Envelope
 from postdesk.app import App
@@ -133,6 +134,8 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
         assert same_counts(running.filter.model, model_of((b0, "ham"), (p0, "ham"), (b1, "spam"), (p3, "spam"),
                                                           (b2, "ham")))
         _leave_in_spool_bad(app.spool, their_mail(c, 5).as_bytes(), c["address"], tmp_path)
+        with app.db.write() as session:  # a legal hold on them that has ended names them too
+            session.add(LegalHold(address=c["address"], reason="case 12", actor="dpo", until=utcnow() - timedelta(days=1)))
 
         before = c.scan_tree(tmp_path) + ([] if app.db.is_sqlite else c.scan_database(app.db.engine))
         assert {f.canary for f in before} == set(c.values), "every canary was stored somewhere before"

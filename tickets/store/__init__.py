@@ -11,6 +11,7 @@ Postdesk writes or deletes these.
         message_id = writes.write(record)      # a MessageRecord: plain data the pipeline decided
     store.erase(session, [message_id])         # → Erased counts; files go after the commit
     store.move(session, [message_id], ticket_id)   # an agent's merge, move or split
+    store.strip_attachments(session, ids, now) # retention: attachments go, placeholders say so
     store.copies_of(session, "a@example.org")  # → Copies: every row and file holding their data
     store.unname(session, store.naming(session, "a@example.org"))  # rows naming them in others' mail
     store.sweep(db)                            # blob files and rows a crash left (serve's start)
@@ -28,9 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from classifier.features import Features
@@ -40,7 +42,7 @@ from models.db import Database
 from classifier.forgetting import Forgotten, forget
 from tickets.store import (
     blobs as _blobs, copies as _copies, erase as _erase, labels as _labels, moves as _moves, naming as _naming,
-    redact as _redact,
+    redact as _redact, strip as _strip,
 )
 from tickets.store.copies import Copies
 from tickets.search import SearchIndex, mentioning
@@ -98,6 +100,24 @@ class MessageStore:
         """Put these messages on another ticket, their participants with them (see `tickets.store.moves`);
         returns the tickets they came from."""
         return _moves.move(session, message_ids, ticket_id)
+
+    def strip_attachments(self, session: Session, attachment_ids: Sequence[int], now: datetime) -> int:
+        """Remove these attachments and keep their messages, each with a placeholder saying when
+        (`tickets.store.strip`); blob files whose count reaches zero go after the commit."""
+        return _strip.strip(session, self.blobs, attachment_ids, now)
+
+    def drop_raw(self, session: Session, message_ids: Sequence[int]) -> int:
+        """Delete the raw bytes of these messages and keep the messages (a retention rule); how many went."""
+        ids, gone = sorted(set(message_ids)), 0
+        for i in range(0, len(ids), 500):
+            gone += session.execute(delete(RawMessage).where(RawMessage.message_id.in_(ids[i:i + 500]))).rowcount
+        return gone
+
+    def drop_contacts(self, session: Session, contact_ids: Sequence[int]) -> int:
+        """Delete those of these contacts no message or ticket points at (a retention rule); how many went."""
+        erased = Erased()
+        _erase.drop_contacts(session, set(contact_ids), erased)
+        return erased.contacts
 
     def forget_learned(self, session: Session, message_ids: Sequence[int]) -> Forgotten:
         """What the spam filter learned from these messages, forgotten ahead of their erasure: one

@@ -88,7 +88,7 @@ def _erase_chunk(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook],
     _drop_participants(session, {(t, a) for t, a in brought_in if t in surviving}, erased)
     _drop_notes_naming(session, {(m.ticket_id, m.from_address) for m in messages if m.ticket_id in surviving}, erased)
     _replace_subjects(session, [m for m in messages if m.thread_rule == "new" and m.ticket_id in surviving])
-    _drop_contacts(session, contacts - {None}, erased)
+    drop_contacts(session, contacts - {None}, erased)
     zero = session.scalars(select(Blob.sha256).where(Blob.id.in_(blob_ids), Blob.refcount <= 0)).all()
     erased.blobs += len(zero)
     release_after_commit(session, blobs, zero)
@@ -172,6 +172,6 @@ def _replace_subjects(session: Session, openers: list) -> None:
     _RESUBJECT.many(session, [{"ticket_id": m.ticket_id, "subject": m.subject[:1000]} for m in openers])
 
 
-def _drop_contacts(session: Session, contacts: set[int], erased: Erased) -> None:
+def drop_contacts(session: Session, contacts: set[int], erased: Erased) -> None:
     """Those contacts of the erased messages and tickets that no message or ticket points at any more."""
     erased.contacts += _DELETE_CONTACT.many(session, [{"id": c} for c in sorted(contacts)])
