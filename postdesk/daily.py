@@ -47,7 +47,7 @@ DAILY_JOBS: tuple[DailyJob, ...] = (
 )
 
 
-def _job_process(settings_data: dict, name: str, serve_pid: int) -> None:
+def _job_process(settings_data: dict, name: str, run: Callable[["App", StopFlag], dict], serve_pid: int) -> None:
     from ingest.child_process import die_with_parent
     from postdesk.app import App, configure_logging
 
@@ -59,8 +59,7 @@ def _job_process(settings_data: dict, name: str, serve_pid: int) -> None:
     configure_logging(settings)
     app = App.open(settings, migrate=False)
     try:
-        job = next(job for job in DAILY_JOBS if job.name == name)
-        log.info("daily job %s finished: %s", name, job.run(app, stop))
+        log.info("daily job %s finished: %s", name, run(app, stop))
     finally:
         app.db.dispose()
 
@@ -91,8 +90,9 @@ class DailyJobs:
         log.info("daily jobs (%s) at %s UTC", ", ".join(job.name for job in self.jobs), self.settings.retention_at)
 
     def _run(self, name: str) -> None:
-        process = _SPAWN.Process(target=_job_process, name=f"postdesk-{name}",
-                                 args=(self.settings.model_dump(), name, os.getpid()))
+        job = next(job for job in self.jobs if job.name == name)
+        process = _SPAWN.Process(target=_job_process, name=f"postdesk-{name}",  # `job.run`: a module-level function
+                                 args=(self.settings.model_dump(), name, job.run, os.getpid()))
         log.info("daily job %s starts", name)
         process.start()
         self.running[name] = process
