@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     web_session_max_hours: int = Field(12, ge=1, description="Hours after signing in after which an agent must sign in again, busy or not.")
     erasure_ledger: Path | None = Field(None, description="The erasure ledger (append-only; its HMAC key is kept beside it as <name>.key); empty means DATA_DIR/erasure/ledger.jsonl. Keep it on other storage than the database and never in a backup: restores replay it.")
 
+    backup_dir: Path | None = Field(None, description="Folder `postdesk backup create` writes to and `backup list` reads; empty means DATA_DIR/backups. Better on other storage than the data folder.")
+    backup_keep_days: int = Field(30, ge=0, description="Days a backup in BACKUP_DIR is kept; older ones are deleted by the daily retention run (0 keeps them all).")
+
     corpus_dir: Path = Field(Path("../shared/corpus"), description="Folder holding spamassassin-2002/{ham,spam}, for tests and benchmarks.")
 
     @classmethod
@@ -193,6 +196,10 @@ class Settings(BaseSettings):
     @property
     def erasure_ledger_path(self) -> Path:
         return self.erasure_ledger or self.data_dir / "erasure" / "ledger.jsonl"
+
+    @property
+    def backup_folder(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
