@@ -72,7 +72,7 @@ def pg_snapshot(engine: Engine, out: Path) -> Needs:
     pg_dump = _tool("pg_dump")
     with engine.connect() as conn:
         _check_versions(conn, pg_dump)
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         with conn.begin():
             snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
             needs = _needs(lambda sql: conn.execute(text(sql)))
