@@ -53,6 +53,10 @@ def sqlite_snapshot(database: Path, out: Path, busy_timeout: float) -> Needs:
     source = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=busy_timeout)
     copy = sqlite3.connect(out)
     try:
+        # Pages read through a memory map instead of a pread each, and the copy not fsynced (the
+        # backup's one syncfs does that): 163 MB in 1.4 s instead of 2.2-2.7 s (bench/privacy.py).
+        source.execute(f"PRAGMA mmap_size = {1 << 31}")
+        copy.execute("PRAGMA synchronous = OFF")
         source.backup(copy)  # pages=-1: every page in one step, under one read transaction
         copy.execute("PRAGMA journal_mode = DELETE")  # one file, no -wal beside it
         return _needs(copy.execute)
