@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from canary import Canaries
-from conftest import PG_URL, _pg_admin, _pg_url
+from conftest import PG_URL, new_pg_database
 from models import AuditEvent, Message, SpamLabel
 from models.db import Database
 from postdesk.app import App
@@ -35,14 +34,8 @@ def restore_url(tmp_path, pg_template):
     if not PG_URL:
         yield f"sqlite:///{tmp_path / 'restored' / 'postdesk.db'}"
         return
-    name = f"pdrestore_{secrets.token_hex(4)}"
-    admin = _pg_admin()
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    yield _pg_url(name)
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+    with new_pg_database() as url:
+        yield url
 
 
 def run(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -117,12 +110,12 @@ def _scan_backup(c: Canaries, backup: Path) -> list:
     return found
 
 
-def test_backup_create_and_restore_are_in_the_audit_trail_with_counts(settings, postdesk_app, tmp_path):
+def test_backup_create_is_in_the_audit_trail_with_counts(settings, ann, tmp_path):
     env = settings_env(settings)
     made = run(env, "backup", "create", str(tmp_path / "one"), "--actor", "night-job")
     assert made.returncode == 0, made.stderr
     assert "wrote" in made.stdout and "1 attachment files" in made.stdout
-    with postdesk_app.db.read() as session:
+    with ann.app.db.read() as session:
         [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "backup-create")).all()
     assert event.actor == "night-job" and event.details["backup"] == "one"
     assert event.details["counts"]["blob_files"] == 1 and event.details["files"] >= 2
@@ -130,22 +123,16 @@ def test_backup_create_and_restore_are_in_the_audit_trail_with_counts(settings, 
 
 
 @pytest.fixture
-def postdesk_app(postdesk_harness):
-    return postdesk_harness.app
-
-
-@pytest.fixture
-def postdesk_harness(request):
+def ann(postdesk):
     """The in-process Postdesk of conftest with one message from Ann holding an attachment."""
-    harness = request.getfixturevalue("postdesk")
     raw = (b"From: ann@example.org\r\nTo: support@example.com\r\nSubject: scan\r\nMessage-ID: <scan@example.org>\r\n"
            b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n"
            b"\r\nhello\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n"
            b"\r\n%PDF-1.4 " + os.urandom(8).hex().encode() + b"\r\n--b--\r\n")
-    code, _ = harness.send(raw, sender="ann@example.org")
+    code, _ = postdesk.send(raw, sender="ann@example.org")
     assert code == 250
-    harness.settle()
-    return harness
+    postdesk.settle()
+    return postdesk
 
 
 def _backup(settings, tmp_path: Path) -> Path:
@@ -169,7 +156,7 @@ def _nothing_restored(tmp_path: Path, restore_url: str) -> None:
 
 
 @pytest.mark.parametrize("damage", ["truncate a blob", "flip a byte of the database", "delete a blob"])
-def test_a_damaged_backup_is_named_by_verify_and_restores_nothing(settings, postdesk_harness, tmp_path, restore_url,
+def test_a_damaged_backup_is_named_by_verify_and_restores_nothing(settings, ann, tmp_path, restore_url,
                                                                  damage):
     backup = _backup(settings, tmp_path)
     blob = next(p for p in (backup / "data" / "blobs").rglob("*") if p.is_file())
@@ -195,7 +182,7 @@ def test_a_damaged_backup_is_named_by_verify_and_restores_nothing(settings, post
     _nothing_restored(tmp_path, restore_url)
 
 
-def test_a_backup_without_its_manifest_is_refused(settings, postdesk_harness, tmp_path, restore_url):
+def test_a_backup_without_its_manifest_is_refused(settings, ann, tmp_path, restore_url):
     backup = _backup(settings, tmp_path)
     (backup / MANIFEST).unlink()
     for command in (["verify", str(backup)], ["restore", str(backup), "--without-ledger"]):
@@ -207,7 +194,7 @@ def test_a_backup_without_its_manifest_is_refused(settings, postdesk_harness, tm
     assert done.returncode == 1 and "is damaged (not valid JSON)" in done.stderr
 
 
-def test_restore_refuses_a_data_folder_or_database_in_use(settings, postdesk_harness, tmp_path, restore_url):
+def test_restore_refuses_a_data_folder_or_database_in_use(settings, ann, tmp_path, restore_url):
     backup = _backup(settings, tmp_path)
     (tmp_path / "restored").mkdir()
     (tmp_path / "restored" / "notes.txt").write_text("mine")
@@ -222,7 +209,7 @@ def test_restore_refuses_a_data_folder_or_database_in_use(settings, postdesk_har
         assert done.returncode == 1 and "is not empty: restore into a new, empty database" in done.stderr
 
 
-def test_restore_wants_the_erasure_ledger_or_to_be_told_to_go_without(settings, postdesk_harness, tmp_path,
+def test_restore_wants_the_erasure_ledger_or_to_be_told_to_go_without(settings, ann, tmp_path,
                                                                       restore_url):
     backup = _backup(settings, tmp_path)
     env = restored_env(settings, tmp_path, restore_url)
@@ -238,8 +225,8 @@ def test_restore_wants_the_erasure_ledger_or_to_be_told_to_go_without(settings, 
     assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 1
 
 
-def test_backups_are_listed_and_those_older_than_the_setting_expire(settings, postdesk_harness, tmp_path):
-    app = postdesk_harness.app
+def test_backups_are_listed_and_those_older_than_the_setting_expire(settings, ann, tmp_path):
+    app = ann.app
     folder = settings.backup_folder
     first = create_backup(app.db, settings.data_dir, folder / "first")
     second = create_backup(app.db, settings.data_dir, folder / "second")
@@ -253,3 +240,10 @@ def test_backups_are_listed_and_those_older_than_the_setting_expire(settings, po
                           + timedelta(days=999)) == 0
     assert expire_backups(settings, datetime.now(timezone.utc) + timedelta(days=31)) >= 1
     assert list_backups(folder) == []
+
+
+@pytest.mark.skipif(not PG_URL, reason="pg_dump is for PostgreSQL")
+def test_without_pg_dump_create_says_what_to_install(settings, ann, tmp_path):
+    done = run(settings_env(settings) | {"PATH": str(tmp_path / "empty")}, "backup", "create", str(tmp_path / "b"))
+    assert done.returncode == 1 and "pg_dump is not installed" in done.stderr and "postgresql-client" in done.stderr
+    assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.partial"))
