@@ -186,6 +186,10 @@ class _Copier:
             target.unlink(missing_ok=True)
             if required:
                 raise
+            if source.parent.name == "new" and source.parent.parent.name == "spool":
+                # a runner claimed it meanwhile: it is in cur/ until its batch commits (after which
+                # the snapshot, taken later, holds it)
+                return self._copy(source.parent.parent / "cur" / source.name, name.replace("/new/", "/cur/"), False)
             return False
         self.add(name, size, digest)
         return True
@@ -321,6 +325,7 @@ def expire_backups(settings, now: datetime) -> int:
     days before `now` (0: none), and unfinished ones left that long ago; how many backups went."""
     if settings.backup_keep_days <= 0:
         return 0
+    now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)  # a naive time is UTC, as the scheduler's
     cutoff = now - timedelta(days=settings.backup_keep_days)
     folder = Path(settings.backup_folder)
     removed = 0
