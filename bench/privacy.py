@@ -16,8 +16,14 @@ halves with it, deletes as many messages of other tickets with plain `DELETE FRO
 transactions of 100 tickets (the cascades and triggers do the rest; no blob files, no spam model,
 no audit): the ratio is what the rule's care costs.
 
+Backups of the large store, in MB/s of the backup's bytes: `backup create` (online backup API,
+files hashed into the manifest, one syncfs) and `backup restore` (files copied and checked, the
+erasure ledger replayed, freed pages scrubbed), each against the same run's baseline, `cp -r` of the
+same files (the database, blobs/, spam/) followed by `sync -f`, in alternating rounds.
+
     python bench/privacy.py [--small 1000] [--large 100000] [--rounds 3] [--purge 10000] [--data-root DIR] [--keep]
     python bench/privacy.py --retention-only [--large 100000] [--purge 10000]
+    python bench/privacy.py --backup-only [--rounds 3]
 """
 
 from __future__ import annotations
@@ -46,7 +52,9 @@ from models.base import utcnow  # noqa: E402
 from models.settings import MailboxConfig, Settings  # noqa: E402
 from postdesk.app import App  # noqa: E402
 from retention.export import export_person  # noqa: E402
+from retention.backup import create_backup  # noqa: E402
 from retention.ledger import ErasureLedger  # noqa: E402
+from retention.restore import restore_backup  # noqa: E402
 from tickets.store import Addressee, MessageRecord  # noqa: E402
 
 PERSON = "erase-me@example.org"
@@ -248,6 +256,7 @@ def main() -> None:
                         "by the baseline).")
     parser.add_argument("--retention-only", action="store_true", help="Only the retention purge, on the large store.")
     parser.add_argument("--keep", action="store_true", help="Keep the seeded stores for another run.")
+    parser.add_argument("--backup-only", action="store_true", help="Only the backup rounds (no erasure, no export).")
     parser.add_argument("--export-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export_child:
@@ -272,6 +281,11 @@ def main() -> None:
         stores[name] = app
     if args.retention_only:
         _report_retention(args, retention_measured(stores["large"], args.purge))
+        _close(stores, root, args.keep)
+        return
+    backups = backup_rounds(stores["large"], root / "backup-scratch", args.rounds)
+    print(_report_backup(args, backups))
+    if args.backup_only:
         _close(stores, root, args.keep)
         return
     rounds = {"small": [], "large": []}
@@ -338,6 +352,68 @@ def _report(args, rounds: dict, person_export: dict, exports: dict, counts: dict
         f"zip {small_export['zip_bytes'] / 2**20:.1f} MiB vs {big_export['zip_bytes'] / 2**20:.1f} MiB",
     ]
     print("\n".join(lines))
+
+
+
+# --- backups ---------------------------------------------------------------------------------------
+
+def backup_rounds(app: App, scratch: Path, rounds: int) -> list[dict]:
+    """Alternating rounds of `cp -r` + `sync -f`, backup create and backup restore of `app`'s store:
+    seconds and bytes of each."""
+    folder = app.settings.data_dir
+    ledger = app.erasure_ledger()
+    if not ledger.path.exists():  # as after one erasure (of nobody in this store)
+        ledger.append({"kind": "spool", "job": "bench", "raw": [ledger.hmac("0" * 64)]})
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    found = []
+    for n in range(rounds):
+        copied = scratch / "cp"
+        copied.mkdir()
+        sources = [folder / "postdesk.db"] + [folder / d for d in ("blobs", "spam") if (folder / d).is_dir()]
+        started = time.perf_counter()
+        subprocess.run(["cp", "-r", *map(str, sources), str(copied)], check=True)
+        subprocess.run(["sync", "-f", str(copied)], check=True)
+        cp_seconds = time.perf_counter() - started
+        cp_bytes = sum(p.stat().st_size for p in copied.rglob("*") if p.is_file())
+        shutil.rmtree(copied)
+
+        started = time.perf_counter()
+        backup = create_backup(app.db, folder, scratch / "backup")
+        create_seconds = time.perf_counter() - started
+        restored = scratch / "restored"
+        started = time.perf_counter()
+        restore_backup(backup.path, restored, f"sqlite:///{restored / 'postdesk.db'}", ledger, "bench")
+        restore_seconds = time.perf_counter() - started
+        shutil.rmtree(scratch / "backup")
+        shutil.rmtree(restored)
+        found.append({"cp": cp_seconds, "cp_bytes": cp_bytes, "create": create_seconds, "restore": restore_seconds,
+                      "bytes": backup.size, "files": len(backup.files)})
+        print(f"backup round {n + 1}: cp {cp_seconds:.2f} s, create {create_seconds:.2f} s, "
+              f"restore {restore_seconds:.2f} s ({backup.size / 1e6:.0f} MB)", file=sys.stderr)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return found
+
+
+def _report_backup(args, rounds: list[dict]) -> str:
+    def rate(r: dict, what: str) -> float:
+        return (r["cp_bytes"] if what == "cp" else r["bytes"]) / r[what] / 1e6
+
+    def line(what: str, label: str) -> str:
+        rates = [rate(r, what) for r in rounds]
+        ratios = [rate(r, what) / rate(r, "cp") for r in rounds]
+        return (f"  {label:<8} {statistics.median(rates):7.1f} MB/s (median; {statistics.median(ratios):.2f} of cp's, "
+                f"rounds {min(ratios):.2f}-{max(ratios):.2f})")
+
+    last = rounds[-1]
+    return "\n".join([
+        f"backup of the {args.large:,}-message store (SQLite): {last['bytes'] / 1e6:,.0f} MB in {last['files']:,} files, "
+        f"{len(rounds)} alternating rounds",
+        f"  cp -r + sync -f {statistics.median(rate(r, 'cp') for r in rounds):7.1f} MB/s (the baseline: "
+        f"{last['cp_bytes'] / 1e6:,.0f} MB, no checksums)",
+        line("create", "create"),
+        line("restore", "restore"),
+    ])
 
 
 if __name__ == "__main__":

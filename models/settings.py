@@ -190,6 +190,8 @@ class Settings(BaseSettings):
     retention_attachment_days: int = Field(0, ge=0, description="Days after which attachments are removed while their messages stay (a placeholder says when); 0 (the default) keeps them.")
     retention_raw_mail_days: int = Field(0, ge=0, description="Days the raw bytes of each message are kept (the message stays; an export then lacks its .eml); 0 (the default) keeps them.")
     retention_contacts: bool = Field(True, description="Remove contacts no ticket or message points at any more.")
+    backup_dir: Path | None = Field(None, description="Folder `postdesk backup create` writes to and `backup list` reads; empty means DATA_DIR/backups. Better on other storage than the data folder.")
+    backup_keep_days: int = Field(30, ge=0, description="Days a backup in BACKUP_DIR is kept; older ones are deleted by the daily retention run (0 keeps them all).")
 
     corpus_dir: Path = Field(Path("../shared/corpus"), description="Folder holding spamassassin-2002/{ham,spam}, for tests and benchmarks.")
 
@@ -273,3 +275,7 @@ class Settings(BaseSettings):
     @property
     def erasure_ledger_path(self) -> Path:
         return self.erasure_ledger or self.data_dir / "erasure" / "ledger.jsonl"
+
+    @property
+    def backup_folder(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"

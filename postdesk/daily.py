@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from datetime import time as time_of_day
 from multiprocessing import get_context
 from typing import TYPE_CHECKING
@@ -41,9 +42,16 @@ def retention_rules(app: App, stop: StopFlag) -> dict:
     return {name: report.done for name, report in reports.items() if report.done}
 
 
+def backup_expiry(app: App, stop: StopFlag) -> dict:
+    """Backups older than `backup_keep_days` (`retention.backup.expire_backups`)."""
+    from retention.backup import expire_backups
+
+    return {"backups_deleted": expire_backups(app.settings, datetime.now(timezone.utc))}
+
+
 DAILY_JOBS: tuple[DailyJob, ...] = (
     DailyJob("retention", retention_rules),
-    # backups older than their keep: the backup work's expiry function joins here as DailyJob("backup-expiry", ...)
+    DailyJob("backup-expiry", backup_expiry),
 )
 
 

@@ -10,7 +10,9 @@ import os
 import secrets
 import smtplib
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,19 +62,28 @@ def pg_template():
     admin.dispose()
 
 
+@contextmanager
+def new_pg_database(template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database, a clone of `template` or empty, dropped afterwards: its URL."""
+    name = f"pdtest_{secrets.token_hex(4)}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else "")))
+    try:
+        yield _pg_url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
 @pytest.fixture
 def database_url(tmp_path, pg_template):
     if not PG_URL:
         yield f"sqlite:///{tmp_path / 'postdesk.db'}"
         return
-    name = f"pdtest_{secrets.token_hex(4)}"
-    admin = _pg_admin()
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {pg_template}"))
-    yield _pg_url(name)
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+    with new_pg_database(pg_template) as url:
+        yield url
 
 
 @pytest.fixture
