@@ -19,8 +19,7 @@ from retention.audit import record
 router = APIRouter()
 PAGE = "/admin/spam"
 ACTIONS = {"allow": "allow", "block": "block"}
-NOTICES = {"activated": "Version {} is active.", "retraining": "Retraining started.",
-           "added": "The rule is saved.", "removed": "The rule is removed.", "absent": "That rule was not listed."}
+NOTICES = {"activated": "Version {} is active.", "added": "The rule is saved.", "removed": "The rule is removed.", "absent": "That rule was not listed."}
 
 
 def admin(me: Viewer = Depends(viewer)) -> Viewer:
@@ -39,7 +38,9 @@ def _page(request: Request, me: Viewer, status: int = 200, **extra):
     notice = NOTICES.get(done, "").format(request.query_params.get("version", ""))
     response = site.render(request, "spam_admin.html", status, **context, job=job, notice=notice, **extra)
     if job is not None and job.running:
-        response.headers["Refresh"] = "2"  # follows the job without a script
+        # Follows the job without a script. No fragment: Chromium takes a refresh to the same URL with one
+        # for a jump within the page, and does not reload.
+        response.headers["Refresh"] = f"2; url={PAGE}"
     return response
 
 
@@ -56,7 +57,7 @@ def retrain(request: Request, note: str = Form(""), csrf: str = Form(""), me: Vi
         spam_desk(request).retrainer.start(actor(me.agent_id), note)
     except Busy:
         return _page(request, me, 409, error="A retrain is running already; this page follows it.")
-    return RedirectResponse(PAGE + "?done=retraining", status_code=303)
+    return RedirectResponse(PAGE, status_code=303)
 
 
 @router.post(PAGE + "/versions/{version_id}/activate")

@@ -99,7 +99,7 @@ def test_a_running_retrain_is_followed_by_a_reloading_page_and_a_second_one_wait
         assert _post(admin, PAGE + "/retrain").status_code == 303
         assert entered.wait(30)
         page = admin.get(PAGE)
-        assert page.headers["refresh"] == "2" and "<progress" in page.text and "cross-validating 24" in page.text
+        assert page.headers["refresh"] == "2; url=/admin/spam" and "<progress" in page.text and "cross-validating 24" in page.text
         assert admin.get("/queues/open").status_code == 200  # the server answers meanwhile
         again = _post(admin, PAGE + "/retrain")
         assert again.status_code == 409 and "A retrain is running already" in again.text
