@@ -3,6 +3,8 @@ mail of a kind, delivered over SMTP."""
 
 from __future__ import annotations
 
+import sys
+
 from sqlalchemy import select
 
 from classifier import ledger
@@ -10,17 +12,8 @@ from ingest.parse import parse
 from models import Message, SpamVerdict, Ticket
 from models.base import utcnow
 
-SPAM_WORDS = "cheap pills casino winner lottery claim prize unsubscribe offer bonus".split()
-HAM_WORDS = "invoice printer order refund account password delivery broken screen thanks".split()
-
-
-def mail(n: int, kind: str, body: str | None = None, sender: str | None = None, to: str = "support@example.com",
-         subject: str | None = None) -> bytes:
-    words = SPAM_WORDS if kind == "spam" else HAM_WORDS
-    sender = sender or (f"promo{n}@deals.example.biz" if kind == "spam" else f"customer{n}@example.org")
-    text = body or " ".join(words[(n + i) % len(words)] for i in range(30))
-    return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject or f'{kind} {n}'}\r\n"
-            f"Message-ID: <{kind}-{n}-{abs(hash(text)) % 10**8}@example.org>\r\n\r\n{text}\r\n").encode()
+sys.path.insert(0, __file__.rsplit("/", 2)[0] + "/tickets")
+from test_spam_flow import raw as mail  # noqa: E402  (the same synthetic ham and spam)
 
 
 def teach(app, n: int = 12) -> None:
