@@ -125,7 +125,7 @@ def retrain_in_steps(db: Database, spam_dir: Path, cutoffs: SpamFilter, note: st
         progress(f"cross-validating {len(examples)} labelled messages", 0.05)
         figures_ = evaluate_examples(examples, cutoffs,
                                      on_fold=lambda done, k: progress(f"cross-validated {done} of {k} folds",
-                                                                      0.05 + 0.9 * done / k))
+                                                                      0.05 + 0.85 * done / k))
         progress("saving the new version", 0.95)
         with db.write() as session:
             serialise_writers(session)
