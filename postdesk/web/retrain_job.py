@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -46,21 +46,19 @@ class Retrainer:
         self.db, self.spam_dir, self.spam_filter, self.now = db, spam_dir, spam_filter, now
         self._lock = threading.Lock()
         self.job: RetrainJob | None = None  # the running one, or the last one
-        self._thread: threading.Thread | None = None
 
     def start(self, actor: str, note: str) -> RetrainJob:
         with self._lock:
             if self.job is not None and self.job.running:
                 raise Busy()
             self.job = job = RetrainJob(actor, self.now())
-            self._thread = threading.Thread(target=self._run, args=(job, note), name="postdesk-retrain", daemon=True)
-            self._thread.start()
+            threading.Thread(target=self._run, args=(job, note), name="postdesk-retrain", daemon=True).start()
         return job
 
-    def wait(self, timeout: float) -> None:
-        """For tests and shutdown: until the job in hand ends (or `timeout` seconds pass)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def seen(self) -> RetrainJob | None:
+        """The job as it is now (a copy: the thread goes on changing the job itself)."""
+        job = self.job
+        return replace(job) if job is not None else None
 
     def _run(self, job: RetrainJob, note: str) -> None:
         def progress(step: str, done: float) -> None:

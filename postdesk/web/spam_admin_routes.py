@@ -31,9 +31,9 @@ def admin(me: Viewer = Depends(viewer)) -> Viewer:
 
 def _page(request: Request, me: Viewer, status: int = 200, **extra):
     site = site_of(request)
+    job = spam_desk(request).retrainer.seen()  # before the read: a job seen done has its version committed
     with site.db.read() as session:
         context = nav(session, me) | spam_page.context(session, site.settings)
-    job = spam_desk(request).retrainer.job
     done = request.query_params.get("done", "")
     notice = NOTICES.get(done, "").format(request.query_params.get("version", ""))
     response = site.render(request, "spam_admin.html", status, **context, job=job, notice=notice, **extra)

@@ -109,6 +109,18 @@ def test_a_running_retrain_is_followed_by_a_reloading_page_and_a_second_one_wait
     assert "refresh" not in admin.get(PAGE).headers
 
 
+def test_a_failed_retrain_says_so_and_can_be_started_again(postdesk, admin, monkeypatch):
+    def broken(*args, **kw):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(versions, "retrain_in_steps", broken)
+    assert _post(admin, PAGE + "/retrain").status_code == 303
+    wait_for(lambda: "The retrain stopped: the retrain failed (the server log says why)." in admin.get(PAGE).text, 30,
+             what="the failure shown")
+    assert "disk full" not in admin.get(PAGE).text and "Retrain now" in admin.get(PAGE).text
+    assert _audit(postdesk, "spam-retrain") == []
+
+
 def test_an_admin_rolls_back_to_an_older_version_and_forward_again(postdesk, admin):
     teach(postdesk.app)
     _retrained(admin, "one")
