@@ -1,6 +1,6 @@
 """Spam work in Debian's Chromium: an admin marks a ticket spam from its page and another from the
 queue and sees both move to the Spam queue, retrains from the spam page (which follows the job by
-reloading itself), and reads the server-drawn SVG charts. The page's screenshot goes to test-artifacts/."""
+reloading itself), and reads the server-drawn SVG charts, also on a phone's width. The page's screenshot goes to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -61,5 +61,10 @@ def test_an_admin_marks_spam_sees_the_tickets_move_and_reads_the_spam_page_chart
         assert page.locator("#decisions tbody tr").count() == 2
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "spam-page.png"), full_page=True)
+
+        page.set_viewport_size({"width": 375, "height": 800})
+        for path in ("admin/spam", "queues/spam"):
+            page.goto(url + path)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375, path  # no sideways scrolling
     finally:
         server.stop()
