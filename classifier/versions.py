@@ -25,9 +25,17 @@ from models.db import Database
 
 def model_from_ledger(session: Session, n_features: int) -> tuple[CountModel, list[tuple[Features, str]]]:
     """Counts rebuilt from every ledger row (the features kept there, not a fresh tokenizing)."""
+    return model_from_rows(_ledger_rows(session), n_features)
+
+
+def _ledger_rows(session: Session) -> list[tuple[str, bytes]]:
+    return [tuple(r) for r in session.execute(select(SpamLabel.label, SpamLabel.features).order_by(SpamLabel.id))]
+
+
+def model_from_rows(rows: list[tuple[str, bytes]], n_features: int) -> tuple[CountModel, list[tuple[Features, str]]]:
     model = CountModel(n_features)
     examples = []
-    for label, data in session.execute(select(SpamLabel.label, SpamLabel.features).order_by(SpamLabel.id)):
+    for label, data in rows:
         features = Features.from_bytes(data)
         model.learn(features, label)
         examples.append((features, label))
@@ -84,19 +92,18 @@ def activate_version(session: Session, version_id: int) -> SpamModelVersion:
     return version
 
 
-def gather(session: Session, n_features: int) -> tuple[CountModel, list[tuple[Features, str]], int]:
-    """The ledger's counts and examples, and the last event id they cover (one consistent moment)."""
+def gather(session: Session) -> tuple[list[tuple[str, bytes]], int]:
+    """The ledger's rows, and the last event id they cover (one consistent moment)."""
     serialise_writers(session)  # the ledger and the event id must describe the same moment
-    last = last_event_id(session)
-    model, examples = model_from_ledger(session, n_features)
-    return model, examples, last
+    return _ledger_rows(session), last_event_id(session)
 
 
 def retrain(session: Session, spam_dir: Path, cutoffs: SpamFilter, note: str = "retrain",
             progress: Callable[[str], None] = lambda _: None) -> SpamModelVersion:
     """A new active version rebuilt from the ledger, with its cross-validation figures, in one transaction."""
     progress("rebuilding counts from the ledger")
-    model, examples, last = gather(session, cutoffs.model.n_features)
+    rows, last = gather(session)
+    model, examples = model_from_rows(rows, cutoffs.model.n_features)
     progress(f"cross-validating {len(examples)} labelled messages")
     return snapshot(session, spam_dir, model, last, evaluate_examples(examples, cutoffs), note)
 
@@ -120,8 +127,9 @@ def retrain_in_steps(db: Database, spam_dir: Path, cutoffs: SpamFilter, note: st
     that saves the version (an audit record, say)."""
     for _ in range(_ATTEMPTS):
         progress("reading the ledger", 0.0)
-        with db.write() as session:
-            model, examples, last = gather(session, cutoffs.model.n_features)
+        with db.write() as session:  # only the reading: the counts are built after it
+            rows, last = gather(session)
+        model, examples = model_from_rows(rows, cutoffs.model.n_features)
         progress(f"cross-validating {len(examples)} labelled messages", 0.05)
         figures_ = evaluate_examples(examples, cutoffs,
                                      on_fold=lambda done, k: progress(f"cross-validated {done} of {k} folds",
