@@ -1,4 +1,4 @@
-"""The shared corpus for the benches: SpamAssassin 2002 ham and spam, parsed with `ingest.parse.parse`.
+"""The shared corpus for the benches: SpamAssassin 2002 ham and spam, parsed with `models.mail.parse.parse`.
 
 The folder comes from env POSTDESK_CORPUS_DIR (holding spamassassin-2002/{ham,spam}), by default
 ../shared/corpus next to the project root. Files start with an mbox "From " line and use LF endings;
@@ -11,7 +11,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ingest.message import ParsedMessage
+from models.mail.message import ParsedMessage
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CORPUS_NAME = "spamassassin-2002"
@@ -36,13 +36,13 @@ def files() -> list[tuple[Path, str]]:
 
 def raw_bytes(path: Path) -> bytes:
     """The message bytes without the mbox envelope line."""
-    from ingest.parse import strip_mbox_from
+    from models.mail.parse import strip_mbox_from
 
     return strip_mbox_from(path.read_bytes())
 
 
 def parsed(raw: bytes) -> ParsedMessage:
-    from ingest.parse import parse
+    from models.mail.parse import parse
 
     return parse(raw, received_at=RECEIVED_AT)
 

@@ -42,11 +42,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest.imap import ImapPoller  # noqa: E402
-from ingest.imap_config import ImapAccount  # noqa: E402
-from ingest.imap_state import state_path  # noqa: E402
-from ingest.parse import normalise_crlf, raw_sha256  # noqa: E402
-from ingest.spool import Envelope, Spool  # noqa: E402
+from ingest.imap.poller import ImapPoller  # noqa: E402
+from ingest.imap.state import state_path  # noqa: E402
+from ingest.spool import Spool  # noqa: E402
+from models.mail.envelope import Envelope  # noqa: E402
+from models.mail.parse import normalise_crlf, raw_sha256  # noqa: E402
+from models.settings import ImapAccount  # noqa: E402
 from tests.dovecot import DovecotServer, DovecotUser, dovecot_binary  # noqa: E402
 
 DEFAULT_CORPUS = Path(os.environ.get("POSTDESK_CORPUS_DIR", ROOT.parent / "shared" / "corpus")) / "spamassassin-2002"

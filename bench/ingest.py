@@ -77,7 +77,7 @@ sys.stdin.read()
 ACCEPT_SERVER = """
 import sys
 from postdesk.app import App
-from postdesk.settings import load_settings
+from postdesk.settings_loading import load_settings
 from ingest.smtp import SmtpServer
 app = App.open(load_settings())
 server = SmtpServer(app.settings, app.spool, app.directory)

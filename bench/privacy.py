@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))  # before bench/, whose ingest.py would shadow the
 from sqlalchemy import select  # noqa: E402
 
 from models import Message  # noqa: E402
+from models.settings import MailboxConfig, Settings  # noqa: E402
 from postdesk.app import App  # noqa: E402
-from postdesk.settings import MailboxConfig, Settings  # noqa: E402
 from retention.export import export_person  # noqa: E402
 from retention.ledger import ErasureLedger  # noqa: E402
 from tickets.store import Addressee, MessageRecord  # noqa: E402

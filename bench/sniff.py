@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # before bench/, whose ingest.py would shadow the package
-from ingest.parse import parse  # noqa: E402
+from models.mail.parse import parse  # noqa: E402
 from tests.corpus import corpus_files, wire_bytes  # noqa: E402
 from tickets.filenames import SNIFF_BYTES, sniff_type  # noqa: E402
 

@@ -32,9 +32,10 @@ from bench.bogofilter import Bogofilter, bogofilter_cutoffs, bogofilter_fit  # n
 from bench.channel_swap import without_channel  # noqa: E402
 from classifier.evaluate import Example, cross_validate, figures, message_time, online, time_split  # noqa: E402
 from classifier.features import DEFAULT_N_FEATURES  # noqa: E402
-from classifier.filter import HAM_CUTOFF, NEUTRAL_UNSURE, SPAM_CUTOFF, SpamFilter  # noqa: E402
+from classifier.filter import NEUTRAL_UNSURE, SpamFilter  # noqa: E402
 from classifier.model import ScoringParams  # noqa: E402
 from classifier.tune import Choice, tune  # noqa: E402
+from models.settings import HAM_CUTOFF, SPAM_CUTOFF  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "spam_accuracy.md"
 START, END = "<!-- bench:start (written by bench/spam_accuracy.py) -->", "<!-- bench:end -->"

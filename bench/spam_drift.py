@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from bench import channel_swap
 from classifier.evaluate import Example, Figures, Outcome, figures, source_shift, time_split
-from ingest.message import ParsedMessage
+from models.mail.message import ParsedMessage
 
 N_SOURCES = 10
 

@@ -28,10 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project's packages, not bench/'s
 from bench import corpus  # noqa: E402
 from classifier import ledger, versions  # noqa: E402
-from ingest.parse import parse, raw_sha256  # noqa: E402
+from models.mail.parse import parse, raw_sha256  # noqa: E402
 from models.base import utcnow  # noqa: E402
 from postdesk.app import App  # noqa: E402
-from postdesk.settings import Settings  # noqa: E402
+from models.settings import Settings  # noqa: E402
 from postdesk.web.server import WebServer  # noqa: E402
 from retention.audit import record  # noqa: E402
 

@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # before bench/, whose ingest.py would shadow the package
 from ingest.smtp import SpoolFlusher  # noqa: E402
-from ingest.spool import Envelope, Spool  # noqa: E402
+from ingest.spool import Spool  # noqa: E402
+from models.mail.envelope import Envelope  # noqa: E402
 from tests.corpus import corpus_files, wire_bytes  # noqa: E402
 
 ENVELOPE = Envelope(mail_from="relay@example.org", rcpt_tos=["support@example.com"], peer="0123456789ab")

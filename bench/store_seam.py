@@ -40,9 +40,9 @@ def through_core() -> None:
 def drain(way: str, corpus: Path, limit: int, root: Path) -> dict:
     """One round in this process: spool, then drain with the runner; the runner process's CPU a message."""
     from corpus import corpus_files, wire_bytes
-    from ingest.spool import Envelope
+    from models.mail.envelope import Envelope
+    from models.settings import MailboxConfig, Settings
     from postdesk.app import App
-    from postdesk.settings import MailboxConfig, Settings
 
     if way == "core":
         through_core()

@@ -38,12 +38,13 @@ sys.path.insert(0, str(ROOT))  # the project's `ingest` package, not bench/inges
 
 from ingest.pipeline import process_batch  # noqa: E402
 from ingest.prepare import prepare  # noqa: E402
-from ingest.spool import Entry, Envelope  # noqa: E402
+from ingest.spool import Entry  # noqa: E402
 from models import Agent, Base  # noqa: E402
 from models.db import Database  # noqa: E402
+from models.mail.envelope import Envelope  # noqa: E402
+from models.settings import MailboxConfig, Settings  # noqa: E402
 from postdesk.accounts import users  # noqa: E402
 from postdesk.app import App  # noqa: E402
-from postdesk.settings import MailboxConfig, Settings  # noqa: E402
 from tickets import search  # noqa: E402
 
 RARE = "quixotically"  # in RARE_COUNT messages at every size

@@ -19,7 +19,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script or with -m
 from classifier.tokenize import tokens  # noqa: E402
-from ingest.message import Address, ParsedMessage  # noqa: E402
+from models.mail.message import Address, ParsedMessage  # noqa: E402
 from tickets.filenames import clean_filename  # noqa: E402
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 
 from classifier.token_pieces import domain_tokens, log_bucket
-from ingest.message import ParsedMessage
+from models.mail.message import ParsedMessage
 
 CHANNEL_PREFIX = V = "via:"
 CHANNEL_HEADER = re.compile(

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold
 
-from ingest.message import ParsedMessage
+from models.mail.message import ParsedMessage
 
 Example = tuple[Any, str, float]  # (features, "ham"|"spam", POSIX timestamp)
 Judge = Callable[[Any], tuple[float, str]]

@@ -17,16 +17,15 @@ from dataclasses import dataclass
 from classifier.features import DEFAULT_N_FEATURES, Features, featurize
 from classifier.model import CountModel, ScoringParams
 from classifier.tokenize import tokens
-from ingest.message import ParsedMessage
+from models.mail.message import ParsedMessage
+from models.settings import HAM_CUTOFF, SPAM_CUTOFF
 
-HAM_CUTOFF = 0.20
-SPAM_CUTOFF = 0.99
 EVIDENCE_SHOWN = 15
 NEUTRAL = 0.5  # chi-square's "no idea": no clues, or clues that cancel exactly
 NEUTRAL_UNSURE = True  # a priori: exactly NEUTRAL is never a decision
 
 
-def decide(score: float, ham_cutoff: float, spam_cutoff: float, neutral_unsure: bool = NEUTRAL_UNSURE) -> str:
+def label_by_cutoffs(score: float, ham_cutoff: float, spam_cutoff: float, neutral_unsure: bool = NEUTRAL_UNSURE) -> str:
     """spam at or above spam_cutoff, ham at or below ham_cutoff, else unsure.
 
     With `neutral_unsure`, a score of exactly 0.5 (no clues, or clues that cancel exactly) is unsure
@@ -86,7 +85,7 @@ class SpamFilter:
         return Verdict(result.probability, self.label_for(result.probability), shown)
 
     def label_for(self, score: float) -> str:
-        return decide(score, self.ham_cutoff, self.spam_cutoff, self.neutral_unsure)
+        return label_by_cutoffs(score, self.ham_cutoff, self.spam_cutoff, self.neutral_unsure)
 
     def learn(self, msg: ParsedMessage | Features, label: str) -> Features:
         """Learn a message (or stored features) as ham or spam; returns the features learned."""

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from classifier.features import Features
 from classifier.live import LiveModel
 from classifier.senders import all_rules, configured, match
-from ingest.message import ParsedMessage
 from models import Contact
+from models.mail.message import ParsedMessage
 
 QUEUE_OF = {"spam": "spam", "unsure": "review"}
 

@@ -2,7 +2,7 @@
 
 `evaluate_folders(ham_dir, spam_dir, folds=K | online=True, scores_out=PATH)` reads every file under
 each folder (recursively, hidden files skipped, so a Maildir's cur/ and new/ both count), strips a
-leading mbox "From " line as the benches do, parses with `ingest.parse.parse`, and measures the
+leading mbox "From " line as the benches do, parses with `models.mail.parse.parse`, and measures the
 shipped `SpamFilter` defaults with the protocols of `classifier.evaluate`:
 - `folds=K`: stratified K-fold cross-validation (each message judged once by a filter trained on the
   other folds); `tune=True` also tunes parameters and cutoffs inside each training part (nested, the
@@ -24,10 +24,11 @@ from typing import Any
 from classifier import evaluate
 from classifier.evaluate import Example, Outcome
 from classifier.features import DEFAULT_N_FEATURES, Features, featurize
-from classifier.filter import HAM_CUTOFF, SPAM_CUTOFF, SpamFilter
+from classifier.filter import SpamFilter
 from classifier.tokenize import tokens
 from classifier.tune import tune as tune_inside
-from ingest.parse import parse, strip_mbox_from
+from models.mail.parse import parse, strip_mbox_from
+from models.settings import HAM_CUTOFF, SPAM_CUTOFF
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total): "reading" then "judging"
 

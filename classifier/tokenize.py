@@ -24,7 +24,7 @@ from itertools import chain, islice
 from classifier.channel import channel_tokens, is_channel_header, without_list_footer
 from classifier.html_text import html_tokens
 from classifier.token_pieces import domain_tokens, log_bucket, shape
-from ingest.message import Address, ParsedMessage
+from models.mail.message import Address, ParsedMessage
 
 CHARS_PER_TOKEN = 2  # text scanned per token allowed: 5,000 tokens read at most 10 kB of a body
 HTML_SHARE = 1  # HTML gets the same budget as text: lexbor reads 10 kB in ~0.1 ms

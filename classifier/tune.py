@@ -4,7 +4,7 @@ The inner folds reuse one model: learn the whole training set once, then for eac
 its messages (exact), score them, and learn them back — no retraining per fold.
 Out-of-fold scores of `repeats` differently shuffled k-fold runs are pooled; parameters are chosen
 for the lowest pooled 1-ROCA, then cutoffs and the neutral rule (a score of exactly 0.5 is unsure
-whatever the cutoffs, `classifier.filter.decide`) together for the lowest SpamBayes cost (10 per
+whatever the cutoffs, `classifier.filter.label_by_cutoffs`) together for the lowest SpamBayes cost (10 per
 false positive, 1 per false negative, 0.2 per unsure); ties go to the narrower band, then to no rule.
 
 Why 1-ROCA first, why the neutral rule is a candidate, why the cost is pooled over REPEATS
@@ -46,7 +46,7 @@ class Choice:
     params: ScoringParams
     ham_cutoff: float
     spam_cutoff: float
-    neutral_unsure: bool  # a score of exactly 0.5 is unsure whatever the cutoffs (`classifier.filter.decide`)
+    neutral_unsure: bool  # a score of exactly 0.5 is unsure whatever the cutoffs (`classifier.filter.label_by_cutoffs`)
     cost: float = float("nan")  # pooled inner-fold cost, per repeat
     one_minus_roca: float = float("nan")  # pooled inner-fold 1-ROCA %
 

@@ -1,1 +1,1 @@
-"""Getting mail in: the SMTP edge, IMAP fetching, the spool, parsing and the runner that stores it."""
+"""Getting mail in: the SMTP edge, IMAP fetching, imports, the spool, and the runner that stores it."""

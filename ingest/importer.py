@@ -9,10 +9,11 @@ from typing import Iterator
 
 from sqlalchemy.orm import Session
 
-from ingest.parse import raw_sha256
-from ingest.spool import Envelope, Spool
+from ingest.spool import Spool
 from models import Message
 from models.db import stored_values
+from models.mail.envelope import Envelope
+from models.mail.parse import raw_sha256
 
 
 class MailboxReadError(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from postdesk.settings import MailboxConfig
+from models.settings import MailboxConfig
 
 
 def split_address(address: str) -> tuple[str, str]:

@@ -15,20 +15,20 @@ from sqlalchemy.orm import Session
 
 from classifier.features import Features
 from classifier.judge import Judgement, SpamJudge
-from ingest.automatic import automatic_flags, bounced_message_ids
+from ingest.automatic_mail import automatic_flags, bounced_message_ids
 from ingest.mailboxes import MailboxDirectory
-from ingest.message import ParsedMessage
-from ingest.parse import ParseLimits
-from ingest.prepare import Prepared, PrepareOptions, prepare
+from ingest.prepare import PrepareOptions, Prepared, prepare
 from ingest.spool import Entry
-from ingest.text_decoding import scrub
 from models import Message
 from models.db import stored_values
-from postdesk.settings import Settings
-from tickets import service
+from models.mail.message import ParsedMessage
+from models.mail.parse import ParseLimits
+from models.mail.text_decoding import scrub
+from models.settings import Settings
 from tickets.signing import MessageIdSigner
 from tickets.store import Addressee, ImapOrigin, MessageRecord, MessageStore, Writes
-from tickets.threading import ThreadDecision, decide
+from tickets.threading import ThreadDecision, find_thread
+from tickets.ticket_status import may_reopen
 
 
 class ErasedMail(Protocol):
@@ -164,10 +164,10 @@ def thread(ctx: Context) -> None:
         return
     p = ctx.parsed
     references = p.references + p.in_reply_to + bounced_message_ids(p)
-    ctx.decision = decide(ctx.session, sender=ctx.sender, subject=p.subject, references=references,
-                          list_id=p.header("list-id") or "", signer=ctx.services.signer)
+    ctx.decision = find_thread(ctx.session, sender=ctx.sender, subject=p.subject, references=references,
+                               list_id=p.header("list-id") or "", signer=ctx.services.signer)
     ticket = ctx.decision.ticket
-    if ticket is not None and "automatic" not in ctx.flags and not service.may_reopen(
+    if ticket is not None and "automatic" not in ctx.flags and not may_reopen(
             ticket, ctx.received_at, ctx.services.settings.reopen_window_days):
         ctx.flags.append("closed-ticket-expired")
         ctx.decision = ThreadDecision("new", None, ticket.id)

@@ -20,11 +20,11 @@ from datetime import datetime, timezone
 from classifier.features import Features, featurize
 from classifier.tokenize import tokens
 from ingest.child_process import die_with_parent
-from ingest.message import ParsedMessage
-from ingest.mime_limits import ParseLimits
-from ingest.parse import normalise_crlf, parse, silence_mailparser
 from ingest.spool import Entry
-from postdesk import heap
+from ingest.startup_heap import freeze_startup_heap
+from models.mail.message import ParsedMessage
+from models.mail.mime_limits import ParseLimits
+from models.mail.parse import normalise_crlf, parse, silence_mailparser
 
 log = logging.getLogger("postdesk.runner")
 
@@ -72,7 +72,7 @@ def _ready() -> bool:
 def _start_worker(runner_pid: int) -> None:
     die_with_parent(runner_pid)
     silence_mailparser()
-    heap.settle()
+    freeze_startup_heap()
 
 
 class Preparer:

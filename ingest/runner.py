@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from ingest.pipeline import Services, process_batch
-from ingest.prepare import Prepared, PrepareOptions, Preparer, prepare
+from ingest.prepare import PrepareOptions, Prepared, Preparer, prepare
 from ingest.spool import Entry, Spool
+from ingest.startup_heap import freeze_startup_heap
 from models.db import Database
-from postdesk import heap
 
 log = logging.getLogger("postdesk.runner")
 
@@ -97,7 +97,7 @@ class Runner:
             except Exception as exc:  # e.g. the database is down: the first batch tries again
                 log.warning("spam model not loaded at start (%s)", type(exc).__name__)
         self.preparer.start()
-        heap.settle()
+        freeze_startup_heap()
 
     def step(self) -> int:
         """Commit one batch while the next one is prepared; returns how many entries were taken."""
@@ -162,10 +162,10 @@ class Runner:
 
     def _forget(self, entries: list[Entry]) -> None:
         """Remove committed entries from the spool while the next batch is processed."""
-        self.settle()
+        self.finish_removals()
         self._forgetting = self.spool.done_later(entries)
 
-    def settle(self) -> None:
+    def finish_removals(self) -> None:
         """Wait until the spool entries of committed batches are gone."""
         if self._forgetting is not None:
             self._forgetting.result()
@@ -174,7 +174,7 @@ class Runner:
     def close(self) -> None:
         """Put back a batch claimed ahead, wait for the spool, stop the workers."""
         self._release_ahead()
-        self.settle()
+        self.finish_removals()
         self.preparer.close()
 
     def _release_ahead(self) -> None:

@@ -21,9 +21,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope as SmtpEnvelope, Session
 
 from ingest.mailboxes import MailboxDirectory
-from ingest.message import DOT_ATOM_ADDRESS
-from ingest.spool import Envelope, Spool, Staged
-from postdesk.settings import Settings
+from ingest.spool import Spool, Staged
+from models.mail.envelope import Envelope
+from models.mail.message import DOT_ATOM_ADDRESS
+from models.settings import Settings
 
 log = logging.getLogger("postdesk.smtp")
 

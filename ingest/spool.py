@@ -31,10 +31,11 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from models.files import GroupFsync, create_durably, fsync_path, write_durably
+from models.mail.envelope import Envelope
 
 FOLDERS = ("tmp", "new", "cur", "bad")
 SUFFIX = ".entry"
@@ -46,32 +47,6 @@ log = logging.getLogger("postdesk.spool")
 
 class SpoolError(Exception):
     """The spool could not store or move an entry."""
-
-
-@dataclass
-class Envelope:
-    """What the transport told us about a message, kept beside its bytes."""
-
-    mail_from: str = ""
-    rcpt_tos: list[str] = field(default_factory=list)
-    source: str = "smtp"
-    peer: str = ""
-    received_at: float = field(default_factory=time.time)
-    attempts: int = 0
-    errors: list[str] = field(default_factory=list)
-    imap: dict | None = None  # account, folder, uidvalidity and uid of a message fetched over IMAP
-
-    def to_json(self, **extra) -> bytes:
-        """One line: JSON escapes every newline inside strings."""
-        return json.dumps({**extra, **self.__dict__}, ensure_ascii=False).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> "Envelope":
-        return cls.of(json.loads(data))
-
-    @classmethod
-    def of(cls, fields: dict) -> "Envelope":
-        return cls(**{k: v for k, v in fields.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass

@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING
 
 from classifier.live import LiveModel
 from ingest.mailboxes import MailboxDirectory
-from ingest.parse import silence_mailparser
 from ingest.spool import Spool
+from ingest.startup_heap import freeze_startup_heap
 from models.blobstore import BlobStore
 from models.db import Database
-from postdesk import heap
+from models.mail.parse import silence_mailparser
+from models.settings import Settings
 from postdesk.secret import server_secret
-from postdesk.settings import Settings
 from postdesk.stop_flag import StopFlag
 from postdesk.web.server import WebServer
-from tickets.service import sync_mailboxes
+from tickets.mailbox_rows import sync_mailboxes
 from tickets.signing import MessageIdSigner
 from tickets.store import MessageStore
 
@@ -239,7 +239,7 @@ def serve(settings: Settings, on_ready=print) -> None:
     Starting needs only the disk: the SMTP edge takes mail into the spool while the runner waits
     for the database (`App.services_once_reachable`).
     """
-    from ingest.imap import start_pollers
+    from ingest.imap.poller import start_pollers
     from ingest.smtp import SmtpServer
 
     app = App.open(settings, migrate=False)
@@ -261,7 +261,7 @@ def serve(settings: Settings, on_ready=print) -> None:
     try:
         runner = RunnerKeeper(settings, app.spool)
         pollers = start_pollers(settings.imap_accounts, app.spool, settings.data_dir, stop)
-        heap.settle()
+        freeze_startup_heap()
         _wait_for_schema(app.db, stop)
         on_ready(port, app)
         while not stop.wait(0.5):

@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from postdesk.settings import Settings
+from models.settings import Settings
 
 
 def server_secret(settings: Settings) -> bytes:

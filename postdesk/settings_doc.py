@@ -7,8 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from ingest.imap_config import ImapAccount
-from postdesk.settings import MailboxConfig, Settings
+from models.settings import ImapAccount, MailboxConfig, Settings
 
 
 def _default(field) -> str:

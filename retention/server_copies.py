@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from imapclient import IMAPClient
 
-from ingest.imap_config import ImapAccount
-from ingest.imap_connect import NETWORK_ERRORS, ImapConnectError, close, connect, describe
-from ingest.imap_sync import delete
-from ingest.parse import raw_sha256
+from ingest.imap.connect import NETWORK_ERRORS, ImapConnectError, close, connect, describe
+from ingest.imap.sync import delete
+from models.mail.parse import raw_sha256
+from models.settings import ImapAccount
 
 log = logging.getLogger("postdesk.erasure")
 

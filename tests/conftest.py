@@ -18,8 +18,8 @@ from sqlalchemy import create_engine, make_url, text
 
 from ingest.smtp import SmtpServer
 from models.db import Database
+from models.settings import MailboxConfig, Settings
 from postdesk.app import App
-from postdesk.settings import MailboxConfig, Settings
 from waiting import wait_for
 
 pytest_plugins = ["dovecot"]
@@ -84,7 +84,7 @@ def settings(tmp_path, database_url) -> Settings:
 
 class Harness:
     """A Postdesk in this process: the real SMTP server in its thread, and the real runner, which
-    drains the spool when the test says so (`settle`), through its own API."""
+    drains the spool when the test says so (`drain`), through its own API."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -144,7 +144,7 @@ class Harness:
         assert groups == [1, len(messages) - 1], groups
         return codes
 
-    def settle(self, timeout: float = 60.0) -> None:
+    def drain(self, timeout: float = 60.0) -> None:
         """Let the runner store everything waiting in the spool (TimeoutError if it cannot)."""
         self.runner.drain(timeout)
 

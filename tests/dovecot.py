@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.imap_config import ImapAccount
+from models.settings import ImapAccount
 from imapclient import IMAPClient
 
 HOST = "127.0.0.1"

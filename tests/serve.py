@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from postdesk.settings import Settings
+from models.settings import Settings
 from waiting import wait_for
 
 

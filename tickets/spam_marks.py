@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classifier.filter import SpamFilter
-from ingest.parse import parse
 from models import Message
+from models.mail.parse import parse
 from tickets.store import MessageStore
 
 

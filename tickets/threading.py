@@ -104,7 +104,7 @@ def _by_token(session: Session, subject: str) -> TicketState | None:
     return _ticket(session, int(match[1]))
 
 
-def decide(session: Session, *, sender: str, subject: str, references: list[str],
+def find_thread(session: Session, *, sender: str, subject: str, references: list[str],
            list_id: str, signer: MessageIdSigner) -> ThreadDecision:
     """Apply the rules in order; `references` is References then In-Reply-To, oldest first."""
     if (ticket := _by_signature(session, references, signer)) is not None:

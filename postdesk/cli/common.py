@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from postdesk.settings import Settings
+    from models.settings import Settings
 
 out = Console(soft_wrap=True)  # a line stays one line when piped (grep, scripts)
 err = Console(stderr=True, soft_wrap=True)
@@ -97,7 +97,8 @@ def _group() -> None:
 
 def settings_of(ctx: typer.Context) -> Settings:
     """The settings for this command: `--data-dir`, the environment, the `--config` file; exit 2 if invalid."""
-    from postdesk.settings import Settings, SettingsError, load_settings
+    from models.settings import Settings
+    from postdesk.settings_loading import SettingsError, load_settings
 
     if isinstance(ctx.find_root().obj, Settings):  # tests may hand in ready settings
         return ctx.find_root().obj

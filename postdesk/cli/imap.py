@@ -15,13 +15,12 @@ from postdesk.cli.common import Verbs, settings_of
 from postdesk.cli.workspace import require_data_folder
 
 if TYPE_CHECKING:
-    from ingest.imap_config import ImapAccount
-    from postdesk.settings import Settings
+    from models.settings import ImapAccount, Settings
 
 
 def imap_status(settings: Settings) -> list[dict[str, Any]]:
     """One row per account and folder, from the status files the pollers write."""
-    from ingest.imap_state import load_state
+    from ingest.imap.state import load_state
 
     rows = []
     for account in settings.imap_accounts:
@@ -45,7 +44,7 @@ def imap_status(settings: Settings) -> list[dict[str, Any]]:
 
 def imap_test(settings: Settings, account_name: str) -> tuple[bool, list[str]]:
     """Connect, log in and look at the folders; says plainly what is wrong."""
-    from ingest.imap_connect import NETWORK_ERRORS, ImapConnectError, close, connect, describe
+    from ingest.imap.connect import NETWORK_ERRORS, ImapConnectError, close, connect, describe
 
     account = next((a for a in settings.imap_accounts if a.name == account_name), None)
     if account is None:

@@ -32,7 +32,7 @@ def import_mail(ctx: typer.Context, kind: str = typer.Argument(..., help="mbox o
         while left:
             if not runner.step():
                 time.sleep(1.0)  # serve's runner holds them, or the database is unavailable
-            runner.settle()
+            runner.finish_removals()
             left = service.spool.which(left, ("new", "cur"))
             progress.update(stored, completed=len(ids) - len(left))
         runner.close()

@@ -18,7 +18,7 @@ def show_settings(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
                   readme: Optional[Path] = typer.Option(None, "--readme",
                                                         help="Rewrite the reference table in this file.")) -> None:
     """The settings in effect and where each comes from: an option, the environment, the file, or the default."""
-    from postdesk.settings import SettingsError, load_with_origins
+    from postdesk.settings_loading import SettingsError, load_with_origins
     from postdesk.settings_doc import settings_table, update_readme
     from postdesk.settings_sources import PREFIX, environment_names, shown_value
 

@@ -48,7 +48,7 @@ def _files(paths: list[Path]) -> list[Path]:
 
 
 def _read(path: Path) -> bytes:
-    from ingest.parse import strip_mbox_from
+    from models.mail.parse import strip_mbox_from
 
     return strip_mbox_from(path.read_bytes())
 
@@ -61,8 +61,8 @@ def _label(spam: Optional[bool]) -> str:
 
 def _learn_files(app: App, files: list[Path], label: str, source: str, step: Callable[[], None]) -> dict:
     from classifier import ledger
-    from ingest.parse import parse, raw_sha256
     from models.base import utcnow
+    from models.mail.parse import parse, raw_sha256
 
     spam_filter = app.live_model().filter
     tally: dict[str, int] = {}
@@ -125,7 +125,7 @@ def evaluate(ham: Path = typer.Option(..., help="Folder of ham messages."),
     from rich.progress import Progress
 
     from classifier.report import evaluate_folders
-    from ingest.parse import silence_mailparser
+    from models.mail.parse import silence_mailparser
 
     if (folds is None) == (not online):
         fail("give exactly one of --folds K or --online")
@@ -188,8 +188,8 @@ def activate(ctx: typer.Context, version_id: int):
 def score(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Message files or folders."),
           as_json: bool = typer.Option(False, "--json", help="A JSON list with each file's evidence too.")):
     """One line per file: path, score at full precision, verdict."""
-    from ingest.parse import parse
     from models.base import utcnow
+    from models.mail.parse import parse
 
     paths = _files(files)
     app = open_for_reading(ctx)
@@ -236,7 +236,7 @@ def unlearn(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Me
             spam: Optional[bool] = LabelFlag):
     """Exactly undo an earlier `learn` of these files with this label."""
     from classifier import ledger
-    from ingest.parse import raw_sha256
+    from models.mail.parse import raw_sha256
 
     label, paths = _label(spam), _files(files)
     app = open_for_writing(ctx, create=False)

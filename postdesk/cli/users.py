@@ -20,7 +20,7 @@ def _change(ctx: typer.Context, action, *args, create: bool = False):
     """Run one change (a function of `postdesk.accounts.users`, or its name) in a write transaction,
     departments brought in line with the settings first."""
     from postdesk.accounts import users
-    from tickets.service import sync_mailboxes
+    from tickets.mailbox_rows import sync_mailboxes
 
     service = open_for_writing(ctx, create=create)
     if isinstance(action, str):

@@ -21,8 +21,8 @@ import typer
 from postdesk.cli.common import err, fail, settings_of
 
 if TYPE_CHECKING:
+    from models.settings import Settings
     from postdesk.app import App
-    from postdesk.settings import Settings
 
 # What the machine, not Postdesk, refused: reported in one line.
 _REFUSALS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EIO}

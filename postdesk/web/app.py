@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.base import utcnow
 from models.db import Database
-from postdesk.settings import Settings
+from models.settings import Settings
 from postdesk.web import account_routes, search_routes, signin_routes, spam_admin_routes, spam_routes, ticket_routes
 from postdesk.web.auth import STEP_PAGES, FormExpired, SignInNeeded, StepNeeded
 from postdesk.web.site import HERE, Site, site_of

@@ -18,7 +18,7 @@ import uvicorn
 
 from models.base import utcnow
 from models.db import Database
-from postdesk.settings import Settings
+from models.settings import Settings
 from postdesk.web.app import create_app
 
 log = logging.getLogger("postdesk.web")

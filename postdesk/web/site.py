@@ -14,8 +14,8 @@ from jinja2 import Environment, FileSystemLoader
 
 from models.blobstore import BlobStore
 from models.db import Database
+from models.settings import Settings
 from postdesk.accounts import sessions
-from postdesk.settings import Settings
 from postdesk.web import client
 
 SESSION_COOKIE = "postdesk_session"

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from classifier import ledger, senders, versions
 from classifier.live import active_version
 from models import Agent, AuditEvent, Message
-from postdesk.settings import Settings
+from models.settings import Settings
 from postdesk.web import charts
 
 MARKS = ("spam-mark-spam", "spam-mark-ham")

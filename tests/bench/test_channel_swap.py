@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the benches are not an installed package
 from bench.channel_swap import field_name, is_channel, split_header, swapped, without_channel  # noqa: E402
-from ingest.parse import parse  # noqa: E402
+from models.mail.parse import parse  # noqa: E402
 
 RECEIVED_AT = datetime(2002, 12, 31, tzinfo=timezone.utc)
 

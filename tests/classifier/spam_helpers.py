@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.message import Address, ParsedMessage, Part
+from models.mail.message import Address, ParsedMessage, Part
 
 
 def message(text: str = "", *, subject: str = "", sender: str = "alice@example.com", name: str = "Alice",

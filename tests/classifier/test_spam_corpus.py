@@ -1,4 +1,4 @@
-"""On a slice of the real corpus, parsed by ingest.parse: the filter learns and separates (needs the corpus)."""
+"""On a slice of the real corpus, parsed by models.mail.parse: the filter learns and separates (needs the corpus)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from classifier.evaluate import figures, online
 from classifier.filter import SpamFilter
-from ingest.parse import parse, strip_mbox_from
+from models.mail.parse import parse, strip_mbox_from
 
 pytestmark = pytest.mark.corpus
 

@@ -85,9 +85,10 @@ def test_hash_is_stable_across_processes():
 
 
 def test_neutral_score_is_not_decided_by_default_and_can_be():
-    from classifier.filter import decide
-    assert decide(0.5, 0.4, 0.5) == "unsure" and decide(0.5, 0.5, 0.9) == "unsure"
-    assert decide(0.5000001, 0.4, 0.5) == "spam" and decide(0.4, 0.4, 0.5) == "ham"
-    assert decide(0.5, 0.4, 0.5, neutral_unsure=False) == "spam" and decide(0.5, 0.5, 0.9, neutral_unsure=False) == "ham"
+    from classifier.filter import label_by_cutoffs
+    assert label_by_cutoffs(0.5, 0.4, 0.5) == "unsure" and label_by_cutoffs(0.5, 0.5, 0.9) == "unsure"
+    assert label_by_cutoffs(0.5000001, 0.4, 0.5) == "spam" and label_by_cutoffs(0.4, 0.4, 0.5) == "ham"
+    assert label_by_cutoffs(0.5, 0.4, 0.5, neutral_unsure=False) == "spam"
+    assert label_by_cutoffs(0.5, 0.5, 0.9, neutral_unsure=False) == "ham"
     assert SpamFilter(ham_cutoff=0.4, spam_cutoff=0.5, neutral_unsure=False).label_for(0.5) == "spam"
     assert SpamFilter(ham_cutoff=0.4, spam_cutoff=0.5).label_for(0.5) == "unsure"

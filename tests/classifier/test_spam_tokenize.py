@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from classifier.channel import CHANNEL_PREFIX, is_channel_header, without_list_footer
 from classifier.tokenize import text_tokens, tokens
-from ingest.message import Address, ParsedMessage, Part
+from models.mail.message import Address, ParsedMessage, Part
 
 from spam_helpers import message
 

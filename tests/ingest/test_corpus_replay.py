@@ -7,8 +7,8 @@ import smtplib
 from sqlalchemy import func, select
 
 from corpus import corpus_files, wire_bytes
-from ingest.parse import raw_sha256
 from models import Message, Ticket
+from models.mail.parse import raw_sha256
 
 
 def test_the_corpus_replayed_over_smtp_is_stored_on_tickets(postdesk, corpus_dir):
@@ -19,7 +19,7 @@ def test_the_corpus_replayed_over_smtp_is_stored_on_tickets(postdesk, corpus_dir
             raw = wire_bytes(path)
             distinct.add(raw_sha256(raw))
             client.sendmail("relay@example.org", ["support@example.com"], raw)
-    postdesk.settle(timeout=300)
+    postdesk.drain(timeout=300)
     with postdesk.app.db.read() as session:
         assert len(files) == 3000
         assert session.scalar(select(func.count()).select_from(Message)) == len(distinct)

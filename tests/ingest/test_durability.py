@@ -16,9 +16,10 @@ from sqlalchemy import create_engine, func, make_url, select, text
 
 from conftest import PG_URL, Harness
 from ingest import pipeline
-from ingest.spool import Envelope, Spool
+from ingest.spool import Spool
 from models import Message
 from models.db import Database
+from models.mail.envelope import Envelope
 from waiting import wait_for
 
 
@@ -148,7 +149,7 @@ def test_a_database_outage_makes_the_spool_grow_and_then_drain(settings, caplog)
     harness = Harness(settings.model_copy(update={"sqlite_busy_timeout": 0.2}))
     try:
         harness.send(message(0))
-        harness.settle()
+        harness.drain()
         with Outage(settings):
             codes = [harness.send(message(n))[0] for n in range(1, 17)]
             codes += [code for code, _ in harness.send_together([message(n) for n in range(17, 21)])]
@@ -156,7 +157,7 @@ def test_a_database_outage_makes_the_spool_grow_and_then_drain(settings, caplog)
             assert harness.runner.outage
             assert codes == [250] * 20
             assert harness.app.spool.depth() == {"new": 20, "cur": 0, "bad": 0}
-        harness.settle()
+        harness.drain()
         counts = stored_counts(harness.app.db)
         assert len(counts) == 21 and set(counts.values()) == {1}
         assert harness.app.spool.depth()["bad"] == 0
@@ -217,7 +218,7 @@ def test_a_full_disk_is_an_outage_the_runner_waits_out_without_losing_or_setting
         assert "No space left on device" in postdesk.runner.outage
         assert postdesk.app.spool.depth() == {"new": 5, "cur": 0, "bad": 0}
         assert sorted(os.listdir(postdesk.app.spool.root / "new"))[1].endswith("+4.group")  # put back whole
-    postdesk.settle()
+    postdesk.drain()
     assert stored_counts(postdesk.app.db) == {f"durable-{n}@example.org": 1 for n in range(5)}
     assert postdesk.app.spool.depth() == {"new": 0, "cur": 0, "bad": 0}
     assert caplog.text.count("cannot store (OSError: [Errno 28] No space left on device)") == 1
@@ -230,5 +231,5 @@ def test_a_cli_writer_holding_the_lock_never_bounces_mail(postdesk):
     with postdesk.app.db.write() as session:
         session.execute(text("SELECT 1"))
         codes = [postdesk.send(message(n))[0] for n in range(5)]
-    postdesk.settle()
+    postdesk.drain()
     assert codes == [250] * 5 and len(stored_counts(postdesk.app.db)) == 5

@@ -23,7 +23,7 @@ def mail(*headers: str, body: str = "Please help.") -> bytes:
 def deliver(postdesk, raw: bytes, sender: str = "someone@example.org") -> Message:
     code, reply = postdesk.send(raw, sender=sender)
     assert code == 250, reply
-    postdesk.settle()
+    postdesk.drain()
     with postdesk.app.db.read() as session:
         return session.scalars(select(Message).where(Message.spool_id == reply.split()[-1].decode())).one()
 

@@ -8,8 +8,8 @@ import itertools
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from sqlalchemy import select
 
-from ingest.spool import Envelope
 from models import Attachment, Message, Recipient
+from models.mail.envelope import Envelope
 
 
 def deliver(desk, raw: bytes, mail_from: str = "customer@example.org") -> Message:

@@ -11,16 +11,17 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from ingest.imap import IDLE_CHECK, ImapPoller, start_pollers
+from ingest.imap.connect import password_login
+from ingest.imap.poller import IDLE_CHECK, ImapPoller, start_pollers
+from ingest.imap.state import load_state
+from ingest.imap.sync import FolderSync, after_import
+from ingest.spool import Spool
+from models.mail.envelope import Envelope
+from models.settings import ImapAccount
 from postdesk.cli.imap import group as imap_app, imap_status, imap_test
-from ingest.imap_config import ImapAccount
-from ingest.imap_connect import password_login
-from ingest.imap_state import load_state
-from ingest.imap_sync import FolderSync, after_import
-from ingest.spool import Envelope, Spool
 from conftest import MAILBOXES
 from imapclient import IMAPClient
-from postdesk.settings import Settings
+from models.settings import Settings
 from waiting import wait_for
 
 SEEN, DELETED = b"\\Seen", b"\\Deleted"
@@ -245,7 +246,7 @@ def test_crash_between_state_and_flag_does_not_refetch(make_account, mua, spool,
     def crash(*args):
         raise Crash()
 
-    monkeypatch.setattr("ingest.imap_sync.after_import", crash)
+    monkeypatch.setattr("ingest.imap.sync.after_import", crash)
     with pytest.raises(Crash):
         ImapPoller(account, spool, data_dir).sync_once()
     assert load_state(data_dir, "support").folders["INBOX"].pending == [1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from ingest.imap import ImapPoller
+from ingest.imap.poller import ImapPoller
 from ingest.spool import Spool
 from test_imap import Running, crlf, message, spooled, wait_for
 

@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import func, select
 
-from ingest.imap import ImapPoller
+from ingest.imap.poller import ImapPoller
 from ingest.spool import Spool
 from models import ImapCopy, Message
 from models.db import Database
@@ -70,7 +70,7 @@ def test_a_poller_killed_between_spool_and_flag_still_makes_one_ticket(postdesk,
     except KeyboardInterrupt:
         pass
     ImapPoller(account, postdesk.app.spool, data_dir).sync_once()
-    postdesk.settle()
+    postdesk.drain()
     assert len(tickets_with(postdesk.app.db, 3)) == 1
     with postdesk.app.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Message)) == 1
@@ -82,7 +82,7 @@ def test_a_message_fetched_over_imap_keeps_where_it_lies_on_the_server(postdesk,
     uidvalidity = mua.select_folder("INBOX")[b"UIDVALIDITY"]
     uids = sorted(mua.search("ALL"))
     ImapPoller(make_account(name="helpdesk"), postdesk.app.spool, postdesk.settings.data_dir).sync_once()
-    postdesk.settle()
+    postdesk.drain()
     with postdesk.app.db.read() as session:
         copies = session.execute(select(Message.message_id_header, ImapCopy.account, ImapCopy.folder,
                                         ImapCopy.uidvalidity, ImapCopy.uid)

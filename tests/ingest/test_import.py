@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 
 from corpus import corpus_files
 from ingest.importer import unescape_mboxrd
-from ingest.parse import normalise_crlf, raw_sha256
 from models import Message
 from models.db import Database
-from postdesk.settings import Settings
+from models.mail.parse import normalise_crlf, raw_sha256
+from models.settings import Settings
 from serve import settings_env
 
 SUMMARY = "imported {}, duplicates {}, quarantined 0"

@@ -9,10 +9,11 @@ from contextlib import suppress
 from sqlalchemy import select
 
 from conftest import Harness
-from ingest.mime_limits import ParseLimits
 from ingest.prepare import PrepareOptions, Preparer, prepare_all
-from ingest.spool import Entry, Envelope
+from ingest.spool import Entry
 from models import Message
+from models.mail.envelope import Envelope
+from models.mail.mime_limits import ParseLimits
 
 OPTIONS = PrepareOptions(ParseLimits(), (), 5000, 1 << 22)
 
@@ -27,7 +28,7 @@ def test_a_runner_with_a_prepare_worker_stores_every_message(settings):
         with postdesk.client() as client:
             for n in range(30):
                 client.sendmail("ann@example.org", ["support@example.com"], mail(f"order {n}"))
-        postdesk.settle()
+        postdesk.drain()
         with postdesk.app.db.read() as session:
             subjects = set(session.scalars(select(Message.subject)))
     finally:

@@ -42,7 +42,7 @@ def raw_stored(harness: Harness, message: Message) -> bytes:
 def test_accepted_mail_is_stored_and_the_reply_names_the_spool_entry(postdesk):
     code, reply = postdesk.send(SIMPLE)
     assert code == 250 and reply.startswith(b"2.0.0 Ok: queued as ")
-    postdesk.settle()
+    postdesk.drain()
     [message] = stored(postdesk)
     assert message.spool_id == reply.split()[-1].decode()
     assert message.subject == "Help" and message.envelope_from == "customer@example.org"
@@ -90,7 +90,7 @@ def test_size_is_advertised_and_an_oversized_message_gets_552_and_is_not_stored(
             client.rcpt("support@example.com")
             code, _ = client.data(SIMPLE + b"x" * 5000 + b"\r\n")
         assert code == 552
-        harness.settle()
+        harness.drain()
         assert stored(harness) == [] and harness.app.spool.depth()["new"] == 0
     finally:
         harness.close()
@@ -100,7 +100,7 @@ def test_lines_longer_than_998_octets_are_accepted_intact(postdesk):
     long_line = b"A" * 20000
     raw = SIMPLE.replace(b"My printer", long_line + b"\r\nMy printer")
     assert postdesk.send(raw)[0] == 250
-    postdesk.settle()
+    postdesk.drain()
     [message] = stored(postdesk)
     assert raw_stored(postdesk, message) == raw
 
@@ -123,7 +123,7 @@ def test_hostile_end_of_data_never_splits_one_message_into_two(postdesk, bad_end
                 b"Subject: smuggled\r\n\r\ninner\r\n.\r\n")
     replies = _raw_session(postdesk.port, smuggled)
     assert replies.count(b"250 2.0.0 Ok: queued") == 1
-    postdesk.settle()
+    postdesk.drain()
     [message] = stored(postdesk)
     assert message.subject == "outer"
 
@@ -285,7 +285,7 @@ def test_an_idle_client_is_cut_off(settings):
 def test_logs_carry_ids_never_addresses_or_subjects(postdesk, caplog):
     caplog.set_level(logging.INFO)
     postdesk.send(SIMPLE, sender="very.private.person@example.org")
-    postdesk.settle()
+    postdesk.drain()
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "accepted" in text
     assert "very.private.person" not in text and "Help" not in text and "example.com" not in text
@@ -294,7 +294,7 @@ def test_logs_carry_ids_never_addresses_or_subjects(postdesk, caplog):
 def test_the_same_bytes_twice_are_stored_once(postdesk):
     postdesk.send(SIMPLE)
     postdesk.send(SIMPLE)
-    postdesk.settle()
+    postdesk.drain()
     with postdesk.app.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Message)) == 1
 
@@ -357,7 +357,7 @@ def test_an_8bit_sender_with_smtputf8_is_stored_as_sent(postdesk):
         client.mail("josé@exämple.org", ["SMTPUTF8"])
         client.rcpt("support@example.com")
         assert client.data(SIMPLE)[0] == 250
-    postdesk.settle()
+    postdesk.drain()
     [message] = stored(postdesk)
     assert message.envelope_from == "josé@exämple.org"
 
@@ -374,6 +374,6 @@ def test_every_sender_the_edge_accepts_is_stored_on_either_database(postdesk):
             if replies[0].startswith(b"250"):
                 assert replies[3].startswith(b"250"), replies
                 accepted.append(sender + option)
-    postdesk.settle()
+    postdesk.drain()
     assert postdesk.app.spool.depth()["bad"] == 0
     assert len(stored(postdesk)) == len(accepted) >= 6

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ingest import spool as spool_module
-from ingest.spool import Envelope, Spool, SpoolError
+from ingest.spool import Spool, SpoolError
+from models.mail.envelope import Envelope
 
 
 @settings(max_examples=60, deadline=None)

@@ -20,10 +20,11 @@ import pytest
 from sqlalchemy import select
 
 from ingest import pipeline
-from ingest.spool import Envelope, Spool
+from ingest.spool import Spool
 from models import Message
+from models.mail.envelope import Envelope
+from models.settings import Settings
 from postdesk.app import App
-from postdesk.settings import Settings
 from serve import settings_env
 from waiting import wait_for
 
@@ -69,7 +70,7 @@ def mail(subject: str, sender: str = "alice@example.org", in_reply_to: str | Non
 def deliver(postdesk, raw: bytes, sender: str = "alice@example.org") -> None:
     code, _ = postdesk.send(raw, sender=sender)
     assert code == 250
-    postdesk.settle()
+    postdesk.drain()
 
 
 @pytest.fixture
@@ -184,7 +185,7 @@ def test_the_readme_test_mail_has_a_sender_and_a_subject(postdesk, settings):
     code = shlex.split(command)[0].replace("2525", str(postdesk.port)).replace("@localhost", "@example.com")
     sent = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert sent.returncode == 0, sent.stderr
-    postdesk.settle()
+    postdesk.drain()
     [row] = cli_json(settings, "tickets", "list")
     assert row["subject"] == "hello" and row["contact"] == "me@example.com"
     shown = cli(settings, "tickets", "show", str(row["id"])).stdout
@@ -259,7 +260,7 @@ def test_a_poison_message_goes_to_bad_without_blocking_the_others_and_can_be_ret
     with postdesk.client() as client:  # one connection, three messages: they usually share a batch
         for subject in ("before", "poison", "after"):
             client.sendmail("alice@example.org", ["support@example.com"], mail(subject)[0])
-    postdesk.settle()
+    postdesk.drain()
 
     assert stored_subjects(postdesk) == ["after", "before"]
     assert fault.calls >= settings.spool_max_attempts  # a failed batch is retried one by one, too
@@ -275,7 +276,7 @@ def test_a_poison_message_goes_to_bad_without_blocking_the_others_and_can_be_ret
     done = cli(settings, "spool", "retry", bad["id"])
     assert done.returncode == 0, done.stderr
     assert bad["id"] in done.stdout
-    postdesk.settle()
+    postdesk.drain()
 
     assert stored_subjects(postdesk) == ["after", "before", "poison"]
     assert cli_json(settings, "spool", "list") == []
@@ -285,7 +286,7 @@ def test_a_poison_message_goes_to_bad_without_blocking_the_others_and_can_be_ret
 
 def test_a_poison_message_spooled_in_a_group_goes_to_bad_alone(postdesk, settings, fault):
     replies = postdesk.send_together([mail(subject)[0] for subject in ("first", "before", "poison", "after")])
-    postdesk.settle()
+    postdesk.drain()
 
     assert [code for code, _ in replies] == [250] * 4
     assert stored_subjects(postdesk) == ["after", "before", "first"]
@@ -297,7 +298,7 @@ def test_a_poison_message_spooled_in_a_group_goes_to_bad_alone(postdesk, setting
 def test_an_unreadable_spool_file_is_set_aside_and_mail_keeps_flowing(postdesk, settings):
     (settings.spool_dir / "new" / "1-00000001.entry").write_bytes(b"\x00 damaged on disk")
     assert postdesk.send(mail("after")[0])[0] == 250
-    postdesk.settle()
+    postdesk.drain()
     assert stored_subjects(postdesk) == ["after"]
     assert cli_json(settings, "status")["spool"]["bad"] == 1
     [bad] = cli_json(settings, "spool", "list")

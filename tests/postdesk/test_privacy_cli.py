@@ -24,7 +24,7 @@ def privacy(settings, *args: str, typed: str = "", actor: str | None = None) -> 
 
 def deliver(postdesk, raw: bytes, sender: str = ANN) -> None:
     assert postdesk.send(raw, sender=sender)[0] == 250
-    postdesk.settle()
+    postdesk.drain()
 
 
 def stored(postdesk) -> int:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from models.settings import Settings
 from postdesk.cli import app
-from postdesk.settings import Settings, SettingsError, load_settings
+from postdesk.settings_loading import SettingsError, load_settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -22,8 +23,7 @@ def test_every_setting_is_documented_in_the_readme():
 
 
 def test_every_mailbox_and_imap_account_field_is_documented():
-    from ingest.imap_config import ImapAccount
-    from postdesk.settings import MailboxConfig
+    from models.settings import ImapAccount, MailboxConfig
     text = README.read_text()
     missing = [name for model in (MailboxConfig, ImapAccount) for name in model.model_fields
                if f"| `{name}` |" not in text]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from ingest.imap import ImapPoller
+from ingest.imap.poller import ImapPoller
 from models import Message
 from retention.server_copies import ServerCopyError
 
@@ -21,7 +21,7 @@ def customer_mail(sender: str, n: int) -> bytes:
 
 def fetched(postdesk, account) -> None:
     ImapPoller(account, postdesk.app.spool, postdesk.settings.data_dir).sync_once()
-    postdesk.settle()
+    postdesk.drain()
 
 
 def erase_ann(postdesk, account):

@@ -36,7 +36,7 @@ def blob_of(postdesk, attachment) -> Blob:
 
 def test_an_attachment_comes_back_byte_identical_with_its_types(postdesk):
     postdesk.send(with_files([("report.pdf", PDF, "application/pdf")]))
-    postdesk.settle()
+    postdesk.drain()
     [att] = attachments(postdesk)
     blob = blob_of(postdesk, att)
     assert postdesk.app.blobs.get(blob.sha256) == PDF
@@ -47,7 +47,7 @@ def test_an_attachment_comes_back_byte_identical_with_its_types(postdesk):
 def test_two_messages_with_the_same_file_share_one_blob(postdesk):
     postdesk.send(with_files([("a.pdf", PDF, "application/pdf")], subject="one"))
     postdesk.send(with_files([("b.pdf", PDF, "application/pdf")], subject="two"))
-    postdesk.settle()
+    postdesk.drain()
     first, second = attachments(postdesk)
     assert first.blob_id == second.blob_id and blob_of(postdesk, first).refcount == 2
 
@@ -57,7 +57,7 @@ def test_two_messages_with_the_same_file_share_one_blob(postdesk):
 ])
 def test_unsafe_filenames_are_stored_safely(postdesk, hostile):
     postdesk.send(with_files([(hostile, b"data", "application/octet-stream")]))
-    postdesk.settle()
+    postdesk.drain()
     [att] = attachments(postdesk)
     name = att.filename
     assert name and "/" not in name and "\\" not in name and "\x00" not in name
@@ -77,7 +77,7 @@ ACTIVE = [
 @pytest.mark.parametrize(("name", "data", "sniffed"), ACTIVE)
 def test_script_declared_as_an_image_is_sniffed_as_what_it_is(postdesk, name, data, sniffed):
     postdesk.send(with_files([(name, data, "image/png")]))
-    postdesk.settle()
+    postdesk.drain()
     [att] = attachments(postdesk)
     assert (att.declared_type, att.sniffed_type) == ("image/png", sniffed)
 

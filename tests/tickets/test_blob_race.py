@@ -24,11 +24,11 @@ ROUNDS = 60
 WORKER = """
 import hashlib, sys
 from sqlalchemy import select
-from ingest.message import Part
 from models import Blob
 from models.base import utcnow
 from models.blobstore import BlobStore
 from models.db import Database
+from models.mail.message import Part
 from tickets.store import MessageRecord, MessageStore
 url, blob_dir, worker, rounds, shared = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5].encode()
 db, store = Database(url), MessageStore(BlobStore(blob_dir))

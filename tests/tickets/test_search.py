@@ -52,7 +52,7 @@ def departments_by_name(db: Database) -> dict[str, int]:
 def test_a_message_is_found_by_words_of_its_subject_body_people_and_attachment_names(postdesk):
     postdesk.send(mail("Invoice overdue", "The turbine hums quietly.", attachment="quarterly-ledger.pdf"))
     postdesk.send(mail("Another question", "Nothing in common here.", sender="bob@example.net"))
-    postdesk.settle()
+    postdesk.drain()
     db = postdesk.app.db
     for query in ("overdue", "turbine", "TURBINE hums", "Greta", "greta@example.org", "quarterly", "ledger.pdf"):
         hits = found(db, query)
@@ -64,7 +64,7 @@ def test_a_message_is_found_by_words_of_its_subject_body_people_and_attachment_n
 def test_html_only_mail_is_found_by_its_text_but_not_its_markup_or_scripts(postdesk):
     postdesk.send(html_only("Styled", "<html><style>.zebra{}</style><script>var quokka=1</script>"
                                       "<p>Kangaroo <b>jumps</b></p></html>"))
-    postdesk.settle()
+    postdesk.drain()
     db = postdesk.app.db
     assert [h.subject for h in found(db, "kangaroo jumps")] == ["Styled"]
     assert found(db, "quokka") == [] and found(db, "zebra") == []
@@ -73,7 +73,7 @@ def test_html_only_mail_is_found_by_its_text_but_not_its_markup_or_scripts(postd
 def test_search_sees_only_the_departments_it_is_given(postdesk):
     postdesk.send(mail("Support thing", "pelican"))
     postdesk.send(mail("Billing thing", "pelican", to="billing@example.com"), to="billing@example.com")
-    postdesk.settle()
+    postdesk.drain()
     db = postdesk.app.db
     ids = departments_by_name(db)
     assert [h.subject for h in found(db, "pelican", frozenset({ids["Billing"]}))] == ["Billing thing"]
@@ -84,7 +84,7 @@ def test_search_sees_only_the_departments_it_is_given(postdesk):
 def test_results_come_newest_first_in_keyset_pages(postdesk):
     for n in range(5):
         postdesk.send(mail(f"Report {n}", "albatross sighting"))
-        postdesk.settle()
+        postdesk.drain()
     db = postdesk.app.db
     first = found(db, "albatross", limit=2)
     second = found(db, "albatross", limit=2, before=first[-1].message_id)
@@ -95,7 +95,7 @@ def test_results_come_newest_first_in_keyset_pages(postdesk):
 def test_a_removed_message_is_no_longer_found_and_a_deleted_one_leaves_the_index_too(postdesk):
     postdesk.send(mail("First", "walrus"))
     postdesk.send(mail("Second", "walrus"))
-    postdesk.settle()
+    postdesk.drain()
     db = postdesk.app.db
     first, second = sorted(h.message_id for h in found(db, "walrus"))
     with db.write() as session:
@@ -120,7 +120,7 @@ def test_after_scrub_no_byte_of_a_removed_messages_words_is_left_in_the_sqlite_f
     canary = "qz" + secrets.token_hex(8)
     postdesk.send(mail(f"About {canary}", f"My word is {canary}, keep it.", attachment=f"{canary}.pdf"))
     postdesk.send(mail("Someone else", "a kept message about otters"))
-    postdesk.settle()
+    postdesk.drain()
     db = postdesk.app.db
     path = Path(db.engine.url.database)
     assert [h.subject for h in found(db, canary)] == [f"About {canary}"]
@@ -142,7 +142,7 @@ def test_after_scrub_no_byte_of_a_removed_messages_words_is_left_in_the_sqlite_f
 
 def test_any_text_typed_into_the_search_box_is_a_query_never_an_error(postdesk):
     postdesk.send(mail("Known words", "alpha beta_gamma δέλτα"))
-    postdesk.settle()
+    postdesk.drain()
     db = postdesk.app.db
 
     @hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -158,7 +158,7 @@ def test_any_text_typed_into_the_search_box_is_a_query_never_an_error(postdesk):
 def test_the_command_line_searches_the_same_index(postdesk):
     postdesk.send(mail("Lost parcel", "the wombat shipment"))
     postdesk.send(mail("Other", "nothing to see"))
-    postdesk.settle()
+    postdesk.drain()
     done = subprocess.run([sys.executable, "-m", "postdesk", "search", "WOMBAT", "--json"],
                           env=settings_env(postdesk.settings), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

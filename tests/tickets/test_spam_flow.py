@@ -11,9 +11,9 @@ from sqlalchemy import func, select, update
 from classifier import ledger
 from classifier.live import LiveModel
 from classifier.versions import activate_version, model_from_ledger, retrain
-from ingest.parse import parse
 from models import Contact, Message, SpamModelVersion, SpamVerdict, Ticket
 from models.base import utcnow
+from models.mail.parse import parse
 from tickets.signing import MessageIdSigner
 from tickets.spam_marks import mark_message
 
@@ -44,7 +44,7 @@ def teach(postdesk, n: int = 30) -> None:
 
 def delivered(postdesk, message: bytes, sender="x@example.org") -> Message:
     assert postdesk.send(message, sender=sender)[0] == 250
-    postdesk.settle()
+    postdesk.drain()
     with postdesk.app.db.read() as session:
         return session.scalars(select(Message).order_by(Message.id.desc()).limit(1)).one()
 

@@ -10,10 +10,10 @@ from classifier import ledger
 from classifier.features import Features
 from classifier.model import CountModel
 from classifier.versions import retrain, versions
-from ingest.parse import parse
 from models import Contact, Message, SpamEvent, SpamLabel, Ticket, TicketParticipant
-from tickets.spam_marks import mark_message
+from models.mail.parse import parse
 from tickets.signing import MessageIdSigner
+from tickets.spam_marks import mark_message
 from test_spam_flow import counts_equal, delivered, raw
 
 

@@ -32,11 +32,11 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from sqlalchemy import select, text
 
 from classifier.versions import model_from_ledger
-from ingest.spool import Envelope
 from models import (
     Attachment, Blob, Contact, ImapCopy, Message, RawMessage, Recipient, SpamLabel, SpamVerdict, Ticket,
     TicketParticipant,
 )
+from models.mail.envelope import Envelope
 from postdesk.app import App
 from tickets.spam_marks import mark_message
 

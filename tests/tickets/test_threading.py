@@ -34,7 +34,7 @@ def mail(sender="alice@example.org", subject="Printer on fire", to="support@exam
 def deliver(postdesk, raw, sender="alice@example.org", to="support@example.com") -> Message:
     code, _ = postdesk.send(raw, to=to, sender=sender)
     assert code == 250
-    postdesk.settle()
+    postdesk.drain()
     with postdesk.app.db.read() as session:
         return session.scalars(select(Message).order_by(Message.id.desc()).limit(1)).one()
 
@@ -182,7 +182,7 @@ def test_mail_from_our_own_address_or_with_our_loop_header_opens_no_ticket(postd
 def test_mail_to_two_mailboxes_is_one_ticket_in_the_first_listed(postdesk):
     raw, _ = mail(to="billing@example.com, support@example.com")
     code, _ = postdesk.send(raw, to=["billing@example.com", "support@example.com"])
-    postdesk.settle()
+    postdesk.drain()
     with postdesk.app.db.read() as session:
         [message] = session.scalars(select(Message)).all()
         assert session.get(Ticket, message.ticket_id).department.name == "Billing"

@@ -29,9 +29,9 @@ from hypothesis import HealthCheck, Phase, given, settings as hsettings, strateg
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
-from ingest.spool import Envelope
 from models import Message, Ticket
 from models.base import utcnow
+from models.mail.envelope import Envelope
 from postdesk.app import App
 
 SENDERS = [

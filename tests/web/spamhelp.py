@@ -8,7 +8,7 @@ import sys
 from sqlalchemy import select
 
 from classifier import ledger
-from ingest.parse import parse
+from models.mail.parse import parse
 from models import Message, SpamVerdict, Ticket
 from models.base import utcnow
 

@@ -46,7 +46,7 @@ def message(subject: str, body: str, *, to: str = "support@example.com", html: s
 def deliver(postdesk, raw: bytes, to: str = "support@example.com") -> int:
     """Send over SMTP; the id of the stored message."""
     postdesk.send(raw, to=to)
-    postdesk.settle()
+    postdesk.drain()
     with postdesk.app.db.read() as session:
         return session.scalar(select(Message.id).order_by(Message.id.desc()).limit(1))
 

@@ -16,7 +16,7 @@ from models import Agent
 from models.db import Database
 from postdesk.accounts import users
 from postdesk.web.app import create_app
-from tickets.service import sync_mailboxes
+from tickets.mailbox_rows import sync_mailboxes
 
 PASSWORD = "correct horse battery staple"
 T0 = datetime(2026, 12, 7, 10, 0, 5, tzinfo=timezone.utc)

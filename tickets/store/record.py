@@ -10,16 +10,7 @@ from typing import NamedTuple, Protocol
 from sqlalchemy.orm import Session
 
 from classifier.judge import Judgement
-
-
-class Part(Protocol):
-    """An attachment as the parser hands it over (`ingest.message.Part` is one)."""
-
-    filename: str
-    content_type: str
-    payload: bytes
-    content_id: str
-    inline: bool
+from models.mail.message import Part
 
 
 class Addressee(NamedTuple):
@@ -110,6 +101,9 @@ class StoreHook(Protocol):
 
     def erasing(self, session: Session, message_ids: list[int]) -> None:
         """These messages are about to be erased, in the same transaction."""
+
+    def rewritten(self, session: Session, message_ids: list[int]) -> None:
+        """These messages' stored text changed (a redaction), in the same transaction."""
 
     def copies(self, session: Session, message_ids: list[int]) -> int:
         """How many copies of these messages it holds."""

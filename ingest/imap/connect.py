@@ -13,7 +13,7 @@ from typing import Callable
 from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, IMAPClientAbortError, IMAPClientError, LoginError
 
-from ingest.imap_config import ImapAccount
+from models.settings import ImapAccount
 
 LoginStrategy = Callable[[IMAPClient, ImapAccount], None]
 

@@ -1,4 +1,4 @@
-"""`ingest.text_decoding`: lenient decoding of bytes that lie about (or never declared) their charset."""
+"""`models.mail.text_decoding`: lenient decoding of bytes that lie about (or never declared) their charset."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from hypothesis import given, strategies as st
 
-from ingest.parse import parse
-from ingest.text_decoding import lenient
+from models.mail.parse import parse
+from models.mail.text_decoding import lenient
 
 # Bytes no UTF-8 decoder takes where they stand: continuation bytes after a whole character, and
 # bytes that never occur in UTF-8.

@@ -1,4 +1,4 @@
-"""`ingest.parse`: real-life cases from tests/data, limits, and "never raises" properties."""
+"""`models.mail.parse`: real-life cases from tests/data, limits, and "never raises" properties."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import ingest.parse as parse_module
-from ingest.message import ParsedMessage
-from ingest.parse import ParseLimits, normalise_crlf, parse, raw_sha256, strip_mbox_from
+import models.mail.parse as parse_module
+from models.mail.message import ParsedMessage
+from models.mail.parse import ParseLimits, normalise_crlf, parse, raw_sha256, strip_mbox_from
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)

@@ -33,7 +33,7 @@ class Part:
 
 @dataclass
 class ParsedMessage:
-    """One message, parsed. Built by `ingest.parse.parse`, which never raises."""
+    """One message, parsed. Built by `models.mail.parse.parse`, which never raises."""
 
     raw_sha256: str  # of the CRLF-normalised raw bytes
     message_id: str  # without angle brackets; synthesised from raw_sha256 when missing

@@ -1,7 +1,7 @@
 """IMAP ingestion: one poller thread per account, IDLE where the server has it, polling otherwise.
 
 `ImapPoller(account, spool, data_dir).run(stop)` loops until `stop` is set: connect, log in, sync
-every folder (see `imap_sync`), then wait in IDLE on the first folder (left to sync again every
+every folder (see `ingest.imap.sync`), then wait in IDLE on the first folder (left to sync again every
 `poll_interval` seconds, or `idle_renew` if shorter) or sleep `poll_interval`. Network failures reconnect with exponential backoff up to `reconnect_max`; a
 rejected login waits `login_retry`. Every failure is logged (ids and counts, no addresses) and
 written to the account's status file.
@@ -16,8 +16,7 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
-from ingest.imap_config import ImapAccount
-from ingest.imap_connect import (
+from ingest.imap.connect import (
     NETWORK_ERRORS,
     ImapConnectError,
     ImapLoginError,
@@ -27,9 +26,10 @@ from ingest.imap_connect import (
     describe,
     password_login,
 )
-from ingest.imap_state import AccountState, load_state
-from ingest.imap_sync import FolderSync
+from ingest.imap.state import AccountState, load_state
+from ingest.imap.sync import FolderSync
 from ingest.spool import Spool, SpoolError
+from models.settings import ImapAccount
 
 log = logging.getLogger("postdesk.imap")
 

@@ -9,7 +9,7 @@ import email.parser
 import email.policy
 import re
 
-from ingest.message import ParsedMessage
+from models.mail.message import ParsedMessage
 
 LOOP_HEADER = "x-postdesk-loop"
 _REPORT_TYPES = {"message/rfc822", "text/rfc822-headers", "message/rfc822-headers"}

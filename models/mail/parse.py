@@ -6,13 +6,13 @@ Stages, in order:
    `parse(raw).raw_sha256 == raw_sha256(raw)`. `parse` does not drop an mbox ``From `` line
    (the parser reads it as an envelope); callers reading mbox files call `strip_mbox_from` first
    so that the hash does not depend on the envelope.
-2. Limits, checked on the raw bytes before any parser runs (`ingest.mime_limits`, one regex pass): a header
+2. Limits, checked on the raw bytes before any parser runs (`models.mail.mime_limits`, one regex pass): a header
    block over ``max_header_bytes`` is cut ("header-too-large"); more MIME delimiter lines than
    ``max_parts`` ("too-many-parts") or multipart/message nesting deeper than ``max_depth``
    ("too-deep") → only the header block is parsed and the body is kept, unsplit, as text.
 3. The stdlib `email` parser (compat32, the tree mail-parser itself builds) makes the tree and
    its defects. Header fields are read with mail-parser's hardened helpers (`get_addresses`,
-   `parse_mail_date`) and the lenient decoder of `ingest.text_decoding`; what those helpers find
+   `parse_mail_date`) and the lenient decoder of `models.mail.text_decoding`; what those helpers find
    wrong is recorded as mail-parser names it ("AddressHeaderDefect", "DateHeaderDefect").
    `mailparser.parse_from_bytes` itself is not called: on the corpus it cost 1.68 ms a message
    against 0.22 ms for the stdlib tree (its Received parsing alone ~0.5 ms), and everything it
@@ -22,7 +22,7 @@ Stages, in order:
    is not the split a helpdesk wants. Body = text/plain and text/html leaves without a filename
    or an attachment disposition; every other leaf (message/* included) is an attachment.
 
-Charsets: see `ingest.text_decoding` (declared, else a lenient guess, each miss noted as a defect).
+Charsets: see `models.mail.text_decoding` (declared, else a lenient guess, each miss noted as a defect).
 
 Addresses: each field is read up to ``max_addresses`` ("too-many-addresses"; the rest stays in the
 raw mail). mail-parser finds the structure, display names are decoded here (one RFC 2047 decoder
@@ -52,9 +52,9 @@ from email.message import Message
 from mailparser.dates import parse_mail_date
 from mailparser.utils import as_string_safe, get_addresses
 
-from ingest.message import DOT_ATOM_ADDRESS, Address, ParsedMessage, Part
-from ingest.mime_limits import ParseLimits, fit_limits
-from ingest.text_decoding import clamp, decode, encoded_words, joined, lenient, scrub, unfolded
+from models.mail.message import DOT_ATOM_ADDRESS, Address, ParsedMessage, Part
+from models.mail.mime_limits import ParseLimits, fit_limits
+from models.mail.text_decoding import clamp, decode, encoded_words, joined, lenient, scrub, unfolded
 
 MAX_HEADER_VALUE_BYTES = 8 * 1024
 MAX_HEADERS = 500

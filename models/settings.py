@@ -1,7 +1,8 @@
-"""The one typed settings object: `POSTDESK_*` environment variables over an optional TOML file.
+"""The one typed settings schema: `POSTDESK_*` environment variables over an optional TOML file.
 
 Every field carries its help text; `tests/postdesk/test_settings.py` fails when the README
 does not document one. Settings are passed in to whatever needs them: nothing reads them at import.
+Loading them, with errors told in the user's terms, is `postdesk.settings_loading`' job.
 """
 
 from __future__ import annotations
@@ -10,31 +11,87 @@ import ipaddress
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
-    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
-from pydantic_settings import SettingsError as SourceError
-
-from classifier.filter import HAM_CUTOFF, SPAM_CUTOFF
-from ingest.imap_config import ImapAccount
-from postdesk.settings_sources import ConfigFile, Origin, explain, json_problems, origins
 
 MiB = 1024 * 1024
+DEFAULT_PORTS = {"implicit": 993, "starttls": 143, "plain": 143}
+# The spam filter's cutoffs; classifier/filter.py says why these (bench/results/spam_accuracy.md).
+HAM_CUTOFF = 0.20
+SPAM_CUTOFF = 0.99
 
 
-class SettingsError(Exception):
-    """The configuration is invalid: one line per problem, naming the variable or the file and line."""
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
+
+class ImapAccount(BaseModel):
+    """One IMAP account Postdesk fetches from (an item of `Settings.imap_accounts`): where to fetch
+    from, how to log in, and what to do with a message once it is spooled.
+
+    Certificate verification is always on: `ca_file` only replaces the system trust store.
+    Plain (unencrypted) IMAP is accepted only towards a loopback host.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Short id of the account; names its status file.")
+    host: str = Field(min_length=1, description="IMAP server host name or address.")
+    port: int | None = Field(None, ge=1, le=65535, description="Server port; empty means 993 for implicit TLS, else 143.")
+    tls: Literal["implicit", "starttls", "plain"] = Field("implicit", description='"implicit" (IMAPS), "starttls", or "plain" (loopback hosts only).')
+    username: str = Field(min_length=1, description="Login name.")
+    password: SecretStr = Field(SecretStr(""), description="Login password (the login step is replaceable, for OAuth2 later).")
+    ca_file: Path | None = Field(None, description="PEM file of the CA(s) to trust instead of the system store.")
+    folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1, description="Folders to fetch from; IDLE watches the first.")
+    mailbox: str = Field(description="Our address this account feeds (the envelope recipient), e.g. support@example.com.")
+    after_import: Literal["keep", "move", "delete"] = Field("keep", description='"keep" (flag \\Seen), "move" (to move_to) or "delete" (our own UIDs only).')
+    move_to: str | None = Field(None, description='Target folder when after_import is "move".')
+    initial_sync: Literal["new", "all"] = Field("new", description='"new": only mail arriving after the first connection; "all": everything in the folders.')
+    poll_interval: float = Field(60.0, gt=0, description="Seconds between polls without IDLE; with IDLE, how often the folders are synced anyway (mail reaching the IDLE folder just as IDLE begins is not announced).")
+    idle: bool = Field(True, description="Use IDLE when the server offers it.")
+    idle_renew: float = Field(29 * 60.0, gt=0, le=29 * 60.0, description="Seconds after which IDLE is re-issued (RFC 2177: at most 29 minutes).")
+    timeout: float = Field(30.0, gt=0, description="Seconds for every socket operation (connect, read, write).")
+    fetch_batch: int = Field(50, ge=1, le=1000, description="Messages fetched per UID FETCH.")
+    max_message_size: int = Field(32 * MiB, ge=1024, description="Larger messages are skipped and recorded, not fetched.")
+    reconnect_delay: float = Field(1.0, gt=0, description="First wait after a network failure; doubles up to reconnect_max.")
+    reconnect_max: float = Field(300.0, gt=0, description="Longest wait between reconnection attempts.")
+    login_retry: float = Field(900.0, gt=0, description="Wait after a rejected login before trying again.")
+
+    @field_validator("mailbox")
+    @classmethod
+    def _plain_address(cls, value: str) -> str:
+        local, at, domain = value.partition("@")
+        if not at or not local or not domain:
+            raise ValueError(f"{value!r} is not an address such as support@example.com")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ImapAccount":
+        if self.tls == "plain" and not is_loopback(self.host):
+            raise ValueError('tls "plain" is allowed only for a loopback host; use "implicit" or "starttls"')
+        if self.after_import == "move" and not self.move_to:
+            raise ValueError('after_import "move" needs move_to')
+        if self.move_to and self.move_to in self.folders:
+            raise ValueError("move_to must not be one of the watched folders")
+        if len(set(self.folders)) != len(self.folders):
+            raise ValueError("folders are listed twice")
+        return self
+
+    @property
+    def server_port(self) -> int:
+        return self.port or DEFAULT_PORTS[self.tls]
 
 
 class MailboxConfig(BaseModel):
@@ -55,11 +112,12 @@ class MailboxConfig(BaseModel):
         return [v.lower() for v in value] if isinstance(value, list) else value.lower()
 
 
-_CONFIG_FILE: ContextVar[Path | None] = ContextVar("config_file", default=None)  # `load_settings(config=...)`
+CONFIG_FILE: ContextVar[Path | None] = ContextVar("config_file", default=None)  # `load_settings(config=...)`
 
 
-def _config_file() -> Path | None:
-    path = _CONFIG_FILE.get() or os.environ.get("POSTDESK_CONFIG")
+def config_file() -> Path | None:
+    """The TOML file of this load: the one `load_settings` was given, else POSTDESK_CONFIG."""
+    path = CONFIG_FILE.get() or os.environ.get("POSTDESK_CONFIG")
     return Path(path) if path else None
 
 
@@ -133,7 +191,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = _config_file()
+        path = config_file()
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
@@ -193,35 +251,3 @@ class Settings(BaseSettings):
     @property
     def erasure_ledger_path(self) -> Path:
         return self.erasure_ledger or self.data_dir / "erasure" / "ledger.jsonl"
-
-
-def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings from `overrides` (command-line options), the environment and the TOML file
-    (`config`, else POSTDESK_CONFIG); any problem becomes a `SettingsError` with one line per problem."""
-    return load_with_origins(config, **overrides)[0]
-
-
-def load_with_origins(config: Path | None = None, **overrides: Any) -> tuple[Settings, dict[str, Origin]]:
-    """The settings, and where each value came from (`postdesk settings` shows both)."""
-    token = _CONFIG_FILE.set(config)
-    try:
-        path = _config_file()
-        if path is not None and not path.is_file():
-            raise SettingsError([f"{path}: no such settings file (named by --config or POSTDESK_CONFIG)"])
-        try:
-            file = ConfigFile.read(path) if path is not None else None
-        except ValueError as exc:
-            raise SettingsError([str(exc)]) from None
-        env_source = EnvSettingsSource(Settings)
-        complex_fields = [n for n, f in Settings.model_fields.items() if env_source.field_is_complex(f)]
-        if problems := json_problems(complex_fields, os.environ):
-            raise SettingsError(problems)
-        found = origins(Settings.model_fields, overrides, os.environ, file)
-        try:
-            return Settings(**overrides), found
-        except ValidationError as exc:
-            raise SettingsError(explain(exc, found, file)) from None
-        except SourceError as exc:  # a source failed in a way checked for above only in part
-            raise SettingsError([str(exc)]) from None
-    finally:
-        _CONFIG_FILE.reset(token)

@@ -16,9 +16,10 @@ import time
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from ingest.imap_config import ImapAccount
-from ingest.imap_state import AccountState, FolderState
-from ingest.spool import Envelope, Spool
+from ingest.imap.state import AccountState, FolderState
+from ingest.spool import Spool
+from models.mail.envelope import Envelope
+from models.settings import ImapAccount
 
 log = logging.getLogger("postdesk.imap")
 
