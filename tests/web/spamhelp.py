@@ -14,6 +14,7 @@ from models.base import utcnow
 
 sys.path.insert(0, __file__.rsplit("/", 2)[0] + "/tickets")
 from test_spam_flow import raw as mail  # noqa: E402  (the same synthetic ham and spam)
+from test_pages import deliver  # noqa: E402, F401  (over SMTP, then the runner drains the spool)
 
 
 def teach(app, n: int = 12) -> None:
@@ -24,14 +25,6 @@ def teach(app, n: int = 12) -> None:
             for kind in ("ham", "spam"):
                 features = spam_filter.features(parse(mail(1000 + i, kind), received_at=utcnow()))
                 ledger.learn(session, f"raw:{kind}{i}", kind, features, "bootstrap")
-
-
-def deliver(postdesk, raw: bytes, to: str = "support@example.com") -> int:
-    """Send over SMTP and let the runner store it; the stored message's id."""
-    assert postdesk.send(raw, to=to)[0] == 250
-    postdesk.settle()
-    with postdesk.app.db.read() as session:
-        return session.scalar(select(Message.id).order_by(Message.id.desc()).limit(1))
 
 
 def verdict(postdesk, message_id: int) -> SpamVerdict:
