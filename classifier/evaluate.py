@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold
 
 from models.mail.message import ParsedMessage
@@ -86,13 +86,37 @@ def one_minus_roca(labels: Sequence[str], scores: Sequence[float]) -> float:
     return 100.0 * (1.0 - roc_auc_score(y, np.asarray(scores, dtype=np.float64)))
 
 
-def cross_validate(examples: Sequence[Example], fit: Callable[[list[Example]], Judge], k: int = 10, seed: int = 0) -> list[Outcome]:
-    """Stratified k-fold: each message is judged once, by a filter fitted on the other folds."""
+def cross_validate(examples: Sequence[Example], fit: Callable[[list[Example]], Judge], k: int = 10, seed: int = 0,
+                   on_fold: Callable[[int, int], None] = lambda done, k: None) -> list[Outcome]:
+    """Stratified k-fold: each message is judged once, by a filter fitted on the other folds
+    (`on_fold(done, k)` after each fold)."""
     labels = [label for _, label, _ in examples]
     outcomes = []
-    for train_idx, test_idx in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels):
+    folds = StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels)
+    for done, (train_idx, test_idx) in enumerate(folds, 1):
         outcomes += _judge_all(fit([examples[i] for i in train_idx]), [examples[i] for i in test_idx])
+        on_fold(done, k)
     return outcomes
+
+
+def roc_points(outcomes: Sequence[Outcome], most: int = 200) -> list[list[float]]:
+    """The ROC curve as [false positive rate, true positive rate] pairs (spam the positive class),
+    from (0, 0) to (1, 1), thinned to at most `most` of its corners: enough to draw it, and only
+    aggregates of the scores (no message can be told from them)."""
+    y = np.array([o.label == "spam" for o in outcomes])
+    if y.all() or not y.any():
+        return []
+    fpr, tpr, _ = roc_curve(y, np.array([o.score for o in outcomes], dtype=np.float64))
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(most, len(fpr))).round().astype(int))
+    return [[round(float(f), 5), round(float(t), 5)] for f, t in zip(fpr[keep], tpr[keep])]
+
+
+def score_histogram(outcomes: Sequence[Outcome], bins: int = 20) -> dict:
+    """How many ham and how many spam scored in each of `bins` equal slices of [0, 1]."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    counts = {label: np.histogram([o.score for o in outcomes if o.label == label], edges)[0].tolist()
+              for label in ("ham", "spam")}
+    return {"bins": bins, **counts}
 
 
 def time_split(examples: Sequence[Example], fit: Callable[[list[Example]], Judge], train_fraction: float = 0.7) -> list[Outcome]:

@@ -6,6 +6,8 @@ most specific rule wins (the address, then the domain, then its parent domains).
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,11 +16,17 @@ from models.base import utcnow
 from models.upsert import insert_ignore
 
 
+_DOMAIN = re.compile(r"(?=.{1,253}$)\w(?:[\w-]{0,61}\w)?(?:\.\w(?:[\w-]{0,61}\w)?)*")  # \w: IDN labels too
+_LOCAL = re.compile(r"[^\s@\"(),:;<>\[\\\]]{1,64}")  # what a sender's address has before the @, unquoted
+
+
 def normalise(pattern: str) -> str:
-    """`Bob@Example.com` stays an address, `@example.com` or `example.com` is a domain."""
+    """`Bob@Example.com` stays an address, `@example.com` or `example.com` is a domain; anything
+    else (spaces, two @, a domain with an empty or hyphen-edged label) is a ValueError saying so."""
     pattern = pattern.strip().lower().lstrip("@")
-    if not pattern or " " in pattern or pattern.count("@") > 1 or pattern.endswith("@"):
-        raise ValueError(f"{pattern!r} is neither an address nor a domain")
+    local, at, domain = pattern.rpartition("@")
+    if not _DOMAIN.fullmatch(domain) or (at and not _LOCAL.fullmatch(local)):
+        raise ValueError(f"{pattern!r} is neither an address (name@example.com) nor a domain (example.com)")
     return pattern
 
 

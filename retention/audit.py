@@ -1,4 +1,5 @@
-"""The audit trail of privacy work: who erased or exported whose data, when, and how much.
+"""The audit trail: who erased or exported whose data, when, and how much; and the agents' actions
+on the spam filter (retrain, activate, sender rules; their spam marks are written by the store).
 
 "Whose" is the HMAC of the normalised address under the erasure ledger's key (kept outside the
 database), never the address: the trail proves what was done without keeping the person.

@@ -30,8 +30,9 @@ def rounded(value: float) -> str:
 
 
 def figures_text(figures: dict) -> str:
+    """The summary figures in a line (the curves kept for the web view's charts left out)."""
     return ", ".join(f"{PERCENT[k]} {rounded(v)} %" if k in PERCENT else f"{k} {rounded(v)}"
-                     for k, v in figures.items())
+                     for k, v in figures.items() if k != "curves")
 
 
 def _files(paths: list[Path]) -> list[Path]:

@@ -14,7 +14,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from models.base import utcnow
 from models.db import Database
 from models.settings import Settings
-from postdesk.web import account_routes, search_routes, signin_routes, ticket_routes, work_routes
+from postdesk.web import (
+    account_routes, search_routes, signin_routes, spam_admin_routes, spam_routes, ticket_routes, work_routes,
+)
 from postdesk.web.auth import STEP_PAGES, FormExpired, SignInNeeded, StepNeeded
 from postdesk.web.site import HERE, Site, site_of
 
@@ -59,7 +61,8 @@ class SecurityHeaders:
 def create_app(settings: Settings, db: Database, now: Callable[[], datetime] = utcnow) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.site = Site.build(settings, db, now)
-    for module in (signin_routes, ticket_routes, search_routes, account_routes, work_routes):
+    for module in (signin_routes, ticket_routes, search_routes, account_routes, work_routes, spam_routes,
+                   spam_admin_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(SecurityHeaders, site=app.state.site)

@@ -87,3 +87,15 @@ def test_best_cutoffs_avoid_false_positives():
     scores = np.array([0.05] * 9 + [0.85] + [0.95] * 10)
     ham_cutoff, spam_cutoff, _, _ = best_cutoffs(labels, scores)
     assert spam_cutoff > 0.85 >= ham_cutoff or ham_cutoff >= 0.85
+
+
+def test_the_roc_points_are_thinned_to_at_most_the_number_asked_keeping_both_ends():
+    from classifier.evaluate import Outcome, roc_points, score_histogram
+
+    outcomes = [Outcome("ham", i / 1000, "unsure") for i in range(500)] + \
+        [Outcome("spam", 0.25 + i / 1000, "unsure") for i in range(500)]
+    points = roc_points(outcomes, most=50)
+    assert len(points) <= 50 and points[0] == [0.0, 0.0] and points[-1] == [1.0, 1.0]
+    assert roc_points([o for o in outcomes if o.label == "ham"]) == []  # one class: no curve
+    histogram = score_histogram(outcomes, bins=4)
+    assert histogram == {"bins": 4, "ham": [250, 250, 0, 0], "spam": [0, 250, 250, 0]}

@@ -21,11 +21,12 @@ SPAM_WORDS = "cheap pills viagra casino winner lottery claim prize unsubscribe o
 HAM_WORDS = "invoice printer order refund account password delivery broken screen thanks".split()
 
 
-def raw(n: int, kind: str, sender: str | None = None, extra: str = "", body: str | None = None) -> bytes:
+def raw(n: int, kind: str, sender: str | None = None, extra: str = "", body: str | None = None,
+        to: str = "support@example.com", subject: str | None = None) -> bytes:
     words = SPAM_WORDS if kind == "spam" else HAM_WORDS
     sender = sender or (f"promo{n}@deals.example.biz" if kind == "spam" else f"customer{n}@example.org")
     text = body or " ".join(words[(n + i) % len(words)] for i in range(30))
-    return (f"From: {sender}\r\nTo: support@example.com\r\nSubject: {kind} {n}\r\n"
+    return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject or f'{kind} {n}'}\r\n"
             f"Message-ID: <{kind}-{n}-{zlib.crc32((extra + sender).encode())}@example.org>\r\n{extra}\r\n{text}\r\n").encode()
 
 
