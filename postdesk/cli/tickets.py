@@ -30,7 +30,7 @@ def _one_of(kind: str, value: str | None, allowed: tuple[str, ...]) -> None:
 
 @group.command("list")
 def tickets_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"),
-                 queue: Optional[str] = typer.Option(None, help="inbox, review, spam, automatic or trash"),
+                 queue: Optional[str] = typer.Option(None, help="inbox, review, spam, automatic, trash or merged"),
                  status: Optional[str] = typer.Option(None, help="new, open, pending, resolved or closed"),
                  limit: int = typer.Option(50, min=1)) -> None:
     """The newest tickets."""

@@ -222,7 +222,7 @@ def test_an_html_only_mail_is_shown_as_text_with_its_links(postdesk, settings):
 
 def test_listing_an_unknown_queue_names_the_queues(settings, data_folder):
     assert_clean_failure(cli(settings, "tickets", "list", "--queue", "bogus"),
-                         "no queue 'bogus': use inbox, review, spam, automatic or trash")
+                         "no queue 'bogus': use inbox, review, spam, automatic, trash or merged")
     assert_clean_failure(cli(settings, "tickets", "list", "--status", "done"),
                          "no status 'done': use new, open, pending, resolved or closed")
 
