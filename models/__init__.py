@@ -10,10 +10,11 @@ from models.message import Attachment, ImapCopy, Message, RawMessage, Recipient
 from models.spam import SenderRule, SpamEvent, SpamLabel, SpamModelVersion, SpamVerdict
 from models.audit import AuditEvent
 from models.erasure import ErasureJob
+from models.outbox import NotificationChoice, OutboxMail
 
 __all__ = [
     "Agent", "AgentDepartment", "Attachment", "AuditEvent", "Base", "Blob", "Contact", "Department", "ErasureJob",
-    "ImapCopy", "Mailbox",
+    "ImapCopy", "Mailbox", "NotificationChoice", "OutboxMail",
     "MailboxAlias", "Message", "RawMessage", "Recipient", "SenderRule", "SpamEvent", "SpamLabel", "SpamModelVersion",
     "RecoveryCode", "RolePolicy", "SignInFailure", "SpamVerdict", "Ticket", "TicketParticipant", "WebSession",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 from typer.core import TyperGroup
 
 from postdesk.cli import (
-    blobs, imap, import_mail, privacy, search, serve, settings, spam, spool, status, tickets, users, web,
+    blobs, imap, import_mail, outbox, privacy, search, serve, settings, spam, spool, status, tickets, users, web,
 )
 from postdesk.cli.common import Verbs, fail
 from postdesk.cli.workspace import environment_problem
@@ -72,3 +72,4 @@ app.command("web")(web.web)
 app.command("search")(search.search)
 app.add_typer(blobs.group, name="blobs")
 app.add_typer(privacy.group, name="privacy")
+app.add_typer(outbox.group, name="outbox")

@@ -14,7 +14,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from models.base import utcnow
 from models.db import Database
 from postdesk.settings import Settings
-from postdesk.web import account_routes, search_routes, signin_routes, ticket_routes
+from postdesk.web import (
+    account_routes, notification_routes, reply_routes, search_routes, signin_routes, ticket_routes,
+)
 from postdesk.web.auth import STEP_PAGES, FormExpired, SignInNeeded, StepNeeded
 from postdesk.web.site import HERE, Site, site_of
 
@@ -60,6 +62,8 @@ def create_app(settings: Settings, db: Database, now: Callable[[], datetime] = u
     app.state.site = Site.build(settings, db, now)
     for module in (signin_routes, ticket_routes, search_routes, account_routes):
         app.include_router(module.router)
+    for module in (reply_routes, notification_routes):
+        module.install(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(SecurityHeaders, site=app.state.site)
 
