@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from models import Agent, Message, OutboxMail, RawMessage, Recipient
 
-_ADDRESS = re.compile(r"[^\s<>\"'@]+@[^\s<>\"']+")
+_ADDRESS = re.compile(r"<?[^\s<>\"'@]+@[^\s<>\"']+>?")
 
 
 @dataclass(frozen=True)
