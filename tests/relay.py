@@ -32,6 +32,7 @@ class RecordingHandler:
     received: list[Received] = field(default_factory=list)
     answer: Callable[[Received], str] = lambda _: "250 2.0.0 queued"
     on_data: Callable[[Received], None] = lambda _: None
+    quits: int = 0  # QUIT commands seen: a client that sends one has read the reply to its DATA
 
     async def handle_DATA(self, server, session, envelope):
         got = Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content)
@@ -40,6 +41,10 @@ class RecordingHandler:
         if reply.startswith("250"):
             self.received.append(got)
         return reply
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.quits += 1
+        return "221 Bye"
 
 
 class _Controller(Controller):
