@@ -1,5 +1,7 @@
 """The proof: a person's mail reaches `postdesk serve` over SMTP with canaries in every field, is
-learned by the spam filter and saved in model versions, one of their mails waits in spool/bad;
+learned by the spam filter and saved in model versions, one of their mails waits in spool/bad,
+an agent's reply quoting them (with an attachment) and the auto-acknowledgements and agents'
+notifications their tickets set off wait in the outbox;
 after `postdesk privacy erase` no byte under the data folder, in the database or in the DEBUG logs
 holds any canary in any form, and the spam model, live and in every version, equals count for
 count one that never learned their mail."""
@@ -22,9 +24,15 @@ from classifier.features import Features
 from classifier.model import CountModel
 from classifier.versions import retrain, versions
 from ingest.spool import Envelope, Spool
-from models import Message, SpamLabel
+from models import Message, OutboxMail, SpamLabel
+from models.base import utcnow
+from postdesk.accounts import users
 from postdesk.app import App
 from serve import settings_env
+from tickets import notify
+from tickets.compose import Upload
+from tickets.replies import Draft, Outgoing, send_reply
+from tickets.service import sync_mailboxes
 from tickets.signing import MessageIdSigner
 from tickets.spam_marks import mark_message
 
@@ -99,9 +107,14 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
         settings, serve, tmp_path, monkeypatch):
     monkeypatch.setenv("POSTDESK_LOG_LEVEL", "DEBUG")
     c = Canaries.new()
-    server = serve()
+    acknowledging = [m.model_dump() | {"acknowledgement": "We have it: ticket {ticket}."} for m in settings.mailboxes]
+    server = serve(mailboxes=acknowledging)
     app = App.open(settings)
     try:
+        with app.db.write() as session:  # an agent emailed of every new ticket in Support
+            sync_mailboxes(session, settings.mailboxes)
+            sam = users.create(session, "sam@example.com", name="Sam", role="agent", departments=["Support"])
+            notify.choose(session, sam.agent_id, new_ticket=True, assigned=False)
         bob = [bobs_mail(n, words) for n, words in enumerate(
             ("printer broken invoice refund", "cheap pills casino winner prize", "delivery late thanks screen"))]
         for msg in bob:
@@ -114,6 +127,11 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
             send(server.port, msg, c["address"])
         p = [stored(app, msg["Message-ID"]) for msg in theirs]
         assert p[1].ticket_id == p[0].ticket_id and p[2].ticket_id == b[0].ticket_id
+        _answer(app, p[0].ticket_id, c)
+        with app.db.read() as session:
+            kinds = sorted(session.scalars(select(OutboxMail.kind).join(Message).where(
+                Message.ticket_id.in_([p[0].ticket_id, p[3].ticket_id]))))
+        assert kinds == ["acknowledgement"] * 2 + ["notification"] * 2 + ["reply"], kinds
 
         b0, p0 = learn(app, b[0], "ham"), learn(app, p[0], "ham")
         save_version(app)  # version 1: Bob's first and their first
@@ -144,7 +162,8 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
             running.refresh(session)
             live.refresh(session)
             first, second = versions(session)
-            assert session.scalar(select(func.count()).select_from(Message)) == 3
+            assert session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in")) == 3
+            assert session.scalars(select(OutboxMail.kind).distinct()).all() == ["acknowledgement", "notification"]
         without_them = [model_of((b0, "ham")), model_of((b0, "ham"), (b1, "spam")),
                         model_of((b0, "ham"), (b1, "spam"), (b2, "ham"))]
         assert same_counts(CountModel.load(settings.spam_dir / first.path), without_them[0])
@@ -157,6 +176,15 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
     assert c.scan_tree(tmp_path) == [], "nor in the log the server wrote to its end"
     assert " DEBUG postdesk.runner: batch of" in (tmp_path / "serve.log").read_text()
     assert " DEBUG postdesk.erasure: " in (tmp_path / "erase.log").read_text()
+
+
+def _answer(app: App, ticket_id: int, c: Canaries) -> None:
+    """An agent's reply quoting them, with an attachment named and holding their canaries."""
+    quote = f"You wrote: {c['body']}\n{c['html']}"
+    files = [Upload(f"{c['filename']}.txt", "text/plain", f"{c['attachment']}\r\n".encode("utf-16"))]
+    with app.db.write() as session:
+        send_reply(session, app.store, Draft(ticket_id, quote, files=files),
+                   Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"), utcnow())
 
 
 def _leave_in_spool_bad(spool: Spool, raw: bytes, sender: str, tmp_path: Path) -> None:

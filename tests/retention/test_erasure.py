@@ -296,3 +296,26 @@ def test_importing_an_old_archive_of_their_mail_drops_it_and_says_so(postdesk, t
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "imported 1, duplicates 0, erased 1, quarantined 0"
     assert count(postdesk, Message, Message.from_address == ANN) == 0
+
+
+def test_replies_to_them_and_their_outbox_rows_and_notifications_go_with_their_tickets(postdesk, conversations):
+    from models import OutboxMail
+    from models.base import utcnow
+    from postdesk.accounts import users
+    from tickets import notify
+    from tickets.replies import Draft, Outgoing, send_reply
+
+    anns_ticket = conversations["anns"].ticket_id
+    app = postdesk.app
+    with app.db.write() as session:
+        sam = users.create(session, "sam@example.com", name="Sam", departments=["Support"])
+        notify.choose(session, sam.agent_id, new_ticket=True, assigned=True)
+        send_reply(session, app.store, Draft(anns_ticket, "Here is how.", reply_all=True),
+                   Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"), utcnow())
+        notify.notify_assigned(session, anns_ticket, sam.agent_id, notify.Links("http://x/", "h"), utcnow())
+    assert count(postdesk, OutboxMail) == 2
+
+    receipt = erase(postdesk, mode="anonymise")
+
+    assert count(postdesk, OutboxMail) == 0 and count(postdesk, Message, Message.direction == "out") == 0
+    assert receipt.counts["outbox"] == 2 and count(postdesk, Ticket, Ticket.id == anns_ticket) == 1
