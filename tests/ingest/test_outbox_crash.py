@@ -103,3 +103,29 @@ def test_a_sender_killed_after_the_relays_250_and_before_its_commit_resends_once
 def _status(app, outbox_id: int) -> str:
     with app.db.read() as session:
         return session.get(OutboxMail, outbox_id).status
+
+
+def test_serve_sends_what_waits_in_the_outbox_through_the_relay_in_its_settings(settings, serve, relay):
+    from postdesk.app import App
+
+    server = serve(**{k: str(v) for k, v in relay.settings().items()}, outbox_poll_interval="0.1")
+    app = App.open(settings)
+    try:
+        import smtplib
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as client:
+            client.sendmail("carla@example.org", ["support@example.com"],
+                            b"From: carla@example.org\r\nTo: support@example.com\r\nSubject: Hi\r\n\r\nHello\r\n")
+        ticket_id = wait_for(lambda: _ticket(app), 60, "the mail stored")
+        with app.db.write() as session:
+            send_reply(session, app.store, Draft(ticket_id, "Hello back."),
+                       Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"), utcnow())
+        wait_for(lambda: relay.received, 60, "serve's sender handing the reply to the relay")
+        assert relay.received[0].rcpt_tos == ["carla@example.org"]
+    finally:
+        assert server.terminate() == 0
+        app.db.dispose()
+
+
+def _ticket(app) -> int | None:
+    with app.db.read() as session:
+        return session.scalar(select(Message.ticket_id))
