@@ -40,7 +40,8 @@ def acknowledge(ctx: Context) -> None:
         return
     now = utcnow()
     sent = ctx.batch.acknowledged.get(sender, 0)
-    if sent + notify.acknowledgements_today(ctx.session, sender, now) >= ctx.services.settings.acknowledgement_daily_cap:
+    cap = ctx.services.settings.acknowledgement_daily_cap
+    if sent + notify.acknowledgements_today(ctx.session, sender, now) >= cap:
         return
     ack = notify.Acknowledgement(mailbox.acknowledgement_subject, mailbox.acknowledgement)
     notify.acknowledge(ctx.batch.writes, ctx.services.signer, ack, ticket_id=ticket_id,

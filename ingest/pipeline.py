@@ -201,7 +201,8 @@ def _record(ctx: Context) -> MessageRecord:
 
 
 STAGES: tuple[Callable[[Context], None], ...] = (
-    drop_erased, dedupe, same_message_id, route, detect_automatic, classify, thread, store, acknowledge, notify_agents,
+    drop_erased, dedupe, same_message_id, route, detect_automatic, classify, thread, store,
+    acknowledge, notify_agents,
 )
 
 

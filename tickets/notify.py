@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Agent, AgentDepartment, Mailbox, Message, NotificationChoice, OutboxMail, Recipient, Ticket
+from models import Agent, AgentDepartment, Message, NotificationChoice, OutboxMail, Recipient, Ticket
 from tickets import compose, outbox
 from tickets.compose import Headers
-from tickets.replies import outbound_record
+from tickets.replies import ReplyError, mailbox_of, outbound_record
 from tickets.signing import MessageIdSigner
 from tickets.store import Writes
 
@@ -45,9 +45,10 @@ class Links:
 
 def acknowledgements_today(session: Session, address: str, now: datetime) -> int:
     """Auto-acknowledgements queued for `address` in the last 24 hours."""
-    return session.scalar(select(func.count(OutboxMail.id)).join(Recipient, Recipient.message_id == OutboxMail.message_id)
-                          .where(Recipient.address == address, Recipient.kind == "envelope",
-                                 OutboxMail.kind == "acknowledgement", OutboxMail.created_at >= now - timedelta(days=1)))
+    return session.scalar(
+        select(func.count(OutboxMail.id)).join(Recipient, Recipient.message_id == OutboxMail.message_id)
+        .where(Recipient.address == address, Recipient.kind == "envelope", OutboxMail.kind == "acknowledgement",
+               OutboxMail.created_at >= now - timedelta(days=1)))
 
 
 def acknowledge(writes: Writes, signer: MessageIdSigner, ack: Acknowledgement, *, ticket_id: int,
@@ -55,10 +56,11 @@ def acknowledge(writes: Writes, signer: MessageIdSigner, ack: Acknowledgement, *
     """Write the acknowledgement of a new ticket into its thread and queue it; its message id."""
     session = writes.session
     ticket = session.get(Ticket, ticket_id)
-    mailbox = session.scalar(select(Mailbox.address).where(Mailbox.id == ticket.mailbox_id))
+    mailbox = mailbox_of(session, ticket)
     fill = {"{ticket}": str(ticket_id), "{subject}": subject.strip() or "(no subject)"}
     title, text = _filled(ack.subject, fill), _filled(ack.text, fill).strip() + "\n"
-    headers = Headers(signer.make(ticket_id), [answering] if answering else [], compose.references(answering, earlier))
+    headers = Headers(signer.make(ticket_id), [answering] if answering else [],
+                      compose.references(answering, earlier))
     raw = compose.mail(sender=(SENDER_NAME, mailbox), to=[requester], subject=title, body=text, headers=headers,
                        now=now, extra={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"})
     message_id = writes.write(outbound_record(raw, headers, ticket, mailbox, SENDER_NAME, [requester], [], title, text,
@@ -108,11 +110,12 @@ def choose(session: Session, agent_id: int, *, new_ticket: bool, assigned: bool)
         row.new_ticket, row.assigned = new_ticket, assigned
 
 
-def _notice(session: Session, ticket_id: int, message_id: int, agent, what: str, links: Links, now: datetime) -> None:
+def _notice(session: Session, ticket_id: int, message_id: int, agent, what: str, links: Links,
+            now: datetime) -> None:
     ticket = session.get(Ticket, ticket_id)
-    mailbox = session.scalar(select(Mailbox.address).where(Mailbox.id == ticket.mailbox_id)) or session.scalar(
-        select(Mailbox.address).where(Mailbox.department_id == ticket.department_id).order_by(Mailbox.id).limit(1))
-    if mailbox is None:
+    try:
+        mailbox = mailbox_of(session, ticket)
+    except ReplyError:  # a ticket without a mailbox to send from: nobody is told
         return
     subject = f"[#{ticket_id}] {what}: {ticket.subject or '(no subject)'}"
     body = f"{what}: #{ticket_id} {ticket.subject}\n\n{links.web_url}tickets/{ticket_id}\n"

@@ -76,7 +76,7 @@ def send_reply(session: Session, store: MessageStore, draft: Draft, who: Outgoin
     subject = _re(answered.subject if answered else ticket.subject, ticket.id)
     headers = Headers(who.signer.make(ticket.id), [answered.message_id_header] if _has_id(answered) else [],
                       compose.references(answered.message_id_header, answered.references) if answered else [])
-    mailbox = _mailbox(session, ticket)
+    mailbox = mailbox_of(session, ticket)
     raw = compose.mail(sender=(who.sender_name, mailbox), to=to, cc=cc, subject=subject, body=body,
                        headers=headers, now=now, files=draft.files)
     with store.batch(session) as writes:
@@ -101,7 +101,7 @@ def send_forward(session: Session, store: MessageStore, message_id: int, to: str
     raw_original = session.scalar(select(RawMessage.raw).where(RawMessage.message_id == message_id))
     subject = "Fwd: " + (original.subject or ticket.subject)
     headers = Headers(who.signer.make(ticket.id), [], [])
-    mailbox = _mailbox(session, ticket)
+    mailbox = mailbox_of(session, ticket)
     body = note.strip()[:MAX_BODY] + "\n" if note.strip() else "Forwarded message attached.\n"
     raw = compose.mail(sender=(who.sender_name, mailbox), to=recipients, subject=subject, body=body,
                        headers=headers, now=now, forwarded=raw_original)
@@ -144,7 +144,8 @@ def _requester(session: Session, ticket_id: int, answered: Message | None) -> li
             return reply_to
         if answered.from_address:
             return [(answered.from_name, answered.from_address)]
-    contact = session.scalar(select(Contact).join(Ticket, Ticket.contact_id == Contact.id).where(Ticket.id == ticket_id))
+    contact = session.scalar(select(Contact).join(Ticket, Ticket.contact_id == Contact.id)
+                             .where(Ticket.id == ticket_id))
     return [(contact.name, contact.address)] if contact is not None else []
 
 
@@ -194,7 +195,7 @@ def _has_id(message: Message | None) -> bool:
     return message is not None and bool(message.message_id_header)
 
 
-def _mailbox(session: Session, ticket: Ticket) -> str:
+def mailbox_of(session: Session, ticket: Ticket) -> str:
     """The address the ticket came in to (else its department's first mailbox): replies come from it."""
     if ticket.mailbox_id is not None:
         return session.scalar(select(Mailbox.address).where(Mailbox.id == ticket.mailbox_id))

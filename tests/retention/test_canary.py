@@ -107,7 +107,8 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
         settings, serve, tmp_path, monkeypatch):
     monkeypatch.setenv("POSTDESK_LOG_LEVEL", "DEBUG")
     c = Canaries.new()
-    acknowledging = [m.model_dump() | {"acknowledgement": "We have it: ticket {ticket}."} for m in settings.mailboxes]
+    acknowledging = [m.model_dump() | {"acknowledgement": "We have it: ticket {ticket}."}
+                     for m in settings.mailboxes]
     server = serve(mailboxes=acknowledging)
     app = App.open(settings)
     try:

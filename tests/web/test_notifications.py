@@ -37,8 +37,8 @@ def relay():
 
 
 def mail(sender: str, subject: str, extra: str = "", to: str = "support@example.com") -> bytes:
-    return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{subject.replace(' ', '.')}@x.example>\r\n"
-            f"{extra}\r\nHello.\r\n").encode()
+    return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{subject.replace(' ', '.')}@x.example>\r\n{extra}\r\nHello.\r\n").encode()
 
 
 def deliver(postdesk, *raws: bytes, to: str = "support@example.com") -> None:
@@ -121,8 +121,9 @@ def test_notify_assigned_emails_the_assignee_who_asked_for_it_unless_they_took_i
         notify.choose(session, sam.agent_id, new_ticket=False, assigned=True)
         ticket_id = session.scalar(select(Ticket.id))
         assert notify.notify_assigned(session, ticket_id, sam.agent_id, links, utcnow(), by_agent_id=boss.agent_id)
+        by_boss = {"by_agent_id": boss.agent_id}
         assert not notify.notify_assigned(session, ticket_id, sam.agent_id, links, utcnow(), by_agent_id=sam.agent_id)
-        assert not notify.notify_assigned(session, ticket_id, quiet.agent_id, links, utcnow(), by_agent_id=boss.agent_id)
+        assert not notify.notify_assigned(session, ticket_id, quiet.agent_id, links, utcnow(), **by_boss)
     notices = [r for r in sent(postdesk, relay) if r.message["Auto-Submitted"] == "auto-generated"]
     assert [r.rcpt_tos for r in notices] == [["sam@example.com"]]
     assert notices[0].message["Subject"] == f"[#{ticket_id}] Assigned to you: Printer broken"
