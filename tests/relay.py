@@ -57,9 +57,10 @@ class _Controller(Controller):
 class TestRelay:
     __test__ = False
 
-    def __init__(self):
+    def __init__(self, **controller):
+        """`controller`: aiosmtpd's options (tls_context, ssl_context, authenticator, ...)."""
         self.handler = RecordingHandler()
-        self.controller = _Controller(self.handler, hostname="127.0.0.1", port=0)
+        self.controller = _Controller(self.handler, hostname="127.0.0.1", port=0, **controller)
         self.controller.start()
         self.port = self.controller.server.sockets[0].getsockname()[1]
 
