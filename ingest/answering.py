@@ -1,4 +1,4 @@
-"""The pipeline's last stages: what a new ticket sets off — the sender's auto-acknowledgement and
+"""The pipeline's last stage: what a new ticket sets off — the sender's auto-acknowledgement and
 the notifications to the agents of its department (`tickets.notify` writes them, the outbox sends).
 
 Only live mail (SMTP, IMAP) that opened a ticket in the inbox does: never imported archives,
@@ -32,11 +32,20 @@ def _opened_in_inbox(ctx: Context) -> int | None:
     return ctx.session.scalar(select(Message.ticket_id).where(Message.id == ctx.message_id))
 
 
-def acknowledge(ctx: Context) -> None:
+def new_ticket_mail(ctx: Context) -> None:
+    """The stage: acknowledge a new ticket, and tell the agents who asked."""
     ticket_id = _opened_in_inbox(ctx)
+    if ticket_id is not None:
+        _acknowledge(ctx, ticket_id)
+        settings = ctx.services.settings
+        notify.notify_new_ticket(ctx.session, ticket_id, ctx.message_id,
+                                 notify.Links(settings.web_url, settings.smtp_hostname), utcnow())
+
+
+def _acknowledge(ctx: Context, ticket_id: int) -> None:
     mailbox = next((m for m in ctx.services.settings.mailboxes if m.address == ctx.mailbox), None)
     p, sender = ctx.parsed, ctx.sender
-    if ticket_id is None or mailbox is None or not mailbox.acknowledgement or not sender or p.header("list-id"):
+    if mailbox is None or not mailbox.acknowledgement or not sender or p.header("list-id"):
         return
     now = utcnow()
     sent = ctx.batch.acknowledged.get(sender, 0)
@@ -49,10 +58,3 @@ def acknowledge(ctx: Context) -> None:
                        answering=p.message_id[:998], earlier=p.references, now=now)
     ctx.batch.acknowledged[sender] = sent + 1
 
-
-def notify_agents(ctx: Context) -> None:
-    ticket_id = _opened_in_inbox(ctx)
-    if ticket_id is not None:
-        settings = ctx.services.settings
-        notify.notify_new_ticket(ctx.session, ticket_id, ctx.message_id,
-                                 notify.Links(settings.web_url, settings.smtp_hostname), utcnow())

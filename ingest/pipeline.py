@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from classifier.features import Features
 from classifier.judge import Judgement, SpamJudge
-from ingest.answering import acknowledge, notify_agents
+from ingest.answering import new_ticket_mail
 from ingest.automatic import automatic_flags, bounced_message_ids
 from ingest.mailboxes import MailboxDirectory
 from ingest.message import ParsedMessage
@@ -201,8 +201,7 @@ def _record(ctx: Context) -> MessageRecord:
 
 
 STAGES: tuple[Callable[[Context], None], ...] = (
-    drop_erased, dedupe, same_message_id, route, detect_automatic, classify, thread, store,
-    acknowledge, notify_agents,
+    drop_erased, dedupe, same_message_id, route, detect_automatic, classify, thread, store, new_ticket_mail,
 )
 
 
