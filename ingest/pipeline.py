@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from classifier.features import Features
 from classifier.judge import Judgement, SpamJudge
+from ingest.answering import new_ticket_mail
 from ingest.automatic_mail import automatic_flags, bounced_message_ids
 from ingest.mailboxes import MailboxDirectory
 from ingest.prepare import PrepareOptions, Prepared, prepare
@@ -68,6 +69,7 @@ class Batch:
     sha256s: set[str] = field(default_factory=set)
     message_ids: set[str] = field(default_factory=set)
     erased: set[str] = field(default_factory=set)  # raw sha256s of the batch an erasure removed before
+    acknowledged: dict[str, int] = field(default_factory=dict)  # sender → auto-acknowledgements in this batch
 
 
 @dataclass
@@ -82,6 +84,7 @@ class Context:
     mailbox: str | None = None
     decision: ThreadDecision | None = None
     judgement: Judgement | None = None
+    message_id: int | None = None  # once stored
     outcome: str = "stored"
     done: bool = False
 
@@ -177,7 +180,7 @@ def store(ctx: Context) -> None:
     """Every copy of the message, through the message store."""
     if ctx.decision.ticket is not None and ctx.queue == "spam":
         ctx.flags.append("spam")  # threaded onto a known ticket: it stays there, flagged
-    ctx.batch.writes.write(_record(ctx))
+    ctx.message_id = ctx.batch.writes.write(_record(ctx))
 
 
 def _record(ctx: Context) -> MessageRecord:
@@ -198,7 +201,7 @@ def _record(ctx: Context) -> MessageRecord:
 
 
 STAGES: tuple[Callable[[Context], None], ...] = (
-    drop_erased, dedupe, same_message_id, route, detect_automatic, classify, thread, store,
+    drop_erased, dedupe, same_message_id, route, detect_automatic, classify, thread, store, new_ticket_mail,
 )
 
 

@@ -12,10 +12,11 @@ from models.ticket_work import TicketNote, TicketPresence
 from models.audit import AuditEvent
 from models.erasure import ErasureJob
 from models.hold import LegalHold
+from models.outbox import NotificationChoice, OutboxMail
 
 __all__ = [
     "Agent", "AgentDepartment", "Attachment", "AuditEvent", "Base", "Blob", "Contact", "Department", "ErasureJob",
-    "ImapCopy", "LegalHold", "Mailbox",
+    "ImapCopy", "LegalHold", "Mailbox", "NotificationChoice", "OutboxMail",
     "MailboxAlias", "Message", "RawMessage", "Recipient", "SenderRule", "SpamEvent", "SpamLabel", "SpamModelVersion",
     "RecoveryCode", "RemovedAttachment", "RolePolicy", "SignInFailure", "SpamVerdict", "Ticket", "TicketNote",
     "TicketParticipant", "TicketPresence", "WebSession",

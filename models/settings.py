@@ -101,6 +101,8 @@ class MailboxConfig(BaseModel):
     address: str = Field(description="The address, e.g. support@example.com.")
     department: str = Field("Support", description="Department whose tickets this mailbox opens.")
     aliases: list[str] = Field(default_factory=list, description="Other addresses delivered to this mailbox.")
+    acknowledgement: str = Field("", description="Text of the auto-acknowledgement a new ticket's sender gets ({ticket} and {subject} are filled in); empty: none. Never sent to automatic mail, bounces, lists, spam or unsure mail.")
+    acknowledgement_subject: str = Field("Re: {subject} [#{ticket}]", description="Subject of the auto-acknowledgement.")
 
     @field_validator("address", "aliases")
     @classmethod
@@ -178,6 +180,19 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list, description="Reverse proxies (addresses or networks, JSON list) whose X-Forwarded-For and X-Forwarded-Proto the web view believes; from anyone else they are ignored.")
     web_session_idle_minutes: int = Field(60, ge=1, description="Minutes without a request after which an agent must sign in again.")
     web_session_max_hours: int = Field(12, ge=1, description="Hours after signing in after which an agent must sign in again, busy or not.")
+    web_public_url: str = Field("", description="The web view's address as agents reach it, for the links in notifications; empty means http://WEB_HOST:WEB_PORT/.")
+
+    relay_host: str = Field("", description="Outbound SMTP relay that replies, forwards, acknowledgements and notifications go through; empty: they wait in the outbox.")
+    relay_port: int = Field(587, ge=1, le=65535, description="Port of the outbound relay.")
+    relay_security: Literal["starttls", "tls", "none"] = Field("starttls", description="starttls, tls (implicit, usually port 465) or none (loopback relays only).")
+    relay_username: str = Field("", description="Login at the relay; empty: no authentication.")
+    relay_password: str = Field("", description="Password at the relay.")
+    relay_ca_file: Path | None = Field(None, description="PEM file of the CA(s) to trust for the relay instead of the system store.")
+    relay_timeout: float = Field(60.0, gt=0, description="Seconds for each exchange with the relay.")
+    outbox_retry_seconds: float = Field(60.0, gt=0, description="Wait before the first retry of a failed delivery; it doubles with each attempt, up to an hour.")
+    outbox_max_attempts: int = Field(12, ge=1, description="Attempts before a delivery is marked failed (an agent can try again from the ticket).")
+    outbox_poll_interval: float = Field(1.0, gt=0, description="Seconds between looks at the outbox for mail to send.")
+    acknowledgement_daily_cap: int = Field(3, ge=0, description="Auto-acknowledgements one sender gets in 24 hours at most.")
     erasure_ledger: Path | None = Field(None, description="The erasure ledger (append-only; its HMAC key is kept beside it as <name>.key); empty means DATA_DIR/erasure/ledger.jsonl. Keep it on other storage than the database and never in a backup: restores replay it.")
 
     retention_at: str = Field("03:30", description="UTC time of day (HH:MM or HH:MM:SS) at which `serve` runs the retention rules and the blob sweep; empty: never (`postdesk retention run` still does).")
@@ -251,10 +266,19 @@ class Settings(BaseSettings):
         for account in self.imap_accounts:
             if account.mailbox not in ours:
                 raise ValueError(f"IMAP account {account.name!r} feeds {account.mailbox}, which is not in mailboxes")
+        if self.relay_host and self.relay_security == "none" and not is_loopback(self.relay_host):
+            raise ValueError("relay_security none is for a relay on this machine only (127.0.0.1, ::1, localhost)")
         names = [a.name for a in self.imap_accounts]
         if len(set(names)) != len(names):
             raise ValueError("IMAP account names must be unique")
         return self
+
+    @property
+    def web_url(self) -> str:
+        if self.web_public_url:
+            return self.web_public_url.rstrip("/") + "/"
+        host = self.web_host if ":" not in self.web_host else f"[{self.web_host}]"
+        return f"{'https' if self.web_tls_cert else 'http'}://{host}:{self.web_port}/"
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -36,6 +36,7 @@ from tickets.signing import MessageIdSigner
 from tickets.store import MessageStore
 
 if TYPE_CHECKING:  # the pipeline, runner, SMTP and IMAP load where used: reading commands start without them
+    from ingest.outbound import OutboxSender
     from ingest.pipeline import Services
     from ingest.runner import Runner
     from retention.erasure import Eraser
@@ -72,9 +73,24 @@ class App:
 
         with self.db.write() as session:
             mailbox_ids = sync_mailboxes(session, self.settings.mailboxes)
-        signer = MessageIdSigner(server_secret(self.settings), self.settings.smtp_hostname)
+        signer = self.signer()
         judge = SpamJudge(self.live_model(), self.settings.spam_allow, self.settings.spam_block)
         return Services(self.settings, self.store, signer, self.directory, mailbox_ids, judge, self.erasure_ledger())
+
+    def signer(self) -> MessageIdSigner:
+        return MessageIdSigner(server_secret(self.settings), self.settings.smtp_hostname)
+
+    def outbox_sender(self) -> OutboxSender | None:
+        """The outbox's sender, wired to the relay in the settings; None when no relay is set."""
+        from ingest.outbound import OutboxSender
+        from ingest.relay import Relay
+
+        s = self.settings
+        if not s.relay_host:
+            return None
+        relay = Relay(s.relay_host, s.relay_port, s.relay_security, s.relay_username, s.relay_password,
+                      s.relay_ca_file, s.relay_timeout, s.smtp_hostname)
+        return OutboxSender(self.db, relay, retry_seconds=s.outbox_retry_seconds, max_attempts=s.outbox_max_attempts)
 
     def erasure_ledger(self) -> ErasureLedger:
         from retention.ledger import ErasureLedger
@@ -248,6 +264,18 @@ class RunnerKeeper:
             log.info("%d spool entries the runner held go back to the queue", moved)
 
 
+def _start_outbox_sender(app: App, stop: StopFlag) -> list[threading.Thread]:
+    """The outbox's sender as a thread of serve (it waits on the relay, not the CPU)."""
+    sender = app.outbox_sender()
+    if sender is None:
+        log.warning("no outbound relay set (POSTDESK_RELAY_HOST): replies wait in the outbox")
+        return []
+    thread = threading.Thread(target=sender.run, args=(stop, app.settings.outbox_poll_interval),
+                              name="postdesk-outbox", daemon=True)
+    thread.start()
+    return [thread]
+
+
 def serve(settings: Settings, on_ready=print) -> None:
     """Run everything until SIGTERM or Ctrl-C, then stop within `settings.stop_timeout` seconds.
 
@@ -279,6 +307,7 @@ def serve(settings: Settings, on_ready=print) -> None:
         runner = RunnerKeeper(settings, app.spool)
         daily.start()
         pollers = start_pollers(settings.imap_accounts, app.spool, settings.data_dir, stop)
+        pollers += _start_outbox_sender(app, stop)
         freeze_startup_heap()
         _wait_for_schema(app.db, stop)
         on_ready(port, app)

@@ -37,7 +37,8 @@ def removed_note(removed: dict) -> str:
 
 def _message(m: Message) -> dict:
     return {
-        "id": m.id, "message_id": m.message_id_header, "from": m.from_address, "from_name": m.from_name,
+        "id": m.id, "direction": m.direction,
+        "message_id": m.message_id_header, "from": m.from_address, "from_name": m.from_name,
         "envelope_from": m.envelope_from,
         "subject": m.subject, "date": _iso(m.date), "received_at": _iso(m.received_at), "source": m.source,
         "thread_rule": m.thread_rule, "flags": m.flags, "text": m.text_body,

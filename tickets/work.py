@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from models import Agent, AgentDepartment, AuditEvent, Message, Ticket, TicketNote, TicketPresence
 from models.ticket import STATUSES
+from tickets import notify
 from tickets.store import MessageStore
 
 NOTE_CHARS = 20_000
@@ -92,14 +93,18 @@ def assignable(session: Session, ticket_id: int) -> list[dict]:
     return [{"id": i, "name": name or email} for i, name, email in rows]
 
 
-def assign(session: Session, ticket_id: int, agent_id: int | None, *, actor: str, now: datetime) -> None:
-    """Give the ticket to `agent_id`, or to nobody (None)."""
+def assign(session: Session, ticket_id: int, agent_id: int | None, *, actor: str, now: datetime,
+           links: notify.Links | None = None, by_agent_id: int | None = None) -> None:
+    """Give the ticket to `agent_id`, or to nobody (None). With `links`, the new assignee is emailed
+    when they asked for it (`tickets.notify.notify_assigned`; never for taking a ticket oneself)."""
     ticket = _ticket(session, ticket_id)
     if agent_id is not None and agent_id not in {a["id"] for a in assignable(session, ticket.id)}:
         raise WorkError("That agent cannot take this ticket: they are not in its department.")
     if ticket.assignee_id != agent_id:
         before, ticket.assignee_id, ticket.updated_at = ticket.assignee_id, agent_id, now
         _audit(session, actor, "ticket-assign", now, ticket=ticket.id, before=before, after=agent_id)
+        if agent_id is not None and links is not None:
+            notify.notify_assigned(session, ticket.id, agent_id, links, now, by_agent_id)
 
 
 def merge(session: Session, store: MessageStore, ticket_id: int, into: int, *, actor: str, now: datetime) -> None:

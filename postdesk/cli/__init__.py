@@ -16,8 +16,8 @@ from typing import Any
 from typer.core import TyperGroup
 
 from postdesk.cli import (
-    backup, blobs, hold, imap, import_mail, privacy, retention, search, serve, settings, spam, spool, status,
-    ticket_work, tickets, users, web,
+    backup, blobs, hold, imap, import_mail, outbox, privacy, retention, search, serve, settings, spam, spool,
+    status, ticket_work, tickets, users, web,
 )
 from postdesk.cli.common import Verbs, fail
 from postdesk.cli.workspace import environment_problem
@@ -76,3 +76,4 @@ app.add_typer(privacy.group, name="privacy")
 app.add_typer(backup.group, name="backup")
 app.add_typer(hold.group, name="hold")
 app.add_typer(retention.group, name="retention")
+app.add_typer(outbox.group, name="outbox")

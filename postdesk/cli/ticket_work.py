@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 import typer
 
-from postdesk.cli.common import fail, out
+from postdesk.cli.common import fail, out, settings_of
 from postdesk.cli.tickets import group
 from postdesk.cli.workspace import open_for_writing
 
@@ -53,7 +53,9 @@ def assign(ctx: typer.Context, ticket_id: int,
     from sqlalchemy import select
 
     from models import Agent
-    from tickets import work
+    from tickets import notify, work
+
+    settings = settings_of(ctx)
 
     def action(session, _store, actor, now):
         agent_id = None
@@ -61,7 +63,8 @@ def assign(ctx: typer.Context, ticket_id: int,
             agent_id = session.scalar(select(Agent.id).where(Agent.email == agent.strip().lower()))
             if agent_id is None:
                 raise work.WorkError(f"no agent {agent}")
-        work.assign(session, ticket_id, agent_id, actor=actor, now=now)
+        work.assign(session, ticket_id, agent_id, actor=actor, now=now,
+                    links=notify.Links(settings.web_url, settings.smtp_hostname))
         return f"ticket {ticket_id}: {agent or 'nobody'}"
 
     _work(ctx, action)

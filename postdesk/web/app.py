@@ -15,7 +15,8 @@ from models.base import utcnow
 from models.db import Database
 from models.settings import Settings
 from postdesk.web import (
-    account_routes, search_routes, signin_routes, spam_admin_routes, spam_routes, ticket_routes, work_routes,
+    account_routes, notification_routes, reply_routes, search_routes, signin_routes, spam_admin_routes, spam_routes,
+    ticket_routes, work_routes,
 )
 from postdesk.web.auth import STEP_PAGES, FormExpired, SignInNeeded, StepNeeded
 from postdesk.web.site import HERE, Site, site_of
@@ -64,6 +65,8 @@ def create_app(settings: Settings, db: Database, now: Callable[[], datetime] = u
     for module in (signin_routes, ticket_routes, search_routes, account_routes, work_routes, spam_routes,
                    spam_admin_routes):
         app.include_router(module.router)
+    for module in (reply_routes, notification_routes):
+        module.install(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(SecurityHeaders, site=app.state.site)
 

@@ -13,7 +13,7 @@ from models import Ticket
 from models.ticket import STATUSES
 from postdesk.web.auth import Viewer, check_csrf, viewer
 from postdesk.web.site import Site, site_of
-from tickets import access, presence, work
+from tickets import access, notify, presence, work
 from tickets.store import MessageStore
 
 router = APIRouter()
@@ -111,7 +111,8 @@ def assign(ticket_id: int, request: Request, agent: str = Form(""), csrf: str = 
         chosen = me.agent_id if agent == "me" else int(agent) if agent.isdigit() and len(agent) < 10 else None
         if agent not in ("", "me") and chosen is None:
             raise work.WorkError("Choose an agent, or nobody.")
-        work.assign(session, ticket_id, chosen, actor=_actor(me), now=site.now())
+        work.assign(session, ticket_id, chosen, actor=_actor(me), now=site.now(), by_agent_id=me.agent_id,
+                    links=notify.Links(site.settings.web_url, site.settings.smtp_hostname))
     return _do(request, me, csrf, action, f"/tickets/{ticket_id}")
 
 

@@ -77,7 +77,8 @@ def test_settings_shows_each_value_in_effect_and_where_it_came_from(tmp_path):
     assert shown["POSTDESK_SMTP_PORT"].split()[1:] == ["2626", f"({config},", "line", "2)"]
     assert shown["POSTDESK_MAX_RECIPIENTS"].split()[1:] == ["7", "(POSTDESK_MAX_RECIPIENTS)"]
     assert shown["POSTDESK_SPOOL_MAX_ATTEMPTS"].split()[1:] == ["3", "(default)"]
-    assert shown["POSTDESK_MAILBOXES"].endswith(f'"aliases": []}}]  ({config}, line 4)')
+    assert shown["POSTDESK_MAILBOXES"].endswith(
+        f'"acknowledgement_subject": "Re: {{subject}} [#{{ticket}}]"}}]  ({config}, line 4)')
     assert "hunter2" not in done.stdout and "do not show" not in done.stdout
     assert "postgresql+psycopg://pd:***@db/pd" in shown["POSTDESK_DATABASE_URL"]
     assert "note: POSTDESK_SMTP_PROT is set but is not a setting; it is ignored" in done.stdout

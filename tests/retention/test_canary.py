@@ -1,5 +1,7 @@
 """The proof: a person's mail reaches `postdesk serve` over SMTP with canaries in every field, is
-learned by the spam filter and saved in model versions, one of their mails waits in spool/bad;
+learned by the spam filter and saved in model versions, one of their mails waits in spool/bad,
+an agent's reply quoting them (with an attachment) and the auto-acknowledgements and agents'
+notifications their tickets set off wait in the outbox;
 after `postdesk privacy erase` no byte under the data folder, in the database or in the DEBUG logs
 holds any canary in any form, and the spam model, live and in every version, equals count for
 count one that never learned their mail."""
@@ -23,11 +25,16 @@ from classifier.features import Features
 from classifier.model import CountModel
 from classifier.versions import retrain, versions
 from ingest.spool import Spool
-from models import LegalHold, Message, SpamLabel, TicketNote
+from models import LegalHold, Message, OutboxMail, SpamLabel, TicketNote
 from models.base import utcnow
 from models.mail.envelope import Envelope
+from postdesk.accounts import users
 from postdesk.app import App
 from serve import settings_env
+from tickets import notify
+from tickets.compose import Upload
+from tickets.replies import Draft, Outgoing, send_reply
+from tickets.mailbox_rows import sync_mailboxes
 from tickets.signing import MessageIdSigner
 from tickets.spam_marks import mark_message
 from tickets.work import add_note, merge
@@ -103,9 +110,15 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
         settings, serve, tmp_path, monkeypatch):
     monkeypatch.setenv("POSTDESK_LOG_LEVEL", "DEBUG")
     c = Canaries.new()
-    server = serve()
+    acknowledging = [m.model_dump() | {"acknowledgement": "We have it: ticket {ticket}."}
+                     for m in settings.mailboxes]
+    server = serve(mailboxes=acknowledging)
     app = App.open(settings)
     try:
+        with app.db.write() as session:  # an agent emailed of every new ticket in Support
+            sync_mailboxes(session, settings.mailboxes)
+            sam = users.create(session, "sam@example.com", name="Sam", role="agent", departments=["Support"])
+            notify.choose(session, sam.agent_id, new_ticket=True, assigned=False)
         bob = [bobs_mail(n, words) for n, words in enumerate(
             ("printer broken invoice refund", "cheap pills casino winner prize", "delivery late thanks screen"))]
         for msg in bob:
@@ -122,6 +135,11 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
         p = [stored(app, msg["Message-ID"]) for msg in theirs]
         assert p[1].ticket_id == p[0].ticket_id and p[2].ticket_id == b[0].ticket_id
         _work_on_their_tickets(app, c, p, b)
+        _answer(app, p[0].ticket_id, c)
+        with app.db.read() as session:
+            kinds = sorted(session.scalars(select(OutboxMail.kind).join(Message).where(
+                Message.ticket_id.in_([p[0].ticket_id, p[3].ticket_id]))))
+        assert kinds == ["acknowledgement"] * 2 + ["notification"] * 2 + ["reply"], kinds
 
         b0, p0 = learn(app, b[0], "ham"), learn(app, p[0], "ham")
         save_version(app)  # version 1: Bob's first and their first
@@ -155,8 +173,9 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
             running.refresh(session)
             live.refresh(session)
             first, second = versions(session)
-            assert session.scalar(select(func.count()).select_from(Message)) == 4  # Bob's, one redacted
+            assert session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in")) == 4
             assert session.scalars(select(TicketNote.body)).all() == ["Bob prefers the phone"]
+            assert session.scalars(select(OutboxMail.kind).distinct()).all() == ["acknowledgement", "notification"]
         without_them = [model_of((b0, "ham")), model_of((b0, "ham"), (b1, "spam")),
                         model_of((b0, "ham"), (b1, "spam"), (b2, "ham"))]
         assert same_counts(CountModel.load(settings.spam_dir / first.path), without_them[0])
@@ -181,6 +200,15 @@ def _work_on_their_tickets(app: App, c: Canaries, p: list[Message], b: list[Mess
                  actor="agent:1", now=now)
         add_note(session, b[1].ticket_id, None, "Bob prefers the phone", actor="agent:1", now=now)
         merge(session, app.store, p[3].ticket_id, p[0].ticket_id, actor="agent:1", now=now)
+
+
+def _answer(app: App, ticket_id: int, c: Canaries) -> None:
+    """An agent's reply quoting them, with an attachment named and holding their canaries."""
+    quote = f"You wrote: {c['body']}\n{c['html']}"
+    files = [Upload(f"{c['filename']}.txt", "text/plain", f"{c['attachment']}\r\n".encode("utf-16"))]
+    with app.db.write() as session:
+        send_reply(session, app.store, Draft(ticket_id, quote, files=files),
+                   Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"), utcnow())
 
 
 def _leave_in_spool_bad(spool: Spool, raw: bytes, sender: str, tmp_path: Path) -> None:

@@ -389,3 +389,25 @@ def test_notes_on_their_tickets_and_naming_them_on_others_go_and_merged_or_split
         with pytest.raises(WorkError, match="was erased"), postdesk.app.db.write() as session:
             merge(session, postdesk.app.store, c["bobs"].ticket_id, c["anns"].ticket_id, actor="agent:1", now=utcnow())
 
+
+def test_replies_to_them_and_their_outbox_rows_and_notifications_go_with_their_tickets(postdesk, conversations):
+    from models import OutboxMail
+    from models.base import utcnow
+    from postdesk.accounts import users
+    from tickets import notify
+    from tickets.replies import Draft, Outgoing, send_reply
+
+    anns_ticket = conversations["anns"].ticket_id
+    app = postdesk.app
+    with app.db.write() as session:
+        sam = users.create(session, "sam@example.com", name="Sam", departments=["Support"])
+        notify.choose(session, sam.agent_id, new_ticket=True, assigned=True)
+        send_reply(session, app.store, Draft(anns_ticket, "Here is how.", reply_all=True),
+                   Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"), utcnow())
+        notify.notify_assigned(session, anns_ticket, sam.agent_id, notify.Links("http://x/", "h"), utcnow())
+    assert count(postdesk, OutboxMail) == 2
+
+    receipt = erase(postdesk, mode="anonymise")
+
+    assert count(postdesk, OutboxMail) == 0 and count(postdesk, Message, Message.direction == "out") == 0
+    assert receipt.counts["outbox"] == 2 and count(postdesk, Ticket, Ticket.id == anns_ticket) == 1

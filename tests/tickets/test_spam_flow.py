@@ -237,3 +237,17 @@ def test_bad_input_gets_a_score(postdesk, body):
     assert 0.0 <= verdict_of(postdesk, message).score <= 1.0
     with postdesk.app.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Message)) == 1
+
+
+def test_a_requester_an_agent_replied_to_becomes_an_answered_contact_the_model_alone_never_puts_in_spam(postdesk):
+    from tickets.replies import Draft, Outgoing, send_reply
+
+    teach(postdesk)
+    first = delivered(postdesk, raw(5, "ham", sender="promo5@deals.example.biz"))
+    assert verdict_of(postdesk, first).verdict == "ham"
+    app = postdesk.app
+    with app.db.write() as session:
+        send_reply(session, app.store, Draft(ticket_of(postdesk, first).id, "Thanks, we will look."),
+                   Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"), utcnow())
+    later = delivered(postdesk, raw(5, "spam"))
+    assert (verdict_of(postdesk, later).verdict, verdict_of(postdesk, later).reason) == ("unsure", "answered-contact")

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import (
-    Attachment, Blob, Contact, ImapCopy, Message, RawMessage, Recipient, SenderRule, SpamEvent, SpamLabel,
+    Attachment, Blob, Contact, ImapCopy, Message, OutboxMail, RawMessage, Recipient, SenderRule, SpamEvent, SpamLabel,
     SpamVerdict, Ticket, TicketParticipant,
 )
 from models.blobstore import BlobStore
@@ -43,6 +43,7 @@ class Copies:
     recipients: int = 0
     attachments: int = 0
     verdicts: int = 0
+    outbox: int = 0
     spam_labels: list[str] = field(default_factory=list)  # ledger keys
     spam_events: int = 0
     imap_copies: list[ImapOrigin] = field(default_factory=list)
@@ -80,7 +81,7 @@ def copies_of(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], ad
 
 
 HANGING = {"raw_messages": RawMessage, "recipients": Recipient, "attachments": Attachment, "verdicts": SpamVerdict,
-           "imap_copies": ImapCopy}
+           "imap_copies": ImapCopy, "outbox": OutboxMail}
 
 
 def rows_hanging_on(session: Session, ids: list[int]) -> dict[str, int]:
@@ -95,6 +96,7 @@ def _hanging_on(session: Session, blobs: BlobStore, ids: list[int], copies: Copi
     copies.recipients += counts["recipients"]
     copies.attachments += counts["attachments"]
     copies.verdicts += counts["verdicts"]
+    copies.outbox += counts["outbox"]
     copies.spam_labels += session.scalars(select(SpamLabel.key).where(SpamLabel.message_id.in_(ids))).all()
     copies.spam_events += session.scalar(select(func.count()).select_from(SpamEvent)
                                          .where(SpamEvent.key.in_([message_key(i) for i in ids])))

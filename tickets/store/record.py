@@ -60,11 +60,14 @@ class MessageRecord:
     queue: str = "inbox"  # of the ticket it opens
     judgement: Judgement | None = None
     imap: ImapOrigin | None = None
+    direction: str = "in"  # "out": mail we send (from one of our mailboxes), queued in the outbox
 
     @property
     def makes_contact(self) -> bool:
-        """Spam or automatic mail that would open a ticket makes no contact (until an agent looks)."""
-        return bool(self.from_address) and not (self.ticket_id is None and self.queue in ("spam", "automatic"))
+        """Spam or automatic mail that would open a ticket makes no contact (until an agent looks);
+        nor does our own mail."""
+        return bool(self.from_address) and self.direction == "in" and not (
+            self.ticket_id is None and self.queue in ("spam", "automatic"))
 
     def participants(self) -> list[str]:
         """The addresses it brings into its ticket: From, To and Cc."""
@@ -81,6 +84,7 @@ class Erased:
     attachments: int = 0
     verdicts: int = 0
     imap_copies: int = 0
+    outbox: int = 0  # deliveries of our mail, and notifications telling of these messages
     spam_labels: int = 0  # forgotten: learned messages
     spam_events: int = 0  # deleted with their features
     spam_versions: int = 0  # saved model versions rewritten without them

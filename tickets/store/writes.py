@@ -155,4 +155,5 @@ def _message_row(r: MessageRecord, ticket_id: int | None, contact_id: int | None
         "subject": r.subject, "from_address": r.from_address[:320], "from_name": r.from_name[:400],
         "contact_id": contact_id, "text_body": r.text_body, "html_body": r.html_body,
         "flags": sorted(set(r.flags)), "thread_rule": r.thread_rule, "upstream": r.upstream,
+        "direction": r.direction,
     }
