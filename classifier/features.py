@@ -1,8 +1,8 @@
 """Tokens → hashed features: a sorted array of distinct feature ids, plus the token behind each id.
 
 The hash is CRC-32 of the UTF-8 token modulo the feature space: the same in every process and
-every Python version (no PYTHONHASHSEED), and about 6x faster than blake2b here (0.14 µs vs 0.8 µs
-per token). A message is represented by token *presence*, not counts.
+every Python version (no PYTHONHASHSEED), and several times faster than blake2b
+(bench/results/spam_speed.md). A message is represented by token *presence*, not counts.
 Channel tokens (`classifier.channel`, the "via:" prefix) are hashed into the last 1/16 of the space
 and every other token into the rest, so the model can tell the two apart by id alone and a stored
 ledger row still says which was which. Why 2^22: bench/results/spam_accuracy.md.

@@ -6,7 +6,7 @@ leading mbox "From " line as the benches do, parses with `ingest.parse.parse`, a
 shipped `SpamFilter` defaults with the protocols of `classifier.evaluate`:
 - `folds=K`: stratified K-fold cross-validation (each message judged once by a filter trained on the
   other folds); `tune=True` also tunes parameters and cutoffs inside each training part (nested, the
-  bench's procedure; ~10-15 s a fold on 3,000 messages);
+  bench's procedure, and much slower: bench/results/spam_speed.md);
 - `online=True`: TREC-style, in time order: judge each message, then learn its true label.
 It writes one TSV row per message (path, true label, score, verdict) and returns the figures.
 """

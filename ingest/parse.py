@@ -14,9 +14,9 @@ Stages, in order:
    its defects. Header fields are read with mail-parser's hardened helpers (`get_addresses`,
    `parse_mail_date`) and the lenient decoder of `ingest.text_decoding`; what those helpers find
    wrong is recorded as mail-parser names it ("AddressHeaderDefect", "DateHeaderDefect").
-   `mailparser.parse_from_bytes` itself is not called: on the corpus it cost 1.68 ms a message
-   against 0.22 ms for the stdlib tree (its Received parsing alone ~0.5 ms), and everything it
-   builds beyond the tree (bodies, attachments, addresses) the steps here build again.
+   `mailparser.parse_from_bytes` itself is not called: it cost several times the stdlib tree
+   (bench/results/parse.md), and everything it builds beyond the tree (bodies, attachments,
+   addresses) the steps here build again.
 4. Body and attachments come from our own iterative walk of that tree: mail-parser descends into
    message/rfc822 and reads unnamed non-text leaves (PDF, pgp-signature, calendar) as text, which
    is not the split a helpdesk wants. Body = text/plain and text/html leaves without a filename
@@ -330,9 +330,9 @@ def _mailboxes(value: str, defects: list[str], limit: int) -> list[tuple[str, st
     """mail-parser's (name, address) pairs, names still encoded, for the first `limit` items of
     the value at most; an item it could not read is a "bad-address".
 
-    A simple value takes the fast path: mail-parser needs ~90 µs a header value, 14% of preparing
-    a message; nine in ten of the corpus's From/To/Cc/Reply-To values are simple. A long list is
-    cut before mail-parser reads it, whose time grows with every address it parses.
+    A simple value, as nine in ten of the corpus's From/To/Cc/Reply-To values are, takes the fast
+    path: mail-parser is slow on every value (bench/results/parse.md). A long list is cut before
+    mail-parser reads it, whose time grows with every address it parses.
     """
     value = unfolded(value)
     if (simple := simple_mailbox(value)) is not None:

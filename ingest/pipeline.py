@@ -210,8 +210,8 @@ def process(session: Session, entry: Entry, services: Services) -> Context:
 def process_batch(session: Session, prepared: list[Prepared], services: Services) -> list[Context]:
     """Run a prepared batch through every stage, in order; raises on the first failure.
 
-    The batch looks up its raw sha256s and Message-IDs in one query each (not two per message,
-    10% of the runner's time on the corpus); then the messages go through the stages one after
+    The batch looks up its raw sha256s and Message-IDs in one query each, not two per message
+    (bench/results/runner.md); then the messages go through the stages one after
     the other, each seeing what the earlier ones stored.
     """
     with services.store.batch(session) as writes:

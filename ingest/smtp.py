@@ -147,12 +147,10 @@ class SpoolFlusher:
 
     The thread takes every entry handed over meanwhile, commits the group as one spool file (one
     create, one fsync of it and one of new/) and wakes its puts with one call into the loop, which
-    never touches the disk. 32 writer threads running whole puts cost 0.3 ms more CPU a message
-    (bench/ingest.py accept, 8 clients, medians of 12 alternating runs: 2.57 against 2.26 ms; 45
-    against 27 futex calls a message). Writing
-    the entry to tmp/ on the loop, the thread only syncing and renaming, saved nothing: the loop's
-    create and the thread's rename spun on the lock of tmp/. A file per entry cost 0.7-0.8 ms a
-    message here (bench/spool.py); a file per group lets a slower disk make bigger groups instead.
+    never touches the disk. Writer threads running whole puts cost more CPU; writing the entry to
+    tmp/ on the loop, the thread only syncing and renaming, saved nothing, as the loop's create and
+    the thread's rename spun on the lock of tmp/; a file per group, not per entry, lets a slower
+    disk make bigger groups (the figures: bench/results/smtp_edge.md).
     """
 
     def __init__(self, spool: Spool):
@@ -214,8 +212,8 @@ class PostdeskSMTP(SMTP):
 
     def __dir__(self) -> list[str]:
         """Only what aiosmtpd's `__init__` looks for. It runs `inspect.getmembers` (every attribute,
-        properties included) and `dir()` over the session object and the handler on each connection:
-        a quarter of the edge's time holding the GIL, about 0.4 ms a message here."""
+        properties included) and `dir()` over the session object and the handler on each connection,
+        holding the GIL for a large share of the edge's time (bench/results/smtp_edge.md)."""
         return list(_hooks_only(type(self), ("smtp_", "auth_")))
 
     def connection_made(self, transport) -> None:
@@ -244,7 +242,7 @@ class PostdeskSMTP(SMTP):
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """MAIL FROM and RCPT TO as nearly every client writes them, `<dot.atom@host.name>`,
-        without aiosmtpd's RFC 5322 header parser (7% of the edge's time); the rest goes to it."""
+        without aiosmtpd's RFC 5322 header parser (bench/results/smtp_edge.md); the rest goes to it."""
         plain = _PLAIN_PATH.match(arg)
         if plain is None:
             return super()._getaddr(arg)

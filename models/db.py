@@ -34,8 +34,7 @@ def _sqlite_pragmas(engine: Engine, busy_timeout: float) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         # FULL, not NORMAL: in WAL mode NORMAL does not fsync at commit, so a power cut could undo
-        # a commit after the runner removed its spool entries. With a commit per batch of 50 the
-        # extra fsync is ~0.1 ms a message.
+        # a commit after the runner removed its spool entries. A batch's messages share the extra fsync.
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA secure_delete = ON")

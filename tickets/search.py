@@ -58,8 +58,8 @@ _MATCH = {  # (from, where for n phrases, the message id)
     "sqlite": ("message_search s JOIN messages m ON m.id = s.rowid",
                lambda n: "message_search MATCH :q0", "s.rowid"),
     # "+ 0" keeps PostgreSQL off the primary key's order: when it overestimates how many messages
-    # hold a word, it walks every message newest first testing each (a rare word took 190 ms at
-    # 100,000 messages, against 0.2 ms from the GIN index and a sort of what it found).
+    # hold a word, it walks every message newest first testing each, instead of using the GIN
+    # index and sorting what it found (bench/results/web.md).
     "postgresql": ("message_search s JOIN messages m ON m.id = s.message_id",
                    lambda n: "s.document @@ (" + " && ".join(f"phraseto_tsquery('simple', :q{i})" for i in range(n)) + ")",
                    "(s.message_id + 0)"),

@@ -4,8 +4,7 @@ A `Statement` is a SQLAlchemy Core statement, compiled once per dialect and set 
 SQLAlchemy (quoting, paramstyle, the column types' bind processors for datetimes and JSON, an
 INSERT's Python-side column defaults) and run on the DB-API cursor of the session's connection,
 inside its transaction. What it skips is SQLAlchemy's work around each call (cache key, execution
-context, result object): that doubled the CPU of a statement, and the runner makes about five a
-message (bench/results/store.md). So:
+context, result object), which the runner pays about five times a message (bench/results/store.md). So:
 - statements are module constants whose parameters are `bindparam`s (no IN lists, which SQLAlchemy
   expands at each call: a list of values is an executemany of one row each);
 - rows come back as the driver gives them: a statement here returns only ids and strings;

@@ -2,8 +2,8 @@
 
 What later messages of the same batch read (their contact, ticket, message row and participants,
 for threading) is written at once; the rest (raw bytes, verdicts, recipients, attachments, IMAP
-copies, blob counts) waits for `flush` and goes in one executemany each: a statement costs the
-runner ~0.1 ms of SQLAlchemy's CPU, a message takes a few.
+copies, blob counts) waits for `flush` and goes in one executemany each, as each statement has a
+fixed cost (bench/results/runner.md).
 """
 
 from __future__ import annotations
