@@ -61,10 +61,11 @@ def html_tokens(html: str, text_tokens: Callable[[str], Iterable[str]]) -> Itera
     structure, text = _Structure(), ""
     try:
         tree = LexborHTMLParser(html.encode("utf-8", "replace"))
-        for node in tree.root.traverse():
-            structure.element(node.tag, node.attributes)
-        tree.strip_tags(_SKIP_TEXT)
-        text = tree.root.text(separator=" ")
+        if tree.root is not None:  # None: nothing to parse
+            for node in tree.root.traverse():
+                structure.element(node.tag or "", node.attributes)
+            tree.strip_tags(_SKIP_TEXT)
+            text = tree.root.text(separator=" ")
     except Exception:  # noqa: BLE001 — lexbor repairs any markup; this is for its own failures (memory)
         yield "html:parse-error"
     yield "html:present"

@@ -91,4 +91,4 @@ def retrain(session: Session, spam_dir: Path, cutoffs: SpamFilter, note: str = "
 
 
 def versions(session: Session) -> list[SpamModelVersion]:
-    return session.scalars(select(SpamModelVersion).order_by(SpamModelVersion.id)).all()
+    return list(session.scalars(select(SpamModelVersion).order_by(SpamModelVersion.id)))

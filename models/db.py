@@ -13,7 +13,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import Select, create_engine, event, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -70,6 +70,11 @@ def _foreign_keys_off(conn) -> Iterator[None]:
         raw.execute("PRAGMA foreign_keys = ON")
 
 
+def count(session: Session, statement: Select) -> int:
+    """The number a `SELECT count(...)` returns."""
+    return session.scalar(statement) or 0
+
+
 def stored_values(session: Session, column, values: Iterable[str]) -> set[str]:
     """Those of `values` that `column` holds, in queries of 500 (well under SQLite's bound-parameter limit)."""
     found: set[str] = set()
@@ -123,7 +128,7 @@ class Database:
         connection = self.engine.raw_connection()  # autocommit (see _sqlite_pragmas): no BEGIN around it
         try:
             busy, _, _ = connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        except self.engine.dialect.dbapi.Error as exc:  # a full disk, say: the next commit reports it
+        except self.engine.dialect.loaded_dbapi.Error as exc:  # a full disk, say: the next commit reports it
             log.warning("checkpoint of the write-ahead log failed (%s)", exc)
             return False
         finally:

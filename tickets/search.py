@@ -145,7 +145,8 @@ def find(session: Session, query: str, *, departments: frozenset[int] | None, li
     if match is None or departments == frozenset():
         return []
     source, condition, rowid = _MATCH[dialect]
-    where, params = [condition(len(match))], {"limit": limit} | {f"q{i}": m for i, m in enumerate(match)}
+    where = [condition(len(match))]
+    params: dict[str, object] = {"limit": limit} | {f"q{i}": m for i, m in enumerate(match)}
     if departments is not None:
         where.append("t.department_id IN :departments")
         params["departments"] = sorted(departments)
@@ -158,7 +159,12 @@ def find(session: Session, query: str, *, departments: frozenset[int] | None, li
         f"WHERE {' AND '.join(where)} ORDER BY {rowid} DESC LIMIT :limit")
     if departments is not None:
         statement = statement.bindparams(bindparam("departments", expanding=True))
-    return [Hit(*row[:5], _aware(row[5]), *row[6:]) for row in session.execute(statement, params)]
+    return [_hit(*row) for row in session.execute(statement, params)]
+
+
+def _hit(message_id, ticket_id, subject, from_name, from_address, received_at, *ticket) -> Hit:
+    """A row of `find`'s statement (SQLite gives its times without their zone)."""
+    return Hit(message_id, ticket_id, subject, from_name, from_address, _aware(received_at), *ticket)
 
 
 _WORDS = re.compile(r"\w+")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, cast
 
 import typer
 
@@ -19,8 +19,10 @@ from postdesk.cli.common import Verbs, err, fail, out
 from postdesk.cli.workspace import open_for_writing
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from postdesk.app import App
-    from retention.erasure import Eraser, Person, Preview, Receipt
+    from retention.erasure import Eraser, Mode, Person, Preview, Receipt
 
 group = Verbs(help="A person's data: erase it for good, or export it for them.")
 
@@ -73,14 +75,14 @@ def erase(ctx: typer.Context,
         typed = typer.prompt("Type the address to erase it for good", default="", show_default=False, err=True)
         if normalise_address(typed) != person.address:
             fail("not confirmed: nothing was erased")
-    receipt = _run(engine, person, mode, actor)
+    receipt = _run(engine, person, cast("Mode", mode), actor)
     if not as_json:
         out.print(f"Erased. Receipt {receipt.id} (keep it: it proves the erasure without naming the person):",
                   highlight=False)
     out.print_json(json.dumps(receipt.as_dict()))
 
 
-def _run(engine: Eraser, person: Person, mode: str, actor: str | None) -> Receipt:
+def _run(engine: Eraser, person: Person, mode: Mode, actor: str | None) -> Receipt:
     from rich.progress import Progress
 
     from retention.audit import os_user
@@ -89,7 +91,7 @@ def _run(engine: Eraser, person: Person, mode: str, actor: str | None) -> Receip
 
     try:
         with Progress(console=err, transient=True) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def progress(what: str, done: int, total: int) -> None:
                 if what not in tasks:

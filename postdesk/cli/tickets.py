@@ -64,16 +64,19 @@ def tickets_show(ctx: typer.Context, ticket_id: int, as_json: bool = typer.Optio
     if as_json:
         out.print_json(json.dumps(detail))
         return
-    plain = {"highlight": False, "markup": False, "soft_wrap": True}  # mail text is not markup
     state = f"[{detail['status']}, {detail['queue']}]"
     out.print(f"[bold]#{detail['id']}[/bold] " + escape(f"{detail['subject']}  {state}"), highlight=False)
     linked = f"  linked: #{detail['linked_ticket']}" if detail["linked_ticket"] else ""
-    out.print(f"department: {detail['department']}  contact: {detail['contact'] or '(none)'}{linked}", **plain)
-    out.print("participants: " + ", ".join(detail["participants"]), **plain)
+    _plain(f"department: {detail['department']}  contact: {detail['contact'] or '(none)'}{linked}")
+    _plain("participants: " + ", ".join(detail["participants"]))
     for message in detail["messages"]:
         out.rule(escape(f"message {message['id']} · rule {message['thread_rule']} · {message['date']}"))
         for line in _message_lines(message):
-            out.print(line, **plain)
+            _plain(line)
+
+
+def _plain(text: str) -> None:
+    out.print(text, highlight=False, markup=False, soft_wrap=True)  # mail text is not markup
 
 
 def _message_lines(m: dict) -> list[str]:
