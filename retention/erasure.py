@@ -8,7 +8,8 @@ What goes (`Preview` lists it):
   recipients, attachments and the blob files whose last reference goes, verdicts, what the spam
   filter learned from it (live model and every saved version);
 - the rows that name them in mail others sent, their sender rule and their contact
-  (`MessageStore.unname`); the copies left on IMAP servers; spool entries holding their mail.
+  (`MessageStore.unname`); the copies left on IMAP servers; spool entries holding their mail;
+- with `redact`, their address where the text of mail that stays mentions it (`MessageStore.redact`).
 
 The job, in order; each step is idempotent, so a job killed anywhere and run again finishes
 (its `ErasureJob` row is found by the keyed hash of the address, or by the contact id):
@@ -17,7 +18,8 @@ The job, in order; each step is idempotent, so a job killed anywhere and run aga
 3. batches, one transaction each: one ticket's messages (a reader never sees half a ticket), or
    up to `BATCH` loose ones; each batch's ids and raw hashes go to the erasure ledger (fsynced)
    before it commits; steps 1-3 repeat until nothing of theirs is left (mail arriving meanwhile);
-4. the rows naming them, their sender rule and contact (recorded in the ledger first);
+4. the rows naming them, their sender rule and contact (recorded in the ledger first); with
+   `redact`, the mentions of their address in mail that stays, a batch per transaction;
 5. spool leftovers (recorded in the ledger first); stray spam snapshot files;
 6. freed database pages (`retention.free_pages`);
 7. the receipt: an id, the time, the counts and the HMAC of the address, in an audit record too.
@@ -91,6 +93,7 @@ class Preview:
     spam_labels: int = 0
     server_copies: int = 0
     named_in_kept_mail: int = 0  # recipient rows of mail others sent that name them: the rows go, the mail stays
+    mentioned_in: list[int] = field(default_factory=list)  # mail others sent whose text names them: `redact`
     participant_rows: int = 0
     sender_rule: bool = False
     contact: bool = False
@@ -104,6 +107,7 @@ class Preview:
             "spam_labels": self.spam_labels, "imap_server_copies": self.server_copies,
             "recipient_rows_in_kept_mail": self.named_in_kept_mail, "participant_rows": self.participant_rows,
             "sender_rule": int(self.sender_rule), "contact": int(self.contact), "spool_entries": self.spool_entries,
+            "kept_messages_mentioning_them": len(self.mentioned_in),
         }
 
 
@@ -170,7 +174,9 @@ class Eraser:
 
     # --- the job ---------------------------------------------------------------------------------
 
-    def erase(self, person: Person, mode: Mode, actor: str, progress: Progress = _nothing) -> Receipt:
+    def erase(self, person: Person, mode: Mode, actor: str, progress: Progress = _nothing,
+              redact: bool = False) -> Receipt:
+        """Erase them; with `redact`, their address is also replaced where mail that stays mentions it."""
         if mode not in MODES:
             raise ErasureError(f"mode must be delete or anonymise, not {mode!r}")
         job = self._job(person, mode, actor)
@@ -187,6 +193,8 @@ class Eraser:
                 if plan(session, self.store, person, counted=False).messages:
                     raise ErasureError(f"mail of theirs kept arriving through {_ROUNDS} passes; run the erasure again")
         self._unname(job, person)
+        if redact:
+            self._redact(job, person, progress)
         self._spool(job, person, progress)
         self._finish_files(job)
         return self._finish(job, person, mode)
@@ -269,6 +277,17 @@ class Eraser:
                                 "participant_tickets": sorted({t for t, _ in rows.participants})})
             unnamed = self.store.unname(session, rows)
             self._count(session, job, {f"{name}_unnamed": value for name, value in unnamed.items()})
+
+    def _redact(self, job: _Job, person: Person, progress: Progress) -> None:
+        """Their address, where mail that stays mentions it, replaced: a batch per transaction."""
+        with self.db.read() as session:
+            mentioned = self.store.mentions(session, person.address)
+        for done in range(0, len(mentioned), BATCH):
+            progress("mentions", done, len(mentioned))
+            with self.db.write() as session:
+                redacted = self.store.redact(session, mentioned[done:done + BATCH], person.address)
+                self._count(session, job, {"mentions_redacted": redacted})
+        progress("mentions", len(mentioned), len(mentioned))
 
     def _spool(self, job: _Job, person: Person, progress: Progress) -> None:
         def record_first(entries: list[Entry]) -> None:
@@ -364,6 +383,8 @@ def _count_rows(session: Session, store: MessageStore, person: Person, plan: Pre
     plan.participant_rows = len(named.participants)
     plan.sender_rule = bool(session.scalar(select(SenderRule.pattern).where(SenderRule.pattern == person.address)))
     plan.contact = bool(named.contacts)
+    going = set(plan.messages)
+    plan.mentioned_in = [i for i in store.mentions(session, person.address) if i not in going]
 
 
 def _requested_by(session: Session, ticket_id: int, person: Person, sent: set[int]) -> bool:

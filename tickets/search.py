@@ -24,9 +24,12 @@ from datetime import datetime, timezone
 from typing import Iterable
 
 from selectolax.lexbor import LexborHTMLParser
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
+from models import Attachment, Message, Recipient
+
+_PEOPLE = ("to", "cc", "from")  # the recipients whose names and addresses are searchable, with the sender
 BODY_CHARS = 100_000  # the first 100,000 characters of a body are searchable (PostgreSQL caps a tsvector at 1 MB)
 
 def _pg_words(value: str) -> str:
@@ -90,17 +93,32 @@ class SearchIndex:
         index(session, [document(
             message_id, subject=record.subject, plain=record.text_body, html=record.html_body,
             people=[record.from_name, record.from_address,
-                    *(part for a in record.recipients if a.kind in ("to", "cc", "from") for part in (a.name, a.address))],
+                    *(part for a in record.recipients if a.kind in _PEOPLE for part in (a.name, a.address))],
             attachment_names=[part.filename for part in record.attachments],
         ) for message_id, record in messages])
 
     def erasing(self, session: Session, message_ids: list[int]) -> None:
         remove(session, message_ids)
 
+    def rewritten(self, session: Session, message_ids: list[int]) -> None:
+        """Their stored text changed (a redaction): indexed again from the rows."""
+        remove(session, message_ids)
+        index(session, [_document_of(session, message) for message in
+                        session.scalars(select(Message).where(Message.id.in_(sorted(message_ids))))])
+
     def copies(self, session: Session, message_ids: list[int]) -> int:
         if not message_ids:
             return 0
         return session.execute(_COUNT[session.get_bind().dialect.name], {"ids": message_ids}).scalar_one()
+
+
+def _document_of(session: Session, message: Message) -> dict:
+    named = session.execute(select(Recipient.name, Recipient.address).where(
+        Recipient.message_id == message.id, Recipient.kind.in_(_PEOPLE))).all()
+    names = session.scalars(select(Attachment.filename).where(Attachment.message_id == message.id)).all()
+    return document(message.id, subject=message.subject, plain=message.text_body, html=message.html_body,
+                    people=[message.from_name, message.from_address, *(part for row in named for part in row)],
+                    attachment_names=names)
 
 
 def index(session: Session, rows: list[dict]) -> None:
@@ -165,6 +183,17 @@ def find(session: Session, query: str, *, departments: frozenset[int] | None, li
 def _hit(message_id, ticket_id, subject, from_name, from_address, received_at, *ticket) -> Hit:
     """A row of `find`'s statement (SQLite gives its times without their zone)."""
     return Hit(message_id, ticket_id, subject, from_name, from_address, _aware(received_at), *ticket)
+
+
+def mentioning(session: Session, phrase: str) -> list[int]:
+    """Every message whose indexed words hold `phrase` (an address, say), whatever its ticket."""
+    dialect = session.get_bind().dialect.name
+    match = _query_for(dialect, phrase)
+    if match is None:
+        return []
+    source, condition, rowid = _MATCH[dialect]
+    statement = text(f"SELECT {rowid} FROM {source} WHERE {condition(len(match))}")
+    return list(session.scalars(statement, {f"q{i}": m for i, m in enumerate(match)}))
 
 
 _WORDS = re.compile(r"\w+")

@@ -52,6 +52,8 @@ def erase(ctx: typer.Context,
           mode: str = typer.Option("delete", "--mode", help="delete: every ticket they requested goes; "
                                    "anonymise: those tickets stay as empty shells for reporting."),
           yes: bool = typer.Option(False, "--yes", help="Do not ask to type the address back."),
+          redact: bool = typer.Option(False, "--redact", help="Also replace their address with [redacted] "
+                                      "where mail that stays (others' messages) mentions it."),
           actor: Optional[str] = ActorOption,
           as_json: bool = typer.Option(False, "--json", help="Print only the receipt, as JSON.")):
     """Erase every copy of a person's data, after a preview; prints the receipt."""
@@ -70,19 +72,19 @@ def erase(ctx: typer.Context,
     except ErasureError as exc:
         fail(str(exc))
     if not as_json:
-        _show(app, person, preview, mode)
+        _show(app, person, preview, mode, redact)
     if not yes:
         typed = typer.prompt("Type the address to erase it for good", default="", show_default=False, err=True)
         if normalise_address(typed) != person.address:
             fail("not confirmed: nothing was erased")
-    receipt = _run(engine, person, cast("Mode", mode), actor)
+    receipt = _run(engine, person, cast("Mode", mode), actor, redact)
     if not as_json:
         out.print(f"Erased. Receipt {receipt.id} (keep it: it proves the erasure without naming the person):",
                   highlight=False)
     out.print_json(json.dumps(receipt.as_dict()))
 
 
-def _run(engine: Eraser, person: Person, mode: Mode, actor: str | None) -> Receipt:
+def _run(engine: Eraser, person: Person, mode: Mode, actor: str | None, redact: bool) -> Receipt:
     from rich.progress import Progress
 
     from retention.audit import os_user
@@ -98,14 +100,14 @@ def _run(engine: Eraser, person: Person, mode: Mode, actor: str | None) -> Recei
                     tasks[what] = bar.add_task(what, total=total)
                 bar.update(tasks[what], completed=done, total=total)
 
-            return engine.erase(person, mode, actor or os_user(), progress)
+            return engine.erase(person, mode, actor or os_user(), progress, redact=redact)
     except (ErasureError, ServerCopyError) as exc:
         fail(f"{exc}. The erasure is unfinished: run the same command again to finish it")
     except KeyboardInterrupt:
         fail("interrupted. The erasure is unfinished: run the same command again to finish it", 130)
 
 
-def _show(app: App, person: Person, preview: Preview, mode: str) -> None:
+def _show(app: App, person: Person, preview: Preview, mode: str, redact: bool) -> None:
     from rich.table import Table
 
     from retention.ledger import normalise_address
@@ -118,6 +120,11 @@ def _show(app: App, person: Person, preview: Preview, mode: str) -> None:
     for name, label in _PREVIEW_LINES:
         table.add_row(str(counts[name]), label.format(shell=shell))
     out.print(table)
+    if preview.mentioned_in:
+        ids = ", ".join(map(str, preview.mentioned_in[:20])) + (" …" if len(preview.mentioned_in) > 20 else "")
+        what = "their address there is replaced with [redacted]" if redact else \
+            "they stay as they are; --redact replaces their address there with [redacted]"
+        out.print(f"Messages others sent that mention them (ids {ids}): {what}.", highlight=False, markup=False)
     configured = [name for name, patterns in (("POSTDESK_SPAM_ALLOW", app.settings.spam_allow),
                                               ("POSTDESK_SPAM_BLOCK", app.settings.spam_block))
                   if person.address in (normalise_address(p) for p in patterns)]

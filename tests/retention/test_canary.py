@@ -105,6 +105,9 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
         for msg in bob:
             send(server.port, msg, BOB)
         b = [stored(app, msg["Message-ID"]) for msg in bob]
+        mentions = bobs_mail(9, f"Bitte {c['address']} zurückrufen, Grüße")  # base64: the body is not ASCII
+        send(server.port, mentions, BOB)
+        stored(app, mentions["Message-ID"])
         signed = MessageIdSigner(settings.secret_key.encode(), settings.smtp_hostname).make(b[0].ticket_id)
         theirs = [their_mail(c, 1, full=True), None, their_mail(c, 3, reply_to=f"<{signed}>"), their_mail(c, 4)]
         theirs[1] = their_mail(c, 2, reply_to=theirs[0]["Message-ID"])
@@ -130,7 +133,8 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
 
         log = tmp_path / "erase.log"
         with open(log, "wb") as out:
-            done = subprocess.run([sys.executable, "-m", "postdesk", "privacy", "erase", c["address"], "--yes", "--json"],
+            done = subprocess.run([sys.executable, "-m", "postdesk", "privacy", "erase", c["address"], "--yes", "--json",
+                                   "--redact"],
                                   env=settings_env(settings), stdout=out, stderr=subprocess.STDOUT, timeout=300)
         assert done.returncode == 0, log.read_text()
 
@@ -142,7 +146,7 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
             running.refresh(session)
             live.refresh(session)
             first, second = versions(session)
-            assert session.scalar(select(func.count()).select_from(Message)) == 3
+            assert session.scalar(select(func.count()).select_from(Message)) == 4  # Bob's, one redacted
         without_them = [model_of((b0, "ham")), model_of((b0, "ham"), (b1, "spam")),
                         model_of((b0, "ham"), (b1, "spam"), (b2, "ham"))]
         assert same_counts(CountModel.load(settings.spam_dir / first.path), without_them[0])

@@ -11,7 +11,12 @@ import shutil
 import subprocess
 import sys
 import time
+from email import message_from_bytes, policy
+from email.charset import QP, Charset
+from email.header import Header
 from email.message import EmailMessage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from pathlib import Path
 
 import pytest
@@ -22,9 +27,15 @@ from models import (
     Attachment, AuditEvent, Blob, Contact, ErasureJob, Message, Recipient, SenderRule, Ticket, TicketParticipant,
 )
 from retention.erasure import ErasureError
+from canary import Canaries
 from query_plans import full_scans
 from serve import settings_env
+from tickets import search
 from tickets.signing import MessageIdSigner
+
+
+def parse_bytes(raw: bytes):
+    return message_from_bytes(raw, policy=policy.default)
 
 ANN, BOB = "ann@example.org", "bob@example.net"
 PDF = b"%PDF-1.4\n" + os.urandom(3000) + b"\n%%EOF\n"
@@ -87,6 +98,7 @@ def test_the_preview_says_exactly_what_will_go(postdesk, conversations):
         "tickets_requested": 1, "tickets_of_others": 1, "messages": 4, "messages_sent": 3, "attachments": 2,
         "blob_files": 1, "shared_blob_files_kept": 1, "spam_labels": 0, "imap_server_copies": 0,
         "recipient_rows_in_kept_mail": 2, "participant_rows": 2, "sender_rule": 0, "contact": 1, "spool_entries": 0,
+        "kept_messages_mentioning_them": 0,
     }
 
 
@@ -296,3 +308,50 @@ def test_importing_an_old_archive_of_their_mail_drops_it_and_says_so(postdesk, t
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "imported 1, duplicates 0, erased 1, quarantined 0"
     assert count(postdesk, Message, Message.from_address == ANN) == 0
+
+
+def mentioning(address: str) -> bytes:
+    """Bob's mail naming `address` in its subject, an encoded-word header, a base64 plain part and a
+    quoted-printable HTML part."""
+    quoted = Charset("utf-8")
+    quoted.body_encoding = QP
+    msg = MIMEMultipart("alternative")
+    msg["From"], msg["To"], msg["Subject"] = BOB, "support@example.com", f"About {address}"
+    msg["Message-ID"] = f"<mention-{next(_ids)}@example.net>"
+    msg["X-Forwarded-For-Person"] = Header(f"Zoë <{address}>", "utf-8").encode()
+    msg.attach(MIMEText(f"Bitte {address.upper()} zurückrufen.", "plain", "utf-8"))  # base64
+    msg.attach(MIMEText(f"<p>Schreib {address} — Grüße</p>", "html", quoted))
+    return msg.as_bytes().replace(b"\n", b"\r\n")
+
+
+def test_redacting_replaces_their_address_where_mail_that_stays_mentions_it(postdesk):
+    planted = Canaries.new()
+    address = planted["address"]
+    deliver(postdesk, mail(address, "My own question"), address)
+    kept = deliver(postdesk, mentioning(address), BOB)
+    engine = postdesk.app.eraser()
+    assert engine.preview(engine.person(address)).mentioned_in == [kept.id]
+
+    receipt = engine.erase(engine.person(address), "delete", "tester", redact=True)
+
+    assert receipt.counts["mentions_redacted"] == 1
+    found = planted.scan_database(postdesk.app.db.engine) + planted.scan_tree(postdesk.settings.data_dir)
+    assert [f for f in found if f.canary == "address"] == []
+    with postdesk.app.db.read() as session:
+        message = session.get(Message, kept.id)
+        assert message.subject == "About [redacted]"
+        assert "Bitte [redacted] zurückrufen." in message.text_body
+        raw = parse_bytes(postdesk.app.store.raw_of(session, kept.id))
+        assert "Schreib [redacted] — Grüße" in raw.get_body(("html",)).get_content()
+        assert "[redacted]" in str(raw["X-Forwarded-For-Person"])
+        assert search.find(session, address, departments=None, limit=5) == []
+        assert [hit.message_id for hit in search.find(session, "zurückrufen", departments=None, limit=5)] == [kept.id]
+
+
+def test_without_redact_mail_that_mentions_them_stays_as_it_is(postdesk):
+    deliver(postdesk, mail(ANN, "Mine"), ANN)
+    kept = deliver(postdesk, mentioning(ANN), BOB)
+    receipt = erase(postdesk)
+    assert "mentions_redacted" not in receipt.counts
+    with postdesk.app.db.read() as session:
+        assert session.get(Message, kept.id).subject == f"About {ANN}"

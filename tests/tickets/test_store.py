@@ -246,6 +246,9 @@ class SubjectIndex:
         for message_id in message_ids:
             del self.subjects[message_id]
 
+    def rewritten(self, session, message_ids):
+        self.subjects.update(session.execute(select(Message.id, Message.subject).where(Message.id.in_(message_ids))))
+
     def copies(self, session, message_ids):
         return sum(1 for message_id in message_ids if message_id in self.subjects)
 

@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from sqlalchemy import select
 
 from conftest import ROOT
-from models import Message
 from postdesk.web.server import WebServer
 from tickets import search
 from waiting import wait_for
@@ -135,9 +133,11 @@ def test_an_agent_signs_in_reads_hostile_mail_safely_and_finds_it_by_search(post
         page.press("header input[name=q]", "Enter")
         page.wait_for_url("**/search?q=zebracorn")
         assert page.locator("table.tickets").inner_text().count("Plain question") == 1
-        # The erasure of "Erase and export a person" removes the person's messages from the index:
-        with postdesk.app.db.write() as session:
-            search.remove(session, session.scalars(select(Message.id).where(Message.from_address == "carl@example.org")))
+        # The erasure of "Erase and export a person" (as `postdesk privacy erase`) takes their words out of the index
+        eraser = postdesk.app.eraser()
+        eraser.erase(eraser.person("carl@example.org"), "delete", "tester")
+        with postdesk.app.db.read() as session:
+            assert search.mentioning(session, "zebracorn") == []
         page.reload()
         assert "No message holds all of these words." in page.content()
     finally:

@@ -16,9 +16,11 @@ Postdesk writes or deletes these.
 
 Inside: `writes` (what a batch writes at once and what at its end, contacts raced by several
 runners), `erase`, `labels` (an agent's spam / not spam), `blobs` (reference counts reaching
-zero, the sweep), `copies`; every write is a `sql.Statement`, the one write mechanism.
-The full-text index (`tickets.search.SearchIndex`, always there) and any other index plug in as a `StoreHook`: told of each batch written and each erasure in the
-same transaction, and asked for its copies.
+zero, the sweep), `copies`, `redact` (an erased person's address where others' mail mentions
+it). Every write and erasure is a `sql.Statement`, the one write mechanism; only the rare
+redaction edits rows through the ORM. The full-text index (`tickets.search.SearchIndex`, always
+there) and any other index plug in as a `StoreHook`: told of each batch written, each erasure
+and each redaction in the same transaction, and asked for its copies.
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ from models import Blob, Message, RawMessage
 from models.blobstore import BlobStore
 from models.db import Database
 from classifier.forgetting import Forgotten, forget
-from tickets.store import blobs as _blobs, copies as _copies, erase as _erase, labels as _labels, naming as _naming
+from tickets.store import (
+    blobs as _blobs, copies as _copies, erase as _erase, labels as _labels, naming as _naming, redact as _redact,
+)
 from tickets.store.copies import Copies
-from tickets.search import SearchIndex
+from tickets.search import SearchIndex, mentioning
 from tickets.store.labels import message_key, spam_keys
 from tickets.store.naming import Naming
 from tickets.store.record import Addressee, Erased, ImapOrigin, MessageRecord, StoreHook
@@ -103,6 +107,15 @@ class MessageStore:
     def unname(self, session: Session, rows: Naming) -> dict[str, int]:
         """Delete rows `naming` found (or the erasure ledger recorded); counts."""
         return _naming.unname(session, rows)
+
+    def mentions(self, session: Session, address: str) -> list[int]:
+        """Messages whose text (subject, bodies, sender name) names `address`, found through the index."""
+        return _redact.mentions(session, mentioning(session, address), address)
+
+    def redact(self, session: Session, message_ids: Sequence[int], address: str) -> int:
+        """Replace `address` with a placeholder in every copy of these messages that holds text
+        (see `tickets.store.redact`); how many changed."""
+        return _redact.redact(session, self.hooks, message_ids, address)
 
     def copies_of(self, session: Session, address: str, rows: bool = True) -> Copies:
         """Every row and file holding `address`'s data, by indexed lookups (see `tickets.store.copies`);

@@ -111,5 +111,8 @@ class StoreHook(Protocol):
     def erasing(self, session: Session, message_ids: list[int]) -> None:
         """These messages are about to be erased, in the same transaction."""
 
+    def rewritten(self, session: Session, message_ids: list[int]) -> None:
+        """These messages' stored text changed (a redaction), in the same transaction."""
+
     def copies(self, session: Session, message_ids: list[int]) -> int:
         """How many copies of these messages it holds."""
