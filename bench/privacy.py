@@ -235,7 +235,8 @@ def _report(args, rounds: dict, person_export: dict, exports: dict, counts: dict
     per_round = [large[1] / small[1] for small, large in zip(rounds["small"], rounds["large"])]
     small_export, big_export = exports[100], exports[10_000]
     lines = [
-        f"privacy bench: stores of {args.small:,} and {args.large:,} messages (SQLite), {args.rounds} alternating rounds",
+        f"privacy bench: stores of {args.small:,} and {args.large:,} messages (SQLite), "
+        f"{args.rounds} alternating rounds",
         "erase one person (50 messages, 10 tickets, 5 attachments, one file shared with mail that stays):",
         f"  preview  small {preview_small * 1000:.0f} ms, large {preview_large * 1000:.0f} ms "
         f"(large/small {preview_large / preview_small:.2f})",

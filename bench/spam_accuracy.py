@@ -193,7 +193,8 @@ def notes(fits: dict[str, PostdeskFit], seconds: float) -> list[str]:
         *parts,
         "- Untrained verdicts (before both classes were seen, online) count as unsure.",
         "- Sources: the List-Id, else the domain of the From address. (f) pairs every spam of the newest half with "
-        "a ham of the newest half that came through a list, drawn with a fixed seed; both filters are trained as in (d).",
+        "a ham of the newest half that came through a list, drawn with a fixed seed; "
+        "both filters are trained as in (d).",
         "- With fixed seeds these runs are deterministic.",
         f"- Run time {seconds:.0f} s.",
     ]

@@ -9,7 +9,8 @@ turn, for the Open queue's first page, a random ticket of theirs, and a search f
 that 5 messages hold, whatever the size. Prints p50/p95 per page and size, and the ratios of the
 large store to the small one; writes them to bench/results/web.md with --write.
 
-    python bench/web.py [--sizes 1000,100000] [--requests 300] [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--write]
+    python bench/web.py [--sizes 1000,100000] [--requests 300] [--write]
+                        [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Metrics: FP rate on ham and FN rate on spam among *decided* messages (unsure and
 apart and counted), and 1-ROCA % = 100 × area above the ROC curve of the scores (ties count half,
 as `sklearn.metrics.roc_auc_score` does).
 Protocols: k-fold cross-validation, time-ordered split, online (TREC: classify, then learn the
-true label, in time order), and source shift (train without one source, judge that source). A protocol takes `fit(train) -> judge`, where `judge(features)` returns
+true label, in time order), and source shift (train without one source, judge that source).
+A protocol takes `fit(train) -> judge`, where `judge(features)` returns
 (score, verdict), or for online a learner with `judge` and `learn`; it returns one `Outcome` per
 test message, so every filter — ours or an outside one — is measured with the same code.
 """

@@ -129,7 +129,7 @@ class CountModel:
         _atomic_write(stem.with_name(stem.name + ".json"), lambda f: f.write(json.dumps(meta, indent=1).encode()))
 
     @classmethod
-    def load(cls, stem: str | os.PathLike) -> "CountModel":
+    def load(cls, stem: str | os.PathLike) -> CountModel:
         """Read what `save` wrote, refusing pickled arrays and mismatched shapes."""
         stem = Path(stem)
         meta = json.loads(stem.with_name(stem.name + ".json").read_text())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import cast
 
 from sqlalchemy import DateTime, Identity, MetaData, Table
@@ -18,7 +18,7 @@ NAMING = {
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # Ids are never reused (SQLite AUTOINCREMENT, a PostgreSQL identity): our signed Message-IDs carry

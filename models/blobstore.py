@@ -32,7 +32,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from models.files import fsync_path
 
@@ -45,7 +45,7 @@ _SHA256_HEX = re.compile("[0-9a-f]{64}")
 class _Batch:
     """The blobs put since a batch began: new files under temporary names, and files already there."""
 
-    def __init__(self, store: "BlobStore"):
+    def __init__(self, store: BlobStore):
         self.store = store
         self.written: dict[str, Path] = {}  # digest → its temporary file, not yet fsynced
         # Files in place, with their bytes in case one is gone when the batch ends. Their folders are

@@ -11,7 +11,7 @@ import logging
 import os
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from sqlalchemy import Select, create_engine, event, select, text
 from sqlalchemy.engine import Engine

@@ -14,7 +14,8 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ValidationError
 
@@ -41,7 +42,7 @@ class ConfigFile:
         self.values = tomllib.loads(text)
 
     @classmethod
-    def read(cls, path: Path) -> "ConfigFile":
+    def read(cls, path: Path) -> ConfigFile:
         """The parsed file; raises ValueError with one line naming the file (and line) on any problem."""
         try:
             return cls(path, path.read_text(encoding="utf-8"))

@@ -10,7 +10,7 @@ exact count of a large queue means reading all of it on every page view.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from functools import lru_cache
 
 from sqlalchemy import bindparam, func, literal, select, tuple_, union_all
@@ -197,7 +197,7 @@ def _rows(session: Session, ids: list[int]) -> list[dict]:
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=timezone.utc) if moment and moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
 def _row(r) -> dict:

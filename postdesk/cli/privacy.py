@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, cast
+from typing import TYPE_CHECKING, cast
 
 import typer
 
@@ -54,7 +54,7 @@ def erase(ctx: typer.Context,
           yes: bool = typer.Option(False, "--yes", help="Do not ask to type the address back."),
           redact: bool = typer.Option(False, "--redact", help="Also replace their address with [redacted] "
                                       "where mail that stays (others' messages) mentions it."),
-          actor: Optional[str] = ActorOption,
+          actor: str | None = ActorOption,
           as_json: bool = typer.Option(False, "--json", help="Print only the receipt, as JSON.")):
     """Erase every copy of a person's data, after a preview; prints the receipt."""
     from postdesk.app import configure_logging
@@ -137,7 +137,7 @@ def _show(app: App, person: Person, preview: Preview, mode: str, redact: bool) -
 def export(ctx: typer.Context,
            address: str = typer.Argument(..., help="The person's address."),
            output: Path = typer.Option(..., "-o", "--output", help="The zip file to write."),
-           actor: Optional[str] = ActorOption):
+           actor: str | None = ActorOption):
     """Everything stored about a person, as a zip: JSON, the original .eml files, attachments, a README."""
     from retention.audit import os_user
     from retention.export import export_person

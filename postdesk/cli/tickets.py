@@ -8,7 +8,6 @@ where a link points); one without a From header shows its envelope sender instea
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -29,8 +28,8 @@ def _one_of(kind: str, value: str | None, allowed: tuple[str, ...]) -> None:
 
 @group.command("list")
 def tickets_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"),
-                 queue: Optional[str] = typer.Option(None, help="inbox, review, spam, automatic or trash"),
-                 status: Optional[str] = typer.Option(None, help="new, open, pending, resolved or closed"),
+                 queue: str | None = typer.Option(None, help="inbox, review, spam, automatic or trash"),
+                 status: str | None = typer.Option(None, help="new, open, pending, resolved or closed"),
                  limit: int = typer.Option(50, min=1)) -> None:
     """The newest tickets."""
     from models.ticket import QUEUES, STATUSES

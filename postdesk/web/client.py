@@ -8,7 +8,7 @@ then the client is the rightmost address in X-Forwarded-For that is not itself a
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable
+from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

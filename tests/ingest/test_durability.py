@@ -69,7 +69,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(settings, tmp_path
         # The moment: after a random number of replies, so the kill finds the edge and the runner
         # somewhere in the middle of their work, on a fast machine or a slow one.
         wanted = len(acknowledged) + rng.randint(4, 12)
-        wait_for(lambda: len(acknowledged) >= wanted, 60, what=f"{wanted} acknowledged messages")
+        wait_for(lambda n=wanted: len(acknowledged) >= n, 60, what=f"{wanted} acknowledged messages")
         server.kill()
         sender.stop.set()
         sender.join(10)

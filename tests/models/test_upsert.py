@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from sqlalchemy import select
 
@@ -10,7 +10,7 @@ from models import Department, SenderRule
 from models.db import Database
 from models.upsert import insert_ignore
 
-WHEN = datetime(2026, 12, 7, 4, 30, tzinfo=timezone.utc)
+WHEN = datetime(2026, 12, 7, 4, 30, tzinfo=UTC)
 
 
 def test_conflicting_rows_are_skipped_and_the_rest_written_with_their_types(database_url):
@@ -27,6 +27,6 @@ def test_conflicting_rows_are_skipped_and_the_rest_written_with_their_types(data
             assert sorted(session.scalars(select(Department.name))) == ["Billing", "Support"]
             rule = session.scalars(select(SenderRule)).one()
         assert (rule.pattern, rule.action) == ("@spam.example", "block")
-        assert rule.created_at.replace(tzinfo=timezone.utc) == WHEN
+        assert rule.created_at.replace(tzinfo=UTC) == WHEN
     finally:
         db.dispose()

@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from classifier import ledger
 from classifier.live import LiveModel

@@ -103,7 +103,7 @@ def test_an_erased_messages_spam_label_is_unlearned_bit_for_bit(postdesk):
     assert erase(postdesk, erased_one.id).spam_labels == 1
 
     after = live_counts(postdesk)
-    assert all(np.array_equal(a, b) for a, b in zip(after, never_learned_it))
+    assert all(np.array_equal(a, b) for a, b in zip(after, never_learned_it, strict=True))
     with postdesk.app.db.read() as session:
         assert session.scalars(select(SpamLabel.key).where(SpamLabel.key.like("message:%"))).all() == [f"message:{kept.id}"]
         rebuilt, _ = model_from_ledger(session, spam_filter.model.n_features)

@@ -3,7 +3,7 @@ the rows SQLAlchemy's own execution writes, in the session's transaction, with S
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 from sqlalchemy import (
@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from models.db import Database
 from tickets.store.sql import Statement
 
-WHEN = datetime(2026, 12, 7, 4, 30, 15, 123456, tzinfo=timezone.utc)
+WHEN = datetime(2026, 12, 7, 4, 30, 15, 123456, tzinfo=UTC)
 _metadata = MetaData()
 NOTES = Table(
     "statement_notes", _metadata,
@@ -57,7 +57,7 @@ def test_an_insert_writes_the_row_sqlalchemy_writes_with_its_python_defaults_and
         (new_id,) = ADD.one(session, {"key": "direct", "extra": {"n": [1, 2]}})
     core, direct = rows(db)
     assert direct[1:] == core[1:] and direct[1] == "plain" and direct[3] == {"n": [1, 2]}
-    assert direct[2].replace(tzinfo=timezone.utc) == WHEN
+    assert direct[2].replace(tzinfo=UTC) == WHEN
     with db.read() as session:
         assert session.scalar(select(NOTES.c.key).where(NOTES.c.id == new_id)) == "direct"
 
@@ -94,7 +94,7 @@ def test_a_text_statement_binds_its_typed_parameters(db):
     with db.write() as session:
         ADD_RAW.run(session, {"key": "raw", "kind": "plain", "made_at": WHEN})
     ((_, _, made_at, _),) = rows(db)
-    assert made_at.replace(tzinfo=timezone.utc) == WHEN
+    assert made_at.replace(tzinfo=UTC) == WHEN
 
 
 def test_it_runs_in_the_sessions_transaction_and_a_rollback_undoes_it(db):
