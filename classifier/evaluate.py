@@ -79,7 +79,7 @@ def figures(outcomes: Sequence[Outcome]) -> Figures:
     )
 
 
-def one_minus_roca(labels: Sequence[str], scores: Sequence[float]) -> float:
+def one_minus_roca(labels: Sequence[str], scores: Sequence[float] | np.ndarray) -> float:
     """100 × (1 - ROC AUC), spam the positive class; ties count half."""
     y = np.array([label == "spam" for label in labels])
     if y.all() or not y.any():

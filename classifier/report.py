@@ -78,6 +78,7 @@ def evaluate_folders(
         learner = _OnlineLearner(features, record)
         evaluate.online(indexed, learner)
     else:
+        assert folds is not None  # exactly one of the two, checked above
         protocol = f"{folds}-fold CV" + (" (tuned inside each training part)" if tune else "")
 
         def fit(train: list[Example]):

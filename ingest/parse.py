@@ -48,6 +48,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import Message
+from typing import cast
 
 from mailparser.dates import parse_mail_date
 from mailparser.utils import as_string_safe, get_addresses
@@ -177,7 +178,7 @@ def _nodes(msg: Message) -> Iterator[Message]:
         node = stack.pop()
         yield node
         if _is_container(node):
-            stack.extend(reversed(node.get_payload()))
+            stack.extend(reversed(cast(list[Message], node.get_payload())))
 
 
 def _is_container(node: Message) -> bool:
@@ -251,7 +252,7 @@ def _mark_cid_inline(parts: list[Part], html: str) -> None:
 def _payload(node: Message) -> bytes:
     """The decoded bytes of a leaf; message/* parts are regenerated from their parsed form."""
     if not node.is_multipart():
-        return node.get_payload(decode=True) or b""
+        return cast(bytes | None, node.get_payload(decode=True)) or b""
     try:
         whole = node.as_bytes(policy=_REGENERATE)
     except (LookupError, UnicodeError):  # the generator re-applies charsets; mail-parser's helper copes
@@ -433,7 +434,7 @@ def _upstream(fields: _Headers, trusted: Sequence[str]) -> dict[str, list[str]]:
 
 def _spam_verdicts(fields: _Headers, relays: set[str]) -> list[tuple[str, str]]:
     """X-Spam-* fields above the topmost Received by a trusted relay; none without one."""
-    seen = []
+    seen: list[tuple[str, str]] = []
     for name, value in fields.items:
         key = name.lower()
         if key == "received" and _by_host(fields.decoded(value)) in relays:

@@ -175,13 +175,19 @@ def thread(ctx: Context) -> None:
 
 def store(ctx: Context) -> None:
     """Every copy of the message, through the message store."""
-    if ctx.decision.ticket is not None and ctx.queue == "spam":
+    if _decided(ctx).ticket is not None and ctx.queue == "spam":
         ctx.flags.append("spam")  # threaded onto a known ticket: it stays there, flagged
     ctx.batch.writes.write(_record(ctx))
 
 
+def _decided(ctx: Context) -> ThreadDecision:
+    if ctx.decision is None:
+        raise RuntimeError("the store stage ran before the thread stage")
+    return ctx.decision
+
+
 def _record(ctx: Context) -> MessageRecord:
-    p, envelope, decision = ctx.parsed, ctx.entry.envelope, ctx.decision
+    p, envelope, decision = ctx.parsed, ctx.entry.envelope, _decided(ctx)
     recipients = [Addressee("envelope", a.lower(), "") for a in envelope.rcpt_tos]
     for kind, addresses in (("to", p.to), ("cc", p.cc), ("reply-to", p.reply_to), ("from", p.authors)):
         recipients += [Addressee(kind, a.address, a.name) for a in addresses]
@@ -190,7 +196,7 @@ def _record(ctx: Context) -> MessageRecord:
         envelope_from=scrub(envelope.mail_from), recipients=recipients, message_id=p.message_id, date=p.date,
         in_reply_to=p.in_reply_to, references=p.references, list_id=p.header("list-id") or "", subject=p.subject,
         from_address=ctx.sender, from_name=p.from_.name if p.from_ else "", text_body=p.text, html_body=p.html,
-        upstream=p.upstream, attachments=p.attachments, mailbox_id=ctx.services.mailbox_ids.get(ctx.mailbox),
+        upstream=p.upstream, attachments=p.attachments, mailbox_id=ctx.services.mailbox_ids.get(ctx.mailbox or ""),
         flags=ctx.flags, thread_rule=decision.rule, ticket_id=decision.ticket.id if decision.ticket else None,
         linked_to=decision.linked_to, wakes_ticket="automatic" not in ctx.flags, queue=ctx.queue,
         judgement=ctx.judgement, imap=ImapOrigin(**envelope.imap) if envelope.imap else None,

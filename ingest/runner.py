@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from ingest.pipeline import Services, process_batch
 from ingest.prepare import Prepared, PrepareOptions, Preparer, prepare
 from ingest.spool import Entry, Spool
+from ingest.stop_signal import StopSignal
 from models.db import Database
 from postdesk import heap
 
@@ -78,7 +78,7 @@ class Runner:
         self.outage: str | None = None  # what keeps the runner from storing, while it lasts
         self._outage_since = 0.0
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: StopSignal) -> None:
         """Work until `stop` is set, finishing the batch in hand."""
         try:
             self.warm_up()

@@ -72,9 +72,16 @@ def peer_hash(peer: object) -> str:
     return hashlib.sha256(str(host).encode()).hexdigest()[:12]
 
 
+def _listening_port(server: asyncio.AbstractServer | None) -> int:
+    if not isinstance(server, asyncio.Server):
+        raise RuntimeError("the SMTP server is not listening")
+    return server.sockets[0].getsockname()[1]
+
+
 @functools.cache
 def _hooks_only(cls: type, prefixes: tuple[str, ...]) -> list[str]:
-    """The names aiosmtpd looks for in `dir()`: `handle_*` hooks, `smtp_*` verbs, `auth_*` mechanisms."""
+    """The names aiosmtpd looks for in `dir()`: `handle_*` hooks, `smtp_*` verbs, `auth_*` mechanisms.
+    (A class is hashable; mypy checks its instances' `__hash__` instead, hence the ignores of its callers.)"""
     return sorted(name for name in dir(cls) if name.startswith(prefixes))
 
 
@@ -82,7 +89,7 @@ class PostdeskHandler:
     """aiosmtpd handler hooks: recipient checks, disk check, durable spooling."""
 
     def __dir__(self) -> list[str]:  # see PostdeskSMTP.__dir__
-        return list(_hooks_only(type(self), ("handle_", "auth_")))
+        return list(_hooks_only(type(self), ("handle_", "auth_")))  # type: ignore[arg-type]  # see _hooks_only
 
     def __init__(self, settings: Settings, spool: Spool, directory: MailboxDirectory):
         self.settings = settings
@@ -119,12 +126,13 @@ class PostdeskHandler:
             source="smtp",
             peer=peer_hash(session.peer),
         )
+        raw = envelope.original_content or b""  # aiosmtpd sets it before it calls this hook
         try:
-            entry_id = await self.flusher.put(envelope.original_content, meta)
+            entry_id = await self.flusher.put(raw, meta)
         except Exception:
             log.exception("spool write failed; answered 451")
             return OUR_FAULT
-        log.info("accepted %s size=%d rcpts=%d peer=%s", entry_id, len(envelope.original_content),
+        log.info("accepted %s size=%d rcpts=%d peer=%s", entry_id, len(raw),
                  len(meta.rcpt_tos), meta.peer)
         return f"250 2.0.0 Ok: queued as {entry_id}"
 
@@ -214,7 +222,7 @@ class PostdeskSMTP(SMTP):
         """Only what aiosmtpd's `__init__` looks for. It runs `inspect.getmembers` (every attribute,
         properties included) and `dir()` over the session object and the handler on each connection,
         holding the GIL for a large share of the edge's time (bench/results/smtp_edge.md)."""
-        return list(_hooks_only(type(self), ("smtp_", "auth_")))
+        return list(_hooks_only(type(self), ("smtp_", "auth_")))  # type: ignore[arg-type]  # see _hooks_only
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -293,7 +301,7 @@ class SmtpServer:
 
     def start(self) -> int:
         self.controller.start()
-        return self.controller.server.sockets[0].getsockname()[1]
+        return _listening_port(self.controller.server)
 
     def stop(self) -> None:
         self.controller.stop()
@@ -312,5 +320,5 @@ class _Controller(Controller):
         # The base class opens a test connection to wake the server; with a port of 0 it
         # would connect to port 0, so only do it once the real port is known.
         if self.port == 0:
-            self.port = self.server.sockets[0].getsockname()[1]
+            self.port = _listening_port(self.server)
         super()._trigger_server()

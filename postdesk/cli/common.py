@@ -62,8 +62,9 @@ def takes_data_options(func: Callable) -> Callable:
                 ctx.meta[key] = value
         return func(*args, **kwargs)
 
-    command.__signature__ = signature.replace(parameters=params + list(_OPTIONS))  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in command.__signature__.parameters.values()}
+    with_options = signature.replace(parameters=params + list(_OPTIONS))
+    command.__signature__ = with_options  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in with_options.parameters.values()}
     return command
 
 

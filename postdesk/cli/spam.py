@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import typer
 
@@ -156,7 +156,7 @@ def list_versions(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
 
     app = open_for_reading(ctx)
     with app.db.read() as session:
-        rows = [{"id": v.id, "created_at": v.created_at.isoformat(), "active": v.active, "note": v.note,
+        rows: list[dict[str, Any]] = [{"id": v.id, "created_at": v.created_at.isoformat(), "active": v.active, "note": v.note,
                  "last_event_id": v.last_event_id, "figures": v.figures} for v in model_versions.versions(session)]
         labels = ledger.counts(session)
     if as_json:
