@@ -106,7 +106,7 @@ class Corpus:
     def without_channel(self) -> list[Example]:
         """bogofilter's examples with every channel header taken out (a diagnostic, not a protocol)."""
         return [(self.file(f"bare-{i:05d}.eml", without_channel(raw)), label, when)
-                for i, (raw, (_, label, when)) in enumerate(zip(self.raws, self.theirs))]
+                for i, (raw, (_, label, when)) in enumerate(zip(self.raws, self.theirs, strict=True))]
 
 
 def batch(data: Corpus) -> tuple[spam_report.Rows, dict[str, PostdeskFit]]:

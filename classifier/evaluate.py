@@ -109,8 +109,8 @@ def source_shift(examples: Sequence[Example], sources: Sequence[str], fit: Calla
     source's examples, judge this one's. Ties in size go by name, so the choice is deterministic."""
     sizes = Counter(sources)
     largest = sorted(sizes, key=lambda s: (-sizes[s], s))[:n_sources]
-    return {source: _judge_all(fit([e for e, s in zip(examples, sources) if s != source]),
-                               [e for e, s in zip(examples, sources) if s == source])
+    return {source: _judge_all(fit([e for e, s in zip(examples, sources, strict=True) if s != source]),
+                               [e for e, s in zip(examples, sources, strict=True) if s == source])
             for source in largest}
 
 

@@ -17,7 +17,7 @@ import csv
 import math
 import os
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,7 @@ def evaluate_folders(
         "scores_out": str(scores_out),
     }
     if tuned:
-        result["tuned"] = [dict(zip(("s", "min_dist", "ham_cutoff", "spam_cutoff", "neutral_unsure"), t)) for t in tuned]
+        result["tuned"] = [dict(zip(("s", "min_dist", "ham_cutoff", "spam_cutoff", "neutral_unsure"), t, strict=True)) for t in tuned]
     return result
 
 
@@ -143,7 +143,7 @@ def _read(files: list[tuple[Path, str]], report: Progress) -> tuple[list[tuple[F
     for n, (path, label) in enumerate(files, 1):
         try:
             raw = strip_mbox_from(path.read_bytes())
-            received = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+            received = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         except OSError:
             unreadable.append(path)
             continue
@@ -159,5 +159,5 @@ def _write_scores(out: Path, paths: list[Path], outcomes: list[Outcome]) -> None
     with open(out, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, delimiter="\t", lineterminator="\n")
         writer.writerow(("path", "label", "score", "verdict"))
-        for path, o in zip(paths, outcomes):
+        for path, o in zip(paths, outcomes, strict=True):
             writer.writerow((str(path), o.label, f"{o.score:.10g}", o.verdict))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mailbox
 import re
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy.orm import Session
 

@@ -46,7 +46,7 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from email.message import Message
 from typing import cast
 
@@ -97,11 +97,14 @@ def strip_mbox_from(raw: bytes) -> bytes:
     return raw.partition(b"\n")[2] if raw.startswith(b"From ") else raw
 
 
+DEFAULT_LIMITS = ParseLimits()
+
+
 def parse(
     raw: bytes,
     *,
     received_at: datetime,
-    limits: ParseLimits = ParseLimits(),
+    limits: ParseLimits = DEFAULT_LIMITS,
     trusted_relays: Sequence[str] = (),
 ) -> ParsedMessage:
     """Parse one message; any bytes give a `ParsedMessage` (see the module notes)."""
@@ -159,7 +162,7 @@ def _unparsed(raw: bytes, sha: str, received_at: datetime, reason: str) -> Parse
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --- the tree --------------------------------------------------------------------------------
@@ -307,13 +310,15 @@ class _Headers:
         names = [encoded_words(display, self.defects) for display, _ in pairs[: self.max_addresses]]
         if name == "from" and any(_NAME_BREAK.search(display) for display in names):
             self.flags.append("from-name-control-characters")
-        found = (_address(display, address, self.defects) for display, (_, address) in zip(names, pairs))
+        kept = zip(names, pairs[: self.max_addresses], strict=True)
+        found = (_address(display, address, self.defects) for display, (_, address) in kept)
         return [a for a in found if a is not None]
 
 
 # One address as most mail writes it: bare, after a plain name, or after a simple quoted name.
 _SIMPLE_MAILBOX = re.compile(
-    rf'\s*(?:({DOT_ATOM_ADDRESS})|([A-Za-z0-9 .\'_-]*?)\s*<({DOT_ATOM_ADDRESS})>|"([^"\\=]*)"\s*<({DOT_ATOM_ADDRESS})>)\s*')
+    rf'\s*(?:({DOT_ATOM_ADDRESS})|([A-Za-z0-9 .\'_-]*?)\s*<({DOT_ATOM_ADDRESS})>'
+    rf'|"([^"\\=]*)"\s*<({DOT_ATOM_ADDRESS})>)\s*')
 
 
 def simple_mailbox(value: str) -> tuple[str, str] | None:

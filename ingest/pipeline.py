@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable, Protocol
+from datetime import datetime, UTC
+from typing import Protocol
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
@@ -86,7 +87,7 @@ class Context:
     done: bool = False
 
     @classmethod
-    def of(cls, session: Session, prepared: Prepared, services: Services, batch: Batch) -> "Context":
+    def of(cls, session: Session, prepared: Prepared, services: Services, batch: Batch) -> Context:
         return cls(session, prepared.entry, services, prepared.parsed, batch, prepared.features,
                    flags=list(prepared.parsed.flags))
 
@@ -110,7 +111,7 @@ class Context:
 
     @property
     def received_at(self) -> datetime:
-        return datetime.fromtimestamp(self.entry.envelope.received_at, timezone.utc)
+        return datetime.fromtimestamp(self.entry.envelope.received_at, UTC)
 
 
 def drop_erased(ctx: Context) -> None:

@@ -154,7 +154,7 @@ class Runner:
         self._outage_over()
         entries = [p.entry for p in prepared]
         self._forget(entries)
-        for entry, outcome in zip(entries, outcomes):
+        for entry, outcome in zip(entries, outcomes, strict=True):
             self.stats[outcome] += 1
             log.info("entry %s %s", entry.id, outcome)
         log.debug("batch of %d committed; totals %s", len(entries), self.stats)

@@ -202,7 +202,7 @@ class SpoolFlusher:
 
 
 def _resolve(puts: list[tuple[Staged, asyncio.Future]], errors: list[Exception | None]) -> None:
-    for (_, durable), error in zip(puts, errors):
+    for (_, durable), error in zip(puts, errors, strict=True):
         if durable.cancelled():  # the session was cut off (shutdown): its entry is stored all the same
             continue
         if error:

@@ -7,8 +7,10 @@ and the cross-validation of `train`/`retrain` need that) nor Alembic (it opens t
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 import typer
 
@@ -52,7 +54,7 @@ def _read(path: Path) -> bytes:
     return strip_mbox_from(path.read_bytes())
 
 
-def _label(spam: Optional[bool]) -> str:
+def _label(spam: bool | None) -> str:
     if spam is None:
         fail("say --spam or --ham")
     return "spam" if spam else "ham"
@@ -88,7 +90,7 @@ def train(ctx: typer.Context, ham: Path = typer.Option(..., help="Folder of ham 
     with Progress(console=err) as progress:
         for label, files in sets.items():
             task = progress.add_task(f"learning {label}", total=len(files))
-            tally = _learn_files(app, files, label, "bootstrap", lambda: progress.advance(task))
+            tally = _learn_files(app, files, label, "bootstrap", partial(progress.advance, task))
             out.print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())), highlight=False)
     _retrain(app, note)
 
@@ -116,7 +118,7 @@ def retrain(ctx: typer.Context, note: str = typer.Option("retrain", help="A note
 @group.command()
 def evaluate(ham: Path = typer.Option(..., help="Folder of ham messages."),
              spam: Path = typer.Option(..., help="Folder of spam messages."),
-             folds: Optional[int] = typer.Option(None, "--folds", min=2, help="K-fold cross-validation."),
+             folds: int | None = typer.Option(None, "--folds", min=2, help="K-fold cross-validation."),
              online: bool = typer.Option(False, "--online", help="In time order: judge each, then learn it."),
              scores: Path = typer.Option(Path("spam-scores.tsv"), "--scores", help="Per-message scores (TSV)."),
              as_json: bool = typer.Option(False, "--json")):
@@ -206,7 +208,7 @@ def score(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Mess
 
 @group.command()
 def learn(ctx: typer.Context, files: list[Path] = typer.Argument(None, help="Message files or folders."),
-          spam: Optional[bool] = LabelFlag,
+          spam: bool | None = LabelFlag,
           message: list[int] = typer.Option([], "--message", help="A stored message id (repeatable).")):
     """Teach the filter now; a message learned with the other label is unlearned first."""
     from tickets.spam_marks import mark_message
@@ -232,7 +234,7 @@ def learn(ctx: typer.Context, files: list[Path] = typer.Argument(None, help="Mes
 
 @group.command()
 def unlearn(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Message files or folders."),
-            spam: Optional[bool] = LabelFlag):
+            spam: bool | None = LabelFlag):
     """Exactly undo an earlier `learn` of these files with this label."""
     from classifier import ledger
     from ingest.parse import raw_sha256

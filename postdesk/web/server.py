@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from datetime import datetime
-from typing import Callable
+from collections.abc import Callable
 
 import uvicorn
 

@@ -31,7 +31,8 @@ class Crash(BaseException):
 
 
 def message(n: int, body: bytes = b"Hello, it is broken.\n") -> bytes:
-    head = f"From: customer{n}@example.org\nTo: support@example.com\nSubject: case {n}\nMessage-ID: <{n}.{time.time_ns()}@example.org>\n\n"
+    head = (f"From: customer{n}@example.org\nTo: support@example.com\nSubject: case {n}\n"
+            f"Message-ID: <{n}.{time.time_ns()}@example.org>\n\n")
     return head.encode() + body
 
 
@@ -60,7 +61,7 @@ class Running:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=poller.run, args=(self.stop,), daemon=True)
 
-    def __enter__(self) -> "Running":
+    def __enter__(self) -> Running:
         self.thread.start()
         return self
 

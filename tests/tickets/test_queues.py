@@ -47,7 +47,8 @@ def world(db):
                 "tickets": {k: v.id for k, v in made.items()}}
 
 
-def subjects(db, key, scope, filters=Filters(), **kw):
+def subjects(db, key, scope, filters=None, **kw):
+    filters = filters or Filters()
     with db.read() as s:
         return [r["subject"] for r in queues.page(s, key, scope, filters, **kw).rows]
 
