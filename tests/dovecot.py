@@ -23,6 +23,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,6 +195,7 @@ class DovecotServer:
             return
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=10)
+        self.proc.stderr.close()
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -308,5 +310,6 @@ def mua(dovecot, imap_user):
     yield client
     try:
         client.logout()
-    except Exception:
-        pass
+    except Exception:  # the server restarted under it: close the socket without a word
+        with suppress(OSError):
+            client.shutdown()
