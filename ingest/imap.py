@@ -3,8 +3,8 @@
 `ImapPoller(account, spool, data_dir).run(stop)` loops until `stop` is set: connect, log in, sync
 every folder (see `imap_sync`), then wait in IDLE on the first folder (left to sync again every
 `poll_interval` seconds, or `idle_renew` if shorter) or sleep `poll_interval`. Network failures
-reconnect with exponential backoff up to `reconnect_max`; a rejected login waits `login_retry`. Every failure is logged (ids and counts, no addresses) and
-written to the account's status file.
+reconnect with exponential backoff up to `reconnect_max`; a rejected login waits `login_retry`.
+Every failure is logged (ids and counts, no addresses) and written to the account's status file.
 """
 
 from __future__ import annotations
