@@ -108,7 +108,8 @@ def evaluate_folders(
         "scores_out": str(scores_out),
     }
     if tuned:
-        result["tuned"] = [dict(zip(("s", "min_dist", "ham_cutoff", "spam_cutoff", "neutral_unsure"), t, strict=True)) for t in tuned]
+        names = ("s", "min_dist", "ham_cutoff", "spam_cutoff", "neutral_unsure")
+        result["tuned"] = [dict(zip(names, t, strict=True)) for t in tuned]
     return result
 
 

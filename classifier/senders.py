@@ -34,8 +34,8 @@ def rule_for(session: Session, address: str, allow: list[str], block: list[str])
     """"allow", "block" or None for a sender address."""
     if not address:
         return None
-    stored = dict(session.execute(
-        select(SenderRule.pattern, SenderRule.action).where(SenderRule.pattern.in_(candidates(address)))).tuples().all())
+    rules = select(SenderRule.pattern, SenderRule.action).where(SenderRule.pattern.in_(candidates(address)))
+    stored = dict(session.execute(rules).tuples().all())
     return match(address, stored, configured(allow, block))
 
 

@@ -158,7 +158,8 @@ def _expected(exc: Exception) -> bool:
     return isinstance(exc, (*NETWORK_ERRORS, ImapConnectError, SpoolError))
 
 
-def start_pollers(accounts: list[ImapAccount], spool: Spool, data_dir: Path, stop: StopSignal) -> list[threading.Thread]:
+def start_pollers(accounts: list[ImapAccount], spool: Spool, data_dir: Path,
+                  stop: StopSignal) -> list[threading.Thread]:
     """One daemon thread per account; they return within a few seconds of `stop` being set."""
     names = [account.name for account in accounts]
     if len(set(names)) != len(names):

@@ -155,7 +155,8 @@ def _ids(session: Session, key: str, scope: Scope, filters: Filters, after: tupl
     walk = _walk(key, 0 if departments == [None] else len(departments), statuses, _assignee(queue, filters),
                  filters.sort, filters.descending == forward, after is not None)
     assignee = filters.assignee or ""
-    values: dict[str, object] = {"limit": limit, "me": scope.agent_id, "assignee": int(assignee) if assignee.isdigit() else 0}
+    values: dict[str, object] = {"limit": limit, "me": scope.agent_id,
+                                 "assignee": int(assignee) if assignee.isdigit() else 0}
     values |= {f"status{n}": status for n, status in enumerate(statuses)}
     values |= {f"department{d}": department for d, department in enumerate(departments) if department is not None}
     values |= {f"after{i}": value for i, value in enumerate(after or ())}

@@ -158,8 +158,9 @@ def list_versions(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
 
     app = open_for_reading(ctx)
     with app.db.read() as session:
-        rows: list[dict[str, Any]] = [{"id": v.id, "created_at": v.created_at.isoformat(), "active": v.active, "note": v.note,
-                 "last_event_id": v.last_event_id, "figures": v.figures} for v in model_versions.versions(session)]
+        rows: list[dict[str, Any]] = [
+            {"id": v.id, "created_at": v.created_at.isoformat(), "active": v.active, "note": v.note,
+             "last_event_id": v.last_event_id, "figures": v.figures} for v in model_versions.versions(session)]
         labels = ledger.counts(session)
     if as_json:
         out.print_json(json.dumps(rows))

@@ -88,7 +88,8 @@ def set_role(ctx: typer.Context, email: str, role: str = typer.Argument(..., hel
 
 @group.command("set-departments")
 def set_departments(ctx: typer.Context, email: str,
-                    departments: list[str] | None = typer.Argument(None, help="Department names; none: no department.")):
+                    departments: list[str] | None = typer.Argument(
+                        None, help="Department names; none: no department.")):
     """Set the departments whose tickets an agent sees."""
     _change(ctx, "set_departments", email, departments or [])
     out.print(f"{email}: {', '.join(departments or []) or 'no department'}", highlight=False, markup=False)

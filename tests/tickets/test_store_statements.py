@@ -83,7 +83,8 @@ def test_run_and_many_count_the_rows_they_change(db):
 
 def test_reads_return_the_driver_rows_with_the_statements_own_literals(db):
     with db.write() as session:
-        INSERT.many(session, [{"key": "b", "kind": "plain"}, {"key": "a", "kind": "plain"}, {"key": "c", "kind": "odd"}])
+        INSERT.many(session, [{"key": "b", "kind": "plain"}, {"key": "a", "kind": "plain"},
+                              {"key": "c", "kind": "odd"}])
     with db.read() as session:
         assert KEYS_OF_KIND.one(session, {"kind": "plain"}) == ("a",)  # its LIMIT 1, written into the statement
         assert KEYS_OF_KIND.one(session, {"kind": "none"}) is None

@@ -97,7 +97,8 @@ class MessageStore:
         rewrite of the saved versions for many messages instead of one per `erase` call."""
         ids, rows = sorted(set(message_ids)), list[tuple[int, str | None]]()
         for i in range(0, len(ids), 500):
-            rows += session.execute(select(Message.id, Message.raw_sha256).where(Message.id.in_(ids[i:i + 500]))).tuples()
+            chunk = select(Message.id, Message.raw_sha256).where(Message.id.in_(ids[i:i + 500]))
+            rows += session.execute(chunk).tuples()
         return forget(session, self.spam_dir, spam_keys(rows))
 
     def naming(self, session: Session, address: str) -> Naming:
