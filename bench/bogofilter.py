@@ -62,7 +62,7 @@ def bogofilter_fit(workdir: Path):
     def fit(train: list[Example]):
         bogo = Bogofilter(workdir)
         for label in ("ham", "spam"):
-            bogo.register([path for path, l, _ in train if l == label], label)
+            bogo.register([path for path, theirs, _ in train if theirs == label], label)
         return bogo.judge
 
     return fit

@@ -38,7 +38,7 @@ def split_header(raw: bytes) -> tuple[list[bytes], bytes]:
     starts = [m.start() for m in _FIELD_START.finditer(head)]
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
-    fields = [head[a:b] for a, b in zip(starts, starts[1:] + [len(head)])]
+    fields = [head[a:b] for a, b in zip(starts, starts[1:] + [len(head)], strict=True)]
     return [f for f in fields if f], rest
 
 

@@ -9,7 +9,8 @@ are medians of wall and CPU (user + system) time, and their ratio to the bare st
 
 Targets (issue 15): `--help` within 0.3 s and `spam score` within 1 s of wall time on this machine.
 
-Usage: .venv/bin/python bench/cli_startup.py [--rounds 7] [--write]   (--write: the table of bench/results/cli_startup.md)
+Usage: .venv/bin/python bench/cli_startup.py [--rounds 7] [--write]
+(--write: the table of bench/results/cli_startup.md)
 On a machine busy with other work, wall time is mostly waiting for a core; to measure the
 commands rather than the queue, give the run's session priority over the others:
     setsid sh -c 'echo -20 > /proc/$$/autogroup && exec .venv/bin/python bench/cli_startup.py --write'

@@ -8,14 +8,14 @@ The folder comes from env POSTDESK_CORPUS_DIR (holding spamassassin-2002/{ham,sp
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from models.mail.message import ParsedMessage
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CORPUS_NAME = "spamassassin-2002"
-RECEIVED_AT = datetime(2002, 12, 31, tzinfo=timezone.utc)  # only used when a message has no usable date
+RECEIVED_AT = datetime(2002, 12, 31, tzinfo=UTC)  # only used when a message has no usable date
 
 
 def corpus_dir() -> Path:

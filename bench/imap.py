@@ -287,9 +287,9 @@ def main() -> None:
             suffix = f" #{n}" if args.rounds > 1 else ""
             rates = {}
             e2e = {
-                "imap": lambda: row(f"imap e2e (postdesk serve → tickets){suffix}",
+                "imap": lambda suffix=suffix: row(f"imap e2e (postdesk serve → tickets){suffix}",
                                     *imap_e2e(server, user, args.batch, smtp, uids, distinct)),
-                "smtp": lambda: row(f"smtp e2e (bench/ingest.py, c={args.concurrency}){suffix}",
+                "smtp": lambda suffix=suffix: row(f"smtp e2e (bench/ingest.py, c={args.concurrency}){suffix}",
                                     *smtp_e2e(smtp, client, messages, args.concurrency)),
             }
             for kind in ("imap", "smtp") if n % 2 else ("smtp", "imap"):  # alternate, against drift

@@ -339,7 +339,8 @@ def main() -> None:
     print(f"data folders under {args.data_root}: creating a file costs {file_create_us(args.data_root):.0f} us of CPU "
           f"there ({file_create_us(Path(tempfile.gettempdir())):.0f} us in {tempfile.gettempdir()})")
     print(f"{'concurrency':>11} {'server':>7} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'of rounds':>10} "
-          f"{'client CPU':>10}  server CPU ms/msg: all = process + children + grandchildren (medians of {args.repeat} rounds)")
+          f"{'client CPU':>10}  server CPU ms/msg: all = process + children + grandchildren "
+          f"(medians of {args.repeat} rounds)")
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, spawn, _client_init, (args.corpus, args.limit)) as client, \
             tempfile.TemporaryDirectory(dir=args.data_root) as scratch:
@@ -365,7 +366,7 @@ def report(level: int, kinds: list[str], rounds: list[dict]) -> None:
               for kind in kinds}
     for kind in kinds:
         f = median[kind]
-        server_ms = [statistics.median(levels) for levels in zip(*(r[kind]["server_ms"] for r in rounds))]
+        server_ms = [statistics.median(levels) for levels in zip(*(r[kind]["server_ms"] for r in rounds), strict=True)]
         ratio = spread = ""
         if "bare" in median:
             ratios = sorted(r[kind]["rate"] / r["bare"]["rate"] for r in rounds)

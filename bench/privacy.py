@@ -39,7 +39,7 @@ import sys
 import time
 import tracemalloc
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +80,7 @@ def record(sender: str, subject: str, *, ticket_id: int | None = None, files: li
            f"\r\n{body}\r\n").encode()
     return MessageRecord(
         raw=raw, sha256=hashlib.sha256(raw).hexdigest(), spool_id=f"bench-{n}", source="smtp",
-        received_at=datetime.now(timezone.utc), envelope_from=sender,
+        received_at=datetime.now(UTC), envelope_from=sender,
         recipients=[Addressee("envelope", "support@example.com", ""), Addressee("to", "support@example.com", "")],
         message_id=f"bench{n}@example.org", date=None, in_reply_to=[], references=[], list_id="", subject=subject,
         from_address=sender, from_name="", text_body=body, html_body="", upstream={}, attachments=list(files),
@@ -329,10 +329,11 @@ def _report(args, rounds: dict, person_export: dict, exports: dict, counts: dict
 
     erase_small, erase_large = med("small", 1), med("large", 1)
     preview_small, preview_large = med("small", 0), med("large", 0)
-    per_round = [large[1] / small[1] for small, large in zip(rounds["small"], rounds["large"])]
+    per_round = [large[1] / small[1] for small, large in zip(rounds["small"], rounds["large"], strict=True)]
     small_export, big_export = exports[100], exports[10_000]
     lines = [
-        f"privacy bench: stores of {args.small:,} and {args.large:,} messages (SQLite), {args.rounds} alternating rounds",
+        f"privacy bench: stores of {args.small:,} and {args.large:,} messages (SQLite), "
+        f"{args.rounds} alternating rounds",
         "erase one person (50 messages, 10 tickets, 5 attachments, one file shared with mail that stays):",
         f"  preview  small {preview_small * 1000:.0f} ms, large {preview_large * 1000:.0f} ms "
         f"(large/small {preview_large / preview_small:.2f})",

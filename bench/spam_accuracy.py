@@ -107,7 +107,7 @@ class Corpus:
     def without_channel(self) -> list[Example]:
         """bogofilter's examples with every channel header taken out (a diagnostic, not a protocol)."""
         return [(self.file(f"bare-{i:05d}.eml", without_channel(raw)), label, when)
-                for i, (raw, (_, label, when)) in enumerate(zip(self.raws, self.theirs))]
+                for i, (raw, (_, label, when)) in enumerate(zip(self.raws, self.theirs, strict=True))]
 
 
 def batch(data: Corpus) -> tuple[spam_report.Rows, dict[str, PostdeskFit]]:
@@ -194,7 +194,8 @@ def notes(fits: dict[str, PostdeskFit], seconds: float) -> list[str]:
         *parts,
         "- Untrained verdicts (before both classes were seen, online) count as unsure.",
         "- Sources: the List-Id, else the domain of the From address. (f) pairs every spam of the newest half with "
-        "a ham of the newest half that came through a list, drawn with a fixed seed; both filters are trained as in (d).",
+        "a ham of the newest half that came through a list, drawn with a fixed seed; "
+        "both filters are trained as in (d).",
         "- With fixed seeds these runs are deterministic.",
         f"- Run time {seconds:.0f} s.",
     ]

@@ -13,7 +13,8 @@ Rows = list[tuple[str, str, Figures]]  # (protocol, filter, figures)
 
 def batch_table(rows: Rows) -> list[str]:
     lines = [
-        "| protocol | filter | ham | spam | FP | FP % (decided ham) | FN | FN % (decided spam) | unsure ham | unsure spam | 1-ROCA % |",
+        "| protocol | filter | ham | spam | FP | FP % (decided ham) | FN | FN % (decided spam) "
+        "| unsure ham | unsure spam | 1-ROCA % |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for protocol, name, f in rows:
@@ -38,7 +39,7 @@ def source_table(lines_by_filter: dict[str, list[SourceLine]]) -> list[str]:
     out = ["| held-out source | ham | spam | " + " | ".join(
         f"{name}: ham in Spam % | {name}: ham in Review % | {name}: spam left % " for name in FILTERS) + " |",
         "|---|---:|---:|" + "---:|" * 3 * len(FILTERS)]
-    for row in zip(*(lines_by_filter[name] for name in FILTERS)):
+    for row in zip(*(lines_by_filter[name] for name in FILTERS), strict=True):
         first = row[0]
         cells = " | ".join(f"{r.ham_in_spam:.1f} | {r.ham_in_review:.1f} | {_or_dash(r.spam_left, r.n_spam)}" for r in row)
         out.append(f"| {first.source} | {first.n_ham} | {first.n_spam} | {cells} |")
@@ -81,7 +82,8 @@ def drift_target(protocol: str, ours: Figures, theirs: Figures) -> str:
 
 def swap_target(swaps: Sequence[Swap]) -> str:
     share = kept(swaps)
-    return f"- (f) channel swap: {share:.1f} % keep the body's verdict (target 95 %): {'MET' if share >= 95 else 'NOT MET'}."
+    verdict = "MET" if share >= 95 else "NOT MET"
+    return f"- (f) channel swap: {share:.1f} % keep the body's verdict (target 95 %): {verdict}."
 
 
 def left(f: Figures) -> float:

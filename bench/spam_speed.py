@@ -45,7 +45,7 @@ def trained_bogofilter(tmp: Path, raws: list[tuple[bytes, str]]) -> tuple[Path, 
     db = tmp / "db"
     db.mkdir()
     for label, flag in (("ham", "-n"), ("spam", "-s")):
-        chosen = [str(p) for p, (_, l) in zip(paths, raws) if l == label]
+        chosen = [str(p) for p, (_, theirs) in zip(paths, raws, strict=True) if theirs == label]
         subprocess.run(["bogofilter", "-d", str(db), flag, "-B", *chosen], check=True, stderr=subprocess.DEVNULL)
     return db, paths
 
@@ -93,18 +93,21 @@ def main() -> int:
         db, paths = trained_bogofilter(Path(tmp), [(raw, label) for _, label, raw in loaded])
         for _ in range(repeat):
             rounds.append((postdesk_rate(spam_filter, messages), bogofilter_rate(db, paths)))
-    ours, theirs = (float(np.median(rates)) for rates in zip(*rounds))
+    ours, theirs = (float(np.median(rates)) for rates in zip(*rounds, strict=True))
     ratios = sorted(o / t for o, t in rounds)
     score = latencies_ms(spam_filter.classify, messages)
     score_cpu = latencies_ms(spam_filter.classify, messages, time.thread_time)
     unlearn = latencies_ms(lambda fl: spam_filter.unlearn(*fl), learned)
     learn = latencies_ms(lambda fl: spam_filter.learn(*fl), learned)
     print(f"messages: {len(messages)} (mean {np.mean([len(f.ids) for f, _ in learned]):.0f} features each)")
-    print(f"Postdesk tokenize+score: {ours:,.0f} msgs/s; bogofilter -b: {theirs:,.0f} msgs/s (medians of {repeat} rounds); "
-          f"ratio {ours / theirs:.2f}, rounds {ratios[0]:.2f}-{ratios[-1]:.2f} (target >= 0.5)")
-    print(f"score one message (tokenize+hash+score): p50 {np.percentile(score, 50):.3f} ms, p99 {np.percentile(score, 99):.3f} ms (target p99 <= 2); "
+    print(f"Postdesk tokenize+score: {ours:,.0f} msgs/s; bogofilter -b: {theirs:,.0f} msgs/s "
+          f"(medians of {repeat} rounds); ratio {ours / theirs:.2f}, "
+          f"rounds {ratios[0]:.2f}-{ratios[-1]:.2f} (target >= 0.5)")
+    print(f"score one message (tokenize+hash+score): p50 {np.percentile(score, 50):.3f} ms, "
+          f"p99 {np.percentile(score, 99):.3f} ms (target p99 <= 2); "
           f"CPU time p50 {np.percentile(score_cpu, 50):.3f} ms, p99 {np.percentile(score_cpu, 99):.3f} ms")
-    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall-clock p99 is preemption when busy)")
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+          "(wall-clock p99 is preemption when busy)")
     print(f"learn one message (features): p99 {np.percentile(learn, 99):.3f} ms; "
           f"unlearn p99 {np.percentile(unlearn, 99):.3f} ms (target <= 2)")
     print(f"model memory: {spam_filter.model.nbytes / MiB:.1f} MiB (target <= 64)")

@@ -82,7 +82,7 @@ def main() -> None:
     print(f"{'way':>8} {'level':>5} {'CPU ms/msg':>22} {'wall ms/msg':>22}   (median [min-max])")
     for level in map(int, args.levels.split(",")):
         for name, way in (("put", with_threads), ("flusher", with_flusher)):
-            cpu, wall = zip(*(one_round(way, messages, level) for _ in range(args.rounds)))
+            cpu, wall = zip(*(one_round(way, messages, level) for _ in range(args.rounds)), strict=True)
             print(f"{name:>8} {level:>5} {_spread(cpu):>22} {_spread(wall):>22}", flush=True)
 
 

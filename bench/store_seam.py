@@ -91,7 +91,7 @@ def main() -> None:
             print(f"round {n + 1} {way:>6}: {result['ms']:.3f} ms, {result['rate']:.0f} msgs/s, "
                   f"stored {result['stored']}", flush=True)
     cursor, core = (statistics.median(figures[way]) for way in ("cursor", "core"))
-    ratios = sorted(b / a for a, b in zip(figures["cursor"], figures["core"]))
+    ratios = sorted(b / a for a, b in zip(figures["cursor"], figures["core"], strict=True))
     print(f"median: cursor {cursor:.3f} ms, core {core:.3f} ms; core / cursor {core / cursor:.2f} "
           f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f})")
 

@@ -9,7 +9,8 @@ turn, for the Open queue's first page, a random ticket of theirs, and a search f
 that 5 messages hold, whatever the size. Prints p50/p95 per page and size, and the ratios of the
 large store to the small one; writes them to bench/results/web.md with --write.
 
-    python bench/web.py [--sizes 1000,100000] [--requests 300] [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--write]
+    python bench/web.py [--sizes 1000,100000] [--requests 300] [--write]
+                        [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -79,7 +80,7 @@ def seed(settings: Settings, n: int) -> float:
     for i in range(n):
         raw, to = message(i, n)
         envelope = Envelope(mail_from=f"customer{i}@example.org", rcpt_tos=[to], source="import",
-                            received_at=datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp() + i * 300)
+                            received_at=datetime(2026, 1, 1, tzinfo=UTC).timestamp() + i * 300)
         prepared.append(prepare(Entry(f"bench{i}", raw, envelope), options))
         if len(prepared) == BATCH or i == n - 1:
             with app.db.write() as session, app.blobs.batch():
@@ -305,7 +306,7 @@ def main() -> None:
         seeded = ", ".join(f"{r['backend']} {r['tickets']:,}: {r['seed_s']} s" for r in results)
         scrubbed = ", ".join(f"{r['tickets']:,} tickets: {r['scrub_s']} s" for r in results if r["scrub_s"] is not None)
         (ROOT / "bench" / "results" / "web.md").write_text(
-            f"# Web view: pages over HTTP ({datetime.now(timezone.utc):%Y-%m-%d})\n\n"
+            f"# Web view: pages over HTTP ({datetime.now(UTC):%Y-%m-%d})\n\n"
             f"`python bench/web.py --sizes {args.sizes} --requests {args.requests}"
             f"{' --pg-url ...' if args.pg_url else ''} --write`, {args.requests} requests of each page after 20 "
             f"to warm up; `postdesk web` in its own process, the client on one keep-alive connection.\n\n"

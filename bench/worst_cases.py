@@ -15,7 +15,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script or with -m
 from classifier.tokenize import tokens  # noqa: E402
@@ -59,7 +59,7 @@ def main() -> None:
     print(f"{'case':<40} {'hostile ms':>11} {'ordinary ms':>12} {'ratio':>9}  (medians of {args.repeat})")
     for name, (hostile, ordinary) in CASES.items():
         pairs = [(seconds(hostile), seconds(ordinary)) for _ in range(args.repeat)]
-        slow, fast = (statistics.median(column) for column in zip(*pairs))
+        slow, fast = (statistics.median(column) for column in zip(*pairs, strict=True))
         print(f"{name:<40} {slow * 1000:>11.1f} {fast * 1000:>12.3f} {slow / fast:>9.0f}")
 
 

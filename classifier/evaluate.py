@@ -4,7 +4,8 @@ Metrics: FP rate on ham and FN rate on spam among *decided* messages (unsure and
 apart and counted), and 1-ROCA % = 100 × area above the ROC curve of the scores (ties count half,
 as `sklearn.metrics.roc_auc_score` does).
 Protocols: k-fold cross-validation, time-ordered split, online (TREC: classify, then learn the
-true label, in time order), and source shift (train without one source, judge that source). A protocol takes `fit(train) -> judge`, where `judge(features)` returns
+true label, in time order), and source shift (train without one source, judge that source).
+A protocol takes `fit(train) -> judge`, where `judge(features)` returns
 (score, verdict), or for online a learner with `judge` and `learn`; it returns one `Outcome` per
 test message, so every filter — ours or an outside one — is measured with the same code.
 """
@@ -78,7 +79,7 @@ def figures(outcomes: Sequence[Outcome]) -> Figures:
     )
 
 
-def one_minus_roca(labels: Sequence[str], scores: Sequence[float]) -> float:
+def one_minus_roca(labels: Sequence[str], scores: Sequence[float] | np.ndarray) -> float:
     """100 × (1 - ROC AUC), spam the positive class; ties count half."""
     y = np.array([label == "spam" for label in labels])
     if y.all() or not y.any():
@@ -132,8 +133,8 @@ def source_shift(examples: Sequence[Example], sources: Sequence[str], fit: Calla
     source's examples, judge this one's. Ties in size go by name, so the choice is deterministic."""
     sizes = Counter(sources)
     largest = sorted(sizes, key=lambda s: (-sizes[s], s))[:n_sources]
-    return {source: _judge_all(fit([e for e, s in zip(examples, sources) if s != source]),
-                               [e for e, s in zip(examples, sources) if s == source])
+    return {source: _judge_all(fit([e for e, s in zip(examples, sources, strict=True) if s != source]),
+                               [e for e, s in zip(examples, sources, strict=True) if s == source])
             for source in largest}
 
 

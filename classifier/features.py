@@ -1,8 +1,8 @@
 """Tokens → hashed features: a sorted array of distinct feature ids, plus the token behind each id.
 
 The hash is CRC-32 of the UTF-8 token modulo the feature space: the same in every process and
-every Python version (no PYTHONHASHSEED), and about 6x faster than blake2b here (0.14 µs vs 0.8 µs
-per token). A message is represented by token *presence*, not counts.
+every Python version (no PYTHONHASHSEED), and several times faster than blake2b
+(bench/results/spam_speed.md). A message is represented by token *presence*, not counts.
 Channel tokens (`classifier.channel`, the "via:" prefix) are hashed into the last 1/16 of the space
 and every other token into the rest, so the model can tell the two apart by id alone and a stored
 ledger row still says which was which. Why 2^22: bench/results/spam_accuracy.md.
@@ -36,7 +36,7 @@ class Features:
         return self.ids.astype(FEATURE_DTYPE).tobytes()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Features":
+    def from_bytes(cls, data: bytes) -> Features:
         return cls(np.unique(np.frombuffer(data, dtype=FEATURE_DTYPE).astype(np.int64)))
 
     def name(self, feature: int) -> str:
@@ -61,14 +61,14 @@ def featurize(tokens: Iterable[str], n_features: int = DEFAULT_N_FEATURES) -> Fe
     distinct = list(dict.fromkeys(tokens))
     start, crcs = channel_start(n_features), [zlib.crc32(t.encode("utf-8", "surrogatepass")) for t in distinct]
     hashes = [start + crc % (n_features - start) if t.startswith(CHANNEL_PREFIX) else crc % start
-              for t, crc in zip(distinct, crcs)]
-    names = dict(zip(reversed(hashes), reversed(distinct)))  # the last write wins: the first token
+              for t, crc in zip(distinct, crcs, strict=True)]
+    names = dict(zip(reversed(hashes), reversed(distinct), strict=True))  # the last write wins: the first token
     ids = np.fromiter(names, dtype=np.int64, count=len(names))
     ids.sort()
     return Features(ids, names, n_features)
 
 
-def as_ids(features: "Features | np.ndarray | Iterable[int]") -> np.ndarray:
+def as_ids(features: Features | np.ndarray | Iterable[int]) -> np.ndarray:
     """Sorted distinct int64 ids from a Features, an array or any iterable of ints."""
     if isinstance(features, Features):
         return features.ids

@@ -20,8 +20,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import CursorResult, delete, event, select
 from sqlalchemy.orm import Session
 
 from classifier.features import Features
@@ -64,7 +65,7 @@ def forget(session: Session, spam_dir: Path | None, keys: Iterable[str]) -> Forg
         events += [_Event(*row) for row in session.execute(
             select(SpamEvent.id, SpamEvent.delta, SpamEvent.label, SpamEvent.features)
             .where(SpamEvent.key.in_(chunk), SpamEvent.delta != 0))]
-        labels += session.execute(delete(SpamLabel).where(SpamLabel.key.in_(chunk))).rowcount
+        labels += cast(CursorResult, session.execute(delete(SpamLabel).where(SpamLabel.key.in_(chunk)))).rowcount
     if not events and not labels:
         return Forgotten()
     versions = _rewrite_versions(session, spam_dir, events)

@@ -67,9 +67,9 @@ def label_of(session: Session, key: str) -> str | None:
 
 
 def last_event_id(session: Session) -> int:
-    return session.scalar(select(func.coalesce(func.max(SpamEvent.id), 0)))
+    return session.scalar(select(func.max(SpamEvent.id))) or 0
 
 
 def counts(session: Session) -> dict[str, int]:
-    rows = session.execute(select(SpamLabel.label, func.count()).group_by(SpamLabel.label)).all()
+    rows = session.execute(select(SpamLabel.label, func.count()).group_by(SpamLabel.label)).tuples().all()
     return {"ham": 0, "spam": 0, **dict(rows)}

@@ -53,10 +53,19 @@ class LiveModel:
             self.cursor = event_id
 
     def _load(self, version: SpamModelVersion | None, wanted: tuple) -> bool:
-        try:
-            self.filter.model = CountModel.load(self.spam_dir / version.path) if version else CountModel()
-            self.cursor = version.last_event_id if version else 0
+        if version is None:
+            self.filter.model, self.cursor = CountModel(), 0
+        else:
+            if not self._load_snapshot(version):
+                return False
             log.info("spam model version %s loaded", wanted[0])
+        self.version_id, self.loaded = wanted[0], wanted
+        return True
+
+    def _load_snapshot(self, version: SpamModelVersion) -> bool:
+        try:
+            self.filter.model = CountModel.load(self.spam_dir / version.path)
+            self.cursor = version.last_event_id
         except FileNotFoundError:
             if self.loaded is None:
                 self._replay_everything(version, "its snapshot is missing")
@@ -66,7 +75,6 @@ class LiveModel:
                 return False
         except (ModelError, OSError, ValueError) as exc:
             self._replay_everything(version, str(exc))
-        self.version_id, self.loaded = wanted[0], wanted
         return True
 
     def _replay_everything(self, version: SpamModelVersion, why: str) -> None:

@@ -107,8 +107,8 @@ class CountModel:
         body_score, channel_score = _chi2_scores(probs[strong], body.size)
         shown = _strongest(distance[strong], 0.0, evidence) if strong.size > evidence else np.arange(strong.size)
         order = strong[shown[np.argsort(-distance[strong[shown]], kind="stable")]]
-        evidence = list(zip(ids[order].tolist(), probs[order].tolist()))
-        return Score(tipped(body_score, channel_score, p.channel_odds), evidence)
+        clues = list(zip(ids[order].tolist(), probs[order].tolist(), strict=True))
+        return Score(tipped(body_score, channel_score, p.channel_odds), clues)
 
     def feature_probabilities(self, ids: np.ndarray, p: ScoringParams) -> np.ndarray:
         """Robinson-smoothed spam probability of each feature (steps 1-3 of the module docstring)."""
@@ -129,7 +129,7 @@ class CountModel:
         _atomic_write(stem.with_name(stem.name + ".json"), lambda f: f.write(json.dumps(meta, indent=1).encode()))
 
     @classmethod
-    def load(cls, stem: str | os.PathLike) -> "CountModel":
+    def load(cls, stem: str | os.PathLike) -> CountModel:
         """Read what `save` wrote, refusing pickled arrays and mismatched shapes."""
         stem = Path(stem)
         meta = json.loads(stem.with_name(stem.name + ".json").read_text())
@@ -172,8 +172,9 @@ def _chi2_scores(clues: np.ndarray, split: int) -> tuple[float, float]:
              (clues.size - split, -2.0 * hammy_terms[split:].sum(), -2.0 * spammy_terms[split:].sum()))
     dof = np.array([2 * n for n, _, _ in parts for _ in (0, 1)], dtype=np.float64)
     tails = chdtrc(dof, np.array([stat for _, hammy, spammy in parts for stat in (hammy, spammy)]))
-    return tuple(_from_tails(n, hammy, spammy, ham_q, spam_q)
-                 for (n, hammy, spammy), ham_q, spam_q in zip(parts, tails[0::2], tails[1::2]))
+    body, channel = (_from_tails(n, hammy, spammy, ham_q, spam_q)
+                     for (n, hammy, spammy), ham_q, spam_q in zip(parts, tails[0::2], tails[1::2], strict=True))
+    return body, channel
 
 
 def _from_tails(n: int, hammy: float, spammy: float, ham_q: float, spam_q: float) -> float:

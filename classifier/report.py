@@ -6,7 +6,7 @@ leading mbox "From " line as the benches do, parses with `models.mail.parse.pars
 shipped `SpamFilter` defaults with the protocols of `classifier.evaluate`:
 - `folds=K`: stratified K-fold cross-validation (each message judged once by a filter trained on the
   other folds); `tune=True` also tunes parameters and cutoffs inside each training part (nested, the
-  bench's procedure; ~10-15 s a fold on 3,000 messages);
+  bench's procedure, and much slower: bench/results/spam_speed.md);
 - `online=True`: TREC-style, in time order: judge each message, then learn its true label.
 It writes one TSV row per message (path, true label, score, verdict) and returns the figures.
 """
@@ -17,7 +17,7 @@ import csv
 import math
 import os
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,7 @@ def evaluate_folders(
         learner = _OnlineLearner(features, record)
         evaluate.online(indexed, learner)
     else:
+        assert folds is not None  # exactly one of the two, checked above
         protocol = f"{folds}-fold CV" + (" (tuned inside each training part)" if tune else "")
 
         def fit(train: list[Example]):
@@ -108,7 +109,8 @@ def evaluate_folders(
         "scores_out": str(scores_out),
     }
     if tuned:
-        result["tuned"] = [dict(zip(("s", "min_dist", "ham_cutoff", "spam_cutoff", "neutral_unsure"), t)) for t in tuned]
+        names = ("s", "min_dist", "ham_cutoff", "spam_cutoff", "neutral_unsure")
+        result["tuned"] = [dict(zip(names, t, strict=True)) for t in tuned]
     return result
 
 
@@ -143,7 +145,7 @@ def _read(files: list[tuple[Path, str]], report: Progress) -> tuple[list[tuple[F
     for n, (path, label) in enumerate(files, 1):
         try:
             raw = strip_mbox_from(path.read_bytes())
-            received = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+            received = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         except OSError:
             unreadable.append(path)
             continue
@@ -159,5 +161,5 @@ def _write_scores(out: Path, paths: list[Path], outcomes: list[Outcome]) -> None
     with open(out, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, delimiter="\t", lineterminator="\n")
         writer.writerow(("path", "label", "score", "verdict"))
-        for path, o in zip(paths, outcomes):
+        for path, o in zip(paths, outcomes, strict=True):
             writer.writerow((str(path), o.label, f"{o.score:.10g}", o.verdict))

@@ -42,14 +42,14 @@ def rule_for(session: Session, address: str, allow: list[str], block: list[str])
     """"allow", "block" or None for a sender address."""
     if not address:
         return None
-    stored = dict(session.execute(
-        select(SenderRule.pattern, SenderRule.action).where(SenderRule.pattern.in_(candidates(address)))).all())
+    rules = select(SenderRule.pattern, SenderRule.action).where(SenderRule.pattern.in_(candidates(address)))
+    stored = dict(session.execute(rules).tuples().all())
     return match(address, stored, configured(allow, block))
 
 
 def all_rules(session: Session) -> dict[str, str]:
     """Every stored rule, pattern → action (a small table: the runner loads it once per batch)."""
-    return dict(session.execute(select(SenderRule.pattern, SenderRule.action)).all())
+    return dict(session.execute(select(SenderRule.pattern, SenderRule.action)).tuples().all())
 
 
 def configured(allow: list[str], block: list[str]) -> dict[str, str]:
@@ -70,7 +70,7 @@ def match(address: str, stored: dict[str, str], configured: dict[str, str]) -> s
 def set_rule(session: Session, pattern: str, action: str) -> str:
     pattern = normalise(pattern)
     insert_ignore(session, SenderRule, [{"pattern": pattern, "action": action, "created_at": utcnow()}])
-    session.get(SenderRule, pattern).action = action
+    session.get_one(SenderRule, pattern).action = action
     return pattern
 
 

@@ -27,7 +27,7 @@ from classifier.token_pieces import domain_tokens, log_bucket, shape
 from models.mail.message import Address, ParsedMessage
 
 CHARS_PER_TOKEN = 2  # text scanned per token allowed: 5,000 tokens read at most 10 kB of a body
-HTML_SHARE = 1  # HTML gets the same budget as text: lexbor reads 10 kB in ~0.1 ms
+HTML_SHARE = 1  # HTML gets the same budget as text: lexbor parses that much cheaply (bench/results/spam_speed.md)
 _MAX_HEADER_VALUE = 512
 _MAX_PAIRS = 40  # character pairs taken from one long non-ASCII word
 
@@ -86,8 +86,8 @@ def body_tokens(msg: ParsedMessage, budget: int) -> Iterator[str]:
 def text_tokens(text: str) -> Iterator[str]:
     """Lower-cased distinct words of 3..12 characters, long ones as a skip token, URLs as pieces.
 
-    Splitting on whitespace is 5x faster than a word regex; distinct words only, as presence is all
-    the model counts.
+    Split on whitespace, much faster than a word regex (bench/results/spam_speed.md); distinct words
+    only, as presence is all the model counts.
     """
     for word in dict.fromkeys(text.lower().split()):
         if "://" in word or word.startswith("www."):

@@ -58,7 +58,8 @@ class Choice:
 
 def tune(train: Sequence[Example], k: int = 5, n_features: int = DEFAULT_N_FEATURES,
          grid: Sequence[ScoringParams] = PARAM_GRID, seed: int = 0, repeats: int = REPEATS) -> Choice:
-    """Best parameters (pooled 1-ROCA), then cutoffs and neutral rule (pooled cost), from `repeats` k-fold runs in `train`."""
+    """Best parameters (pooled 1-ROCA), then cutoffs and neutral rule (pooled cost), from `repeats`
+    k-fold runs in `train`."""
     labels = [label for _, label, _ in train] * repeats
     runs = [inner_scores(train, k, n_features, grid, seed + r) for r in range(repeats)]
     pooled = [np.concatenate([run[g] for run in runs]) for g in range(len(grid))]
@@ -83,7 +84,7 @@ def inner_scores(train: Sequence[Example], k: int, n_features: int, grid: Sequen
 def _score_fold(model: CountModel, held_out: list[Example], positions: np.ndarray, grid, scores) -> None:
     for features, label, _ in held_out:
         model.unlearn(features, label)
-    for position, (features, _, _) in zip(positions, held_out):
+    for position, (features, _, _) in zip(positions, held_out, strict=True):
         for g, params in enumerate(grid):
             scores[g][position] = model.score(features, params).probability
     for features, label, _ in held_out:

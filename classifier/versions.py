@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -152,4 +152,4 @@ def forgotten_since(session: Session, event_id: int) -> bool:
 
 
 def versions(session: Session) -> list[SpamModelVersion]:
-    return session.scalars(select(SpamModelVersion).order_by(SpamModelVersion.id)).all()
+    return list(session.scalars(select(SpamModelVersion).order_by(SpamModelVersion.id)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mailbox
 import re
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ def open_mailbox(kind: str, path: Path) -> mailbox.Mailbox:
             raise MailboxReadError(f"{path} is not an mbox file")
         if not _starts_like_mbox(path):  # one .eml file would otherwise be "imported 0" without a word
             raise MailboxReadError(f"{path} is not an mbox file (it does not start with a 'From ' line)")
-        box = mailbox.mbox(path, create=False)
+        box: mailbox.Mailbox = mailbox.mbox(path, create=False)
     elif kind == "maildir":
         if not (path / "cur").is_dir() and not (path / "new").is_dir():
             raise MailboxReadError(f"{path} is not a Maildir (no cur/ or new/ folder)")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable, Protocol
+from datetime import datetime, UTC
+from typing import Protocol
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
@@ -89,7 +90,7 @@ class Context:
     done: bool = False
 
     @classmethod
-    def of(cls, session: Session, prepared: Prepared, services: Services, batch: Batch) -> "Context":
+    def of(cls, session: Session, prepared: Prepared, services: Services, batch: Batch) -> Context:
         return cls(session, prepared.entry, services, prepared.parsed, batch, prepared.features,
                    flags=list(prepared.parsed.flags))
 
@@ -113,7 +114,7 @@ class Context:
 
     @property
     def received_at(self) -> datetime:
-        return datetime.fromtimestamp(self.entry.envelope.received_at, timezone.utc)
+        return datetime.fromtimestamp(self.entry.envelope.received_at, UTC)
 
 
 def drop_erased(ctx: Context) -> None:
@@ -178,13 +179,19 @@ def thread(ctx: Context) -> None:
 
 def store(ctx: Context) -> None:
     """Every copy of the message, through the message store."""
-    if ctx.decision.ticket is not None and ctx.queue == "spam":
+    if _decided(ctx).ticket is not None and ctx.queue == "spam":
         ctx.flags.append("spam")  # threaded onto a known ticket: it stays there, flagged
     ctx.message_id = ctx.batch.writes.write(_record(ctx))
 
 
+def _decided(ctx: Context) -> ThreadDecision:
+    if ctx.decision is None:
+        raise RuntimeError("the store stage ran before the thread stage")
+    return ctx.decision
+
+
 def _record(ctx: Context) -> MessageRecord:
-    p, envelope, decision = ctx.parsed, ctx.entry.envelope, ctx.decision
+    p, envelope, decision = ctx.parsed, ctx.entry.envelope, _decided(ctx)
     recipients = [Addressee("envelope", a.lower(), "") for a in envelope.rcpt_tos]
     for kind, addresses in (("to", p.to), ("cc", p.cc), ("reply-to", p.reply_to), ("from", p.authors)):
         recipients += [Addressee(kind, a.address, a.name) for a in addresses]
@@ -193,7 +200,7 @@ def _record(ctx: Context) -> MessageRecord:
         envelope_from=scrub(envelope.mail_from), recipients=recipients, message_id=p.message_id, date=p.date,
         in_reply_to=p.in_reply_to, references=p.references, list_id=p.header("list-id") or "", subject=p.subject,
         from_address=ctx.sender, from_name=p.from_.name if p.from_ else "", text_body=p.text, html_body=p.html,
-        upstream=p.upstream, attachments=p.attachments, mailbox_id=ctx.services.mailbox_ids.get(ctx.mailbox),
+        upstream=p.upstream, attachments=p.attachments, mailbox_id=ctx.services.mailbox_ids.get(ctx.mailbox or ""),
         flags=ctx.flags, thread_rule=decision.rule, ticket_id=decision.ticket.id if decision.ticket else None,
         linked_to=decision.linked_to, wakes_ticket="automatic" not in ctx.flags, queue=ctx.queue,
         judgement=ctx.judgement, imap=ImapOrigin(**envelope.imap) if envelope.imap else None,
@@ -213,8 +220,8 @@ def process(session: Session, entry: Entry, services: Services) -> Context:
 def process_batch(session: Session, prepared: list[Prepared], services: Services) -> list[Context]:
     """Run a prepared batch through every stage, in order; raises on the first failure.
 
-    The batch looks up its raw sha256s and Message-IDs in one query each (not two per message,
-    10% of the runner's time on the corpus); then the messages go through the stages one after
+    The batch looks up its raw sha256s and Message-IDs in one query each, not two per message
+    (bench/results/runner.md); then the messages go through the stages one after
     the other, each seeing what the earlier ones stored.
     """
     with services.store.batch(session) as writes:

@@ -15,7 +15,7 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from classifier.features import Features, featurize
 from classifier.tokenize import tokens
@@ -53,7 +53,7 @@ class Prepared:
 
 def prepare(entry: Entry, options: PrepareOptions) -> Prepared:
     raw = normalise_crlf(entry.raw)
-    received_at = datetime.fromtimestamp(entry.envelope.received_at, timezone.utc)
+    received_at = datetime.fromtimestamp(entry.envelope.received_at, UTC)
     parsed = parse(raw, received_at=received_at, limits=options.limits, trusted_relays=options.trusted_relays)
     features = None
     if options.n_features:

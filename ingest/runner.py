@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from ingest.pipeline import Services, process_batch
 from ingest.prepare import PrepareOptions, Prepared, Preparer, prepare
 from ingest.spool import Entry, Spool
 from ingest.startup_heap import freeze_startup_heap
+from ingest.stop_signal import StopSignal
 from models.db import Database
 
 log = logging.getLogger("postdesk.runner")
@@ -78,7 +78,7 @@ class Runner:
         self.outage: str | None = None  # what keeps the runner from storing, while it lasts
         self._outage_since = 0.0
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: StopSignal) -> None:
         """Work until `stop` is set, finishing the batch in hand."""
         try:
             self.warm_up()
@@ -154,7 +154,7 @@ class Runner:
         self._outage_over()
         entries = [p.entry for p in prepared]
         self._forget(entries)
-        for entry, outcome in zip(entries, outcomes):
+        for entry, outcome in zip(entries, outcomes, strict=True):
             self.stats[outcome] += 1
             log.info("entry %s %s", entry.id, outcome)
         log.debug("batch of %d committed; totals %s", len(entries), self.stats)

@@ -73,9 +73,16 @@ def peer_hash(peer: object) -> str:
     return hashlib.sha256(str(host).encode()).hexdigest()[:12]
 
 
+def _listening_port(server: asyncio.AbstractServer | None) -> int:
+    if not isinstance(server, asyncio.Server):
+        raise RuntimeError("the SMTP server is not listening")
+    return server.sockets[0].getsockname()[1]
+
+
 @functools.cache
 def _hooks_only(cls: type, prefixes: tuple[str, ...]) -> list[str]:
-    """The names aiosmtpd looks for in `dir()`: `handle_*` hooks, `smtp_*` verbs, `auth_*` mechanisms."""
+    """The names aiosmtpd looks for in `dir()`: `handle_*` hooks, `smtp_*` verbs, `auth_*` mechanisms.
+    (A class is hashable; mypy checks its instances' `__hash__` instead, hence the ignores of its callers.)"""
     return sorted(name for name in dir(cls) if name.startswith(prefixes))
 
 
@@ -83,7 +90,7 @@ class PostdeskHandler:
     """aiosmtpd handler hooks: recipient checks, disk check, durable spooling."""
 
     def __dir__(self) -> list[str]:  # see PostdeskSMTP.__dir__
-        return list(_hooks_only(type(self), ("handle_", "auth_")))
+        return list(_hooks_only(type(self), ("handle_", "auth_")))  # type: ignore[arg-type]  # see _hooks_only
 
     def __init__(self, settings: Settings, spool: Spool, directory: MailboxDirectory):
         self.settings = settings
@@ -120,12 +127,13 @@ class PostdeskHandler:
             source="smtp",
             peer=peer_hash(session.peer),
         )
+        raw = envelope.original_content or b""  # aiosmtpd sets it before it calls this hook
         try:
-            entry_id = await self.flusher.put(envelope.original_content, meta)
+            entry_id = await self.flusher.put(raw, meta)
         except Exception:
             log.exception("spool write failed; answered 451")
             return OUR_FAULT
-        log.info("accepted %s size=%d rcpts=%d peer=%s", entry_id, len(envelope.original_content),
+        log.info("accepted %s size=%d rcpts=%d peer=%s", entry_id, len(raw),
                  len(meta.rcpt_tos), meta.peer)
         return f"250 2.0.0 Ok: queued as {entry_id}"
 
@@ -148,12 +156,10 @@ class SpoolFlusher:
 
     The thread takes every entry handed over meanwhile, commits the group as one spool file (one
     create, one fsync of it and one of new/) and wakes its puts with one call into the loop, which
-    never touches the disk. 32 writer threads running whole puts cost 0.3 ms more CPU a message
-    (bench/ingest.py accept, 8 clients, medians of 12 alternating runs: 2.57 against 2.26 ms; 45
-    against 27 futex calls a message). Writing
-    the entry to tmp/ on the loop, the thread only syncing and renaming, saved nothing: the loop's
-    create and the thread's rename spun on the lock of tmp/. A file per entry cost 0.7-0.8 ms a
-    message here (bench/spool.py); a file per group lets a slower disk make bigger groups instead.
+    never touches the disk. Writer threads running whole puts cost more CPU; writing the entry to
+    tmp/ on the loop, the thread only syncing and renaming, saved nothing, as the loop's create and
+    the thread's rename spun on the lock of tmp/; a file per group, not per entry, lets a slower
+    disk make bigger groups (the figures: bench/results/smtp_edge.md).
     """
 
     def __init__(self, spool: Spool):
@@ -197,7 +203,7 @@ class SpoolFlusher:
 
 
 def _resolve(puts: list[tuple[Staged, asyncio.Future]], errors: list[Exception | None]) -> None:
-    for (_, durable), error in zip(puts, errors):
+    for (_, durable), error in zip(puts, errors, strict=True):
         if durable.cancelled():  # the session was cut off (shutdown): its entry is stored all the same
             continue
         if error:
@@ -215,9 +221,9 @@ class PostdeskSMTP(SMTP):
 
     def __dir__(self) -> list[str]:
         """Only what aiosmtpd's `__init__` looks for. It runs `inspect.getmembers` (every attribute,
-        properties included) and `dir()` over the session object and the handler on each connection:
-        a quarter of the edge's time holding the GIL, about 0.4 ms a message here."""
-        return list(_hooks_only(type(self), ("smtp_", "auth_")))
+        properties included) and `dir()` over the session object and the handler on each connection,
+        holding the GIL for a large share of the edge's time (bench/results/smtp_edge.md)."""
+        return list(_hooks_only(type(self), ("smtp_", "auth_")))  # type: ignore[arg-type]  # see _hooks_only
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -245,7 +251,7 @@ class PostdeskSMTP(SMTP):
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """MAIL FROM and RCPT TO as nearly every client writes them, `<dot.atom@host.name>`,
-        without aiosmtpd's RFC 5322 header parser (7% of the edge's time); the rest goes to it."""
+        without aiosmtpd's RFC 5322 header parser (bench/results/smtp_edge.md); the rest goes to it."""
         plain = _PLAIN_PATH.match(arg)
         if plain is None:
             return super()._getaddr(arg)
@@ -296,7 +302,7 @@ class SmtpServer:
 
     def start(self) -> int:
         self.controller.start()
-        return self.controller.server.sockets[0].getsockname()[1]
+        return _listening_port(self.controller.server)
 
     def stop(self) -> None:
         self.controller.stop()
@@ -315,5 +321,5 @@ class _Controller(Controller):
         # The base class opens a test connection to wake the server; with a port of 0 it
         # would connect to port 0, so only do it once the real port is known.
         if self.port == 0:
-            self.port = self.server.sockets[0].getsockname()[1]
+            self.port = _listening_port(self.server)
         super()._trigger_server()

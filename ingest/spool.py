@@ -148,7 +148,8 @@ class Spool:
             (self.root / name).mkdir(parents=True, exist_ok=True)
         # Concurrent puts share the fsync of new/ that makes their renames durable.
         self._new_fsync = GroupFsync(self._dir("new"))
-        # The SMTP edge's hot path joins strings: Path objects cost 6% of its time holding the GIL.
+        # The SMTP edge's hot path joins strings: Path objects cost it time holding the GIL
+        # (bench/results/smtp_edge.md).
         self._tmp_prefix, self._new_prefix = f"{self._dir('tmp')}{os.sep}", f"{self._dir('new')}{os.sep}"
         self._forgetter = ThreadPoolExecutor(1, thread_name_prefix="spool-done")  # starts on first use
 
@@ -174,8 +175,8 @@ class Spool:
         """The second half of puts: every entry of `group` durable in new/, in one file (a group
         when there are several); returns each one's error or None, the same for all of them.
 
-        Creating a file cost more than writing and syncing its bytes (0.6 of the SMTP edge's 1.5 ms
-        a message at 8 clients): the edge's groups pay it once. A failure leaves no file behind:
+        Creating a file cost more than writing and syncing its bytes (bench/results/smtp_edge.md):
+        the edge's groups pay it once. A failure leaves no file behind:
         nothing of the group is acknowledged, so the senders will try again.
         """
         tmp, name = self._tmp_prefix + group[0].id, _file_name(group)
@@ -237,8 +238,8 @@ class Spool:
     def done_later(self, entries: list[Entry]) -> Future:
         """`done` for a committed batch, off the caller's thread.
 
-        Unlinking a file that was fsynced took 1.0 ms here (0.04 ms for one never fsynced):
-        10% of the runner's wall time when done inline. Safe to lose: an entry left in cur/ after a crash is
+        Unlinking a file that was fsynced is slow enough to matter to the runner when done inline
+        (bench/results/runner.md). Safe to lose: an entry left in cur/ after a crash is
         put back by `recover()` and then found a duplicate of what was committed.
         """
         return self._forgetter.submit(self.done, entries)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
+from typing import cast
 
-from sqlalchemy import DateTime, Identity, MetaData
+from sqlalchemy import DateTime, Identity, MetaData, Table
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 
 NAMING = {
@@ -17,7 +18,7 @@ NAMING = {
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # Ids are never reused (SQLite AUTOINCREMENT, a PostgreSQL identity): our signed Message-IDs carry
@@ -36,11 +37,16 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: DateTime(timezone=True)}
 
 
+def table(model: type[Base]) -> Table:
+    """A model's Core table, for Core statements (SQLAlchemy types `__table__` as any FROM clause)."""
+    return cast(Table, model.__table__)
+
+
 # Made by their migration in each dialect's own DDL, not by the models: the full-text index
 # (tickets.search) is an FTS5 virtual table with its shadow tables on SQLite, a tsvector table on PostgreSQL.
 UNMODELLED_TABLES = ("message_search",)
 
 
-def include_name(name: str | None, type_: str, _parents: dict) -> bool:
+def include_name(name: str | None, type_: str, _parents: object) -> bool:
     """For Alembic's comparison of the models with a database: leave the unmodelled tables out."""
     return not (type_ == "table" and name and name.startswith(UNMODELLED_TABLES))

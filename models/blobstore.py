@@ -32,12 +32,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from models.files import fsync_path
 
-# fsyncs in flight together share ext4 journal commits: 200 4 KB files took 5.4 ms each
-# written and fsynced one by one (file, then folder), 0.4 ms each with 8 threads.
+# fsyncs in flight together share ext4 journal commits, so 8 threads sync many small files far
+# sooner than one (bench/results/runner.md).
 _IO_THREADS = 8
 _SHA256_HEX = re.compile("[0-9a-f]{64}")
 
@@ -45,7 +45,7 @@ _SHA256_HEX = re.compile("[0-9a-f]{64}")
 class _Batch:
     """The blobs put since a batch began: new files under temporary names, and files already there."""
 
-    def __init__(self, store: "BlobStore"):
+    def __init__(self, store: BlobStore):
         self.store = store
         self.written: dict[str, Path] = {}  # digest → its temporary file, not yet fsynced
         # Files in place, with their bytes in case one is gone when the batch ends. Their folders are
@@ -136,8 +136,7 @@ class BlobStore:
             batch.discard()
 
     def _fsync_all(self, paths: Iterable[Path]) -> None:
-        """fsync `paths` on the helper threads, a share each: a task per path took twice the CPU
-        (50 files and their folders: 7 ms against 3.3 ms)."""
+        """fsync `paths` on the helper threads, a share each (a task per path took twice the CPU)."""
         paths = list(paths)
         list(self._io.map(_fsync_each, [paths[i::_IO_THREADS] for i in range(min(_IO_THREADS, len(paths)))]))
 

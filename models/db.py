@@ -11,9 +11,9 @@ import logging
 import os
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import Select, create_engine, event, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,8 +34,7 @@ def _sqlite_pragmas(engine: Engine, busy_timeout: float) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         # FULL, not NORMAL: in WAL mode NORMAL does not fsync at commit, so a power cut could undo
-        # a commit after the runner removed its spool entries. With a commit per batch of 50 the
-        # extra fsync is ~0.1 ms a message.
+        # a commit after the runner removed its spool entries. A batch's messages share the extra fsync.
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA secure_delete = ON")
@@ -69,6 +68,11 @@ def _foreign_keys_off(conn) -> Iterator[None]:
         yield
     finally:
         raw.execute("PRAGMA foreign_keys = ON")
+
+
+def count(session: Session, statement: Select) -> int:
+    """The number a `SELECT count(...)` returns."""
+    return session.scalar(statement) or 0
 
 
 def stored_values(session: Session, column, values: Iterable[str]) -> set[str]:
@@ -124,7 +128,7 @@ class Database:
         connection = self.engine.raw_connection()  # autocommit (see _sqlite_pragmas): no BEGIN around it
         try:
             busy, _, _ = connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        except self.engine.dialect.dbapi.Error as exc:  # a full disk, say: the next commit reports it
+        except self.engine.dialect.loaded_dbapi.Error as exc:  # a full disk, say: the next commit reports it
             log.warning("checkpoint of the write-ahead log failed (%s)", exc)
             return False
         finally:

@@ -31,9 +31,8 @@ def create_durably(path: Path | str, data: bytes) -> None:
 
     Each system call lets go of the GIL, and a thread taking it back from a busy event loop pays
     for a hand-over (futex calls, context switches). `write_durably` makes seven (open, fstat,
-    ioctl, lseek, write, fsync, close), this three (open, write with O_DSYNC, close): with it and
-    the folder's fd kept open, the SMTP edge at 8 clients went from ~86 to ~50 futex calls per
-    message (strace -c) and from 2.97 to 2.88 ms of CPU (noisy: the spread was 0.4 ms).
+    ioctl, lseek, write, fsync, close), this three (open, write with O_DSYNC, close); what that
+    saved the SMTP edge: bench/results/smtp_edge.md.
     """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DSYNC, 0o666)
     try:

@@ -55,8 +55,7 @@ class RawMessage(Base):
     """A message's bytes as received (CRLF-normalised; `Message.raw_sha256` is their hash).
 
     In the database, beside the row, not in the blob store: a file per message cost the runner more
-    than everything else it does (creating, fsyncing and renaming ~1.2-1.9 ms a message on this
-    machine's disk, against ~1.4 ms for the rest), while the rows ride on the batch's one commit.
+    than everything else it does (bench/results/runner.md), while the rows ride on the batch's one commit.
     Zammad keeps raw mail in its database by default for the same kind of reason. Attachments,
     shared between messages, stay content-addressed files.
     """

@@ -253,7 +253,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Settings":
+    def _consistent(self) -> Settings:
         if self.spam_ham_cutoff > self.spam_spam_cutoff:
             raise ValueError("spam_ham_cutoff must not be above spam_spam_cutoff")
         if bool(self.tls_cert) != bool(self.tls_key):

@@ -57,7 +57,7 @@ class App:
     web_url: str = ""  # set by serve once the web view listens
 
     @classmethod
-    def open(cls, settings: Settings, migrate: bool = True) -> "App":
+    def open(cls, settings: Settings, migrate: bool = True) -> App:
         silence_mailparser()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.sqlalchemy_url, settings.sqlite_busy_timeout)

@@ -14,9 +14,11 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 PREFIX = "POSTDESK_"
 OPTIONS = {"data_dir": "--data-dir"}  # the settings a command-line option can set
@@ -41,7 +43,7 @@ class ConfigFile:
         self.values = tomllib.loads(text)
 
     @classmethod
-    def read(cls, path: Path) -> "ConfigFile":
+    def read(cls, path: Path) -> ConfigFile:
         """The parsed file; raises ValueError with one line naming the file (and line) on any problem."""
         try:
             return cls(path, path.read_text(encoding="utf-8"))
@@ -124,7 +126,7 @@ def _path(loc: tuple) -> str:
     return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
 
 
-def _message(error: dict) -> str:
+def _message(error: ErrorDetails) -> str:
     if error["type"] == "extra_forbidden":
         return "not a known setting" if len(error["loc"]) == 1 else "not a known field"
     return error["msg"].removeprefix("Value error, ")

@@ -164,8 +164,8 @@ class Eraser:
             address = normalise_address(target)
             if "@" not in address or len(address) > 320:
                 raise ErasureError("give an address (name@example.org) or a contact id")
-            contact_id = session.scalar(select(Contact.id).where(Contact.address == address))
-            return Person(address, self.ledger.hmac(address), contact_id)
+            known = session.scalar(select(Contact.id).where(Contact.address == address))
+            return Person(address, self.ledger.hmac(address), known)
 
     # --- what ------------------------------------------------------------------------------------
 
@@ -227,7 +227,7 @@ class Eraser:
 
     def _count(self, session: Session, job: _Job, counts: dict[str, int]) -> None:
         """Add to the job's counts, in the transaction whose work they count."""
-        row = session.get(ErasureJob, job.id)
+        row = session.get_one(ErasureJob, job.id)
         total = dict(row.counts)
         for name, value in counts.items():
             total[name] = total.get(name, 0) + int(value)
@@ -336,7 +336,7 @@ class Eraser:
         pages = free_pages(self.db)
         with self.db.write() as session:
             self._count(session, job, pages)
-            row = session.get(ErasureJob, job.id)
+            row = session.get_one(ErasureJob, job.id)
             row.finished_at = utcnow()
             receipt = Receipt(row.receipt, row.finished_at, mode, person.subject, dict(row.counts))
             record(session, row.actor, "privacy-erase", person.subject, {"receipt": row.receipt, "mode": mode,
@@ -452,7 +452,7 @@ def _count_in(session: Session, column, values: list) -> int:
 
 def in_chunks(session: Session, statement, column, values: list, scalars: bool = False) -> list:
     """`statement` for `values` of `column`, in chunks well under SQLite's bound-parameter limit."""
-    found = []
+    found: list = []
     for i in range(0, len(values), _CHUNK):
         chunk = statement.where(column.in_(values[i:i + _CHUNK]))
         found += session.scalars(chunk).all() if scalars else session.execute(chunk).all()

@@ -139,7 +139,7 @@ def _messages(session: Session, message_ids: list[int]):
         verdicts = {v.message_id: {"score": v.score, "verdict": v.verdict} for v in session.execute(
             select(SpamVerdict.message_id, SpamVerdict.score, SpamVerdict.verdict).where(SpamVerdict.message_id.in_(chunk)))}
         labels = dict(session.execute(select(SpamLabel.key, SpamLabel.label)
-                                      .where(SpamLabel.key.in_([message_key(m) for m in chunk]))).all())
+                                      .where(SpamLabel.key.in_([message_key(m) for m in chunk]))).tuples().all())
         for m in session.execute(select(*Message.__table__.c).where(Message.id.in_(chunk)).order_by(Message.id)):
             yield {
                 "id": m.id, "ticket": m.ticket_id, "received_at": _iso(m.received_at), "date": _iso(m.date),

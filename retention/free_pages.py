@@ -13,6 +13,9 @@ archive, and backups — is written in the README.
 
 from __future__ import annotations
 
+import sqlite3
+from typing import cast
+
 from sqlalchemy import text
 
 from models.db import Database
@@ -30,7 +33,8 @@ def free_pages(db: Database) -> dict[str, int]:
 
 def _sqlite(db: Database) -> dict[str, int]:
     with db.engine.connect() as conn:
-        raw = conn.connection.driver_connection  # in autocommit: a checkpoint inside a transaction cannot truncate
+        # in autocommit: a checkpoint inside a transaction cannot truncate
+        raw = cast(sqlite3.Connection, conn.connection.driver_connection)
         indexes = [name for (name,) in raw.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%USING fts5%'")]
         for name in indexes:

@@ -78,7 +78,8 @@ def _remove_from(account: ImapAccount, copies: list[ServerCopy], open_client, re
     try:
         by_folder: dict[str, list[ServerCopy]] = defaultdict(list)
         for copy in copies:
-            by_folder[copy.folder if account.after_import == "keep" else account.move_to].append(copy)
+            moved_to = account.move_to if account.after_import == "move" else None
+            by_folder[moved_to or copy.folder].append(copy)
         for folder, held in sorted(by_folder.items()):
             uids = _matching_uids(client, account, folder, held)
             if uids:

@@ -67,7 +67,7 @@ class Canaries:
                          for kind, value in values.items() for form, needle in forms(value).items()]
 
     @classmethod
-    def new(cls) -> "Canaries":
+    def new(cls) -> Canaries:
         tag = secrets.token_hex(5)
         return cls({
             "name": f"Zoë Kanarienvogel{tag}",
@@ -107,7 +107,7 @@ class Canaries:
             for table in inspect(conn).get_table_names():
                 columns = [c["name"] for c in inspect(conn).get_columns(table)]
                 for row in conn.execute(select(*(text(f'"{c}"') for c in columns)).select_from(text(f'"{table}"'))):
-                    for column, value in zip(columns, row):
+                    for column, value in zip(columns, row, strict=True):
                         if value is not None:
                             found += self.scan_bytes(_as_bytes(value), f"{table}.{column}")
         return found

@@ -23,7 +23,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,7 @@ import pytest
 
 from models.settings import ImapAccount
 from imapclient import IMAPClient
+from waiting import wait_for
 
 HOST = "127.0.0.1"
 PASSWORD = "s3cret-test-pw"
@@ -179,18 +180,13 @@ class DovecotServer:
         )
         self._wait_listening()
 
-    def _wait_listening(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def _wait_listening(self, timeout: float = 30.0) -> None:
+        def listening() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"dovecot exited: {self.proc.stderr.read().decode()}\n{self.log()}")
-            try:
-                socket.create_connection((self.host, self.tls_port), timeout=0.2).close()
-                socket.create_connection((self.host, self.plain_port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"dovecot did not listen within {timeout}s\n{self.log()}")
+            return self._accepts(self.tls_port) and self._accepts(self.plain_port)
+
+        wait_for(listening, timeout, what="dovecot to listen", every=0.05)
 
     def stop(self) -> None:
         """Stop the master, then kill its process group: the imap processes would otherwise
@@ -199,20 +195,22 @@ class DovecotServer:
             return
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=10)
+        self.proc.stderr.close()
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self._wait_closed()
 
-    def _wait_closed(self, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection((self.host, self.plain_port), timeout=0.2).close()
-                time.sleep(0.05)
-            except OSError:
-                return
+    def _wait_closed(self, timeout: float = 30.0) -> None:
+        wait_for(lambda: not self._accepts(self.plain_port), timeout, what="dovecot's port to close", every=0.05)
+
+    def _accepts(self, port: int) -> bool:
+        try:
+            socket.create_connection((self.host, port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
 
     def restart(self) -> None:
         self.stop()
@@ -312,5 +310,6 @@ def mua(dovecot, imap_user):
     yield client
     try:
         client.logout()
-    except Exception:
-        pass
+    except Exception:  # the server restarted under it: close the socket without a word
+        with suppress(OSError):
+            client.shutdown()

@@ -42,10 +42,16 @@ def _clean(name: str) -> str:
     return _trim(_fit(_trim(name)))
 
 
+def _edge(name: str) -> int:
+    """How many dots and whitespace characters `name` starts with."""
+    found = _EDGE.match(name)  # matches every string, if only the empty start
+    return found.end() if found else 0
+
+
 def _trim(name: str) -> str:
     """Without leading or trailing dots and whitespace."""
-    start = _EDGE.match(name).end()
-    end = len(name) - _EDGE.match(name[::-1]).end()
+    start = _edge(name)
+    end = len(name) - _edge(name[::-1])
     return name[start:end] if start < end else ""
 
 

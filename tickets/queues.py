@@ -10,7 +10,7 @@ exact count of a large queue means reading all of it on every page view.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from functools import lru_cache
 
 from sqlalchemy import bindparam, func, literal, select, tuple_, union_all
@@ -81,7 +81,7 @@ def _departments(scope: Scope, filters: Filters) -> list[int | None]:
     if filters.department is not None:
         allowed = scope.departments is None or filters.department in scope.departments
         return [filters.department] if allowed else []
-    return [None] if scope.departments is None else sorted(scope.departments)
+    return [None] if scope.departments is None else list(sorted(scope.departments))
 
 
 def _assignee(queue: Queue, filters: Filters) -> str | None:
@@ -155,7 +155,8 @@ def _ids(session: Session, key: str, scope: Scope, filters: Filters, after: tupl
     walk = _walk(key, 0 if departments == [None] else len(departments), statuses, _assignee(queue, filters),
                  filters.sort, filters.descending == forward, after is not None)
     assignee = filters.assignee or ""
-    values = {"limit": limit, "me": scope.agent_id, "assignee": int(assignee) if assignee.isdigit() else 0}
+    values: dict[str, object] = {"limit": limit, "me": scope.agent_id,
+                                 "assignee": int(assignee) if assignee.isdigit() else 0}
     values |= {f"status{n}": status for n, status in enumerate(statuses)}
     values |= {f"department{d}": department for d, department in enumerate(departments) if department is not None}
     values |= {f"after{i}": value for i, value in enumerate(after or ())}
@@ -197,7 +198,7 @@ def _rows(session: Session, ids: list[int]) -> list[dict]:
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=timezone.utc) if moment and moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
 def _row(r) -> dict:
@@ -228,7 +229,7 @@ def counts(session: Session, scope: Scope, filters: Filters = Filters()) -> dict
     departments = _departments(scope, replace(filters, status=None, assignee=None))
     if not departments:
         return dict.fromkeys(QUEUES, 0)
-    values = {"me": scope.agent_id, "cap": COUNT_CAP + 1}
+    values: dict[str, object] = {"me": scope.agent_id, "cap": COUNT_CAP + 1}
     if departments != [None]:
         values["departments"] = departments
-    return dict(session.execute(_count(departments == [None]), values).all())
+    return {queue: n for queue, n in session.execute(_count(departments == [None]), values)}

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Iterable
+from datetime import datetime, UTC
+from collections.abc import Iterable
 
 from selectolax.lexbor import LexborHTMLParser
 from sqlalchemy import bindparam, select, text
@@ -61,8 +61,8 @@ _MATCH = {  # (from, where for n phrases, the message id)
     "sqlite": ("message_search s JOIN messages m ON m.id = s.rowid",
                lambda n: "message_search MATCH :q0", "s.rowid"),
     # "+ 0" keeps PostgreSQL off the primary key's order: when it overestimates how many messages
-    # hold a word, it walks every message newest first testing each (a rare word took 190 ms at
-    # 100,000 messages, against 0.2 ms from the GIN index and a sort of what it found).
+    # hold a word, it walks every message newest first testing each, instead of using the GIN
+    # index and sorting what it found (bench/results/web.md).
     "postgresql": ("message_search s JOIN messages m ON m.id = s.message_id",
                    lambda n: "s.document @@ (" + " && ".join(f"phraseto_tsquery('simple', :q{i})" for i in range(n)) + ")",
                    "(s.message_id + 0)"),
@@ -163,7 +163,8 @@ def find(session: Session, query: str, *, departments: frozenset[int] | None, li
     if match is None or departments == frozenset():
         return []
     source, condition, rowid = _MATCH[dialect]
-    where, params = [condition(len(match))], {"limit": limit} | {f"q{i}": m for i, m in enumerate(match)}
+    where = [condition(len(match))]
+    params: dict[str, object] = {"limit": limit} | {f"q{i}": m for i, m in enumerate(match)}
     if departments is not None:
         where.append("t.department_id IN :departments")
         params["departments"] = sorted(departments)
@@ -176,7 +177,12 @@ def find(session: Session, query: str, *, departments: frozenset[int] | None, li
         f"WHERE {' AND '.join(where)} ORDER BY {rowid} DESC LIMIT :limit")
     if departments is not None:
         statement = statement.bindparams(bindparam("departments", expanding=True))
-    return [Hit(*row[:5], _aware(row[5]), *row[6:]) for row in session.execute(statement, params)]
+    return [_hit(*row) for row in session.execute(statement, params)]
+
+
+def _hit(message_id, ticket_id, subject, from_name, from_address, received_at, *ticket) -> Hit:
+    """A row of `find`'s statement (SQLite gives its times without their zone)."""
+    return Hit(message_id, ticket_id, subject, from_name, from_address, _aware(received_at), *ticket)
 
 
 def mentioning(session: Session, phrase: str) -> list[int]:
@@ -217,5 +223,5 @@ def _aware(value):
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value

@@ -94,7 +94,7 @@ class _Earlier:
 
 
 # Built once, with an expanding parameter: the ORM select of whole messages it replaces loaded
-# both bodies of every candidate (7% of the runner's time on the corpus).
+# both bodies of every candidate (bench/results/runner.md).
 _REFERENCED = (
     select(Message.ticket_id, Message.message_id_header, Message.list_id)
     .where(Message.message_id_header.in_(bindparam("ids", expanding=True)), Message.ticket_id.is_not(None))

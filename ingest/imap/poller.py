@@ -2,9 +2,9 @@
 
 `ImapPoller(account, spool, data_dir).run(stop)` loops until `stop` is set: connect, log in, sync
 every folder (see `ingest.imap.sync`), then wait in IDLE on the first folder (left to sync again every
-`poll_interval` seconds, or `idle_renew` if shorter) or sleep `poll_interval`. Network failures reconnect with exponential backoff up to `reconnect_max`; a
-rejected login waits `login_retry`. Every failure is logged (ids and counts, no addresses) and
-written to the account's status file.
+`poll_interval` seconds, or `idle_renew` if shorter) or sleep `poll_interval`. Network failures
+reconnect with exponential backoff up to `reconnect_max`; a rejected login waits `login_retry`.
+Every failure is logged (ids and counts, no addresses) and written to the account's status file.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ingest.imap.connect import (
 from ingest.imap.state import AccountState, load_state
 from ingest.imap.sync import FolderSync
 from ingest.spool import Spool, SpoolError
+from ingest.stop_signal import StopSignal
 from models.settings import ImapAccount
 
 log = logging.getLogger("postdesk.imap")
@@ -45,7 +46,7 @@ class ImapPoller:
         self.delay = account.reconnect_delay
         self._synced_uidnext: dict[str, int | None] = {}  # what the last sync of each folder started from
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: StopSignal) -> None:
         state = load_state(self.data_dir, self.account.name)
         while not stop.is_set():
             try:
@@ -67,7 +68,7 @@ class ImapPoller:
         state.error, state.connected_at = None, time.time()
         return client
 
-    def _session(self, state: AccountState, stop: threading.Event) -> None:
+    def _session(self, state: AccountState, stop: StopSignal) -> None:
         client = self._connect(state)
         try:
             use_idle = self.account.idle and client.has_capability("IDLE")
@@ -94,7 +95,7 @@ class ImapPoller:
             log.info("imap %s: creating the move_to folder", self.account.name)
             client.create_folder(target)
 
-    def _idle(self, client: IMAPClient, stop: threading.Event) -> None:
+    def _idle(self, client: IMAPClient, stop: StopSignal) -> None:
         """Wait in IDLE until new mail, a stop request, a hint the connection died, or renewal."""
         folders = self.account.folders
         if len(folders) > 1:  # mail that reached it while the others synced is in SELECT's counts: no news in IDLE
@@ -157,7 +158,8 @@ def _expected(exc: Exception) -> bool:
     return isinstance(exc, (*NETWORK_ERRORS, ImapConnectError, SpoolError))
 
 
-def start_pollers(accounts: list[ImapAccount], spool: Spool, data_dir: Path, stop: threading.Event) -> list[threading.Thread]:
+def start_pollers(accounts: list[ImapAccount], spool: Spool, data_dir: Path,
+                  stop: StopSignal) -> list[threading.Thread]:
     """One daemon thread per account; they return within a few seconds of `stop` being set."""
     names = [account.name for account in accounts]
     if len(set(names)) != len(names):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -35,7 +36,8 @@ class FolderSync:
 
     def __init__(self, client: IMAPClient, account: ImapAccount, spool: Spool, state: AccountState):
         self.client, self.account, self.spool, self.state = client, account, spool, state
-        self.envelope = dict(source="imap", mail_from="", rcpt_tos=[account.mailbox], peer=f"imap:{account.name}")
+        self.envelope: dict[str, Any] = dict(source="imap", mail_from="", rcpt_tos=[account.mailbox],
+                                             peer=f"imap:{account.name}")
         self.uidnext: dict[str, int | None] = {}  # per folder, as its SELECT said at the start of its sync
 
     def run(self, folder: str) -> int:

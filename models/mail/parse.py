@@ -14,9 +14,9 @@ Stages, in order:
    its defects. Header fields are read with mail-parser's hardened helpers (`get_addresses`,
    `parse_mail_date`) and the lenient decoder of `models.mail.text_decoding`; what those helpers find
    wrong is recorded as mail-parser names it ("AddressHeaderDefect", "DateHeaderDefect").
-   `mailparser.parse_from_bytes` itself is not called: on the corpus it cost 1.68 ms a message
-   against 0.22 ms for the stdlib tree (its Received parsing alone ~0.5 ms), and everything it
-   builds beyond the tree (bodies, attachments, addresses) the steps here build again.
+   `mailparser.parse_from_bytes` itself is not called: it cost several times the stdlib tree
+   (bench/results/parse.md), and everything it builds beyond the tree (bodies, attachments,
+   addresses) the steps here build again.
 4. Body and attachments come from our own iterative walk of that tree: mail-parser descends into
    message/rfc822 and reads unnamed non-text leaves (PDF, pgp-signature, calendar) as text, which
    is not the split a helpdesk wants. Body = text/plain and text/html leaves without a filename
@@ -46,8 +46,9 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from email.message import Message
+from typing import cast
 
 from mailparser.dates import parse_mail_date
 from mailparser.utils import as_string_safe, get_addresses
@@ -96,11 +97,14 @@ def strip_mbox_from(raw: bytes) -> bytes:
     return raw.partition(b"\n")[2] if raw.startswith(b"From ") else raw
 
 
+DEFAULT_LIMITS = ParseLimits()
+
+
 def parse(
     raw: bytes,
     *,
     received_at: datetime,
-    limits: ParseLimits = ParseLimits(),
+    limits: ParseLimits = DEFAULT_LIMITS,
     trusted_relays: Sequence[str] = (),
 ) -> ParsedMessage:
     """Parse one message; any bytes give a `ParsedMessage` (see the module notes)."""
@@ -158,7 +162,7 @@ def _unparsed(raw: bytes, sha: str, received_at: datetime, reason: str) -> Parse
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --- the tree --------------------------------------------------------------------------------
@@ -177,7 +181,7 @@ def _nodes(msg: Message) -> Iterator[Message]:
         node = stack.pop()
         yield node
         if _is_container(node):
-            stack.extend(reversed(node.get_payload()))
+            stack.extend(reversed(cast(list[Message], node.get_payload())))
 
 
 def _is_container(node: Message) -> bool:
@@ -251,7 +255,7 @@ def _mark_cid_inline(parts: list[Part], html: str) -> None:
 def _payload(node: Message) -> bytes:
     """The decoded bytes of a leaf; message/* parts are regenerated from their parsed form."""
     if not node.is_multipart():
-        return node.get_payload(decode=True) or b""
+        return cast(bytes | None, node.get_payload(decode=True)) or b""
     try:
         whole = node.as_bytes(policy=_REGENERATE)
     except (LookupError, UnicodeError):  # the generator re-applies charsets; mail-parser's helper copes
@@ -306,13 +310,15 @@ class _Headers:
         names = [encoded_words(display, self.defects) for display, _ in pairs[: self.max_addresses]]
         if name == "from" and any(_NAME_BREAK.search(display) for display in names):
             self.flags.append("from-name-control-characters")
-        found = (_address(display, address, self.defects) for display, (_, address) in zip(names, pairs))
+        kept = zip(names, pairs[: self.max_addresses], strict=True)
+        found = (_address(display, address, self.defects) for display, (_, address) in kept)
         return [a for a in found if a is not None]
 
 
 # One address as most mail writes it: bare, after a plain name, or after a simple quoted name.
 _SIMPLE_MAILBOX = re.compile(
-    rf'\s*(?:({DOT_ATOM_ADDRESS})|([A-Za-z0-9 .\'_-]*?)\s*<({DOT_ATOM_ADDRESS})>|"([^"\\=]*)"\s*<({DOT_ATOM_ADDRESS})>)\s*')
+    rf'\s*(?:({DOT_ATOM_ADDRESS})|([A-Za-z0-9 .\'_-]*?)\s*<({DOT_ATOM_ADDRESS})>'
+    rf'|"([^"\\=]*)"\s*<({DOT_ATOM_ADDRESS})>)\s*')
 
 
 def simple_mailbox(value: str) -> tuple[str, str] | None:
@@ -330,9 +336,9 @@ def _mailboxes(value: str, defects: list[str], limit: int) -> list[tuple[str, st
     """mail-parser's (name, address) pairs, names still encoded, for the first `limit` items of
     the value at most; an item it could not read is a "bad-address".
 
-    A simple value takes the fast path: mail-parser needs ~90 µs a header value, 14% of preparing
-    a message; nine in ten of the corpus's From/To/Cc/Reply-To values are simple. A long list is
-    cut before mail-parser reads it, whose time grows with every address it parses.
+    A simple value, as nine in ten of the corpus's From/To/Cc/Reply-To values are, takes the fast
+    path: mail-parser is slow on every value (bench/results/parse.md). A long list is cut before
+    mail-parser reads it, whose time grows with every address it parses.
     """
     value = unfolded(value)
     if (simple := simple_mailbox(value)) is not None:
@@ -433,7 +439,7 @@ def _upstream(fields: _Headers, trusted: Sequence[str]) -> dict[str, list[str]]:
 
 def _spam_verdicts(fields: _Headers, relays: set[str]) -> list[tuple[str, str]]:
     """X-Spam-* fields above the topmost Received by a trusted relay; none without one."""
-    seen = []
+    seen: list[tuple[str, str]] = []
     for name, value in fields.items:
         key = name.lower()
         if key == "received" and _by_host(fields.decoded(value)) in relays:

@@ -52,8 +52,8 @@ def decode(data: bytes, charset: str | None, defects: list[str]) -> str:
     """Text in its declared charset, else leniently, noting why (module notes)."""
     try:
         return scrub(data.decode(charset or "ascii"))
-    except LookupError:
-        defects.append(f"unknown-charset:{scrub(charset[:40])}")
+    except LookupError:  # only a named charset can be unknown
+        defects.append(f"unknown-charset:{scrub((charset or '')[:40])}")
     except ValueError:  # UnicodeDecodeError, and codecs that refuse outright ("undefined")
         defects.append(f"charset-mismatch:{scrub(charset[:40])}" if charset else "8bit-undeclared")
     return lenient(data)

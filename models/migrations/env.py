@@ -13,7 +13,7 @@ target_metadata = models.Base.metadata
 def run() -> None:
     connection = config.attributes.get("connection")
     if connection is None:  # the alembic command line, e.g. for `alembic revision --autogenerate`
-        with create_engine(config.get_main_option("sqlalchemy.url")).connect() as conn:
+        with create_engine(config.get_main_option("sqlalchemy.url", "")).connect() as conn:
             _migrate(conn)
             conn.commit()
     else:

@@ -40,7 +40,7 @@ def check_password(session: Session, login: str, password: str, address: str, no
     if (wait := throttle.seconds_to_wait(session, account, address, now)) > 0:
         return Attempt(False, wait)
     agent = session.scalar(select(Agent).where(Agent.email == login.strip().lower()))
-    if passwords.verify(agent.password_hash if agent else None, password) and agent.active:
+    if passwords.verify(agent.password_hash if agent else None, password) and agent is not None and agent.active:
         return Attempt(True, agent_id=agent.id)
     throttle.record_failure(session, account, address, now)
     return Attempt(False)

@@ -3,6 +3,7 @@ with a sentence for the person who typed the command."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from models import Agent, AgentDepartment, Department, RecoveryCode, RolePolicy
 from models.agent import ROLES
+from models.db import count
 from postdesk.accounts import passwords, sessions
 
 
@@ -54,7 +56,7 @@ def _departments(session: Session, names: list[str]) -> list[Department]:
 
 
 def create(session: Session, email: str, *, name: str = "", role: str = "agent",
-           departments: list[str] = (), password: str | None = None) -> Created:
+           departments: Sequence[str] = (), password: str | None = None) -> Created:
     """A new active agent who must choose a password at the first sign-in. Without `password`,
     Postdesk makes a one-time one and returns it."""
     email, role = _normal_email(email), _role(role)
@@ -64,7 +66,7 @@ def create(session: Session, email: str, *, name: str = "", role: str = "agent",
         raise UserError(why)
     made = None if password is not None else passwords.one_time_password()
     agent = Agent(email=email, name=name, role=role, active=True, must_change_password=True,
-                  password_hash=passwords.hash_password(password if password is not None else made))
+                  password_hash=passwords.hash_password(password or made or ""))
     agent.departments = _departments(session, list(departments))
     session.add(agent)
     session.flush()
@@ -79,7 +81,7 @@ def listing(session: Session) -> list[dict]:
 
 
 def _active_owners(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Agent).where(Agent.role == "owner", Agent.active))
+    return count(session, select(func.count()).select_from(Agent).where(Agent.role == "owner", Agent.active))
 
 
 def _keep_an_owner(session: Session, agent: Agent) -> None:
@@ -123,7 +125,7 @@ def requires_2fa(session: Session, role: str) -> bool:
 
 
 def policies(session: Session) -> dict[str, bool]:
-    found = dict(session.execute(select(RolePolicy.role, RolePolicy.require_2fa)).all())
+    found = dict(session.execute(select(RolePolicy.role, RolePolicy.require_2fa)).tuples().all())
     return {role: bool(found.get(role, False)) for role in ROLES}
 
 

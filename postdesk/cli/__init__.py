@@ -42,13 +42,13 @@ class Postdesk(Verbs):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Postdesk does no linear algebra; numpy's and scipy's OpenBLAS would each start a thread
-        # pool per core at import, a tenth of `spam score`'s time here (bench/results/cli_startup.md).
+        # pool per core at import (its cost: bench/results/cli_startup.md).
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         try:
             return super().__call__(*args, **kwargs)
         finally:
             # The process ends here: spare the interpreter's last full collections over everything
-            # the command loaded (a sixth of `spam score`'s time; bench/results/cli_startup.md).
+            # the command loaded (its cost: bench/results/cli_startup.md).
             gc.freeze()
 
 

@@ -11,7 +11,8 @@ import functools
 import inspect
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Optional
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -25,9 +26,9 @@ err = Console(stderr=True, soft_wrap=True)
 
 _KEYS = {"data_dir": "postdesk.data_dir", "config": "postdesk.config"}  # where the options are kept in ctx.meta
 _OPTIONS = (
-    inspect.Parameter("data_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path], default=typer.Option(
+    inspect.Parameter("data_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None, default=typer.Option(
         None, "--data-dir", show_default=False, help="Data folder (overrides POSTDESK_DATA_DIR).")),
-    inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path], default=typer.Option(
+    inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None, default=typer.Option(
         None, "--config", show_default=False, help="TOML settings file (overrides POSTDESK_CONFIG).")),
 )
 _CTX = "postdesk_ctx"
@@ -79,8 +80,9 @@ def takes_data_options(func: Callable) -> Callable:
                 ctx.meta[key] = value
         return func(*args, **kwargs)
 
-    command.__signature__ = signature.replace(parameters=params + list(_OPTIONS))  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in command.__signature__.parameters.values()}
+    with_options = signature.replace(parameters=params + list(_OPTIONS))
+    command.__signature__ = with_options  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in with_options.parameters.values()}
     return command
 
 

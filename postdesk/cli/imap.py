@@ -80,7 +80,8 @@ def _check_folders(client, account: ImapAccount) -> tuple[bool, list[str]]:
 
 
 def _capability_notes(client, account: ImapAccount, names: list[str]) -> list[str]:
-    notes = [f"IDLE: {'yes' if client.has_capability('IDLE') else 'no, polling every %gs' % account.poll_interval}"]
+    idle = "yes" if client.has_capability("IDLE") else f"no, polling every {account.poll_interval:g}s"
+    notes = [f"IDLE: {idle}"]
     if account.after_import != "keep" and not client.has_capability("UIDPLUS"):
         notes.append("note: no UIDPLUS, so imported mail is flagged \\Deleted but never expunged")
     if account.after_import == "move" and account.move_to not in names:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, cast
 
 import typer
 
@@ -19,8 +19,10 @@ from postdesk.cli.common import Verbs, err, fail, out, progress_bar
 from postdesk.cli.workspace import open_for_writing
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from postdesk.app import App
-    from retention.erasure import Eraser, Person, Preview, Receipt
+    from retention.erasure import Eraser, Mode, Person, Preview, Receipt
 
 group = Verbs(help="A person's data: erase it for good, or export it for them.")
 
@@ -52,7 +54,7 @@ def erase(ctx: typer.Context,
           yes: bool = typer.Option(False, "--yes", help="Do not ask to type the address back."),
           redact: bool = typer.Option(False, "--redact", help="Also replace their address with [redacted] "
                                       "where mail that stays (others' messages) mentions it."),
-          actor: Optional[str] = ActorOption,
+          actor: str | None = ActorOption,
           as_json: bool = typer.Option(False, "--json", help="Print only the receipt, as JSON.")):
     """Erase every copy of a person's data, after a preview; prints the receipt."""
     from postdesk.app import configure_logging
@@ -75,14 +77,14 @@ def erase(ctx: typer.Context,
         typed = typer.prompt("Type the address to erase it for good", default="", show_default=False, err=True)
         if normalise_address(typed) != person.address:
             fail("not confirmed: nothing was erased")
-    receipt = _run(engine, person, mode, actor, redact)
+    receipt = _run(engine, person, cast("Mode", mode), actor, redact)
     if not as_json:
         out.print(f"Erased. Receipt {receipt.id} (keep it: it proves the erasure without naming the person):",
                   highlight=False)
     out.print_json(json.dumps(receipt.as_dict()))
 
 
-def _run(engine: Eraser, person: Person, mode: str, actor: str | None, redact: bool) -> Receipt:
+def _run(engine: Eraser, person: Person, mode: Mode, actor: str | None, redact: bool) -> Receipt:
     from retention.audit import os_user
     from retention.erasure import ErasureError
     from retention.server_copies import ServerCopyError
@@ -126,7 +128,7 @@ def _show(app: App, person: Person, preview: Preview, mode: str, redact: bool) -
 def export(ctx: typer.Context,
            address: str = typer.Argument(..., help="The person's address."),
            output: Path = typer.Option(..., "-o", "--output", help="The zip file to write."),
-           actor: Optional[str] = ActorOption):
+           actor: str | None = ActorOption):
     """Everything stored about a person, as a zip: JSON, the original .eml files, attachments, a README."""
     from retention.audit import os_user
     from retention.export import export_person

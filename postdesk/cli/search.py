@@ -21,12 +21,13 @@ def search(ctx: typer.Context, words: list[str] = typer.Argument(..., help="Ever
     service = open_for_reading(ctx)
     with service.db.read() as session:
         hits = index.find(session, " ".join(words), departments=None, limit=limit)
-    rows = [{"message": h.message_id, "ticket": h.ticket_id, "received_at": h.received_at.isoformat(),
-             "from": h.from_address, "subject": h.subject} for h in hits]
     if as_json:
-        out.print_json(json.dumps(rows))
+        out.print_json(json.dumps([{"message": h.message_id, "ticket": h.ticket_id,
+                                    "received_at": h.received_at.isoformat(), "from": h.from_address,
+                                    "subject": h.subject} for h in hits]))
         return
     table = Table("message", "ticket", "received", "from", "subject")
-    for r in rows:
-        table.add_row(str(r["message"]), str(r["ticket"]), r["received_at"][:16], escape(r["from"]), escape(r["subject"]))
+    for h in hits:
+        table.add_row(str(h.message_id), str(h.ticket_id), h.received_at.isoformat()[:16], escape(h.from_address),
+                      escape(h.subject))
     out.print(table)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,7 +14,7 @@ from postdesk.cli.common import fail_all, option_overrides, out
 def show_settings(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"),
                   reference: bool = typer.Option(False, "--reference",
                                                  help="Every setting with its default and meaning, as Markdown."),
-                  readme: Optional[Path] = typer.Option(None, "--readme",
+                  readme: Path | None = typer.Option(None, "--readme",
                                                         help="Rewrite the reference table in this file.")) -> None:
     """The settings in effect and where each comes from: an option, the environment, the file, or the default."""
     from postdesk.settings_loading import SettingsError, load_with_origins

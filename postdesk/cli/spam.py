@@ -7,8 +7,10 @@ and the cross-validation of `train`/`retrain` need that) nor Alembic (it opens t
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 import typer
 
@@ -53,7 +55,7 @@ def _read(path: Path) -> bytes:
     return strip_mbox_from(path.read_bytes())
 
 
-def _label(spam: Optional[bool]) -> str:
+def _label(spam: bool | None) -> str:
     if spam is None:
         fail("say --spam or --ham")
     return "spam" if spam else "ham"
@@ -89,7 +91,7 @@ def train(ctx: typer.Context, ham: Path = typer.Option(..., help="Folder of ham 
     with Progress(console=err) as progress:
         for label, files in sets.items():
             task = progress.add_task(f"learning {label}", total=len(files))
-            tally = _learn_files(app, files, label, "bootstrap", lambda: progress.advance(task))
+            tally = _learn_files(app, files, label, "bootstrap", partial(progress.advance, task))
             out.print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())), highlight=False)
     _retrain(app, note)
 
@@ -117,7 +119,7 @@ def retrain(ctx: typer.Context, note: str = typer.Option("retrain", help="A note
 @group.command()
 def evaluate(ham: Path = typer.Option(..., help="Folder of ham messages."),
              spam: Path = typer.Option(..., help="Folder of spam messages."),
-             folds: Optional[int] = typer.Option(None, "--folds", min=2, help="K-fold cross-validation."),
+             folds: int | None = typer.Option(None, "--folds", min=2, help="K-fold cross-validation."),
              online: bool = typer.Option(False, "--online", help="In time order: judge each, then learn it."),
              scores: Path = typer.Option(Path("spam-scores.tsv"), "--scores", help="Per-message scores (TSV)."),
              as_json: bool = typer.Option(False, "--json")):
@@ -157,8 +159,9 @@ def list_versions(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
 
     app = open_for_reading(ctx)
     with app.db.read() as session:
-        rows = [{"id": v.id, "created_at": v.created_at.isoformat(), "active": v.active, "note": v.note,
-                 "last_event_id": v.last_event_id, "figures": v.figures} for v in model_versions.versions(session)]
+        rows: list[dict[str, Any]] = [
+            {"id": v.id, "created_at": v.created_at.isoformat(), "active": v.active, "note": v.note,
+             "last_event_id": v.last_event_id, "figures": v.figures} for v in model_versions.versions(session)]
         labels = ledger.counts(session)
     if as_json:
         out.print_json(json.dumps(rows))
@@ -207,7 +210,7 @@ def score(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Mess
 
 @group.command()
 def learn(ctx: typer.Context, files: list[Path] = typer.Argument(None, help="Message files or folders."),
-          spam: Optional[bool] = LabelFlag,
+          spam: bool | None = LabelFlag,
           message: list[int] = typer.Option([], "--message", help="A stored message id (repeatable).")):
     """Teach the filter now; a message learned with the other label is unlearned first."""
     from tickets.spam_marks import mark_message
@@ -233,7 +236,7 @@ def learn(ctx: typer.Context, files: list[Path] = typer.Argument(None, help="Mes
 
 @group.command()
 def unlearn(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Message files or folders."),
-            spam: Optional[bool] = LabelFlag):
+            spam: bool | None = LabelFlag):
     """Exactly undo an earlier `learn` of these files with this label."""
     from classifier import ledger
     from models.mail.parse import raw_sha256

@@ -9,7 +9,6 @@ where a link points); one without a From header shows its envelope sender instea
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -30,8 +29,8 @@ def _one_of(kind: str, value: str | None, allowed: tuple[str, ...]) -> None:
 
 @group.command("list")
 def tickets_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"),
-                 queue: Optional[str] = typer.Option(None, help="inbox, review, spam, automatic, trash or merged"),
-                 status: Optional[str] = typer.Option(None, help="new, open, pending, resolved or closed"),
+                 queue: str | None = typer.Option(None, help="inbox, review, spam, automatic, trash or merged"),
+                 status: str | None = typer.Option(None, help="new, open, pending, resolved or closed"),
                  limit: int = typer.Option(50, min=1)) -> None:
     """The newest tickets."""
     from models.ticket import QUEUES, STATUSES
@@ -65,16 +64,19 @@ def tickets_show(ctx: typer.Context, ticket_id: int, as_json: bool = typer.Optio
     if as_json:
         out.print_json(json.dumps(detail))
         return
-    plain = {"highlight": False, "markup": False, "soft_wrap": True}  # mail text is not markup
     state = f"[{detail['status']}, {detail['queue']}]"
     out.print(f"[bold]#{detail['id']}[/bold] " + escape(f"{detail['subject']}  {state}"), highlight=False)
     linked = f"  linked: #{detail['linked_ticket']}" if detail["linked_ticket"] else ""
-    out.print(f"department: {detail['department']}  contact: {detail['contact'] or '(none)'}{linked}", **plain)
-    out.print("participants: " + ", ".join(detail["participants"]), **plain)
+    _plain(f"department: {detail['department']}  contact: {detail['contact'] or '(none)'}{linked}")
+    _plain("participants: " + ", ".join(detail["participants"]))
     for message in detail["messages"]:
         out.rule(escape(f"message {message['id']} · rule {message['thread_rule']} · {message['date']}"))
         for line in _message_lines(message):
-            out.print(line, **plain)
+            _plain(line)
+
+
+def _plain(text: str) -> None:
+    out.print(text, highlight=False, markup=False, soft_wrap=True)  # mail text is not markup
 
 
 def _message_lines(m: dict) -> list[str]:
@@ -138,7 +140,7 @@ def tickets_restore(ctx: typer.Context, ticket_id: int) -> None:
 
 @group.command("purge")
 def tickets_purge(ctx: typer.Context, ticket_id: int,
-                  actor: Optional[str] = typer.Option(None, "--actor", help="Who does this, for the audit trail.")) -> None:
+                  actor: str | None = typer.Option(None, "--actor", help="Who does this, for the audit trail.")) -> None:
     """Erase a ticket now, with every message in it (refused while a legal hold covers it)."""
     from models.base import utcnow
     from retention.audit import os_user, record

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -39,7 +38,7 @@ def _change(ctx: typer.Context, action, *args, create: bool = False):
 def create(ctx: typer.Context, email: str,
            name: str = typer.Option("", help="Display name."),
            role: str = typer.Option("agent", help="owner, admin or agent."),
-           department: Optional[list[str]] = typer.Option(None, "--department", "-d",
+           department: list[str] | None = typer.Option(None, "--department", "-d",
                                                           help="A department the agent works in (repeat for more)."),
            password_stdin: bool = typer.Option(False, "--password-stdin",
                                                help="Read the one-time password from standard input instead of making one.")):
@@ -89,7 +88,8 @@ def set_role(ctx: typer.Context, email: str, role: str = typer.Argument(..., hel
 
 @group.command("set-departments")
 def set_departments(ctx: typer.Context, email: str,
-                    departments: Optional[list[str]] = typer.Argument(None, help="Department names; none: no department.")):
+                    departments: list[str] | None = typer.Argument(
+                        None, help="Department names; none: no department.")):
     """Set the departments whose tickets an agent sees."""
     _change(ctx, "set_departments", email, departments or [])
     out.print(f"{email}: {', '.join(departments or []) or 'no department'}", highlight=False, markup=False)

@@ -19,7 +19,7 @@ router = APIRouter()
 def _account(request: Request, me: Viewer, status: int = 200, **extra):
     site = site_of(request)
     with site.db.read() as session:
-        agent = session.get(Agent, me.agent_id)
+        agent = session.get_one(Agent, me.agent_id)
         context = nav(session, me) | {"enrolled": agent.totp_secret is not None,
                                       "codes_left": recovery.left(session, me.agent_id)}
     return site.render(request, "account.html", status, **context, **extra)
@@ -36,7 +36,7 @@ def change_password(request: Request, current: str = Form(""), new: str = Form("
     check_csrf(csrf, me.csrf)
     site = site_of(request)
     with site.db.write() as session:
-        agent = session.get(Agent, me.agent_id)
+        agent = session.get_one(Agent, me.agent_id)
         why = "the current password is not right" if not passwords.verify(agent.password_hash, current) \
             else signin.set_password(agent, new, repeat)
     if why:
@@ -48,7 +48,7 @@ def change_password(request: Request, current: str = Form(""), new: str = Form("
 def enrol_page(request: Request, me: Viewer = Depends(viewer)):
     site = site_of(request)
     with site.db.read() as session:
-        if session.get(Agent, me.agent_id).totp_secret is not None:
+        if session.get_one(Agent, me.agent_id).totp_secret is not None:
             return RedirectResponse("/account", status_code=303)
         context = nav(session, me)
     return site.render(request, "enrol.html", **context, csrf=me.csrf, action="/account/enrol",
@@ -60,7 +60,7 @@ def enrol_submit(request: Request, code: str = Form(""), csrf: str = Form(""), m
     check_csrf(csrf, me.csrf)
     site = site_of(request)
     with site.db.write() as session:
-        codes = signin.confirm_enrolment(session, session.get(Agent, me.agent_id), code, site.now())
+        codes = signin.confirm_enrolment(session, session.get_one(Agent, me.agent_id), code, site.now())
     if codes is None:
         return site.render(request, "enrol.html", 400, error="That code is not right; try the next one.",
                            csrf=me.csrf, action="/account/enrol", **enrolment_context(site, me.agent_id))

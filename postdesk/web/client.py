@@ -8,7 +8,7 @@ then the client is the rightmost address in X-Forwarded-For that is not itself a
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable
+from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -41,5 +41,5 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: tuple[N
 def is_https(scheme: str, peer: str | None, forwarded_proto: str | None, trusted: tuple[Network, ...]) -> bool:
     if scheme == "https":
         return True
-    return bool(forwarded_proto) and _trusted(peer or "", trusted) and \
+    return forwarded_proto is not None and _trusted(peer or "", trusted) and \
         forwarded_proto.split(",")[-1].strip().lower() == "https"

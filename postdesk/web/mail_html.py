@@ -104,6 +104,6 @@ def body_policy(allow_remote: bool) -> str:
 
 DOCUMENT = """<!doctype html>
 <html><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
-<style>body{{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2330;margin:12px;overflow-wrap:anywhere}}
-img{{max-width:100%;height:auto}} table{{max-width:100%}}</style></head>
+<style>body{{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2330;margin:12px;
+overflow-wrap:anywhere}} img{{max-width:100%;height:auto}} table{{max-width:100%}}</style></head>
 <body>{body}</body></html>"""

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from datetime import datetime
-from typing import Callable
+from collections.abc import Callable
 
 import uvicorn
 
@@ -27,11 +27,11 @@ log = logging.getLogger("postdesk.web")
 class WebServer:
     def __init__(self, settings: Settings, db: Database, now: Callable[[], datetime] = utcnow):
         self.settings = settings
-        tls = {"ssl_certfile": str(settings.web_tls_cert), "ssl_keyfile": str(settings.web_tls_key)} \
-            if settings.web_tls_cert else {}
+        tls = settings.web_tls_cert is not None
         config = uvicorn.Config(create_app(settings, db, now), host=settings.web_host, port=settings.web_port,
                                 proxy_headers=False, server_header=False, access_log=False, log_level="warning",
-                                lifespan="off", **tls)
+                                lifespan="off", ssl_certfile=str(settings.web_tls_cert) if tls else None,
+                                ssl_keyfile=str(settings.web_tls_key) if tls else None)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="postdesk-web", daemon=True)
         self.url = ""

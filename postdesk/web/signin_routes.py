@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from models import Agent
 from postdesk.accounts import sessions, signin, totp
-from postdesk.web.auth import STEP_PAGES, at_step, check_csrf, session_viewer
+from postdesk.web.auth import STEP_PAGES, SignInNeeded, at_step, check_csrf, session_viewer
 from postdesk.web.site import FORM_COOKIE, SESSION_COOKIE, site_of
 
 router = APIRouter()
@@ -53,7 +53,7 @@ def signin_submit(request: Request, email: str = Form(""), password: str = Form(
         attempt = signin.check_password(session, email, password, address, now)
         if attempt.ok:
             sessions.end(session, request.cookies.get(SESSION_COOKIE))
-            agent = session.get(Agent, attempt.agent_id)
+            agent = session.get_one(Agent, attempt.agent_id)
             step = signin.next_step(session, agent, "password")
             token, _ = sessions.start(session, agent.id, step, now)
     if not attempt.ok:
@@ -68,7 +68,9 @@ def _advance(request: Request, done: str) -> tuple[str, str]:
     now = site.now()
     with site.db.write() as session:
         row = sessions.find(session, request.cookies.get(SESSION_COOKIE), now, site.limits)
-        agent = session.get(Agent, row.agent_id)
+        if row is None:  # it ended since this request's step was checked
+            raise SignInNeeded()
+        agent = session.get_one(Agent, row.agent_id)
         step = signin.next_step(session, agent, done)
         token, _ = sessions.advance(session, row, step, now)
     return token, step
@@ -86,7 +88,7 @@ def code_submit(request: Request, code: str = Form(""), csrf: str = Form("")):
     check_csrf(csrf, me.csrf)
     site = site_of(request)
     with site.db.write() as session:
-        attempt = signin.check_second_factor(session, session.get(Agent, me.agent_id), code, site.address(request),
+        attempt = signin.check_second_factor(session, session.get_one(Agent, me.agent_id), code, site.address(request),
                                              site.now())
     if not attempt.ok:
         return _refused(attempt, "That code is not right.", lambda status, error: site.render(
@@ -106,7 +108,7 @@ def password_submit(request: Request, new: str = Form(""), repeat: str = Form(""
     check_csrf(csrf, me.csrf)
     site = site_of(request)
     with site.db.write() as session:
-        why = signin.set_password(session.get(Agent, me.agent_id), new, repeat)
+        why = signin.set_password(session.get_one(Agent, me.agent_id), new, repeat)
     if why:
         return site.render(request, "signin_password.html", 400, error=why[0].upper() + why[1:] + ".", csrf=me.csrf)
     return _to_step(request, *_advance(request, "new_password"))
@@ -114,7 +116,7 @@ def password_submit(request: Request, new: str = Form(""), repeat: str = Form(""
 
 def enrolment_context(site, agent_id: int) -> dict:
     with site.db.write() as session:
-        agent = session.get(Agent, agent_id)
+        agent = session.get_one(Agent, agent_id)
         secret = signin.enrolment_secret(agent)
         uri = totp.provisioning_uri(secret, agent.email)
     return {"qr": totp.qr_svg(uri), "secret": secret}
@@ -133,7 +135,7 @@ def enrol_submit(request: Request, code: str = Form(""), csrf: str = Form("")):
     check_csrf(csrf, me.csrf)
     site = site_of(request)
     with site.db.write() as session:
-        codes = signin.confirm_enrolment(session, session.get(Agent, me.agent_id), code, site.now())
+        codes = signin.confirm_enrolment(session, session.get_one(Agent, me.agent_id), code, site.now())
     if codes is None:
         return site.render(request, "enrol.html", 400, error="That code is not right; try the next one.",
                            csrf=me.csrf, action="/signin/enrol", **enrolment_context(site, me.agent_id))

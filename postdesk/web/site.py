@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -33,7 +33,7 @@ class Site:
     trusted: tuple[client.Network, ...]
 
     @classmethod
-    def build(cls, settings: Settings, db: Database, now: Callable[[], datetime]) -> "Site":
+    def build(cls, settings: Settings, db: Database, now: Callable[[], datetime]) -> Site:
         templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
                                 trim_blocks=True, lstrip_blocks=True)
         templates.filters["when"] = _when
@@ -82,5 +82,5 @@ def _when(moment: datetime | str | None) -> str:
     if moment is None:
         return ""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M UTC")

@@ -38,7 +38,7 @@ def _filters(request: Request) -> queues.Filters:
         department=_int(q.get("department")),
         status=q.get("status") if q.get("status") in ("new", "open", "pending", "resolved", "closed") else None,
         assignee=q.get("assignee") if q.get("assignee") in ("me", "none") or _int(q.get("assignee")) else None,
-        sort=q.get("sort") if q.get("sort") in queues.SORTS else "updated",
+        sort=sort if (sort := q.get("sort")) in queues.SORTS and sort else "updated",
         descending=q.get("order") != "asc")
 
 
@@ -85,10 +85,12 @@ def ticket_page(ticket_id: int, request: Request, me: Viewer = Depends(viewer)):
         if (into := work_routes.merged_into(session, ticket_id)) is not None:
             return RedirectResponse(f"/tickets/{into}?merged={ticket_id}", status_code=303)
         detail = ticket_detail(session, ticket_id)
+        if detail is None:  # access found it: only a concurrent erasure removes it in between
+            raise HTTPException(404)
         assignee = session.execute(select(Agent.name, Agent.email).join(Ticket, Ticket.assignee_id == Agent.id)
                                    .where(Ticket.id == ticket_id)).first()
         html = dict(session.execute(select(Message.id, Message.html_body).where(
-            Message.ticket_id == ticket_id, Message.html_body != "")).all())
+            Message.ticket_id == ticket_id, Message.html_body != "")).tuples().all())
         context = nav(session, me)
     for m in detail["messages"]:
         m["rule_text"] = RULES.get(m["thread_rule"], m["thread_rule"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the benches are 
 from bench.channel_swap import field_name, is_channel, split_header, swapped, without_channel  # noqa: E402
 from models.mail.parse import parse  # noqa: E402
 
-RECEIVED_AT = datetime(2002, 12, 31, tzinfo=timezone.utc)
+RECEIVED_AT = datetime(2002, 12, 31, tzinfo=UTC)
 
 names = st.sampled_from([b"Received", b"From", b"To", b"Subject", b"List-Id", b"List-Post", b"Precedence", b"Sender",
                          b"Return-Path", b"X-Mailer", b"Content-Type", b"Delivered-To", b"X-Beenthere", b"Date"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 
@@ -30,7 +30,7 @@ def test_online_on_a_slice_of_the_corpus(corpus_dir):
     examples = []
     for label in ("ham", "spam"):
         for i, path in enumerate(sorted((corpus_dir / label).iterdir())[::10]):
-            msg = parse(strip_mbox_from(path.read_bytes()), received_at=datetime(2002, 12, 31, tzinfo=timezone.utc))
+            msg = parse(strip_mbox_from(path.read_bytes()), received_at=datetime(2002, 12, 31, tzinfo=UTC))
             examples.append((spam_filter.features(msg), label, float(i)))
     result = figures(online(examples, _Learner()))
     assert result.one_minus_roca < 2.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 
@@ -75,10 +75,10 @@ def test_time_split_trains_on_the_earliest():
 
 def test_message_time_falls_back_to_first_received_when_date_lies():
     received = "from a by b; Thu, 22 Aug 2002 08:17:21 -0400"
-    lying = message("x", date=datetime(2035, 1, 1, tzinfo=timezone.utc), headers=[("received", received)])
-    assert datetime.fromtimestamp(message_time(lying), timezone.utc).year == 2002
-    honest = message("x", date=datetime(2002, 8, 22, 12, 0, tzinfo=timezone.utc), headers=[("received", received)])
-    assert message_time(honest) == datetime(2002, 8, 22, 12, 0, tzinfo=timezone.utc).timestamp()
+    lying = message("x", date=datetime(2035, 1, 1, tzinfo=UTC), headers=[("received", received)])
+    assert datetime.fromtimestamp(message_time(lying), UTC).year == 2002
+    honest = message("x", date=datetime(2002, 8, 22, 12, 0, tzinfo=UTC), headers=[("received", received)])
+    assert message_time(honest) == datetime(2002, 8, 22, 12, 0, tzinfo=UTC).timestamp()
 
 
 def test_best_cutoffs_avoid_false_positives():

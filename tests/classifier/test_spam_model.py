@@ -56,7 +56,7 @@ def test_without_prior_messages_class_probabilities_are_bernoulli_nb_formula():
     x = (rng.random((40, 30)) < 0.3).astype(np.int64)
     y = np.array(["ham"] * 25 + ["spam"] * 15)
     model = CountModel(30, ScoringParams(alpha=0.5, s=0.0, prior_messages=0.0))
-    for row, label in zip(x, y):
+    for row, label in zip(x, y, strict=True):
         model.learn(np.flatnonzero(row), label)
     nb = BernoulliNB(alpha=0.5, force_alpha=True).fit(x, y)
     p_ham, p_spam = np.exp(nb.feature_log_prob_)
@@ -113,7 +113,7 @@ def test_the_channel_moves_the_body_odds_at_most_by_its_limit(body, channel, lim
 def test_list_and_relay_clues_cannot_outvote_the_body():
     model = CountModel(N)
     via = channel_start(N)  # the channel's part of the space
-    for i in range(30):
+    for _ in range(30):
         model.learn(np.array([1, 2, 3, via + 1, via + 2]), "ham")  # a list that carried only ham
         model.learn(np.array([4, 5, 6, via + 9]), "spam")
     spam_on_the_list = model.score(np.array([4, 5, 6, via + 1, via + 2])).probability

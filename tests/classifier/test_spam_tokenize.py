@@ -145,9 +145,11 @@ def test_a_list_footer_adds_no_tokens(text):
 def test_list_footers_are_cut_and_a_signature_is_kept():
     signature = "thanks\n-- \nAlice Example\nhttp://alice.example.org/\n"
     assert without_list_footer(signature) == signature
-    ilug = "the patch works\n-- \nIrish Linux Users' Group: ilug@linux.ie\nhttp://www.linux.ie/mailman/listinfo/ilug for (un)subscription information.\n"
+    ilug = ("the patch works\n-- \nIrish Linux Users' Group: ilug@linux.ie\n"
+            "http://www.linux.ie/mailman/listinfo/ilug for (un)subscription information.\n")
     assert without_list_footer(ilug) == "the patch works\n"
-    sponsored = "see you\n-------------------------------------------------------\nThis sf.net email is sponsored by: a geek shop\n"
+    sponsored = ("see you\n-------------------------------------------------------\n"
+                 "This sf.net email is sponsored by: a geek shop\n")
     assert without_list_footer(sponsored) == "see you\n"
 
 

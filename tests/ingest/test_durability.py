@@ -67,7 +67,10 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(settings, tmp_path
         server = serve()
         sender = Sender(server.port, next_n, acknowledged)
         sender.start()
-        time.sleep(rng.uniform(0.3, 1.5))
+        # The moment: after a random number of replies, so the kill finds the edge and the runner
+        # somewhere in the middle of their work, on a fast machine or a slow one.
+        wanted = len(acknowledged) + rng.randint(4, 12)
+        wait_for(lambda n=wanted: len(acknowledged) >= n, 60, what=f"{wanted} acknowledged messages")
         server.kill()
         sender.stop.set()
         sender.join(10)

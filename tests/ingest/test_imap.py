@@ -32,7 +32,8 @@ class Crash(BaseException):
 
 
 def message(n: int, body: bytes = b"Hello, it is broken.\n") -> bytes:
-    head = f"From: customer{n}@example.org\nTo: support@example.com\nSubject: case {n}\nMessage-ID: <{n}.{time.time_ns()}@example.org>\n\n"
+    head = (f"From: customer{n}@example.org\nTo: support@example.com\nSubject: case {n}\n"
+            f"Message-ID: <{n}.{time.time_ns()}@example.org>\n\n")
     return head.encode() + body
 
 
@@ -61,7 +62,7 @@ class Running:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=poller.run, args=(self.stop,), daemon=True)
 
-    def __enter__(self) -> "Running":
+    def __enter__(self) -> Running:
         self.thread.start()
         return self
 
@@ -153,16 +154,15 @@ def test_mail_reaching_the_folder_as_idle_begins_waits_at_most_the_poll_interval
 
 def test_mail_that_arrives_during_a_sync_does_not_wait_for_the_idle_renewal(make_account, mua, spool, data_dir,
                                                                            monkeypatch):
-    sync_all = ImapPoller._sync_all
-    arrivals = [message(1)]
+    sync_folder, arrivals = FolderSync.run, [message(1)]
 
-    def mail_arrives_as_the_sync_ends(self, client, state):  # the window before IDLE starts
-        synced = sync_all(self, client, state)
+    def mail_arrives_as_the_sync_ends(self, folder):  # INBOX is the only folder: the window before IDLE starts
+        synced = sync_folder(self, folder)
         if arrivals:
             mua.append("INBOX", arrivals.pop())
         return synced
 
-    monkeypatch.setattr(ImapPoller, "_sync_all", mail_arrives_as_the_sync_ends)
+    monkeypatch.setattr(FolderSync, "run", mail_arrives_as_the_sync_ends)
     with Running(ImapPoller(make_account(poll_interval=300), spool, data_dir)):
         wait_for(lambda: spool.pending(), timeout=5, what="the message that came during the sync")
 

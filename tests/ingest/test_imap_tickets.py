@@ -88,4 +88,4 @@ def test_a_message_fetched_over_imap_keeps_where_it_lies_on_the_server(postdesk,
                                         ImapCopy.uidvalidity, ImapCopy.uid)
                                  .join(ImapCopy, ImapCopy.message_id == Message.id).order_by(ImapCopy.uid)).all()
     assert [tuple(c) for c in copies] == [(f"imap-e2e-{n}@example.org", "helpdesk", "INBOX", uidvalidity, uid)
-                                          for n, uid in zip((4, 5), uids)]
+                                          for n, uid in zip((4, 5), uids, strict=True)]

@@ -177,6 +177,7 @@ def test_the_corpus_imported_as_an_mbox_lands_on_tickets(settings, tmp_path, cor
     box = mailbox.mbox(path)
     assert len(box) == len(files) == 3000
     distinct = {raw_sha256(normalise_crlf(unescape_mboxrd(box.get_bytes(key)))) for key in box.keys()}
+    box.close()
 
     assert summary(cli(settings, "import", "mbox", str(path), timeout=600)) == SUMMARY.format(
         len(distinct), len(files) - len(distinct))

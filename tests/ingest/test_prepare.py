@@ -14,6 +14,7 @@ from ingest.spool import Entry
 from models import Message
 from models.mail.envelope import Envelope
 from models.mail.mime_limits import ParseLimits
+from serve import spawned_children
 
 OPTIONS = PrepareOptions(ParseLimits(), (), 5000, 1 << 22)
 
@@ -41,7 +42,7 @@ def test_a_batch_whose_worker_died_is_prepared_inline():
     preparer = Preparer(1)
     try:
         preparer.submit(entries, OPTIONS).result()  # the worker is up
-        for pid in list(preparer._pool._processes):
+        for pid in spawned_children(os.getpid()):
             os.kill(pid, signal.SIGKILL)
             with suppress(ChildProcessError):  # the pool's own thread may reap it first
                 os.waitpid(pid, 0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from models.mail.message import ParsedMessage
 from models.mail.parse import ParseLimits, normalise_crlf, parse, raw_sha256, strip_mbox_from
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + bytes(range(256)) + b"\r\n\n\r%%EOF\n"
 FIXTURES = sorted(DATA.glob("*.eml"))
 
@@ -71,7 +71,7 @@ def test_missing_message_id_is_synthesised_from_the_raw_hash():
     parsed = load("missing-message-id.eml")
     assert parsed.message_id == f"{parsed.raw_sha256}@postdesk.invalid"
     assert "message-id-missing" in parsed.flags
-    assert parsed.date == datetime(2002, 9, 3, 8, 0, tzinfo=timezone.utc)
+    assert parsed.date == datetime(2002, 9, 3, 8, 0, tzinfo=UTC)
 
 
 def test_unknown_charset_is_decoded_leniently_and_noted():
@@ -93,7 +93,7 @@ def test_pdf_attachment_round_trips_byte_identical():
     [pdf] = parsed.attachments
     assert (pdf.filename, pdf.content_type, pdf.payload, pdf.inline) == ("invoice.pdf", "application/pdf", PDF, False)
     assert parsed.text == "Please find the invoice attached. € 12.\n"
-    assert parsed.date == datetime(2002, 9, 6, 13, 30, tzinfo=timezone.utc)
+    assert parsed.date == datetime(2002, 9, 6, 13, 30, tzinfo=UTC)
 
 
 def test_tnef_winmail_dat_is_an_attachment():
@@ -226,8 +226,8 @@ def test_message_id_without_an_id_is_flagged():
 
 
 @pytest.mark.parametrize(("value", "expected", "flag"), [
-    ("Tue, 03 Sep 2002 10:00:00 +0200", datetime(2002, 9, 3, 8, 0, tzinfo=timezone.utc), None),
-    ("Tue, 03 Sep 2002 10:00:00", datetime(2002, 9, 3, 10, 0, tzinfo=timezone.utc), None),
+    ("Tue, 03 Sep 2002 10:00:00 +0200", datetime(2002, 9, 3, 8, 0, tzinfo=UTC), None),
+    ("Tue, 03 Sep 2002 10:00:00", datetime(2002, 9, 3, 10, 0, tzinfo=UTC), None),
     ("2002/09/14 Sat 02:29:32 CDT", RECEIVED, "date-invalid"),
     ("", RECEIVED, "date-missing"),
 ])
@@ -238,7 +238,7 @@ def test_dates_are_aware(value, expected, flag):
 
 def test_naive_received_time_is_taken_as_utc():
     parsed = parse(b"Subject: x\r\n\r\n", received_at=datetime(2024, 1, 1))
-    assert parsed.date == datetime(2024, 1, 1, tzinfo=timezone.utc)
+    assert parsed.date == datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def test_headers_are_listed_in_order_capped_in_size_and_number():
@@ -342,7 +342,8 @@ def test_a_charset_mail_parser_refuses_is_read_by_the_stdlib():
 
 
 def test_an_attached_message_the_generator_refuses_is_still_kept():
-    raw = b"Subject: x\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: multipart/signed;\r\n\t\x98\r\n\r\nsigned\r\n"
+    raw = (b"Subject: x\r\nContent-Type: message/rfc822\r\n\r\n"
+           b"Subject: inner\r\nContent-Type: multipart/signed;\r\n\t\x98\r\n\r\nsigned\r\n")
     [attached] = parse(raw, received_at=RECEIVED).attachments
     assert attached.content_type == "message/rfc822" and attached.payload.startswith(b"Subject: inner\r\n")
 

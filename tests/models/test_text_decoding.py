@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from hypothesis import given, strategies as st
 
@@ -27,7 +27,7 @@ def test_pure_windows_1252_reads_as_before():
 
 def test_an_8bit_subject_without_smtputf8_is_read_run_by_run():
     raw = b"From: a@example.org\r\nSubject: caf\xc3\xa9 \xff\xfe na\xefve\r\n\r\nhi\r\n"
-    assert parse(raw, received_at=datetime.now(timezone.utc)).subject == "café ÿþ naïve"
+    assert parse(raw, received_at=datetime.now(UTC)).subject == "café ÿþ naïve"
 
 
 @given(st.lists(st.tuples(st.text(STORABLE, max_size=12), st.lists(STRAY, max_size=3)), max_size=8))

@@ -382,5 +382,6 @@ def test_serve_says_where_the_data_lives_and_how_to_send_a_test_mail_and_stops_o
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+            proc.stdout.close()
         assert proc.wait(timeout=60) == 0
     assert "Traceback" not in (tmp_path / "serve.log").read_text()

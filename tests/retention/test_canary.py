@@ -38,6 +38,7 @@ from tickets.mailbox_rows import sync_mailboxes
 from tickets.signing import MessageIdSigner
 from tickets.spam_marks import mark_message
 from tickets.work import add_note, merge
+from waiting import wait_for
 
 BOB = "bob@example.net"
 
@@ -71,15 +72,12 @@ def send(port: int, msg: EmailMessage, sender: str) -> None:
 
 
 def stored(app: App, header: str, timeout: float = 60.0) -> Message:
-    """The message once the server stored it (waiting for that fact, with a deadline)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """The message once the server stored it."""
+    def lookup() -> Message | None:
         with app.db.read() as session:
-            message = session.scalars(select(Message).where(Message.message_id_header == header.strip("<>"))).first()
-        if message is not None:
-            return message
-        time.sleep(0.05)
-    raise TimeoutError(f"{header} not stored within {timeout}s")
+            return session.scalars(select(Message).where(Message.message_id_header == header.strip("<>"))).first()
+
+    return wait_for(lookup, timeout, what=f"{header} to be stored")
 
 
 def learn(app: App, message: Message, label: str) -> Features:

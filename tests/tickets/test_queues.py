@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 
@@ -11,7 +11,7 @@ from models.db import Database
 from tickets import queues
 from tickets.queues import Filters, Scope
 
-T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -47,7 +47,8 @@ def world(db):
                 "tickets": {k: v.id for k, v in made.items()}}
 
 
-def subjects(db, key, scope, filters=Filters(), **kw):
+def subjects(db, key, scope, filters=None, **kw):
+    filters = filters or Filters()
     with db.read() as s:
         return [r["subject"] for r in queues.page(s, key, scope, filters, **kw).rows]
 

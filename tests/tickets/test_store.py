@@ -5,7 +5,6 @@ last reference, after the commit, and the sweep removes what a crash left."""
 from __future__ import annotations
 
 import os
-import time
 from email.message import EmailMessage
 
 import numpy as np
@@ -20,6 +19,7 @@ from models import (
 from models.blobstore import BlobStore
 from query_plans import full_scans
 from test_spam_flow import delivered, teach
+from waiting import wait_for
 
 PDF = b"%PDF-1.4\n" + os.urandom(2000) + b"\n%%EOF\n"
 _ids = iter(range(10**6))
@@ -103,7 +103,7 @@ def test_an_erased_messages_spam_label_is_unlearned_bit_for_bit(postdesk):
     assert erase(postdesk, erased_one.id).spam_labels == 1
 
     after = live_counts(postdesk)
-    assert all(np.array_equal(a, b) for a, b in zip(after, never_learned_it))
+    assert all(np.array_equal(a, b) for a, b in zip(after, never_learned_it, strict=True))
     with postdesk.app.db.read() as session:
         assert session.scalars(select(SpamLabel.key).where(SpamLabel.key.like("message:%"))).all() == [f"message:{kept.id}"]
         rebuilt, _ = model_from_ledger(session, spam_filter.model.n_features)
@@ -272,9 +272,6 @@ def test_serve_sweeps_the_blob_files_a_crash_left_when_its_runner_starts(setting
     orphan = blobs.path(blobs.put(b"an erasure committed; the crash came before its unlink"))
     server = serve()
     try:
-        deadline = time.monotonic() + 60
-        while orphan.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not orphan.exists()
+        wait_for(lambda: not orphan.exists(), 60, what="serve's runner to sweep the orphan blob")
     finally:
         assert server.terminate() == 0

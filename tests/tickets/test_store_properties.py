@@ -74,7 +74,7 @@ def test_erasing_any_subset_deletes_exactly_its_rows_and_files(desk, plans):
     prefix = f"p{next(_runs)}x{time.time_ns()}"
     ids = write(app, runner, prefix, plans)
     before = snapshot(app)
-    erased = [i for i, plan in zip(ids, plans) if plan["erase"]]
+    erased = [i for i, plan in zip(ids, plans, strict=True) if plan["erase"]]
 
     with app.db.write() as session:
         app.store.erase(session, erased)
@@ -110,7 +110,7 @@ def write(app: App, runner, prefix: str, plans: list[dict]) -> list[int]:
     ids = [by_header[m] for m in message_ids]
     spam_filter = app.live_model().filter
     with app.db.write() as session:
-        for message_id, plan in zip(ids, plans):
+        for message_id, plan in zip(ids, plans, strict=True):
             if plan["label"]:
                 mark_message(session, message_id, plan["label"], store=app.store, spam_filter=spam_filter, actor="agent")
     return ids

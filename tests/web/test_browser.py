@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import threading
-import time
 from pathlib import Path
 
 import pyotp
@@ -14,6 +13,7 @@ import pytest
 from conftest import ROOT
 from postdesk.web.server import WebServer
 from tickets import search
+from waiting import wait_for
 from webhelp import PASSWORD, db, make_agent  # noqa: F401
 
 CHROMIUM = "/usr/bin/chromium"
@@ -81,15 +81,6 @@ def browser_page():
         yield page
         context.close()
         browser.close()
-
-
-def wait_for(fact, timeout: float = 20.0, what: str = "the fact"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if fact():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
 def test_an_agent_signs_in_reads_hostile_mail_safely_and_finds_it_by_search(postdesk, db, browser_page):

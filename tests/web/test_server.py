@@ -53,6 +53,9 @@ def test_postdesk_web_serves_only_the_web_view_until_sigterm(settings, db):
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 def test_postdesk_web_on_a_taken_port_says_so_in_one_line(settings, db):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pyotp
 import pytest
@@ -19,7 +19,7 @@ from postdesk.web.app import create_app
 from tickets.mailbox_rows import sync_mailboxes
 
 PASSWORD = "correct horse battery staple"
-T0 = datetime(2026, 12, 7, 10, 0, 5, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 7, 10, 0, 5, tzinfo=UTC)
 
 
 @dataclass

@@ -122,9 +122,10 @@ class MessageStore:
     def forget_learned(self, session: Session, message_ids: Sequence[int]) -> Forgotten:
         """What the spam filter learned from these messages, forgotten ahead of their erasure: one
         rewrite of the saved versions for many messages instead of one per `erase` call."""
-        ids, rows = sorted(set(message_ids)), []
+        ids, rows = sorted(set(message_ids)), list[tuple[int, str | None]]()
         for i in range(0, len(ids), 500):
-            rows += session.execute(select(Message.id, Message.raw_sha256).where(Message.id.in_(ids[i:i + 500]))).all()
+            chunk = select(Message.id, Message.raw_sha256).where(Message.id.in_(ids[i:i + 500]))
+            rows += session.execute(chunk).tuples()
         return forget(session, self.spam_dir, spam_keys(rows))
 
     def naming(self, session: Session, address: str) -> Naming:
@@ -152,7 +153,7 @@ class MessageStore:
     def release_unused(self, session: Session, blob_ids: Sequence[int]) -> int:
         """Of these blobs, remove those nothing counts any more, rows and files (what an erasure's
         batch released when a crash came between its commit and the unlinks); how many went."""
-        ids, zero = sorted(set(blob_ids)), []
+        ids, zero = sorted(set(blob_ids)), list[str]()
         for i in range(0, len(ids), 500):
             zero += session.scalars(select(Blob.sha256).where(Blob.id.in_(ids[i:i + 500]), Blob.refcount <= 0)).all()
         return _blobs.release(session, self.blobs, zero)

@@ -15,7 +15,7 @@ from sqlalchemy import DateTime, bindparam, event, exists, select, text
 from sqlalchemy.orm import Session
 
 from models import Attachment, Blob
-from models.base import utcnow
+from models.base import table, utcnow
 from models.blobstore import BlobStore
 from models.db import Database
 from tickets.store.sql import Statement
@@ -24,7 +24,7 @@ log = logging.getLogger("postdesk.store")
 
 _PENDING = "postdesk.released_blobs"
 
-_BLOBS = Blob.__table__
+_BLOBS = table(Blob)
 _ZERO_ROW = Statement(text("INSERT INTO blobs (sha256, size, refcount, created_at) VALUES (:sha256, 0, 0, :now) "
                            "ON CONFLICT (sha256) DO NOTHING").bindparams(bindparam("now", type_=DateTime(timezone=True))))
 _DELETE_ZERO = Statement(_BLOBS.delete().where(
@@ -74,7 +74,7 @@ def sweep(db: Database, blobs: BlobStore) -> dict[str, int]:
     for prefix in (f"{n:02x}" for n in range(256)):
         in_range = Blob.sha256.between(prefix, prefix + "g")  # every sha256 starting with `prefix`
         with db.read() as session:  # before the files: a blob committed in between is then a suspect, kept
-            rows = dict(session.execute(select(Blob.sha256, Blob.refcount).where(in_range)).all())
+            rows = dict(session.execute(select(Blob.sha256, Blob.refcount).where(in_range)).tuples().all())
         files = blobs.files(prefix)
         counted = {digest for digest, refcount in rows.items() if refcount > 0}
         suspects = (files - counted) | (set(rows) - counted)

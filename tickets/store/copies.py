@@ -20,7 +20,9 @@ from models import (
     Attachment, Blob, Contact, ImapCopy, Message, OutboxMail, RawMessage, Recipient, SenderRule, SpamEvent, SpamLabel,
     SpamVerdict, Ticket, TicketParticipant,
 )
+from models.base import table
 from models.blobstore import BlobStore
+from models.db import count
 from tickets.store.labels import message_key
 from tickets.store.record import ImapOrigin, StoreHook
 
@@ -86,7 +88,7 @@ HANGING = {"raw_messages": RawMessage, "recipients": Recipient, "attachments": A
 
 def rows_hanging_on(session: Session, ids: list[int]) -> dict[str, int]:
     """How many rows of each table hanging on these messages (by their indexed message_id)."""
-    return {name: session.scalar(select(func.count()).select_from(model).where(model.message_id.in_(ids)))
+    return {name: count(session, select(func.count()).select_from(model).where(table(model).c.message_id.in_(ids)))
             for name, model in HANGING.items()}
 
 
@@ -98,8 +100,8 @@ def _hanging_on(session: Session, blobs: BlobStore, ids: list[int], copies: Copi
     copies.verdicts += counts["verdicts"]
     copies.outbox += counts["outbox"]
     copies.spam_labels += session.scalars(select(SpamLabel.key).where(SpamLabel.message_id.in_(ids))).all()
-    copies.spam_events += session.scalar(select(func.count()).select_from(SpamEvent)
-                                         .where(SpamEvent.key.in_([message_key(i) for i in ids])))
+    copies.spam_events += count(session, select(func.count()).select_from(SpamEvent)
+                                .where(SpamEvent.key.in_([message_key(i) for i in ids])))
     copies.imap_copies += [ImapOrigin(*row) for row in _rows(session, select(
         ImapCopy.account, ImapCopy.folder, ImapCopy.uidvalidity, ImapCopy.uid).where(ImapCopy.message_id.in_(ids)))]
     blob_ids = select(Attachment.blob_id).where(Attachment.message_id.in_(ids)).scalar_subquery()
@@ -111,4 +113,4 @@ def _chunks(ids: list[int]) -> list[list[int]]:
 
 
 def _rows(session: Session, statement) -> list:
-    return session.execute(statement).all()
+    return list(session.execute(statement).all())

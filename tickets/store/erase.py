@@ -27,7 +27,8 @@ from models import (
     TicketParticipant,
 )
 from models.blobstore import BlobStore
-from models.base import utcnow
+from models.base import table, utcnow
+from models.db import count
 from tickets.store.blobs import release_after_commit
 from tickets.store.copies import rows_hanging_on
 from tickets.store.labels import spam_keys
@@ -36,8 +37,8 @@ from tickets.store.sql import Statement
 
 _CHUNK = 500  # ids per lookup, well under SQLite's bound-parameter limit
 _NAMED = ("to", "cc")  # the recipients that take part in a ticket, with the sender
-_M, _T, _C, _P = Message.__table__, Ticket.__table__, Contact.__table__, TicketParticipant.__table__
-_N = TicketNote.__table__
+_M, _T, _C, _P = table(Message), table(Ticket), table(Contact), table(TicketParticipant)
+_N = table(TicketNote)
 
 _DELETE_MESSAGE = Statement(_M.delete().where(_M.c.id == bindparam("id")))
 _DELETE_TICKET = Statement(_T.delete().where(_T.c.id == bindparam("id")))
@@ -88,13 +89,13 @@ def _erase_chunk(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook],
     _drop_participants(session, {(t, a) for t, a in brought_in if t in surviving}, erased)
     _drop_notes_naming(session, {(m.ticket_id, m.from_address) for m in messages if m.ticket_id in surviving}, erased)
     _replace_subjects(session, [m for m in messages if m.thread_rule == "new" and m.ticket_id in surviving])
-    drop_contacts(session, contacts - {None}, erased)
+    drop_contacts(session, {c for c in contacts if c is not None}, erased)
     zero = session.scalars(select(Blob.sha256).where(Blob.id.in_(blob_ids), Blob.refcount <= 0)).all()
     erased.blobs += len(zero)
     release_after_commit(session, blobs, zero)
 
 
-def _forget_learned(session: Session, spam_dir: Path | None, messages: list, erased: Erased) -> None:
+def _forget_learned(session: Session, spam_dir: Path | None, messages: Sequence, erased: Erased) -> None:
     """Whatever the spam filter learned from these messages: as stored mail, or as the same bytes
     learned from a file (`postdesk spam learn FILE`, keyed by the raw sha256)."""
     forgotten = forget(session, spam_dir, spam_keys([(m.id, m.raw_sha256) for m in messages]))
@@ -103,7 +104,7 @@ def _forget_learned(session: Session, spam_dir: Path | None, messages: list, era
     erased.spam_versions += forgotten.versions
 
 
-def brought(session: Session, messages: list) -> set[tuple[int, str]]:
+def brought(session: Session, messages: Sequence) -> set[tuple[int, str]]:
     """(ticket, address) of each participant these messages name: sender, To and Cc."""
     brought = {(m.ticket_id, m.from_address) for m in messages if m.ticket_id is not None and m.from_address}
     named = select(Message.ticket_id, Recipient.address).join(Recipient, Recipient.message_id == Message.id).where(
@@ -120,9 +121,10 @@ def _count_cascades(session: Session, ids: list[int], erased: Erased) -> None:
 def _drop_tickets(session: Session, tickets: set[int], erased: Erased) -> None:
     """Delete these tickets (their participants go by the cascade)."""
     if tickets:
-        erased.participants += session.scalar(select(func.count()).select_from(TicketParticipant)
-                                              .where(TicketParticipant.ticket_id.in_(tickets)))
-        erased.notes += session.scalar(select(func.count()).select_from(TicketNote).where(TicketNote.ticket_id.in_(tickets)))
+        erased.participants += count(session, select(func.count()).select_from(TicketParticipant)
+                                     .where(TicketParticipant.ticket_id.in_(tickets)))
+        erased.notes += count(session, select(func.count()).select_from(TicketNote)
+                              .where(TicketNote.ticket_id.in_(tickets)))
         erased.tickets += _DELETE_TICKET.many(session, [{"id": t} for t in sorted(tickets)])
 
 

@@ -8,16 +8,17 @@ from sqlalchemy import JSON, bindparam, func, select
 from classifier import ledger
 from classifier.features import Features
 from models import AuditEvent, Message, Ticket
+from models.base import table
 from tickets.store.sql import Statement
 from tickets.store.writes import Writes
 
-_M, _T = Message.__table__, Ticket.__table__
+_M, _T = table(Message), table(Ticket)
 _FLAG = Statement(_M.update().where(_M.c.id == bindparam("message_id")).values(flags=bindparam("flags", type_=JSON)))
 _MESSAGE_CONTACT = Statement(_M.update().where(_M.c.id == bindparam("message_id")).values(contact_id=bindparam("contact_id")))
 _QUEUE = Statement(_T.update().where(_T.c.id == bindparam("ticket_id")).values(queue=bindparam("queue")))
 _TICKET_CONTACT = Statement(_T.update().where(_T.c.id == bindparam("ticket_id")).values(
     contact_id=func.coalesce(_T.c.contact_id, bindparam("contact_id"))))
-_AUDIT = Statement(AuditEvent.__table__.insert())
+_AUDIT = Statement(table(AuditEvent).insert())
 
 
 def message_key(message_id: int) -> str:

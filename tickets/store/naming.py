@@ -15,9 +15,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from models import Contact, Recipient, SenderRule, TicketParticipant
+from models.base import table
 from tickets.store.sql import Statement
 
-_R, _P, _C, _S = Recipient.__table__, TicketParticipant.__table__, Contact.__table__, SenderRule.__table__
+_R, _P, _C, _S = table(Recipient), table(TicketParticipant), table(Contact), table(SenderRule)
 _DELETE_RECIPIENT = Statement(_R.delete().where(_R.c.id == bindparam("id")))
 _DELETE_PARTICIPANT = Statement(_P.delete().where(_P.c.ticket_id == bindparam("ticket_id"),
                                                   _P.c.address == bindparam("address")))

@@ -61,7 +61,7 @@ def redact(session: Session, hooks: Sequence[StoreHook], message_ids: Sequence[i
         for attachment in session.scalars(select(Attachment).where(Attachment.message_id == message.id)):
             attachment.filename = named.sub(PLACEHOLDER, attachment.filename)
         if message.ticket_id is not None:
-            ticket = session.get(Ticket, message.ticket_id)
+            ticket = session.get_one(Ticket, message.ticket_id)
             ticket.subject = named.sub(PLACEHOLDER, ticket.subject)
         if touched:
             changed.append(message.id)

@@ -4,8 +4,7 @@ A `Statement` is a SQLAlchemy Core statement, compiled once per dialect and set 
 SQLAlchemy (quoting, paramstyle, the column types' bind processors for datetimes and JSON, an
 INSERT's Python-side column defaults) and run on the DB-API cursor of the session's connection,
 inside its transaction. What it skips is SQLAlchemy's work around each call (cache key, execution
-context, result object): that doubled the CPU of a statement, and the runner makes about five a
-message (bench/results/store.md). So:
+context, result object), which the runner pays about five times a message (bench/results/store.md). So:
 - statements are module constants whose parameters are `bindparam`s (no IN lists, which SQLAlchemy
   expands at each call: a list of values is an executemany of one row each);
 - rows come back as the driver gives them: a statement here returns only ids and strings;
@@ -18,11 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
+from sqlalchemy import ColumnDefault, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
 
@@ -48,6 +50,13 @@ class Statement:
             return cursor.fetchone() if cursor.description else None
 
         return self._run(session, [params], execute)
+
+    def returned(self, session: Session, params: dict[str, Any]) -> tuple:
+        """The row an INSERT ... RETURNING made."""
+        row = self.one(session, params)
+        if row is None:
+            raise RuntimeError("an INSERT ... RETURNING returned no row")
+        return row
 
     def run(self, session: Session, params: dict[str, Any]) -> int:
         """Run it; how many rows it changed."""
@@ -85,9 +94,9 @@ class Statement:
     def _compile(self, dialect: Dialect, given: tuple[str, ...]) -> _Compiled:
         defaults = _insert_defaults(self.statement, given)
         columns = [*given, *defaults] if defaults is not None else None  # an INSERT's, as Core's column_keys
-        compiled = self.statement.compile(dialect=dialect, column_keys=columns)
-        names = tuple(compiled.positiontup) if compiled.positional else tuple(compiled.binds)
-        processors = {}
+        compiled = cast(SQLCompiler, self.statement.compile(dialect=dialect, column_keys=columns))
+        names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+        processors: dict[str, Callable[[Any], Any]] = {}
         for name in names:
             processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
@@ -110,15 +119,22 @@ def _values(compiled: _Compiled, params: dict[str, Any]) -> tuple | dict:
 def _insert_defaults(statement: ClauseElement, given: tuple[str, ...]) -> dict[str, Callable[[], Any]] | None:
     """For a Core INSERT of a table: the Python-side defaults of the columns not `given` (Core fills
     these in as it executes, which this path skips); None for any other statement."""
-    if not getattr(statement, "is_insert", False) or not hasattr(getattr(statement, "table", None), "columns"):
+    table = getattr(statement, "table", None)
+    if not getattr(statement, "is_insert", False) or not isinstance(table, Table):
         return None
-    makers = {}
-    for column in statement.table.columns:
+    makers: dict[str, Callable[[], Any]] = {}
+    for column in table.columns:
         default = column.default
-        if column.name in given or default is None or not (default.is_scalar or default.is_callable):
+        if column.name in given or not isinstance(default, ColumnDefault):
+            continue
+        if not (default.is_scalar or default.is_callable):  # a SQL expression: the database computes it
             continue
         if default.is_scalar:
-            makers[column.name] = lambda value=default.arg: value
+            makers[column.name] = partial(_constant, default.arg)
         else:  # Core wraps a callable default to take the execution context
-            makers[column.name] = lambda make=default.arg: make(None)
+            makers[column.name] = partial(default.arg, None)
     return makers
+
+
+def _constant(value: Any) -> Any:
+    return value

@@ -2,8 +2,8 @@
 
 What later messages of the same batch read (their contact, ticket, message row and participants,
 for threading) is written at once; the rest (raw bytes, verdicts, recipients, attachments, IMAP
-copies, blob counts) waits for `flush` and goes in one executemany each: a statement costs the
-runner ~0.1 ms of SQLAlchemy's CPU, a message takes a few.
+copies, blob counts) waits for `flush` and goes in one executemany each, as each statement has a
+fixed cost (bench/results/runner.md).
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from sqlalchemy import DateTime, bindparam, case, or_, select, text
 from sqlalchemy.orm import Session
 
 from models import Attachment, Blob, Contact, ImapCopy, Mailbox, Message, RawMessage, Recipient, SpamVerdict, Ticket
-from models.base import utcnow
+from models.base import table, utcnow
 from models.blobstore import BlobStore
 from tickets.filenames import clean_filename, sniff_type
 from tickets.store.record import MessageRecord, StoreHook
 from tickets.store.sql import Statement
 
 _NOW = bindparam("now", type_=DateTime(timezone=True))
-_CONTACTS, _TICKETS, _BLOBS = Contact.__table__, Ticket.__table__, Blob.__table__
+_CONTACTS, _TICKETS, _BLOBS = table(Contact), table(Ticket), table(Blob)
 
 _FIND_CONTACT = Statement(select(_CONTACTS.c.id, _CONTACTS.c.name).where(_CONTACTS.c.address == bindparam("address")))
 # SQL both SQLite (3.35+) and PostgreSQL speak. It returns nothing when another runner added the
@@ -31,20 +31,20 @@ _ADD_CONTACT = Statement(text(
     "ON CONFLICT (address) DO NOTHING RETURNING id").bindparams(_NOW))
 _NAME_CONTACT = Statement(_CONTACTS.update().where(_CONTACTS.c.id == bindparam("contact_id")).values(
     name=bindparam("name")))
-_DEPARTMENT = Statement(select(Mailbox.__table__.c.department_id).where(Mailbox.__table__.c.id == bindparam("mailbox_id")))
+_DEPARTMENT = Statement(select(table(Mailbox).c.department_id).where(table(Mailbox).c.id == bindparam("mailbox_id")))
 _OPEN_TICKET = Statement(_TICKETS.insert().returning(_TICKETS.c.id))
 _ASLEEP = or_(*(_TICKETS.c.status == status for status in ("pending", "resolved", "closed")))
 _WAKE_TICKET = Statement(_TICKETS.update().where(_TICKETS.c.id == bindparam("ticket_id")).values(
     status=case((_ASLEEP, "open"), else_=_TICKETS.c.status), closed_at=case((_ASLEEP, None), else_=_TICKETS.c.closed_at),
     updated_at=bindparam("now", type_=DateTime(timezone=True))))
-_INSERT_MESSAGE = Statement(Message.__table__.insert().returning(Message.__table__.c.id))
+_INSERT_MESSAGE = Statement(table(Message).insert().returning(table(Message).c.id))
 _ADD_PARTICIPANT = Statement(text("INSERT INTO ticket_participants (ticket_id, address) VALUES (:ticket_id, :address) "
                                   "ON CONFLICT DO NOTHING"))
 _COUNT_BLOB = Statement(text(  # the row's lock is held until the commit: see tickets.store.blobs
     "INSERT INTO blobs (sha256, size, refcount, created_at) VALUES (:sha256, :size, :n, :now) "
     "ON CONFLICT (sha256) DO UPDATE SET refcount = blobs.refcount + excluded.refcount").bindparams(_NOW))
 _BLOB_IDS = select(_BLOBS.c.sha256, _BLOBS.c.id).where(_BLOBS.c.sha256.in_(bindparam("sha256s", expanding=True)))
-_LATER = {kind: Statement(model.__table__.insert()) for kind, model in (
+_LATER = {kind: Statement(table(model).insert()) for kind, model in (
     ("raw", RawMessage), ("verdict", SpamVerdict), ("recipient", Recipient), ("imap", ImapCopy),
     ("attachment", Attachment))}
 
@@ -68,7 +68,7 @@ class Writes:
         """Store one message; returns its id."""
         contact_id = self.contact_id(record.from_address, record.from_name) if record.makes_contact else None
         ticket_id = self._ticket(record, contact_id)
-        [message_id] = _INSERT_MESSAGE.one(self.session, _message_row(record, ticket_id, contact_id))
+        [message_id] = _INSERT_MESSAGE.returned(self.session, _message_row(record, ticket_id, contact_id))
         if ticket_id is not None:
             _ADD_PARTICIPANT.many(self.session,
                                   [{"ticket_id": ticket_id, "address": address[:320]} for address in record.participants()])
@@ -85,6 +85,8 @@ class Writes:
         if row is None:
             made = _ADD_CONTACT.one(session, {"address": address, "name": name, "now": utcnow()})
             row = (made[0], name) if made else _FIND_CONTACT.one(session, {"address": address})
+        if row is None:  # theirs was erased in between: this batch fails, and its retry adds one
+            raise RuntimeError("a contact neither added nor found")
         contact_id, known_name = row
         if name and not known_name:
             _NAME_CONTACT.run(session, {"contact_id": contact_id, "name": name})
@@ -98,7 +100,7 @@ class Writes:
             if record.wakes_ticket:
                 _WAKE_TICKET.run(self.session, {"ticket_id": record.ticket_id, "now": record.received_at})
             return record.ticket_id
-        [ticket_id] = _OPEN_TICKET.one(self.session, {
+        [ticket_id] = _OPEN_TICKET.returned(self.session, {
             "subject": record.subject[:1000], "status": "new", "queue": record.queue,
             "mailbox_id": record.mailbox_id, "department_id": self._department(record.mailbox_id),
             "contact_id": contact_id, "linked_ticket_id": record.linked_to,
@@ -106,10 +108,12 @@ class Writes:
         return ticket_id
 
     def _department(self, mailbox_id: int | None) -> int | None:
-        if mailbox_id is not None and mailbox_id not in self.departments:
+        if mailbox_id is None:
+            return None
+        if mailbox_id not in self.departments:
             row = _DEPARTMENT.one(self.session, {"mailbox_id": mailbox_id})
             self.departments[mailbox_id] = row[0] if row else None
-        return self.departments.get(mailbox_id)
+        return self.departments[mailbox_id]
 
     def _later(self, message_id: int, record: MessageRecord) -> None:
         later = self.later
@@ -137,7 +141,7 @@ class Writes:
             now = utcnow()  # in sha256 order: two runners counting the same blobs lock them in one order
             _COUNT_BLOB.many(session, [{"sha256": digest, "size": size, "n": n, "now": now}
                                             for digest, (size, n) in sorted(self.counts.items())])
-            blob_ids = dict(session.execute(_BLOB_IDS, {"sha256s": sorted(self.counts)}).all())
+            blob_ids = dict(session.execute(_BLOB_IDS, {"sha256s": sorted(self.counts)}).tuples().all())
             self.later["attachment"] += [{**row, "blob_id": blob_ids[digest]} for digest, row in self.attachments]
         for kind, rows in self.later.items():
             _LATER[kind].many(session, rows)

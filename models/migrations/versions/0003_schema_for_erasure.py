@@ -94,7 +94,7 @@ def _identity(table: str) -> None:
                             "WHERE table_name = :t AND column_name = 'id'"), {"t": table}).scalar() == "YES":
         return  # downgraded before: 0003's downgrade keeps the identity
     last, called = bind.execute(sa.text(f"SELECT last_value, is_called FROM {table}_id_seq")).one()
-    highest = bind.execute(sa.text(f"SELECT COALESCE(MAX(id), 0) FROM {table}")).scalar()
+    highest = bind.execute(sa.text(f"SELECT COALESCE(MAX(id), 0) FROM {table}")).scalar_one()
     start = max(last + 1 if called else last, highest + 1)
     op.execute(f"ALTER TABLE {table} ALTER COLUMN id DROP DEFAULT")
     op.execute(f"DROP SEQUENCE {table}_id_seq")
