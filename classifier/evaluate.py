@@ -109,7 +109,7 @@ def roc_points(outcomes: Sequence[Outcome], most: int = 200) -> list[list[float]
         return []
     fpr, tpr, _ = roc_curve(y, np.array([o.score for o in outcomes], dtype=np.float64))
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(most, len(fpr))).round().astype(int))
-    return [[round(float(f), 5), round(float(t), 5)] for f, t in zip(fpr[keep], tpr[keep])]
+    return [[round(float(f), 5), round(float(t), 5)] for f, t in zip(fpr[keep], tpr[keep], strict=True)]
 
 
 def score_histogram(outcomes: Sequence[Outcome], bins: int = 20) -> dict:

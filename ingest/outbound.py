@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Callable, Protocol
+from typing import Protocol
+from collections.abc import Callable
 
 from ingest.relay import Relay, RelayError, send
 from ingest.runner import describe_outage, is_outage

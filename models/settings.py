@@ -79,7 +79,7 @@ class ImapAccount(BaseModel):
         return value.lower()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ImapAccount":
+    def _consistent(self) -> ImapAccount:
         if self.tls == "plain" and not is_loopback(self.host):
             raise ValueError('tls "plain" is allowed only for a loopback host; use "implicit" or "starttls"')
         if self.after_import == "move" and not self.move_to:

@@ -15,8 +15,8 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from datetime import time as time_of_day
+from datetime import datetime
+from datetime import time as time_of_day, UTC
 from multiprocessing import get_context
 from typing import TYPE_CHECKING
 
@@ -33,7 +33,7 @@ _SPAWN = get_context("spawn")
 @dataclass(frozen=True)
 class DailyJob:
     name: str
-    run: Callable[["App", StopFlag], dict]  # in the job's own process; returns counts for the log
+    run: Callable[[App, StopFlag], dict]  # in the job's own process; returns counts for the log
 
 
 def retention_rules(app: App, stop: StopFlag) -> dict:
@@ -46,7 +46,7 @@ def backup_expiry(app: App, stop: StopFlag) -> dict:
     """Backups older than `backup_keep_days` (`retention.backup.expire_backups`)."""
     from retention.backup import expire_backups
 
-    return {"backups_deleted": expire_backups(app.settings, datetime.now(timezone.utc))}
+    return {"backups_deleted": expire_backups(app.settings, datetime.now(UTC))}
 
 
 DAILY_JOBS: tuple[DailyJob, ...] = (
@@ -55,7 +55,7 @@ DAILY_JOBS: tuple[DailyJob, ...] = (
 )
 
 
-def _job_process(settings_data: dict, name: str, run: Callable[["App", StopFlag], dict], serve_pid: int) -> None:
+def _job_process(settings_data: dict, name: str, run: Callable[[App, StopFlag], dict], serve_pid: int) -> None:
     from ingest.child_process import die_with_parent
     from postdesk.app import App, configure_logging
 

@@ -34,7 +34,7 @@ import shutil
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 from models.db import Database
@@ -82,7 +82,7 @@ class Backup:
 # --- making one ------------------------------------------------------------------------------------
 
 def default_name(now: datetime) -> str:
-    utc = now.astimezone(timezone.utc)
+    utc = now.astimezone(UTC)
     return f"postdesk-{utc:%Y%m%dT%H%M%S}.{utc.microsecond // 1000:03d}Z"
 
 
@@ -113,7 +113,7 @@ def _write(db: Database, data_dir: Path, out: Path, busy_timeout: float) -> Back
     copier = _Copier(out)
     spool = copier.copy_all(_spool_files(data_dir), data_dir)  # before the snapshot: see the module docstring
     for attempt in range(ATTEMPTS):
-        taken = datetime.now(timezone.utc)
+        taken = datetime.now(UTC)
         database, needs = _snapshot(db, out, busy_timeout)
         try:
             blobs = copier.copy_all(_blob_files(data_dir, needs), data_dir, required=True)
@@ -255,7 +255,7 @@ def read_backup(path: Path) -> Backup:
     try:
         manifest = json.loads((path / MANIFEST).read_text())
     except FileNotFoundError:
-        raise BackupError(f"{path} has no {MANIFEST}: not a finished Postdesk backup, nothing in it can be checked")
+        raise BackupError(f"{path} has no {MANIFEST}: not a finished Postdesk backup, nothing in it can be checked") from None
     except (ValueError, UnicodeDecodeError):
         raise BackupError(f"{path / MANIFEST} is damaged (not valid JSON): the backup cannot be checked") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -325,7 +325,7 @@ def expire_backups(settings, now: datetime) -> int:
     days before `now` (0: none), and unfinished ones left that long ago; how many backups went."""
     if settings.backup_keep_days <= 0:
         return 0
-    now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)  # a naive time is UTC, as the scheduler's
+    now = now if now.tzinfo else now.replace(tzinfo=UTC)  # a naive time is UTC, as the scheduler's
     cutoff = now - timedelta(days=settings.backup_keep_days)
     folder = Path(settings.backup_folder)
     removed = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from aiosmtpd.controller import Controller
 

@@ -25,9 +25,9 @@ class Envelope:
         return json.dumps({**extra, **self.__dict__}, ensure_ascii=False).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> "Envelope":
+    def from_json(cls, data: bytes) -> Envelope:
         return cls.of(json.loads(data))
 
     @classmethod
-    def of(cls, fields: dict) -> "Envelope":
+    def of(cls, fields: dict) -> Envelope:
         return cls(**{k: v for k, v in fields.items() if k in cls.__dataclass_fields__})

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -30,16 +29,16 @@ JsonOption = typer.Option(False, "--json", help="Print JSON.")
 
 @group.command()
 def create(ctx: typer.Context,
-           path: Optional[Path] = typer.Argument(None, help="The new backup folder (default: "
+           path: Path | None = typer.Argument(None, help="The new backup folder (default: "
                                                  "BACKUP_DIR/postdesk-<UTC time>)."),
-           actor: Optional[str] = ActorOption, as_json: bool = JsonOption):
+           actor: str | None = ActorOption, as_json: bool = JsonOption):
     """A consistent backup of the database, the attachment files, the spam model and the spool."""
     from retention.audit import os_user, record
     from retention.backup import BackupError, create_backup, default_name
     from retention.backup_database import DatabaseCopyError
 
     app = open_for_writing(ctx, create=False)
-    target = path or app.settings.backup_folder / default_name(datetime.now(timezone.utc))
+    target = path or app.settings.backup_folder / default_name(datetime.now(UTC))
     try:
         backup = create_backup(app.db, app.settings.data_dir, target, app.settings.sqlite_busy_timeout)
     except (BackupError, DatabaseCopyError) as exc:
@@ -94,11 +93,11 @@ def verify(ctx: typer.Context, path: Path = typer.Argument(..., help="The backup
 @group.command()
 def restore(ctx: typer.Context,
             path: Path = typer.Argument(..., help="The backup folder."),
-            ledger: Optional[Path] = typer.Option(None, "--ledger", help="The live erasure ledger to replay "
+            ledger: Path | None = typer.Option(None, "--ledger", help="The live erasure ledger to replay "
                                                   "(default: POSTDESK_ERASURE_LEDGER)."),
             without_ledger: bool = typer.Option(False, "--without-ledger", help="Restore without replaying any "
                                                 "erasure: everybody erased since the backup comes back."),
-            actor: Optional[str] = ActorOption, as_json: bool = JsonOption):
+            actor: str | None = ActorOption, as_json: bool = JsonOption):
     """Restore a backup into an empty data folder (and empty database), replaying the erasure ledger first."""
     from postdesk.app import configure_logging
     from retention.audit import os_user

@@ -9,8 +9,7 @@ retention rule and every erasure while they last (`retention.holds`).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import Optional
+from datetime import datetime, UTC
 
 import typer
 from rich.markup import escape
@@ -30,15 +29,15 @@ def parse_until(value: str | None) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         fail(f"--until {value!r} is not a date such as 2027-06-30 (or 2027-06-30T12:00)")
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @group.command("add")
 def hold_add(ctx: typer.Context,
              target: str = typer.Argument(..., help="A ticket id, or an address."),
              reason: str = typer.Option(..., "--reason", help="Why (a case number, say); shown when the hold refuses."),
-             until: Optional[str] = typer.Option(None, "--until", help="When the hold ends: a date (00:00 UTC) or date and time; none: when removed."),
-             actor: Optional[str] = typer.Option(None, "--actor", help="Who does this, for the audit trail.")) -> None:
+             until: str | None = typer.Option(None, "--until", help="When the hold ends: a date (00:00 UTC) or date and time; none: when removed."),
+             actor: str | None = typer.Option(None, "--actor", help="Who does this, for the audit trail.")) -> None:
     """Put a ticket or an address under legal hold."""
     from models.base import utcnow
     from retention.audit import os_user
@@ -81,12 +80,12 @@ def hold_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"))
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)  # SQLite gives naive UTC back
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite gives naive UTC back
 
 
 @group.command("remove")
 def hold_remove(ctx: typer.Context, hold_id: int,
-                actor: Optional[str] = typer.Option(None, "--actor", help="Who does this, for the audit trail.")) -> None:
+                actor: str | None = typer.Option(None, "--actor", help="Who does this, for the audit trail.")) -> None:
     """End a legal hold."""
     from retention.audit import os_user
     from retention.holds import HoldError, describe, remove

@@ -19,7 +19,6 @@ from postdesk.cli.common import Verbs, err, fail, out, progress_bar
 from postdesk.cli.workspace import open_for_writing
 
 if TYPE_CHECKING:
-    from rich.progress import TaskID
 
     from postdesk.app import App
     from retention.erasure import Eraser, Mode, Person, Preview, Receipt

@@ -7,7 +7,6 @@ batches with a progress bar and prints the counts. Interrupted, the same command
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 
@@ -21,12 +20,12 @@ IDS_SHOWN = 20  # ids listed per rule in a dry run's text; --json has them all
 
 @group.command("run")
 def retention_run(ctx: typer.Context,
-                  rules: Optional[list[str]] = typer.Argument(None, help="Rules to run (default: all): spam, "
+                  rules: list[str] | None = typer.Argument(None, help="Rules to run (default: all): spam, "
                                                               "automatic, trash, closed, attachments, raw_mail, "
                                                               "contacts, sweep."),
                   dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; change nothing."),
                   as_json: bool = typer.Option(False, "--json"),
-                  actor: Optional[str] = typer.Option(None, "--actor", help="Who does this, for the audit trail.")):
+                  actor: str | None = typer.Option(None, "--actor", help="Who does this, for the audit trail.")):
     """Run the retention rules now (or show what they would remove)."""
     from postdesk.app import configure_logging
     from retention.runs import RetentionError
@@ -43,7 +42,7 @@ def retention_run(ctx: typer.Context,
     if as_json:
         out.print_json(json.dumps({name: {"off": r.off, "due": r.due, "done": r.done} for name, r in reports.items()}))
         return
-    for name, report in reports.items():
+    for report in reports.values():
         out.print(_line(report, dry_run), highlight=False, markup=False)
 
 

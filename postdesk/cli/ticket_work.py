@@ -6,7 +6,7 @@ actor is the operating-system user (`os:<name>`), every department is in reach.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import typer
 
@@ -48,7 +48,7 @@ def status(ctx: typer.Context, ticket_id: int, new_status: str = typer.Argument(
 
 @group.command("assign")
 def assign(ctx: typer.Context, ticket_id: int,
-           agent: Optional[str] = typer.Argument(None, help="an agent's email; none to unassign")) -> None:
+           agent: str | None = typer.Argument(None, help="an agent's email; none to unassign")) -> None:
     """Give a ticket to an agent of its department (or an admin), or to nobody."""
     from sqlalchemy import select
 

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from classifier import versions
 from classifier.filter import SpamFilter

@@ -68,7 +68,7 @@ def activate(version_id: int, request: Request, csrf: str = Form(""), me: Viewer
             versions.activate_version(session, version_id)
             record(session, actor(me.agent_id), "spam-activate", "", {"version": version_id})
     except LookupError:
-        raise HTTPException(404)
+        raise HTTPException(404) from None
     return RedirectResponse(f"{PAGE}?done=activated&version={version_id}", status_code=303)
 
 

@@ -25,7 +25,7 @@ class SpamDesk:
     erasure_ledger: ErasureLedger  # its HMAC key: the audit trail names a rule's address by it
 
     @classmethod
-    def build(cls, site: Site) -> "SpamDesk":
+    def build(cls, site: Site) -> SpamDesk:
         s = site.settings
         spam_filter = SpamFilter(ham_cutoff=s.spam_ham_cutoff, spam_cutoff=s.spam_spam_cutoff,
                                  max_tokens=s.spam_max_tokens)

@@ -59,7 +59,7 @@ def _do(request: Request, me: Viewer, csrf: str, action, done: str):
     except work.WorkError as exc:
         return site.render(request, "error.html", 400, title="That did not work", text=str(exc))
     except LookupError:
-        raise HTTPException(404)
+        raise HTTPException(404) from None
     return RedirectResponse(target or done, status_code=303)
 
 

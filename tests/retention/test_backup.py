@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -236,9 +236,9 @@ def test_backups_are_listed_and_those_older_than_the_setting_expire(settings, an
     assert expire_backups(settings, second.created_at + timedelta(days=29)) == 0
     keep_one = first.created_at + timedelta(days=30) + (second.created_at - first.created_at) / 2
     assert expire_backups(settings, keep_one) == 1
-    assert expire_backups(settings.model_copy(update={"backup_keep_days": 0}), datetime.now(timezone.utc)
+    assert expire_backups(settings.model_copy(update={"backup_keep_days": 0}), datetime.now(UTC)
                           + timedelta(days=999)) == 0
-    assert expire_backups(settings, datetime.now(timezone.utc) + timedelta(days=31)) >= 1
+    assert expire_backups(settings, datetime.now(UTC) + timedelta(days=31)) >= 1
     assert list_backups(folder) == []
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 
-from sqlalchemy import select
 
 from classifier import ledger
 from models.mail.parse import parse
