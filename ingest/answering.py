@@ -26,7 +26,7 @@ _NEVER = {"automatic", "bounce", "loop", "from-ourselves", "no-mailbox-recipient
 
 def _opened_in_inbox(ctx: Context) -> int | None:
     """The ticket this message opened, when it is one that should set anything off."""
-    if (ctx.message_id is None or ctx.decision.rule != "new" or ctx.queue != "inbox"
+    if (ctx.message_id is None or ctx.decision is None or ctx.decision.rule != "new" or ctx.queue != "inbox"
             or ctx.entry.envelope.source not in LIVE or _NEVER & set(ctx.flags)):
         return None
     return ctx.session.scalar(select(Message.ticket_id).where(Message.id == ctx.message_id))
@@ -35,7 +35,7 @@ def _opened_in_inbox(ctx: Context) -> int | None:
 def new_ticket_mail(ctx: Context) -> None:
     """The stage: acknowledge a new ticket, and tell the agents who asked."""
     ticket_id = _opened_in_inbox(ctx)
-    if ticket_id is not None:
+    if ticket_id is not None and ctx.message_id is not None:
         _acknowledge(ctx, ticket_id)
         settings = ctx.services.settings
         notify.notify_new_ticket(ctx.session, ticket_id, ctx.message_id,

@@ -54,6 +54,7 @@ def send(relay: Relay, mail_from: str, rcpt_tos: list[str], raw: bytes) -> dict[
 def _connect(relay: Relay) -> smtplib.SMTP:
     context = ssl.create_default_context(cafile=str(relay.ca_file) if relay.ca_file else None)
     helo = relay.helo or None
+    client: smtplib.SMTP
     try:
         if relay.security == "tls":
             client = smtplib.SMTP_SSL(relay.host, relay.port, local_hostname=helo, timeout=relay.timeout,

@@ -11,10 +11,11 @@ import logging
 import os
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import cast
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy import Select, create_engine, event, select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger("postdesk.db")
@@ -68,6 +69,11 @@ def _foreign_keys_off(conn) -> Iterator[None]:
         yield
     finally:
         raw.execute("PRAGMA foreign_keys = ON")
+
+
+def affected(result: Result) -> int:
+    """How many rows an UPDATE or DELETE changed (SQLAlchemy types `execute` as any result)."""
+    return cast(CursorResult, result).rowcount
 
 
 def count(session: Session, statement: Select) -> int:

@@ -24,6 +24,10 @@ from models.settings import Settings
 from postdesk.stop_flag import StopFlag
 
 if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
     from postdesk.app import App
 
 log = logging.getLogger("postdesk.daily")
@@ -77,8 +81,8 @@ class DailyJobs:
 
     def __init__(self, settings: Settings, jobs: tuple[DailyJob, ...] = DAILY_JOBS):
         self.settings, self.jobs = settings, jobs
-        self.scheduler = None
-        self.running: dict[str, object] = {}  # job name → its process, while it runs
+        self.scheduler: BackgroundScheduler | None = None
+        self.running: dict[str, BaseProcess] = {}  # job name → its process, while it runs
 
     def start(self) -> None:
         """Schedule the jobs (a thread; nothing runs now). No time set: nothing is scheduled."""
@@ -88,13 +92,13 @@ class DailyJobs:
         from apscheduler.triggers.cron import CronTrigger
 
         at = time_of_day.fromisoformat(self.settings.retention_at)
-        self.scheduler = BackgroundScheduler(timezone="UTC")
+        scheduler = self.scheduler = BackgroundScheduler(timezone="UTC")
         for job in self.jobs:
-            self.scheduler.add_job(self._run, CronTrigger(hour=at.hour, minute=at.minute, second=at.second,
+            scheduler.add_job(self._run, CronTrigger(hour=at.hour, minute=at.minute, second=at.second,
                                                           timezone="UTC"),
                                    args=[job.name], id=job.name, name=job.name, coalesce=True, max_instances=1,
                                    misfire_grace_time=int(self.settings.retention_misfire_grace))
-        self.scheduler.start()
+        scheduler.start()
         log.info("daily jobs (%s) at %s UTC", ", ".join(job.name for job in self.jobs), self.settings.retention_at)
 
     def _run(self, name: str) -> None:

@@ -136,7 +136,7 @@ def _write(db: Database, data_dir: Path, out: Path, busy_timeout: float) -> Back
 def _snapshot(db: Database, out: Path, busy_timeout: float) -> tuple[str, Needs]:
     if db.is_sqlite:
         (out / SQLITE_FILE).unlink(missing_ok=True)
-        return "sqlite", sqlite_snapshot(Path(db.engine.url.database), out / SQLITE_FILE, busy_timeout)
+        return "sqlite", sqlite_snapshot(Path(db.engine.url.database or ""), out / SQLITE_FILE, busy_timeout)
     (out / PG_DUMP_FILE).unlink(missing_ok=True)
     return "postgresql", pg_snapshot(db.engine, out / PG_DUMP_FILE)
 
@@ -174,7 +174,7 @@ class _Copier:
         """How many were copied; a file gone meanwhile is skipped, or with `required` raises FileNotFoundError."""
         jobs = [(path, f"{DATA}/{path.relative_to(data_dir).as_posix()}") for path in paths]
         with ThreadPoolExecutor(_THREADS) as pool:
-            done = list(pool.map(lambda job: self._copy(*job, required), jobs))
+            done = list(pool.map(lambda job: self._copy(job[0], job[1], required), jobs))
         return sum(done)
 
     def _copy(self, source: Path, name: str, required: bool) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from models import Contact, LegalHold, Message, Recipient, Ticket, TicketParticipant
+from models.db import affected
 from retention.audit import record
 from retention.ledger import ErasureLedger, normalise_address
 
@@ -118,7 +119,7 @@ def remove(session: Session, ledger: ErasureLedger, hold_id: int, actor: str) ->
 
 def forget_ended(session: Session, address: str, now: datetime) -> int:
     """Delete the holds on this address that have ended (an erasure: the address goes everywhere)."""
-    return session.execute(delete(LegalHold).where(LegalHold.address == address, LegalHold.until <= now)).rowcount
+    return affected(session.execute(delete(LegalHold).where(LegalHold.address == address, LegalHold.until <= now)))
 
 
 def _audit(session: Session, ledger: ErasureLedger, actor: str, action: str, hold: LegalHold) -> None:

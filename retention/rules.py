@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import ColumnElement, and_, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from models import Attachment, Blob, Contact, Message, RawMessage, Ticket
 from models.db import Database
@@ -69,7 +69,7 @@ class TicketRule:
     unit = "tickets"
     days: Callable[[Policy], int]
     where: Callable[[datetime], ColumnElement[bool]]
-    age: Callable[[], ColumnElement]
+    age: Callable[[], QueryableAttribute]
     anonymise: Callable[[Policy], bool] = lambda policy: False
 
     def enabled(self, policy: Policy) -> bool:
@@ -110,8 +110,8 @@ class MessagePartRule:
     name: str
     unit: str
     days: Callable[[Policy], int]
-    id_column: Callable[[], ColumnElement]
-    message_column: Callable[[], ColumnElement]
+    id_column: Callable[[], QueryableAttribute]
+    message_column: Callable[[], QueryableAttribute]
     remove: Callable[[Session, Context, list[int]], int]
 
     def enabled(self, policy: Policy) -> bool:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import email
 import email.policy
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
+
+from models.mail.message import Part
 
 POLICY = email.policy.SMTP.clone(cte_type="7bit")
 MAX_ADDRESSES = 50  # per To or Cc field of a reply
@@ -25,16 +28,6 @@ class AddressError(ValueError):
 
 
 @dataclass(frozen=True)
-class Upload:
-    """A file to attach, shaped as the message store's attachment parts."""
-
-    filename: str
-    content_type: str
-    payload: bytes
-    content_id: str = ""
-    inline: bool = False
-
-
 @dataclass(frozen=True)
 class Headers:
     """What threads our mail: its signed Message-ID and what it answers."""
@@ -64,9 +57,9 @@ def references(message_id: str, earlier: list[str]) -> list[str]:
     return chain[-MAX_REFERENCES:]
 
 
-def mail(*, sender: tuple[str, str], to: list[tuple[str, str]], cc: list[tuple[str, str]] = (), subject: str,
+def mail(*, sender: tuple[str, str], to: list[tuple[str, str]], cc: Sequence[tuple[str, str]] = (), subject: str,
          body: str, headers: Headers, now: datetime, extra: dict[str, str] | None = None,
-         files: list[Upload] = (), forwarded: bytes | None = None) -> bytes:
+         files: Sequence[Part] = (), forwarded: bytes | None = None) -> bytes:
     """The bytes of one message we send."""
     msg = EmailMessage(policy=POLICY)
     msg["From"] = _address(*sender)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from models.db import count
 from models import Agent, AgentDepartment, Message, NotificationChoice, OutboxMail, Recipient, Ticket
 from tickets import compose, outbox
 from tickets.compose import Headers
@@ -45,7 +46,7 @@ class Links:
 
 def acknowledgements_today(session: Session, address: str, now: datetime) -> int:
     """Auto-acknowledgements queued for `address` in the last 24 hours."""
-    return session.scalar(
+    return count(session,
         select(func.count(OutboxMail.id)).join(Recipient, Recipient.message_id == OutboxMail.message_id)
         .where(Recipient.address == address, Recipient.kind == "envelope", OutboxMail.kind == "acknowledgement",
                OutboxMail.created_at >= now - timedelta(days=1)))
@@ -55,7 +56,7 @@ def acknowledge(writes: Writes, signer: MessageIdSigner, ack: Acknowledgement, *
                 requester: tuple[str, str], subject: str, answering: str, earlier: list[str], now: datetime) -> int:
     """Write the acknowledgement of a new ticket into its thread and queue it; its message id."""
     session = writes.session
-    ticket = session.get(Ticket, ticket_id)
+    ticket = session.get_one(Ticket, ticket_id)
     mailbox = mailbox_of(session, ticket)
     fill = {"{ticket}": str(ticket_id), "{subject}": subject.strip() or "(no subject)"}
     title, text = _filled(ack.subject, fill), _filled(ack.text, fill).strip() + "\n"
@@ -112,7 +113,7 @@ def choose(session: Session, agent_id: int, *, new_ticket: bool, assigned: bool)
 
 def _notice(session: Session, ticket_id: int, message_id: int, agent, what: str, links: Links,
             now: datetime) -> None:
-    ticket = session.get(Ticket, ticket_id)
+    ticket = session.get_one(Ticket, ticket_id)
     try:
         mailbox = mailbox_of(session, ticket)
     except ReplyError:  # a ticket without a mailbox to send from: nobody is told

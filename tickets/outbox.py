@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models import Agent, Message, OutboxMail, RawMessage, Recipient
+from models.db import affected
 
 _ADDRESS = re.compile(r"<?[^\s<>\"'@]+@[^\s<>\"']+>?")
 
@@ -59,9 +60,9 @@ def claim(session: Session, outbox_id: int, now: datetime, backoff) -> Delivery 
     if row is None:
         return None
     attempts = row.attempts + 1
-    taken = session.execute(update(OutboxMail).where(
+    taken = affected(session.execute(update(OutboxMail).where(
         OutboxMail.id == outbox_id, OutboxMail.attempts == row.attempts, OutboxMail.status == "queued")
-        .values(attempts=attempts, next_attempt_at=now + backoff(attempts))).rowcount
+        .values(attempts=attempts, next_attempt_at=now + backoff(attempts))))
     if not taken:
         return None
     if row.agent_id is not None:
@@ -91,8 +92,8 @@ def failed(session: Session, outbox_id: int, error: str, *, final: bool) -> None
 
 def retry(session: Session, outbox_id: int, now: datetime) -> bool:
     """An agent's "try again" on a failed delivery: queued at once, attempts counted afresh."""
-    return bool(session.execute(update(OutboxMail).where(OutboxMail.id == outbox_id, OutboxMail.status == "failed")
-                                .values(status="queued", attempts=0, next_attempt_at=now)).rowcount)
+    return bool(affected(session.execute(update(OutboxMail).where(OutboxMail.id == outbox_id, OutboxMail.status == "failed")
+                                         .values(status="queued", attempts=0, next_attempt_at=now))))
 
 
 def deliveries(session: Session, message_ids: list[int]) -> dict[int, OutboxMail]:
@@ -109,7 +110,8 @@ def ticket_of_delivery(session: Session, outbox_id: int) -> int | None:
 
 def waiting(session: Session) -> dict[str, int]:
     """How many rows are in each state (for `postdesk status` and the CLI)."""
-    return dict(session.execute(select(OutboxMail.status, func.count()).group_by(OutboxMail.status)).all())
+    return {status: n for status, n in session.execute(select(OutboxMail.status, func.count())
+                                                             .group_by(OutboxMail.status))}
 
 
 def without_addresses(text: str) -> str:

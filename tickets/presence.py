@@ -28,7 +28,7 @@ def seen(session: Session, ticket_id: int, agent_id: int, activity: str, now: da
                                                  TicketPresence.seen_at < now - EXPIRY))
     insert_ignore(session, TicketPresence, [{"ticket_id": ticket_id, "agent_id": agent_id,
                                              "activity": activity, "seen_at": now}])
-    row = session.get(TicketPresence, (ticket_id, agent_id))
+    row = session.get_one(TicketPresence, (ticket_id, agent_id))
     row.activity, row.seen_at = activity, now
 
 

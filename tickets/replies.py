@@ -11,6 +11,7 @@ spam model alone never puts in Spam again (`classifier.judge`).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from models import Contact, Mailbox, Message, RawMessage, Ticket
 from tickets import compose, outbox
-from tickets.compose import Headers, Upload
+from models.mail.message import Part
+from tickets.compose import Headers
 from tickets.signing import MessageIdSigner
 from tickets.store import Addressee, MessageRecord, MessageStore
 
@@ -40,7 +42,7 @@ class Draft:
     cc: str = ""
     reply_all: bool = False
     answering: int | None = None
-    files: list[Upload] = field(default_factory=list)
+    files: list[Part] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -63,18 +65,18 @@ def default_recipients(session: Session, ticket_id: int, answering: int | None =
 
 def send_reply(session: Session, store: MessageStore, draft: Draft, who: Outgoing, now: datetime) -> int:
     """Store the reply in its ticket and queue it; the id of its message. ReplyError when it cannot go."""
-    ticket = session.get(Ticket, draft.ticket_id)
+    ticket = session.get_one(Ticket, draft.ticket_id)
     answered = _answered(session, ticket.id, draft.answering)
     to = _typed(draft.to, who.ours) if draft.to.strip() else _requester(session, ticket.id, answered)
     cc = _typed(draft.cc, who.ours)
     if draft.reply_all and answered is not None:
-        cc += _everyone_else(answered, who.ours)
+        cc += _everyone_else(answered, set(who.ours))
     cc = _unique(cc, {a for _, a in to})
     if not to:
         raise ReplyError("a reply needs someone to go to")
     body = _body(draft.body)
     subject = _re(answered.subject if answered else ticket.subject, ticket.id)
-    headers = Headers(who.signer.make(ticket.id), [answered.message_id_header] if _has_id(answered) else [],
+    headers = Headers(who.signer.make(ticket.id), [answered.message_id_header] if answered and _has_id(answered) else [],
                       compose.references(answered.message_id_header, answered.references) if answered else [])
     mailbox = mailbox_of(session, ticket)
     raw = compose.mail(sender=(who.sender_name, mailbox), to=to, cc=cc, subject=subject, body=body,
@@ -93,8 +95,8 @@ def send_reply(session: Session, store: MessageStore, draft: Draft, who: Outgoin
 def send_forward(session: Session, store: MessageStore, message_id: int, to: str, note: str, who: Outgoing,
                  now: datetime) -> int:
     """Forward a stored message, as it arrived (attached whole), to an outside address; stored in its ticket."""
-    original = session.get(Message, message_id)
-    ticket = session.get(Ticket, original.ticket_id)
+    original = session.get_one(Message, message_id)
+    ticket = session.get_one(Ticket, original.ticket_id)
     recipients = _typed(to, who.ours)
     if not recipients:
         raise ReplyError("a forward needs an address to go to")
@@ -105,7 +107,7 @@ def send_forward(session: Session, store: MessageStore, message_id: int, to: str
     body = note.strip()[:MAX_BODY] + "\n" if note.strip() else "Forwarded message attached.\n"
     raw = compose.mail(sender=(who.sender_name, mailbox), to=recipients, subject=subject, body=body,
                        headers=headers, now=now, forwarded=raw_original)
-    attached = [Upload("forwarded.eml", "message/rfc822", raw_original or b"")]
+    attached = [Part("forwarded.eml", "message/rfc822", raw_original or b"")]
     forward_id = store.write(session, outbound_record(raw, headers, ticket, mailbox, who.sender_name, recipients, [],
                                                       subject, body, now, "forward", attached))
     outbox.queue(session, "forward", forward_id, mailbox)
@@ -114,7 +116,7 @@ def send_forward(session: Session, store: MessageStore, message_id: int, to: str
 
 def outbound_record(raw: bytes, headers: Headers, ticket: Ticket, mailbox: str, sender_name: str,
                     to: list[tuple[str, str]], cc: list[tuple[str, str]], subject: str, body: str, now: datetime,
-                    kind: str, files: list[Upload] = (), source: str = "web") -> MessageRecord:
+                    kind: str, files: Sequence[Part] = (), source: str = "web") -> MessageRecord:
     """A message we send, as the message store keeps it (its envelope recipients are To and Cc)."""
     envelope = _unique(to + cc, set())
     recipients = [Addressee("envelope", a, "") for _, a in envelope]
@@ -197,9 +199,10 @@ def _has_id(message: Message | None) -> bool:
 
 def mailbox_of(session: Session, ticket: Ticket) -> str:
     """The address the ticket came in to (else its department's first mailbox): replies come from it."""
+    address = None
     if ticket.mailbox_id is not None:
-        return session.scalar(select(Mailbox.address).where(Mailbox.id == ticket.mailbox_id))
-    address = session.scalar(select(Mailbox.address).where(Mailbox.department_id == ticket.department_id)
+        address = session.scalar(select(Mailbox.address).where(Mailbox.id == ticket.mailbox_id))
+    address = address or session.scalar(select(Mailbox.address).where(Mailbox.department_id == ticket.department_id)
                              .order_by(Mailbox.id).limit(1))
     if address is None:
         raise ReplyError("this ticket has no mailbox to answer from")

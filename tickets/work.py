@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from models import Agent, AgentDepartment, AuditEvent, Message, Ticket, TicketNote, TicketPresence
+from models.db import count
 from models.ticket import STATUSES
 from tickets import notify
 from tickets.store import MessageStore
@@ -123,7 +124,7 @@ def merge(session: Session, store: MessageStore, ticket_id: int, into: int, *, a
 def _leave_pointer(session: Session, source: Ticket, target: Ticket, now: datetime) -> None:
     """What is left of a ticket whose messages all went to `target`: a pointer to it, and nothing of the customer."""
     session.execute(update(Ticket).where(Ticket.merged_into_id == source.id).values(merged_into_id=target.id))
-    session.execute(TicketPresence.__table__.delete().where(TicketPresence.ticket_id == source.id))
+    session.execute(delete(TicketPresence).where(TicketPresence.ticket_id == source.id))
     source.merged_into_id, source.queue, source.status, source.closed_at = target.id, "merged", "closed", now
     source.subject, source.contact_id, source.assignee_id, source.updated_at = "", None, None, now
     target.updated_at = now
@@ -153,7 +154,7 @@ def split(session: Session, store: MessageStore, message_id: int, *, actor: str,
     if message is None or message.ticket_id is None:
         raise LookupError(f"no message {message_id} on a ticket")
     source = _ticket(session, message.ticket_id)
-    if session.scalar(select(func.count()).select_from(Message).where(Message.ticket_id == source.id)) < 2:
+    if count(session, select(func.count()).select_from(Message).where(Message.ticket_id == source.id)) < 2:
         raise WorkError("This is the ticket's only message: there is nothing to split it from.")
     ticket = Ticket(subject=message.subject[:1000], status="open", queue=source.queue,
                     department_id=source.department_id, mailbox_id=source.mailbox_id, contact_id=message.contact_id,

@@ -73,9 +73,9 @@ def hold_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"))
         return
     table = Table("id", "on", "until", "in force", "reason", "by")
     for r in rows:
-        table.add_row(*map(escape, (str(r["id"]), f"ticket {r['ticket']}" if r["ticket"] is not None else r["address"],
-                                    (r["until"] or "removed")[:16], "yes" if r["in_force"] else "ended",
-                                    r["reason"], r["by"])))
+        on = f"ticket {r['ticket']}" if r["ticket"] is not None else str(r["address"])
+        table.add_row(*(escape(str(cell)) for cell in (r["id"], on, str(r["until"] or "removed")[:16],
+                                                       "yes" if r["in_force"] else "ended", r["reason"], r["by"])))
     out.print(table)
 
 

@@ -17,12 +17,12 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
 from models import Department, OutboxMail, Ticket
+from models.mail.message import Part
 from postdesk.secret import server_secret
 from postdesk.web.auth import Viewer, check_csrf, viewer
 from postdesk.web.nav import nav
 from postdesk.web.site import Site, site_of
 from tickets import access, outbox
-from tickets.compose import Upload
 from tickets.replies import Draft, Outgoing, ReplyError, default_recipients, send_forward, send_reply
 from tickets.signing import MessageIdSigner
 from tickets.store import MessageStore
@@ -132,7 +132,7 @@ def forward_submit(message_id: int, request: Request, to: str = Form(""), note: 
     try:
         with site.db.write() as session:
             found = access.message(session, message_id, me.departments)
-            if found is None:
+            if found is None or found.ticket_id is None:
                 raise HTTPException(404)
             ticket_id = found.ticket_id
             new_id = send_forward(session, _sending(request).store, message_id, to, note,
@@ -167,7 +167,7 @@ def retry_delivery(outbox_id: int, request: Request, csrf: str = Form(""), me: V
     return RedirectResponse(f"/tickets/{ticket_id}#m{message_id}", status_code=303)
 
 
-async def _uploads(files: list[UploadFile], limit: int) -> list[Upload]:
+async def _uploads(files: list[UploadFile], limit: int) -> list[Part]:
     """The attached files (an empty file input sends one nameless, empty part: not a file)."""
     chosen = [f for f in files if f.filename]
     if len(chosen) > MAX_FILES:
@@ -178,5 +178,5 @@ async def _uploads(files: list[UploadFile], limit: int) -> list[Upload]:
         total += len(data)
         if total > limit:
             raise ReplyError(f"the attachments are larger than {limit // (1024 * 1024)} MiB together")
-        uploads.append(Upload(f.filename[:255], f.content_type or "application/octet-stream", data))
+        uploads.append(Part((f.filename or "")[:255], f.content_type or "application/octet-stream", data))
     return uploads

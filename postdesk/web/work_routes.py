@@ -44,7 +44,7 @@ def _visible(session, me: Viewer, *ticket_ids: int) -> None:
 
 def _message_ticket(session, me: Viewer, message_id: int) -> int:
     message = access.message(session, message_id, me.departments)
-    if message is None:
+    if message is None or message.ticket_id is None:
         raise HTTPException(404)
     return message.ticket_id
 

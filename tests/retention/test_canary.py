@@ -28,11 +28,11 @@ from ingest.spool import Spool
 from models import LegalHold, Message, OutboxMail, SpamLabel, TicketNote
 from models.base import utcnow
 from models.mail.envelope import Envelope
+from models.mail.message import Part
 from postdesk.accounts import users
 from postdesk.app import App
 from serve import settings_env
 from tickets import notify
-from tickets.compose import Upload
 from tickets.replies import Draft, Outgoing, send_reply
 from tickets.mailbox_rows import sync_mailboxes
 from tickets.signing import MessageIdSigner
@@ -203,7 +203,7 @@ def _work_on_their_tickets(app: App, c: Canaries, p: list[Message], b: list[Mess
 def _answer(app: App, ticket_id: int, c: Canaries) -> None:
     """An agent's reply quoting them, with an attachment named and holding their canaries."""
     quote = f"You wrote: {c['body']}\n{c['html']}"
-    files = [Upload(f"{c['filename']}.txt", "text/plain", f"{c['attachment']}\r\n".encode("utf-16"))]
+    files = [Part(f"{c['filename']}.txt", "text/plain", f"{c['attachment']}\r\n".encode("utf-16"))]
     with app.db.write() as session:
         send_reply(session, app.store, Draft(ticket_id, quote, files=files),
                    Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"), utcnow())

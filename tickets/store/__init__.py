@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from classifier.features import Features
 from models import Blob, Message, RawMessage
 from models.blobstore import BlobStore
-from models.db import Database
+from models.db import Database, affected
 from classifier.forgetting import Forgotten, forget
 from tickets.store import (
     blobs as _blobs, copies as _copies, erase as _erase, labels as _labels, moves as _moves, naming as _naming,
@@ -110,7 +110,7 @@ class MessageStore:
         """Delete the raw bytes of these messages and keep the messages (a retention rule); how many went."""
         ids, gone = sorted(set(message_ids)), 0
         for i in range(0, len(ids), 500):
-            gone += session.execute(delete(RawMessage).where(RawMessage.message_id.in_(ids[i:i + 500]))).rowcount
+            gone += affected(session.execute(delete(RawMessage).where(RawMessage.message_id.in_(ids[i:i + 500]))))
         return gone
 
     def drop_contacts(self, session: Session, contact_ids: Sequence[int]) -> int:

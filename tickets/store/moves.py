@@ -15,11 +15,12 @@ from sqlalchemy import JSON, bindparam, select
 from sqlalchemy.orm import Session
 
 from models import Message
+from models.base import table
 from tickets.store.erase import _DELETE_PARTICIPANT, brought, unneeded
 from tickets.store.sql import Statement
 from tickets.store.writes import _ADD_PARTICIPANT
 
-_M = Message.__table__
+_M = table(Message)
 _MOVE = Statement(_M.update().where(_M.c.id == bindparam("id")).values(
     ticket_id=bindparam("ticket_id"), flags=bindparam("flags", type_=JSON)))
 
