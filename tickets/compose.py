@@ -28,7 +28,6 @@ class AddressError(ValueError):
 
 
 @dataclass(frozen=True)
-@dataclass(frozen=True)
 class Headers:
     """What threads our mail: its signed Message-ID and what it answers."""
 
