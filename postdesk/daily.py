@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("postdesk.daily")
 _SPAWN = get_context("spawn")
+KILLED_WAIT = 5.0  # seconds for a killed job's process to be reaped
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class DailyJobs:
         self.settings, self.jobs = settings, jobs
         self.scheduler: BackgroundScheduler | None = None
         self.running: dict[str, BaseProcess] = {}  # job name → its process, while it runs
+        # Only the thread that started a job joins its process (a second join could find it reaped by
+        # the first and see no exit code); `stop` waits on this for `running` to empty instead.
+        self._ended = threading.Condition()
 
     def start(self) -> None:
         """Schedule the jobs (a thread; nothing runs now). No time set: nothing is scheduled."""
@@ -111,7 +115,9 @@ class DailyJobs:
         try:
             process.join()
         finally:
-            self.running.pop(name, None)
+            with self._ended:
+                self.running.pop(name, None)
+                self._ended.notify_all()
         if process.exitcode:
             log.error("daily job %s ended with exit code %s; the next run finishes its work", name, process.exitcode)
 
@@ -126,10 +132,10 @@ class DailyJobs:
     def stop(self, within: float) -> None:
         """`ask_to_stop`, then wait up to `within` seconds for the jobs; one still running is killed."""
         self.ask_to_stop()
-        deadline = time.monotonic() + within
-        for name, process in list(self.running.items()):
-            process.join(max(deadline - time.monotonic(), 0.0))
-            if process.is_alive():
+        with self._ended:
+            if self._ended.wait_for(lambda: not self.running, timeout=within):
+                return
+            for name, process in self.running.items():
                 log.error("daily job %s did not stop in time; killed (the next run finishes its work)", name)
                 process.kill()
-                process.join()
+            self._ended.wait_for(lambda: not self.running, timeout=KILLED_WAIT)

@@ -146,12 +146,9 @@ def test_r_opens_the_reply_form_and_the_other_agent_sees_who_is_replying(postdes
     sam.goto(f"{site}tickets/{ticket_id}")
     ada.goto(f"{site}tickets/{ticket_id}")
     assert ada.inner_text("#presence") == "Sam is viewing this ticket."
-    # the reply form (issue 18's outbox) as a closed <details id="reply">: r opens it and puts the cursor in it
-    sam.evaluate("""document.querySelector('article.ticket').insertAdjacentHTML('beforeend',
-        '<details id="reply"><summary>Reply</summary><form><textarea name="body"></textarea></form></details>')""")
+    # r puts the cursor in the reply form at the foot of the page
     sam.keyboard.press("r")
-    assert sam.evaluate("document.getElementById('reply').open") is True
-    assert sam.evaluate("document.activeElement.name") == "body"
+    assert sam.evaluate("document.activeElement.closest('form#reply') !== null") is True
 
     def ada_sees_sam_replying() -> bool:
         ada.reload()
