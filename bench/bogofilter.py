@@ -23,7 +23,11 @@ class Bogofilter:
     def register(self, paths: list[Path], label: str) -> None:
         flag = "-s" if label == "spam" else "-n"
         for start in range(0, len(paths), 500):
-            subprocess.run(["bogofilter", "-d", str(self.dir), flag, "-B", *map(str, paths[start:start + 500])], check=True, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                ["bogofilter", "-d", str(self.dir), flag, "-B", *map(str, paths[start : start + 500])],
+                check=True,
+                stderr=subprocess.DEVNULL,
+            )
 
     def judge(self, path: Path) -> tuple[float, str]:
         if not (self.dir / "wordlist.db").exists():
@@ -59,6 +63,7 @@ def bogofilter_cutoffs() -> tuple[float, float]:
 
 def bogofilter_fit(workdir: Path):
     """fit(train) -> judge for the batch protocols: a fresh word list trained on `train`."""
+
     def fit(train: list[Example]):
         bogo = Bogofilter(workdir)
         for label in ("ham", "spam"):

@@ -64,8 +64,10 @@ def swapped(body: bytes, donor: bytes) -> bytes:
 
 
 def has_list_headers(raw: bytes) -> bool:
-    return any(field_name(f).lower() in (b"list-id", b"list-post", b"mailing-list", b"x-mailing-list")
-               for f in split_header(raw)[0])
+    return any(
+        field_name(f).lower() in (b"list-id", b"list-post", b"mailing-list", b"x-mailing-list")
+        for f in split_header(raw)[0]
+    )
 
 
 def pairs(ham: Sequence[int], spam: Sequence[int], n: int, seed: int = 0) -> list[tuple[int, int]]:
@@ -84,4 +86,4 @@ def _header_end(raw: bytes) -> int:
     if not found:
         return len(raw)
     i = min(found)
-    return i + (1 if raw[i:i + 2] == b"\n\n" else 2)
+    return i + (1 if raw[i : i + 2] == b"\n\n" else 2)

@@ -52,10 +52,14 @@ def run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 def heavy_imports(args: list[str], env: dict[str, str]) -> list[str]:
     """The heavy packages `postdesk ARGS` imports, from `python -X importtime`."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "postdesk", *args], env=env,
-                          capture_output=True, text=True)
-    names = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
-             if line.startswith("import time:")}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "postdesk", *args], env=env, capture_output=True, text=True
+    )
+    names = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     return [name for name in HEAVY if name in names]
 
 
@@ -91,8 +95,9 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("POSTDESK_")}
         env["POSTDESK_DATA_DIR"] = str(work / "data")
         ham, spam, probe = sample_mail(work)
-        subprocess.run([script, "spam", "train", "--ham", str(ham), "--spam", str(spam)], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [script, "spam", "train", "--ham", str(ham), "--spam", str(spam)], env=env, check=True, capture_output=True
+        )
         commands = {
             "python -c pass (baseline)": [sys.executable, "-c", "pass"],
             "postdesk --help": [script, "--help"],
@@ -105,20 +110,21 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, command in commands.items():
                 times[name].append(run(command, env))
-        heavy = {name: heavy_imports(command[1:], env) for name, command in commands.items()
-                 if command[0] == script}
+        heavy = {name: heavy_imports(command[1:], env) for name, command in commands.items() if command[0] == script}
 
     lines = report(times, heavy, args.rounds)
     print("\n".join(lines))
     if args.write:  # the hand-written notes below the table stay
         old = RESULTS.read_text() if RESULTS.exists() else ""
-        notes = old[old.index(NOTES):] if NOTES in old else ""
+        notes = old[old.index(NOTES) :] if NOTES in old else ""
         RESULTS.write_text("\n".join(lines) + "\n\n" + notes)
 
 
 def report(times: dict[str, list[tuple[float, float]]], heavy: dict[str, list[str]], rounds: int) -> list[str]:
-    medians = {name: (statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs))
-               for name, runs in times.items()}
+    medians = {
+        name: (statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs))
+        for name, runs in times.items()
+    }
     base_wall, base_cpu = medians["python -c pass (baseline)"]
     load = os.getloadavg()[0]
     lines = [
@@ -135,8 +141,10 @@ def report(times: dict[str, list[tuple[float, float]]], heavy: dict[str, list[st
     for name, (wall, cpu) in medians.items():
         target = f"≤ {TARGETS[name]} s" if name in TARGETS else ""
         imported = ", ".join(heavy[name]) or "no" if name in heavy else ""
-        lines.append(f"| `{name}` | {wall:.3f} | {cpu:.3f} | {wall / base_wall:.1f} | {cpu / base_cpu:.1f} | "
-                     f"{target} | {imported} |")
+        lines.append(
+            f"| `{name}` | {wall:.3f} | {cpu:.3f} | {wall / base_wall:.1f} | {cpu / base_cpu:.1f} | "
+            f"{target} | {imported} |"
+        )
     return lines
 
 

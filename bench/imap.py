@@ -113,8 +113,15 @@ def fill_maildir(server: DovecotServer, user: DovecotUser, messages: list[bytes]
 
 def account_fields(server: DovecotServer, user: DovecotUser, batch: int) -> dict:
     return dict(
-        name=ACCOUNT, host=server.host, port=server.tls_port, tls="implicit", username=user.name,
-        password=user.password, ca_file=str(server.ca_file), mailbox=MAILBOX, initial_sync="all",
+        name=ACCOUNT,
+        host=server.host,
+        port=server.tls_port,
+        tls="implicit",
+        username=user.name,
+        password=user.password,
+        ca_file=str(server.ca_file),
+        mailbox=MAILBOX,
+        initial_sync="all",
         fetch_batch=batch,
     )
 
@@ -122,7 +129,9 @@ def account_fields(server: DovecotServer, user: DovecotUser, batch: int) -> dict
 # --- the figures: each returns (messages, seconds) -------------------------------------------
 
 
-def imap_e2e(server: DovecotServer, user: DovecotUser, batch: int, smtp, uids: list[int], distinct: int) -> tuple[int, float]:
+def imap_e2e(
+    server: DovecotServer, user: DovecotUser, batch: int, smtp, uids: list[int], distinct: int
+) -> tuple[int, float]:
     """`postdesk serve` polling the account until every message is on a committed ticket."""
     with tempfile.TemporaryDirectory(prefix="postdesk-bench-") as folder:
         data_dir = Path(folder)
@@ -170,8 +179,10 @@ def _state_summary(state_file: Path) -> str:
     if state is None:
         return "no state file yet"
     inbox = state.get("folders", {}).get("INBOX", {})
-    return (f"last_uid={inbox.get('last_uid')} imported={inbox.get('imported')} "
-            f"skipped={len(inbox.get('skipped', []))} error={state.get('error')!r}")
+    return (
+        f"last_uid={inbox.get('last_uid')} imported={inbox.get('imported')} "
+        f"skipped={len(inbox.get('skipped', []))} error={state.get('error')!r}"
+    )
 
 
 def _check_tickets(data_dir: Path, distinct: int, state_file: Path) -> None:
@@ -179,15 +190,18 @@ def _check_tickets(data_dir: Path, distinct: int, state_file: Path) -> None:
     db = sqlite3.connect(f"file:{data_dir / 'postdesk.db'}?mode=ro", uri=True)
     try:
         on_ticket, total, imap = db.execute(
-            "SELECT count(ticket_id), count(*), sum(source = 'imap') FROM messages").fetchone()
+            "SELECT count(ticket_id), count(*), sum(source = 'imap') FROM messages"
+        ).fetchone()
     finally:
         db.close()
     bad = Spool(data_dir / "spool").depth()["bad"]
     skipped = len(_read_state(state_file)["folders"]["INBOX"].get("skipped", []))
     if (on_ticket, total, imap, bad, skipped) != (distinct, distinct, distinct, 0, 0):
-        raise RuntimeError(f"imap e2e incomplete: {on_ticket} of {total} message rows on a ticket "
-                           f"({imap} from IMAP), {distinct} distinct messages expected, "
-                           f"{bad} in spool/bad, {skipped} skipped by the poller")
+        raise RuntimeError(
+            f"imap e2e incomplete: {on_ticket} of {total} message rows on a ticket "
+            f"({imap} from IMAP), {distinct} distinct messages expected, "
+            f"{bad} in spool/bad, {skipped} skipped by the poller"
+        )
 
 
 def imap_fetch(server: DovecotServer, user: DovecotUser, batch: int) -> tuple[int, float]:
@@ -198,7 +212,7 @@ def imap_fetch(server: DovecotServer, user: DovecotUser, batch: int) -> tuple[in
     uids = client.search(["ALL"])
     fetched = 0
     for i in range(0, len(uids), batch):
-        fetched += sum(1 for data in client.fetch(uids[i:i + batch], ["BODY.PEEK[]"]).values() if data.get(b"BODY[]"))
+        fetched += sum(1 for data in client.fetch(uids[i : i + batch], ["BODY.PEEK[]"]).values() if data.get(b"BODY[]"))
     elapsed = time.perf_counter() - started
     client.logout()
     return fetched, elapsed
@@ -254,7 +268,9 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--batch", type=int, default=50, help="messages per UID FETCH (the account's fetch_batch)")
     parser.add_argument("--concurrency", type=int, default=8, help="SMTP client connections at once")
-    parser.add_argument("--rounds", type=int, default=1, help="e2e pairs to run (alternating order); the ratio is their median")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="e2e pairs to run (alternating order); the ratio is their median"
+    )
     parser.add_argument("--no-extras", action="store_true", help="skip the poller-only and spool-only rows")
     args = parser.parse_args()
     if not ((args.corpus / "ham").is_dir() and (args.corpus / "spam").is_dir()):
@@ -278,8 +294,10 @@ def main() -> None:
     try:
         user = server.add_user()
         uids = fill_maildir(server, user, messages)
-        print(f"{len(messages)} messages ({distinct} distinct), {sum(map(len, messages)) / 2**20:.1f} MiB; "
-              f"IMAP batches of {args.batch}, SMTP concurrency {args.concurrency}; {os.cpu_count()} CPUs")
+        print(
+            f"{len(messages)} messages ({distinct} distinct), {sum(map(len, messages)) / 2**20:.1f} MiB; "
+            f"IMAP batches of {args.batch}, SMTP concurrency {args.concurrency}; {os.cpu_count()} CPUs"
+        )
         print(f"{'':40} {'msgs':>6} {'seconds':>8} {'msgs/s':>8}")
         ratios = []
         client = stack.enter_context(smtp_client(smtp, args.corpus, len(messages)))
@@ -287,10 +305,14 @@ def main() -> None:
             suffix = f" #{n}" if args.rounds > 1 else ""
             rates = {}
             e2e = {
-                "imap": lambda suffix=suffix: row(f"imap e2e (postdesk serve → tickets){suffix}",
-                                    *imap_e2e(server, user, args.batch, smtp, uids, distinct)),
-                "smtp": lambda suffix=suffix: row(f"smtp e2e (bench/ingest.py, c={args.concurrency}){suffix}",
-                                    *smtp_e2e(smtp, client, messages, args.concurrency)),
+                "imap": lambda suffix=suffix: row(
+                    f"imap e2e (postdesk serve → tickets){suffix}",
+                    *imap_e2e(server, user, args.batch, smtp, uids, distinct),
+                ),
+                "smtp": lambda suffix=suffix: row(
+                    f"smtp e2e (bench/ingest.py, c={args.concurrency}){suffix}",
+                    *smtp_e2e(smtp, client, messages, args.concurrency),
+                ),
             }
             for kind in ("imap", "smtp") if n % 2 else ("smtp", "imap"):  # alternate, against drift
                 rates[kind] = e2e[kind]()

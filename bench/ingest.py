@@ -88,16 +88,22 @@ sys.stdin.read()
 
 def env_for(data_dir: Path) -> dict:
     env = dict(os.environ)
-    env.update(POSTDESK_DATA_DIR=str(data_dir), POSTDESK_SMTP_PORT="0", POSTDESK_WEB_PORT="0", POSTDESK_MAILBOXES=MAILBOXES,
-               POSTDESK_MIN_FREE_DISK="0", POSTDESK_LOG_LEVEL="WARNING", POSTDESK_DATABASE_URL="",
-               POSTDESK_MAX_CONNECTIONS_PER_IP="100")
+    env.update(
+        POSTDESK_DATA_DIR=str(data_dir),
+        POSTDESK_SMTP_PORT="0",
+        POSTDESK_WEB_PORT="0",
+        POSTDESK_MAILBOXES=MAILBOXES,
+        POSTDESK_MIN_FREE_DISK="0",
+        POSTDESK_LOG_LEVEL="WARNING",
+        POSTDESK_DATABASE_URL="",
+        POSTDESK_MAX_CONNECTIONS_PER_IP="100",
+    )
     return env
 
 
 def start(args: list[str], env: dict, log: Path) -> tuple[subprocess.Popen, int]:
     with open(log, "w") as errors:
-        proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=errors, text=True)
+        proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True)
     for line in proc.stdout:
         if match := re.search(r"(?:PORT |SMTP: [\d.]+:)(\d+)", line):
             return proc, int(match[1])
@@ -117,8 +123,11 @@ async def _expect(reader: asyncio.StreamReader, code: bytes) -> None:
             return
 
 
-MAIL = ((b"MAIL FROM:<relay@example.org>\r\n", b"250"), (b"RCPT TO:<support@example.com>\r\n", b"250"),
-        (b"DATA\r\n", b"354"))
+MAIL = (
+    (b"MAIL FROM:<relay@example.org>\r\n", b"250"),
+    (b"RCPT TO:<support@example.com>\r\n", b"250"),
+    (b"DATA\r\n", b"354"),
+)
 
 
 async def _session(port: int, payloads: list[bytes]) -> list[float]:
@@ -216,8 +225,22 @@ SERVERS = {
 def trained_template(corpus: Path, folder: Path) -> Path:
     """A data folder whose spam filter was bootstrapped on the corpus, so e2e pays for real scoring."""
     template = folder / "trained"
-    subprocess.run([sys.executable, "-m", "postdesk", "spam", "train", "--ham", str(corpus / "ham"),
-                    "--spam", str(corpus / "spam")], env=env_for(template), check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "postdesk",
+            "spam",
+            "train",
+            "--ham",
+            str(corpus / "ham"),
+            "--spam",
+            str(corpus / "spam"),
+        ],
+        env=env_for(template),
+        check=True,
+        capture_output=True,
+    )
     return template
 
 
@@ -255,8 +278,10 @@ LEVEL_NAMES = ("serve: SMTP edge", "runner", "prepare worker")
 
 
 WARM_UP_ID = "warm-up@bench.example.org"
-WARM_UP = (b"From: bench@example.org\r\nTo: support@example.com\r\nSubject: warm-up\r\n"
-           b"Message-ID: <" + WARM_UP_ID.encode() + b">\r\n\r\nnot part of the figures\r\n")
+WARM_UP = (
+    b"From: bench@example.org\r\nTo: support@example.com\r\nSubject: warm-up\r\n"
+    b"Message-ID: <" + WARM_UP_ID.encode() + b">\r\n\r\nnot part of the figures\r\n"
+)
 
 
 def warm_up(kind: str, port: int, data_dir: Path) -> None:
@@ -278,8 +303,15 @@ def file_create_us(root: Path, files: int = 500) -> float:
         return (time.process_time() - started) / files * 1e6
 
 
-def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path | None = None,
-        profile: Path | None = None, root: Path | None = None, per_connection: int = 1) -> dict:
+def run(
+    kind: str,
+    client: ProcessPoolExecutor,
+    concurrency: int,
+    template: Path | None = None,
+    profile: Path | None = None,
+    root: Path | None = None,
+    per_connection: int = 1,
+) -> dict:
     """One server, one concurrency level, a fresh data folder under `root` (the system's temp
     folder when None; a copy of `template` for e2e); with `profile`, under py-spy, whose summary
     is returned as "profile"."""
@@ -297,8 +329,9 @@ def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path
             while kind == "e2e" and not drained(data_dir):
                 time.sleep(0.01)
             elapsed = (time.monotonic() if kind == "e2e" else ended) - started
-            server_cpu = [now - (cpu_at_start[i] if i < len(cpu_at_start) else 0.0)
-                          for i, now in enumerate(tree_cpu(proc.pid))]
+            server_cpu = [
+                now - (cpu_at_start[i] if i < len(cpu_at_start) else 0.0) for i, now in enumerate(tree_cpu(proc.pid))
+            ]
             levels = process_levels(proc.pid, _process_table()[0])
         finally:
             if spy:
@@ -306,12 +339,19 @@ def run(kind: str, client: ProcessPoolExecutor, concurrency: int, template: Path
             proc.terminate()
             proc.wait(60)
         counts = stored(data_dir) if kind == "e2e" else None
-    names = {pid: LEVEL_NAMES[i] if i < len(LEVEL_NAMES) else f"level {i}" for i, level in enumerate(levels) for pid in level}
+    names = {
+        pid: LEVEL_NAMES[i] if i < len(LEVEL_NAMES) else f"level {i}" for i, level in enumerate(levels) for pid in level
+    }
     latencies.sort()
-    return {"rate": len(latencies) / elapsed, "p50": statistics.median(latencies) * 1000,
-            "p99": latencies[max(int(len(latencies) * 0.99) - 1, 0)] * 1000,
-            "client_cpu": cpu / elapsed, "server_ms": [level / len(latencies) * 1000 for level in server_cpu], "counts": counts,
-            "profile": summary(profile, names) if profile else None}
+    return {
+        "rate": len(latencies) / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[max(int(len(latencies) * 0.99) - 1, 0)] * 1000,
+        "client_cpu": cpu / elapsed,
+        "server_ms": [level / len(latencies) * 1000 for level in server_cpu],
+        "counts": counts,
+        "profile": summary(profile, names) if profile else None,
+    }
 
 
 def main() -> None:
@@ -322,48 +362,88 @@ def main() -> None:
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of the servers, in turn, at each level")
     parser.add_argument("--untrained", action="store_true", help="e2e without a spam model (no scoring)")
-    parser.add_argument("--servers", default=",".join(SERVERS), help="which of bare,accept,e2e to run (ratios need bare)")
-    parser.add_argument("--profile", action="store_true",
-                        help="after the rounds, one more e2e round under py-spy: where the time goes, per process")
-    parser.add_argument("--per-connection", type=int, default=1, metavar="N",
-                        help="messages per SMTP connection (a relaying MTA reuses its connections)")
-    parser.add_argument("--data-root", type=Path, default=ROOT / ".bench",
-                        help="where the servers' data folders are made (default: .bench/ in the project)")
+    parser.add_argument(
+        "--servers", default=",".join(SERVERS), help="which of bare,accept,e2e to run (ratios need bare)"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the rounds, one more e2e round under py-spy: where the time goes, per process",
+    )
+    parser.add_argument(
+        "--per-connection",
+        type=int,
+        default=1,
+        metavar="N",
+        help="messages per SMTP connection (a relaying MTA reuses its connections)",
+    )
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=ROOT / ".bench",
+        help="where the servers' data folders are made (default: .bench/ in the project)",
+    )
     args = parser.parse_args()
     args.data_root.mkdir(parents=True, exist_ok=True)
     if not (args.corpus / "ham").is_dir():
         sys.exit(f"corpus not found at {args.corpus} (set POSTDESK_CORPUS_DIR or --corpus)")
     messages = load_messages(args.corpus, args.limit)
-    print(f"{len(messages)} messages, {sum(map(len, messages)) / 2**20:.1f} MiB, {args.per_connection} per connection, "
-          f"{os.cpu_count()} CPUs")
-    print(f"data folders under {args.data_root}: creating a file costs {file_create_us(args.data_root):.0f} us of CPU "
-          f"there ({file_create_us(Path(tempfile.gettempdir())):.0f} us in {tempfile.gettempdir()})")
-    print(f"{'concurrency':>11} {'server':>7} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'of rounds':>10} "
-          f"{'client CPU':>10}  server CPU ms/msg: all = process + children + grandchildren "
-          f"(medians of {args.repeat} rounds)")
+    print(
+        f"{len(messages)} messages, {sum(map(len, messages)) / 2**20:.1f} MiB, {args.per_connection} per connection, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"data folders under {args.data_root}: creating a file costs {file_create_us(args.data_root):.0f} us of CPU "
+        f"there ({file_create_us(Path(tempfile.gettempdir())):.0f} us in {tempfile.gettempdir()})"
+    )
+    print(
+        f"{'concurrency':>11} {'server':>7} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'of rounds':>10} "
+        f"{'client CPU':>10}  server CPU ms/msg: all = process + children + grandchildren "
+        f"(medians of {args.repeat} rounds)"
+    )
     spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, spawn, _client_init, (args.corpus, args.limit)) as client, \
-            tempfile.TemporaryDirectory(dir=args.data_root) as scratch:
+    with (
+        ProcessPoolExecutor(1, spawn, _client_init, (args.corpus, args.limit)) as client,
+        tempfile.TemporaryDirectory(dir=args.data_root) as scratch,
+    ):
         template = None if args.untrained else trained_template(args.corpus, Path(scratch))
-        print("e2e scores every message with a spam model trained on the corpus" if template else
-              "e2e without a spam model (--untrained)")
+        print(
+            "e2e scores every message with a spam model trained on the corpus"
+            if template
+            else "e2e without a spam model (--untrained)"
+        )
         kinds = args.servers.split(",")
         for level in map(int, args.levels.split(",")):
-            rounds = [{kind: run(kind, client, level, template, root=args.data_root, per_connection=args.per_connection)
-                       for kind in kinds}
-                      for _ in range(args.repeat)]
+            rounds = [
+                {
+                    kind: run(kind, client, level, template, root=args.data_root, per_connection=args.per_connection)
+                    for kind in kinds
+                }
+                for _ in range(args.repeat)
+            ]
             report(level, kinds, rounds)
             if args.profile:
-                profiled = run("e2e", client, level, template, Path(scratch) / f"py-spy-{level}.txt", args.data_root,
-                               args.per_connection)
-                print(f"\nWhere the time goes, e2e at concurrency {level} ({profiled['rate']:.0f} msgs/s under py-spy):")
+                profiled = run(
+                    "e2e",
+                    client,
+                    level,
+                    template,
+                    Path(scratch) / f"py-spy-{level}.txt",
+                    args.data_root,
+                    args.per_connection,
+                )
+                print(
+                    f"\nWhere the time goes, e2e at concurrency {level} ({profiled['rate']:.0f} msgs/s under py-spy):"
+                )
                 print(profiled["profile"], flush=True)
 
 
 def report(level: int, kinds: list[str], rounds: list[dict]) -> None:
     """Medians over the rounds; a ratio is of the medians, with the range of the rounds' own ratios."""
-    median = {kind: {key: statistics.median(r[kind][key] for r in rounds) for key in ("rate", "p50", "p99", "client_cpu")}
-              for kind in kinds}
+    median = {
+        kind: {key: statistics.median(r[kind][key] for r in rounds) for key in ("rate", "p50", "p99", "client_cpu")}
+        for kind in kinds
+    }
     for kind in kinds:
         f = median[kind]
         server_ms = [statistics.median(levels) for levels in zip(*(r[kind]["server_ms"] for r in rounds), strict=True)]
@@ -371,12 +451,18 @@ def report(level: int, kinds: list[str], rounds: list[dict]) -> None:
         if "bare" in median:
             ratios = sorted(r[kind]["rate"] / r["bare"]["rate"] for r in rounds)
             ratio, spread = f"{f['rate'] / median['bare']['rate']:.2f}", f"{ratios[0]:.2f}-{ratios[-1]:.2f}"
-        print(f"{level:>11} {kind:>7} {f['rate']:>8.0f} {f['p50']:>8.1f} {f['p99']:>8.1f} {ratio:>6} {spread:>10} "
-              f"{f['client_cpu']:>9.0%}  {sum(server_ms):.2f} = {' + '.join(f'{ms:.2f}' for ms in server_ms)}", flush=True)
+        print(
+            f"{level:>11} {kind:>7} {f['rate']:>8.0f} {f['p50']:>8.1f} {f['p99']:>8.1f} {ratio:>6} {spread:>10} "
+            f"{f['client_cpu']:>9.0%}  {sum(server_ms):.2f} = {' + '.join(f'{ms:.2f}' for ms in server_ms)}",
+            flush=True,
+        )
     if "e2e" in kinds:
         counts = [r["e2e"]["counts"] for r in rounds]
-        print(f"{'':>11} e2e stored {', '.join(str(n) for n, _ in counts)} messages "
-              f"({', '.join(str(bad) for _, bad in counts)} in spool/bad)", flush=True)
+        print(
+            f"{'':>11} e2e stored {', '.join(str(n) for n, _ in counts)} messages "
+            f"({', '.join(str(bad) for _, bad in counts)} in spool/bad)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

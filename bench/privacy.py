@@ -72,19 +72,40 @@ class Part:
     inline: bool = False
 
 
-def record(sender: str, subject: str, *, ticket_id: int | None = None, files: list[Part] = (),
-           size: int = 3000) -> MessageRecord:
+def record(
+    sender: str, subject: str, *, ticket_id: int | None = None, files: list[Part] = (), size: int = 3000
+) -> MessageRecord:
     n = next(_serial)
     body = (f"Message {n} from {sender}. " * (size // 40))[:size]
-    raw = (f"From: {sender}\r\nTo: support@example.com\r\nSubject: {subject}\r\nMessage-ID: <bench{n}@example.org>\r\n"
-           f"\r\n{body}\r\n").encode()
+    raw = (
+        f"From: {sender}\r\nTo: support@example.com\r\nSubject: {subject}\r\nMessage-ID: <bench{n}@example.org>\r\n"
+        f"\r\n{body}\r\n"
+    ).encode()
     return MessageRecord(
-        raw=raw, sha256=hashlib.sha256(raw).hexdigest(), spool_id=f"bench-{n}", source="smtp",
-        received_at=datetime.now(UTC), envelope_from=sender,
+        raw=raw,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        spool_id=f"bench-{n}",
+        source="smtp",
+        received_at=datetime.now(UTC),
+        envelope_from=sender,
         recipients=[Addressee("envelope", "support@example.com", ""), Addressee("to", "support@example.com", "")],
-        message_id=f"bench{n}@example.org", date=None, in_reply_to=[], references=[], list_id="", subject=subject,
-        from_address=sender, from_name="", text_body=body, html_body="", upstream={}, attachments=list(files),
-        mailbox_id=1, flags=[], thread_rule="reference" if ticket_id else "new", ticket_id=ticket_id)
+        message_id=f"bench{n}@example.org",
+        date=None,
+        in_reply_to=[],
+        references=[],
+        list_id="",
+        subject=subject,
+        from_address=sender,
+        from_name="",
+        text_body=body,
+        html_body="",
+        upstream={},
+        attachments=list(files),
+        mailbox_id=1,
+        flags=[],
+        thread_rule="reference" if ticket_id else "new",
+        ticket_id=ticket_id,
+    )
 
 
 def open_store(folder: Path) -> App:
@@ -103,7 +124,9 @@ def seed(app: App, total: int, progress: str) -> None:
                 customer += 1
                 sender = f"customer{customer}@example.net"
                 replies = customer % 5
-                files = [Part(f"invoice{customer}.pdf", "application/pdf", os.urandom(2000))] if customer % 10 == 0 else []
+                files = (
+                    [Part(f"invoice{customer}.pdf", "application/pdf", os.urandom(2000))] if customer % 10 == 0 else []
+                )
                 first = writes.write(record(sender, f"Question {customer}", files=files))
                 ticket = session.scalar(select(Message.ticket_id).where(Message.id == first))
                 for _ in range(min(replies, total - written - 1)):
@@ -113,8 +136,10 @@ def seed(app: App, total: int, progress: str) -> None:
     print(file=sys.stderr)
     if customer:  # one shared file, used by mail that stays
         with app.db.write() as session:
-            app.store.write(session, record("keeper@example.net", "Terms", files=[Part("terms.pdf", "application/pdf",
-                                                                                     SHARED_FILE)]))
+            app.store.write(
+                session,
+                record("keeper@example.net", "Terms", files=[Part("terms.pdf", "application/pdf", SHARED_FILE)]),
+            )
 
 
 def add_person(app: App, address: str, messages: int, tickets: int, attachments: int) -> None:
@@ -126,8 +151,13 @@ def add_person(app: App, address: str, messages: int, tickets: int, attachments:
             for _ in range(per_ticket):
                 files = []
                 if n < attachments:
-                    files = [Part("terms.pdf" if n == 0 else f"scan{n}.pdf", "application/pdf",
-                                  SHARED_FILE if n == 0 else os.urandom(5000))]
+                    files = [
+                        Part(
+                            "terms.pdf" if n == 0 else f"scan{n}.pdf",
+                            "application/pdf",
+                            SHARED_FILE if n == 0 else os.urandom(5000),
+                        )
+                    ]
                 first = writes.write(record(address, f"Case {t}", ticket_id=ticket, files=files))
                 if ticket is None:
                     ticket = session.scalar(select(Message.ticket_id).where(Message.id == first))
@@ -162,8 +192,10 @@ def _forget_leftover(app: App) -> None:
 
 def export_child(folder: Path, address: str, output: Path) -> None:
     """In a fresh process: export `address`, print seconds, peak RSS and the heap's peak."""
-    app = App.open(Settings(data_dir=folder, mailboxes=[MailboxConfig(address="support@example.com")],
-                            secret_key="bench"), migrate=False)
+    app = App.open(
+        Settings(data_dir=folder, mailboxes=[MailboxConfig(address="support@example.com")], secret_key="bench"),
+        migrate=False,
+    )
     Path("/proc/self/clear_refs").write_text("5")  # the peak RSS starts again from here (Linux 4.0+)
     rss_before = _status_kib("VmRSS")
     tracemalloc.start()
@@ -172,9 +204,18 @@ def export_child(folder: Path, address: str, output: Path) -> None:
     seconds = time.perf_counter() - started
     _, heap_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    print(json.dumps({"seconds": seconds, "messages": counts["messages"], "heap_peak": heap_peak,
-                      "rss_peak_kib": _status_kib("VmHWM"), "rss_before_kib": rss_before,
-                      "zip_bytes": output.stat().st_size}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "messages": counts["messages"],
+                "heap_peak": heap_peak,
+                "rss_peak_kib": _status_kib("VmHWM"),
+                "rss_before_kib": rss_before,
+                "zip_bytes": output.stat().st_size,
+            }
+        )
+    )
 
 
 def _status_kib(field: str) -> int:
@@ -187,8 +228,12 @@ def _status_kib(field: str) -> int:
 def export_measured(folder: Path, address: str, scratch: Path) -> dict:
     output = scratch / f"{address.split('@')[0]}.zip"
     output.unlink(missing_ok=True)
-    done = subprocess.run([sys.executable, __file__, "--export-child", str(folder), address, str(output)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--export-child", str(folder), address, str(output)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     output.unlink(missing_ok=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -197,8 +242,12 @@ def tickets_holding(app: App, messages: int, taken: set[int]) -> tuple[list[int]
     """Customers' tickets not in `taken`, oldest first, holding about `messages` messages in all."""
     chosen, total = [], 0
     with app.db.read() as session:
-        rows = session.execute(select(Message.ticket_id, func.count()).where(Message.ticket_id.is_not(None))
-                               .group_by(Message.ticket_id).order_by(Message.ticket_id)).all()
+        rows = session.execute(
+            select(Message.ticket_id, func.count())
+            .where(Message.ticket_id.is_not(None))
+            .group_by(Message.ticket_id)
+            .order_by(Message.ticket_id)
+        ).all()
     for ticket_id, n in rows:
         if total >= messages:
             break
@@ -213,8 +262,11 @@ def purge_by_rule(app: App, tickets: list[int]) -> float:
     """Seconds for the spam rule to purge these tickets (made Spam, 60 days idle)."""
     with app.db.write() as session:
         for i in range(0, len(tickets), 500):
-            session.execute(update(Ticket).where(Ticket.id.in_(tickets[i:i + 500]))
-                            .values(queue="spam", updated_at=utcnow() - timedelta(days=60)))
+            session.execute(
+                update(Ticket)
+                .where(Ticket.id.in_(tickets[i : i + 500]))
+                .values(queue="spam", updated_at=utcnow() - timedelta(days=60))
+            )
     checkpoint(app)
     started = time.perf_counter()
     report = app.retention().run(["spam"], actor="bench")["spam"]
@@ -229,7 +281,7 @@ def plain_delete(app: App, tickets: list[int]) -> float:
     started = time.perf_counter()
     for i in range(0, len(tickets), 100):
         with app.db.write() as session:
-            session.execute(delete(Ticket).where(Ticket.id.in_(tickets[i:i + 100])))
+            session.execute(delete(Ticket).where(Ticket.id.in_(tickets[i : i + 100])))
     return time.perf_counter() - started
 
 
@@ -252,8 +304,9 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data-root", type=Path, default=ROOT / ".bench")
-    parser.add_argument("--purge", type=int, default=10_000, help="Messages purged by the retention rule (and as many "
-                        "by the baseline).")
+    parser.add_argument(
+        "--purge", type=int, default=10_000, help="Messages purged by the retention rule (and as many by the baseline)."
+    )
     parser.add_argument("--retention-only", action="store_true", help="Only the retention purge, on the large store.")
     parser.add_argument("--keep", action="store_true", help="Keep the seeded stores for another run.")
     parser.add_argument("--backup-only", action="store_true", help="Only the backup rounds (no erasure, no export).")
@@ -294,8 +347,10 @@ def main() -> None:
             add_person(app, PERSON, 50, 10, 5)
             checkpoint(app)
             rounds[name].append(erase_once(app))
-        print(f"round {n + 1}: small {sum(rounds['small'][-1][:2]):.3f} s, large {sum(rounds['large'][-1][:2]):.3f} s",
-              file=sys.stderr)
+        print(
+            f"round {n + 1}: small {sum(rounds['small'][-1][:2]):.3f} s, large {sum(rounds['large'][-1][:2]):.3f} s",
+            file=sys.stderr,
+        )
     scratch = root / "exports"
     scratch.mkdir(parents=True, exist_ok=True)
     large_folder = stores["large"].settings.data_dir
@@ -317,10 +372,13 @@ def _close(stores: dict, root: Path, keep: bool) -> None:
 
 def _report_retention(args, measured: dict) -> None:
     rule, plain = measured["rule"], measured["plain"]
-    print(f"retention purge on the {args.large:,}-message store (SQLite), spam rule vs plain DELETE, alternating halves:\n"
-          f"  spam rule     {rule:,.0f} messages/s ({measured['messages']['rule']:,} messages)\n"
-          f"  plain delete  {plain:,.0f} messages/s ({measured['messages']['plain']:,} messages)\n"
-          f"  ratio rule/plain {rule / plain:.2f}")
+    print(
+        f"retention purge on the {args.large:,}-message store (SQLite), spam rule vs plain DELETE, "
+        f"alternating halves:\n"
+        f"  spam rule     {rule:,.0f} messages/s ({measured['messages']['rule']:,} messages)\n"
+        f"  plain delete  {plain:,.0f} messages/s ({measured['messages']['plain']:,} messages)\n"
+        f"  ratio rule/plain {rule / plain:.2f}"
+    )
 
 
 def _report(args, rounds: dict, person_export: dict, exports: dict, counts: dict) -> None:
@@ -355,8 +413,8 @@ def _report(args, rounds: dict, person_export: dict, exports: dict, counts: dict
     print("\n".join(lines))
 
 
-
 # --- backups ---------------------------------------------------------------------------------------
+
 
 def backup_rounds(app: App, scratch: Path, rounds: int) -> list[dict]:
     """Alternating rounds of `cp -r` + `sync -f`, backup create and backup restore of `app`'s store:
@@ -388,10 +446,21 @@ def backup_rounds(app: App, scratch: Path, rounds: int) -> list[dict]:
         restore_seconds = time.perf_counter() - started
         shutil.rmtree(scratch / "backup")
         shutil.rmtree(restored)
-        found.append({"cp": cp_seconds, "cp_bytes": cp_bytes, "create": create_seconds, "restore": restore_seconds,
-                      "bytes": backup.size, "files": len(backup.files)})
-        print(f"backup round {n + 1}: cp {cp_seconds:.2f} s, create {create_seconds:.2f} s, "
-              f"restore {restore_seconds:.2f} s ({backup.size / 1e6:.0f} MB)", file=sys.stderr)
+        found.append(
+            {
+                "cp": cp_seconds,
+                "cp_bytes": cp_bytes,
+                "create": create_seconds,
+                "restore": restore_seconds,
+                "bytes": backup.size,
+                "files": len(backup.files),
+            }
+        )
+        print(
+            f"backup round {n + 1}: cp {cp_seconds:.2f} s, create {create_seconds:.2f} s, "
+            f"restore {restore_seconds:.2f} s ({backup.size / 1e6:.0f} MB)",
+            file=sys.stderr,
+        )
     shutil.rmtree(scratch, ignore_errors=True)
     return found
 
@@ -403,18 +472,23 @@ def _report_backup(args, rounds: list[dict]) -> str:
     def line(what: str, label: str) -> str:
         rates = [rate(r, what) for r in rounds]
         ratios = [rate(r, what) / rate(r, "cp") for r in rounds]
-        return (f"  {label:<8} {statistics.median(rates):7.1f} MB/s (median; {statistics.median(ratios):.2f} of cp's, "
-                f"rounds {min(ratios):.2f}-{max(ratios):.2f})")
+        return (
+            f"  {label:<8} {statistics.median(rates):7.1f} MB/s (median; {statistics.median(ratios):.2f} of cp's, "
+            f"rounds {min(ratios):.2f}-{max(ratios):.2f})"
+        )
 
     last = rounds[-1]
-    return "\n".join([
-        f"backup of the {args.large:,}-message store (SQLite): {last['bytes'] / 1e6:,.0f} MB in {last['files']:,} files, "
-        f"{len(rounds)} alternating rounds",
-        f"  cp -r + sync -f {statistics.median(rate(r, 'cp') for r in rounds):7.1f} MB/s (the baseline: "
-        f"{last['cp_bytes'] / 1e6:,.0f} MB, no checksums)",
-        line("create", "create"),
-        line("restore", "restore"),
-    ])
+    return "\n".join(
+        [
+            f"backup of the {args.large:,}-message store (SQLite): {last['bytes'] / 1e6:,.0f} MB in "
+            f"{last['files']:,} files, "
+            f"{len(rounds)} alternating rounds",
+            f"  cp -r + sync -f {statistics.median(rate(r, 'cp') for r in rounds):7.1f} MB/s (the baseline: "
+            f"{last['cp_bytes'] / 1e6:,.0f} MB, no checksums)",
+            line("create", "create"),
+            line("restore", "restore"),
+        ]
+    )
 
 
 if __name__ == "__main__":

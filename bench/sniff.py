@@ -54,7 +54,9 @@ def main() -> None:
     for name, payload in LARGE.items():
         fifty = [payload] * 50
         each = min(cpu(lambda fifty=fifty: [sniff_type(p) for p in fifty]) for _ in range(args.rounds)) * 1000 / 50
-        print(f"sniff one {len(payload) // 1024} KiB {name} payload  {each:.3f} ms  ratio to parse {each / parse_ms:.2f}")
+        print(
+            f"sniff one {len(payload) // 1024} KiB {name} payload  {each:.3f} ms  ratio to parse {each / parse_ms:.2f}"
+        )
 
 
 if __name__ == "__main__":

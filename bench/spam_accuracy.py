@@ -106,19 +106,25 @@ class Corpus:
 
     def without_channel(self) -> list[Example]:
         """bogofilter's examples with every channel header taken out (a diagnostic, not a protocol)."""
-        return [(self.file(f"bare-{i:05d}.eml", without_channel(raw)), label, when)
-                for i, (raw, (_, label, when)) in enumerate(zip(self.raws, self.theirs, strict=True))]
+        return [
+            (self.file(f"bare-{i:05d}.eml", without_channel(raw)), label, when)
+            for i, (raw, (_, label, when)) in enumerate(zip(self.raws, self.theirs, strict=True))
+        ]
 
 
 def batch(data: Corpus) -> tuple[spam_report.Rows, dict[str, PostdeskFit]]:
     fits: defaultdict[str, PostdeskFit] = defaultdict(PostdeskFit)  # one per protocol, to list its choices
-    runs = {"Postdesk": (data.ours, fits.__getitem__, PostdeskOnline()),
-            "bogofilter": (data.theirs, lambda _: bogofilter_fit(data.workdir), Bogofilter(data.workdir))}
+    runs = {
+        "Postdesk": (data.ours, fits.__getitem__, PostdeskOnline()),
+        "bogofilter": (data.theirs, lambda _: bogofilter_fit(data.workdir), Bogofilter(data.workdir)),
+    }
     rows = []
     for name, (examples, fit_for, learner) in runs.items():
-        outcomes = {"(a) 10-fold CV": cross_validate(examples, fit_for("(a)")),
-                    "(b) time split 70/30": time_split(examples, fit_for("(b)")),
-                    "(c) online, time order": online(examples, learner)}
+        outcomes = {
+            "(a) 10-fold CV": cross_validate(examples, fit_for("(a)")),
+            "(b) time split 70/30": time_split(examples, fit_for("(b)")),
+            "(c) online, time order": online(examples, learner),
+        }
         rows += [(protocol, name, figures(out)) for protocol, out in outcomes.items()]
     return sorted(rows, key=lambda r: r[0]), fits
 
@@ -128,62 +134,104 @@ def drift(data: Corpus) -> dict:
     _, newest = spam_drift.halves(data.ours)
     n_pairs = sum(data.ours[i][1] == "spam" for i in newest)  # every spam of the newest half, once
     swaps = spam_drift.channel_swaps(data.raws, data.ours, newest, n_pairs)
-    inputs = {"Postdesk": [(label, data.filter.features(corpus.parsed(alone)), data.filter.features(corpus.parsed(under)))
-                           for label, alone, under in swaps],
-              "bogofilter": [(label, data.file(f"alone-{k}.eml", alone), data.file(f"swapped-{k}.eml", under))
-                             for k, (label, alone, under) in enumerate(swaps)]}
+    inputs = {
+        "Postdesk": [
+            (label, data.filter.features(corpus.parsed(alone)), data.filter.features(corpus.parsed(under)))
+            for label, alone, under in swaps
+        ],
+        "bogofilter": [
+            (label, data.file(f"alone-{k}.eml", alone), data.file(f"swapped-{k}.eml", under))
+            for k, (label, alone, under) in enumerate(swaps)
+        ],
+    }
     runs = {"Postdesk": (data.ours, shipped_fit), "bogofilter": (data.theirs, bogofilter_fit(data.workdir))}
     out: dict = {"time": {}, "sources": {}, "swaps": {}, "n_pairs": n_pairs}
     for name, (examples, fit) in runs.items():
         out["time"][name], out["swaps"][name] = spam_drift.time_and_swaps(examples, fit, inputs[name])
         out["sources"][name] = spam_drift.by_source(examples, data.sources, fit)
     bare = data.without_channel()
-    out["bare"] = (spam_drift.time_outcomes(bare, bogofilter_fit(data.workdir)),
-                   spam_drift.pooled(spam_drift.by_source(bare, data.sources, bogofilter_fit(data.workdir))))
+    out["bare"] = (
+        spam_drift.time_outcomes(bare, bogofilter_fit(data.workdir)),
+        spam_drift.pooled(spam_drift.by_source(bare, data.sources, bogofilter_fit(data.workdir))),
+    )
     return out
 
 
 def report(rows: spam_report.Rows, fits: dict[str, PostdeskFit], drifted: dict, seconds: float) -> str:
-    time_rows = [("(d) time, oldest half → newest", name, figures(drifted["time"][name])) for name in spam_report.FILTERS]
+    time_rows = [
+        ("(d) time, oldest half → newest", name, figures(drifted["time"][name])) for name in spam_report.FILTERS
+    ]
     pooled = {name: spam_drift.pooled(drifted["sources"][name]) for name in spam_report.FILTERS}
     source_rows = [("(e) source shift, pooled", name, pooled[name]) for name in spam_report.FILTERS]
     bare_time, bare_sources = drifted["bare"]
-    bare_rows = [("(d) time", "bogofilter, channel headers removed", figures(bare_time)),
-                 ("(e) source shift, pooled", "bogofilter, channel headers removed", bare_sources)]
+    bare_rows = [
+        ("(d) time", "bogofilter, channel headers removed", figures(bare_time)),
+        ("(e) source shift, pooled", "bogofilter, channel headers removed", bare_sources),
+    ]
     lines = {name: spam_drift.source_lines(drifted["sources"][name]) for name in spam_report.FILTERS}
-    return "\n".join([
-        START, "", "## Measured (the last run of bench/spam_accuracy.py)", "",
-        *shipped_defaults(), "",
-        "### Against the issue's targets", "",
-        "(a)-(c): no worse than bogofilter (a difference of one or two messages is a tie).", "",
-        *spam_report.batch_targets(rows),
-        spam_report.drift_target("(d) time", time_rows[0][2], time_rows[1][2]),
-        spam_report.drift_target("(e) source shift, pooled", pooled["Postdesk"], pooled["bogofilter"]),
-        spam_report.swap_target(drifted["swaps"]["Postdesk"]), "",
-        "### (a)-(c): the corpus as it is", "", *spam_report.batch_table(rows), "",
-        "### (d) time and (e) source shift: where the mail went", "",
-        *spam_report.verdict_table(time_rows + source_rows + bare_rows), "",
-        "The rows \"channel headers removed\" are a diagnostic: the same protocols with every list and relay "
-        "header taken out of every message (bench/channel_swap.py's list), bogofilter only.", "",
-        "### (e) per held-out source", "", *spam_report.source_table(lines), "",
-        "### (f) channel swap", "", *spam_report.swap_lines(drifted["swaps"], drifted["n_pairs"]), "",
-        *notes(fits, seconds), "", END])
+    return "\n".join(
+        [
+            START,
+            "",
+            "## Measured (the last run of bench/spam_accuracy.py)",
+            "",
+            *shipped_defaults(),
+            "",
+            "### Against the issue's targets",
+            "",
+            "(a)-(c): no worse than bogofilter (a difference of one or two messages is a tie).",
+            "",
+            *spam_report.batch_targets(rows),
+            spam_report.drift_target("(d) time", time_rows[0][2], time_rows[1][2]),
+            spam_report.drift_target("(e) source shift, pooled", pooled["Postdesk"], pooled["bogofilter"]),
+            spam_report.swap_target(drifted["swaps"]["Postdesk"]),
+            "",
+            "### (a)-(c): the corpus as it is",
+            "",
+            *spam_report.batch_table(rows),
+            "",
+            "### (d) time and (e) source shift: where the mail went",
+            "",
+            *spam_report.verdict_table(time_rows + source_rows + bare_rows),
+            "",
+            'The rows "channel headers removed" are a diagnostic: the same protocols with every list and relay '
+            "header taken out of every message (bench/channel_swap.py's list), bogofilter only.",
+            "",
+            "### (e) per held-out source",
+            "",
+            *spam_report.source_table(lines),
+            "",
+            "### (f) channel swap",
+            "",
+            *spam_report.swap_lines(drifted["swaps"], drifted["n_pairs"]),
+            "",
+            *notes(fits, seconds),
+            "",
+            END,
+        ]
+    )
 
 
 def shipped_defaults() -> list[str]:
     p = ScoringParams()
-    return [f"Shipped defaults: `SpamFilter()` ham_cutoff {HAM_CUTOFF}, spam_cutoff {SPAM_CUTOFF}, neutral rule "
-            f"{'yes' if NEUTRAL_UNSURE else 'no'}; `ScoringParams()` s {p.s}, x {p.x}, min_dist {p.min_dist}, "
-            f"max_clues {p.max_clues}, prior_messages {p.prior_messages}, channel_odds {p.channel_odds}, alpha {p.alpha}; "
-            f"n_features 2^{DEFAULT_N_FEATURES.bit_length() - 1}. (c)-(f) run exactly these."]
+    return [
+        f"Shipped defaults: `SpamFilter()` ham_cutoff {HAM_CUTOFF}, spam_cutoff {SPAM_CUTOFF}, neutral rule "
+        f"{'yes' if NEUTRAL_UNSURE else 'no'}; `ScoringParams()` s {p.s}, x {p.x}, min_dist {p.min_dist}, "
+        f"max_clues {p.max_clues}, prior_messages {p.prior_messages}, channel_odds {p.channel_odds}, alpha {p.alpha}; "
+        f"n_features 2^{DEFAULT_N_FEATURES.bit_length() - 1}. (c)-(f) run exactly these."
+    ]
 
 
 def notes(fits: dict[str, PostdeskFit], seconds: float) -> list[str]:
     ham_cutoff, spam_cutoff = bogofilter_cutoffs()
-    parts = [f"  - {protocol}{f' part {i}' if len(fit.choices) > 1 else ''}: {_choice(c)}"
-             for protocol, fit in fits.items() for i, c in enumerate(fit.choices, 1)]
+    parts = [
+        f"  - {protocol}{f' part {i}' if len(fit.choices) > 1 else ''}: {_choice(c)}"
+        for protocol, fit in fits.items()
+        for i, c in enumerate(fit.choices, 1)
+    ]
     return [
-        "### Notes on this run", "",
+        "### Notes on this run",
+        "",
         "- Same messages for both filters: the corpus files with the mbox envelope line stripped; time order by Date, "
         "or by the first Received date when Date is missing or more than 2 days away from it.",
         f"- bogofilter: default settings, ham_cutoff={ham_cutoff}, spam_cutoff={spam_cutoff} (from `bogofilter -Q`): "
@@ -202,15 +250,25 @@ def notes(fits: dict[str, PostdeskFit], seconds: float) -> list[str]:
 
 
 def _choice(c: Choice) -> str:
-    rule = "moot (0.5 lies between the cutoffs)" if c.ham_cutoff < 0.5 < c.spam_cutoff else ("yes" if c.neutral_unsure else "no")
-    return (f"s {c.params.s}, min_dist {c.params.min_dist}, max_clues {c.params.max_clues}, cutoffs "
-            f"{c.ham_cutoff}/{c.spam_cutoff}, neutral rule {rule} (pooled inner cost {c.cost:.1f} per run, "
-            f"inner 1-ROCA {c.one_minus_roca:.4f} %)")
+    rule = (
+        "moot (0.5 lies between the cutoffs)"
+        if c.ham_cutoff < 0.5 < c.spam_cutoff
+        else ("yes" if c.neutral_unsure else "no")
+    )
+    return (
+        f"s {c.params.s}, min_dist {c.params.min_dist}, max_clues {c.params.max_clues}, cutoffs "
+        f"{c.ham_cutoff}/{c.spam_cutoff}, neutral rule {rule} (pooled inner cost {c.cost:.1f} per run, "
+        f"inner 1-ROCA {c.one_minus_roca:.4f} %)"
+    )
 
 
 def write(measured: str) -> None:
     """Put `measured` between the markers of the results file, keeping the lab notebook around them."""
-    text = RESULTS.read_text() if RESULTS.exists() else f"# Spam filter accuracy: Postdesk vs bogofilter\n\n{START}\n{END}\n"
+    text = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else f"# Spam filter accuracy: Postdesk vs bogofilter\n\n{START}\n{END}\n"
+    )
     if START not in text or END not in text:
         text = text.rstrip("\n") + f"\n\n{START}\n{END}\n"
     head, _, rest = text.partition(START)
@@ -240,4 +298,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

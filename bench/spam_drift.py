@@ -58,8 +58,16 @@ def source_lines(per_source: dict[str, list[Outcome]]) -> list[SourceLine]:
     lines = []
     for source, outcomes in per_source.items():
         f = figures(outcomes)
-        lines.append(SourceLine(source, f.n_ham, _pct(f.fp, f.n_ham), _pct(f.unsure_ham, f.n_ham), f.n_spam,
-                                _pct(f.fn + f.unsure_spam, f.n_spam)))
+        lines.append(
+            SourceLine(
+                source,
+                f.n_ham,
+                _pct(f.fp, f.n_ham),
+                _pct(f.unsure_ham, f.n_ham),
+                f.n_spam,
+                _pct(f.fn + f.unsure_spam, f.n_spam),
+            )
+        )
     return lines
 
 
@@ -76,8 +84,9 @@ class Swap:
     swapped: str
 
 
-def channel_swaps(raws: Sequence[bytes], examples: Sequence[Example], newest: Sequence[int],
-                  n_pairs: int, seed: int = 0) -> list[tuple[str, bytes, bytes]]:
+def channel_swaps(
+    raws: Sequence[bytes], examples: Sequence[Example], newest: Sequence[int], n_pairs: int, seed: int = 0
+) -> list[tuple[str, bytes, bytes]]:
     """(label, body alone, body under the other's channel) for `n_pairs` (ham, spam) pairs of the newest half:
     the ham is one that came through a list, so its channel is one the model has learned as ham."""
     ham = [i for i in newest if examples[i][1] == "ham" and channel_swap.has_list_headers(raws[i])]
@@ -85,8 +94,13 @@ def channel_swaps(raws: Sequence[bytes], examples: Sequence[Example], newest: Se
     out = []
     for h, s in channel_swap.pairs(ham, spam, n_pairs, seed):
         for body, donor in ((s, h), (h, s)):
-            out.append((examples[body][1], channel_swap.without_channel(raws[body]),
-                        channel_swap.swapped(raws[body], raws[donor])))
+            out.append(
+                (
+                    examples[body][1],
+                    channel_swap.without_channel(raws[body]),
+                    channel_swap.swapped(raws[body], raws[donor]),
+                )
+            )
     return out
 
 
@@ -100,8 +114,9 @@ def kept(swaps: Sequence[Swap]) -> float:
     return _pct(sum(s.alone == s.swapped for s in swaps), len(swaps))
 
 
-def time_and_swaps(examples: Sequence[Example], fit, swap_inputs: Sequence[tuple[str, object, object]]
-                   ) -> tuple[list[Outcome], list[Swap]]:
+def time_and_swaps(
+    examples: Sequence[Example], fit, swap_inputs: Sequence[tuple[str, object, object]]
+) -> tuple[list[Outcome], list[Swap]]:
     """(d) and (f): one filter, fitted on the oldest half, judges the newest half and the swapped messages."""
     oldest, newest = halves(examples)
     judge = fit([examples[i] for i in oldest])
@@ -115,4 +130,3 @@ def time_outcomes(examples: Sequence[Example], fit) -> list[Outcome]:
 
 def _pct(part: int, whole: int) -> float:
     return 100.0 * part / whole if whole else 0.0
-

@@ -27,29 +27,43 @@ def batch_table(rows: Rows) -> list[str]:
 
 def verdict_table(rows: Rows) -> list[str]:
     """Where the mail went: ham and spam each into Spam, Review and the inbox."""
-    lines = ["| protocol | filter | ham | ham in Spam | ham in Review | spam | spam in Spam | spam left in Review | "
-             "spam left in the inbox | spam left, % | 1-ROCA % |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| protocol | filter | ham | ham in Spam | ham in Review | spam | spam in Spam | spam left in Review | "
+        "spam left in the inbox | spam left, % | 1-ROCA % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for protocol, name, f in rows:
-        lines.append(f"| {protocol} | {name} | {f.n_ham} | {f.fp} | {f.unsure_ham} | {f.n_spam} | "
-                     f"{f.n_spam - f.fn - f.unsure_spam} | {f.unsure_spam} | {f.fn} | {left(f):.1f} | {f.one_minus_roca:.3f} |")
+        lines.append(
+            f"| {protocol} | {name} | {f.n_ham} | {f.fp} | {f.unsure_ham} | {f.n_spam} | "
+            f"{f.n_spam - f.fn - f.unsure_spam} | {f.unsure_spam} | {f.fn} | {left(f):.1f} | {f.one_minus_roca:.3f} |"
+        )
     return lines
 
 
 def source_table(lines_by_filter: dict[str, list[SourceLine]]) -> list[str]:
-    out = ["| held-out source | ham | spam | " + " | ".join(
-        f"{name}: ham in Spam % | {name}: ham in Review % | {name}: spam left % " for name in FILTERS) + " |",
-        "|---|---:|---:|" + "---:|" * 3 * len(FILTERS)]
+    out = [
+        "| held-out source | ham | spam | "
+        + " | ".join(f"{name}: ham in Spam % | {name}: ham in Review % | {name}: spam left % " for name in FILTERS)
+        + " |",
+        "|---|---:|---:|" + "---:|" * 3 * len(FILTERS),
+    ]
     for row in zip(*(lines_by_filter[name] for name in FILTERS), strict=True):
         first = row[0]
-        cells = " | ".join(f"{r.ham_in_spam:.1f} | {r.ham_in_review:.1f} | {_or_dash(r.spam_left, r.n_spam)}" for r in row)
+        cells = " | ".join(
+            f"{r.ham_in_spam:.1f} | {r.ham_in_review:.1f} | {_or_dash(r.spam_left, r.n_spam)}" for r in row
+        )
         out.append(f"| {first.source} | {first.n_ham} | {first.n_spam} | {cells} |")
     return out
 
 
 def swap_lines(swaps_by_filter: dict[str, Sequence[Swap]], n_pairs: int) -> list[str]:
-    out = [f"{n_pairs} pairs, {2 * n_pairs} swapped messages: the share that gets the verdict its body alone gets "
-           "(the same message without channel headers).", "",
-           "| filter | all | spam body under a ham list's headers | ham body under a spam's headers |", "|---|---:|---:|---:|"]
+    out = [
+        f"{n_pairs} pairs, {2 * n_pairs} swapped messages: the share that gets the verdict its body alone gets "
+        "(the same message without channel headers).",
+        "",
+        "| filter | all | spam body under a ham list's headers | ham body under a spam's headers |",
+        "|---|---:|---:|---:|",
+    ]
     for name in FILTERS:
         swaps = swaps_by_filter[name]
         spam = [s for s in swaps if s.label == "spam"]
@@ -64,20 +78,24 @@ def batch_targets(rows: Rows) -> list[str]:
     out = []
     for protocol in sorted({p for p, _, _ in rows}):
         ours, theirs = by[(protocol, "Postdesk")], by[(protocol, "bogofilter")]
-        out.append(f"- {protocol}: 1-ROCA {ours.one_minus_roca:.3f} vs {theirs.one_minus_roca:.3f} % "
-                   f"({_lower(ours.one_minus_roca, theirs.one_minus_roca)}); FP {ours.fp} vs {theirs.fp} "
-                   f"({_compare(ours.fp, theirs.fp)}); FN {ours.fn} vs {theirs.fn} ({_compare(ours.fn, theirs.fn)}); "
-                   f"unsure {ours.unsure} vs {theirs.unsure}.")
+        out.append(
+            f"- {protocol}: 1-ROCA {ours.one_minus_roca:.3f} vs {theirs.one_minus_roca:.3f} % "
+            f"({_lower(ours.one_minus_roca, theirs.one_minus_roca)}); FP {ours.fp} vs {theirs.fp} "
+            f"({_compare(ours.fp, theirs.fp)}); FN {ours.fn} vs {theirs.fn} ({_compare(ours.fn, theirs.fn)}); "
+            f"unsure {ours.unsure} vs {theirs.unsure}."
+        )
     return out
 
 
 def drift_target(protocol: str, ours: Figures, theirs: Figures) -> str:
     """(d), (e): pooled 1-ROCA, and spam left in Review or the inbox at no more ham in Spam."""
     met = ours.one_minus_roca <= theirs.one_minus_roca and ours.fp <= theirs.fp and left(ours) <= left(theirs)
-    return (f"- {protocol}: 1-ROCA {ours.one_minus_roca:.3f} vs {theirs.one_minus_roca:.3f} % "
-            f"({_lower(ours.one_minus_roca, theirs.one_minus_roca)}); ham in Spam {ours.fp} vs {theirs.fp}; "
-            f"spam left in Review or the inbox {ours.fn + ours.unsure_spam} vs {theirs.fn + theirs.unsure_spam} "
-            f"({left(ours):.1f} vs {left(theirs):.1f} %): {'MET' if met else 'NOT MET'}.")
+    return (
+        f"- {protocol}: 1-ROCA {ours.one_minus_roca:.3f} vs {theirs.one_minus_roca:.3f} % "
+        f"({_lower(ours.one_minus_roca, theirs.one_minus_roca)}); ham in Spam {ours.fp} vs {theirs.fp}; "
+        f"spam left in Review or the inbox {ours.fn + ours.unsure_spam} vs {theirs.fn + theirs.unsure_spam} "
+        f"({left(ours):.1f} vs {left(theirs):.1f} %): {'MET' if met else 'NOT MET'}."
+    )
 
 
 def swap_target(swaps: Sequence[Swap]) -> str:

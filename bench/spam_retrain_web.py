@@ -40,15 +40,18 @@ def mail() -> list[tuple[bytes, str]]:
     if corpus.available():
         return [(corpus.raw_bytes(path), label) for path, label in corpus.files()]
     words = {"ham": "invoice printer order refund account", "spam": "cheap pills casino winner prize"}
-    return [(f"From: x{i}@example.org\r\nSubject: {label} {i}\r\n\r\n{words[label]} {i}\r\n".encode(), label)
-            for i in range(1500) for label in ("ham", "spam")]
+    return [
+        (f"From: x{i}@example.org\r\nSubject: {label} {i}\r\n\r\n{words[label]} {i}\r\n".encode(), label)
+        for i in range(1500)
+        for label in ("ham", "spam")
+    ]
 
 
 def fill_ledger(app: App, messages: list[tuple[bytes, str]]) -> None:
     spam_filter = app.live_model().filter
     for start in range(0, len(messages), 200):
         with app.db.write() as session:
-            for raw, label in messages[start:start + 200]:
+            for raw, label in messages[start : start + 200]:
                 features = spam_filter.features(parse(raw, received_at=utcnow()))
                 ledger.learn(session, f"raw:{raw_sha256(raw)}", label, features, "bootstrap")
 
@@ -82,7 +85,9 @@ def write_waits(app: App, stop: threading.Event) -> list[float]:
 def during(work, *watchers) -> tuple[float, list]:
     """Run `work()` while each watcher(stop) runs in a thread; seconds, and each watcher's result."""
     stop, results = threading.Event(), [None] * len(watchers)
-    threads = [threading.Thread(target=lambda i=i, w=w: results.__setitem__(i, w(stop))) for i, w in enumerate(watchers)]
+    threads = [
+        threading.Thread(target=lambda i=i, w=w: results.__setitem__(i, w(stop))) for i, w in enumerate(watchers)
+    ]
     for thread in threads:
         thread.start()
     started = time.perf_counter()
@@ -103,7 +108,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="Only the first N messages (0: all).")
     args = parser.parse_args()
     messages = mail()
-    messages = messages[:args.limit] if args.limit else messages
+    messages = messages[: args.limit] if args.limit else messages
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(data_dir=Path(folder), web_port=0, secret_key="bench")
         app = App.open(settings)
@@ -118,7 +123,9 @@ def main() -> None:
             spam_filter = app.live_model().filter
             in_steps, (busy, steps_waits) = during(
                 lambda: versions.retrain_in_steps(app.db, settings.spam_dir, spam_filter, "bench"),
-                lambda stop: page_times(url, stop), lambda stop: write_waits(app, stop))
+                lambda stop: page_times(url, stop),
+                lambda stop: write_waits(app, stop),
+            )
 
             def one_transaction():
                 with app.db.write() as session:
@@ -129,11 +136,15 @@ def main() -> None:
             server.stop()
             app.db.dispose()
     print(f"GET /signin idle:              p50 {p(idle, 50) * 1000:7.1f} ms  p95 {p(idle, 95) * 1000:7.1f} ms")
-    print(f"GET /signin during the retrain: p50 {p(busy, 50) * 1000:7.1f} ms  p95 {p(busy, 95) * 1000:7.1f} ms"
-          f"  ({len(busy)} requests; ratio p50 {p(busy, 50) / p(idle, 50):.1f}x, p95 {p(busy, 95) / p(idle, 95):.1f}x)")
+    print(
+        f"GET /signin during the retrain: p50 {p(busy, 50) * 1000:7.1f} ms  p95 {p(busy, 95) * 1000:7.1f} ms"
+        f"  ({len(busy)} requests; ratio p50 {p(busy, 50) / p(idle, 50):.1f}x, p95 {p(busy, 95) / p(idle, 95):.1f}x)"
+    )
     print(f"retrain in steps (web view):   {in_steps:6.1f} s; longest wait of a writer {max(steps_waits):6.2f} s")
-    print(f"retrain in one transaction:    {whole:6.1f} s; longest wait of a writer {max(one_waits):6.2f} s"
-          f"  (ratio of the waits {max(one_waits) / max(steps_waits):.0f}x)")
+    print(
+        f"retrain in one transaction:    {whole:6.1f} s; longest wait of a writer {max(one_waits):6.2f} s"
+        f"  (ratio of the waits {max(one_waits) / max(steps_waits):.0f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -100,16 +100,24 @@ def main() -> int:
     unlearn = latencies_ms(lambda fl: spam_filter.unlearn(*fl), learned)
     learn = latencies_ms(lambda fl: spam_filter.learn(*fl), learned)
     print(f"messages: {len(messages)} (mean {np.mean([len(f.ids) for f, _ in learned]):.0f} features each)")
-    print(f"Postdesk tokenize+score: {ours:,.0f} msgs/s; bogofilter -b: {theirs:,.0f} msgs/s "
-          f"(medians of {repeat} rounds); ratio {ours / theirs:.2f}, "
-          f"rounds {ratios[0]:.2f}-{ratios[-1]:.2f} (target >= 0.5)")
-    print(f"score one message (tokenize+hash+score): p50 {np.percentile(score, 50):.3f} ms, "
-          f"p99 {np.percentile(score, 99):.3f} ms (target p99 <= 2); "
-          f"CPU time p50 {np.percentile(score_cpu, 50):.3f} ms, p99 {np.percentile(score_cpu, 99):.3f} ms")
-    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
-          "(wall-clock p99 is preemption when busy)")
-    print(f"learn one message (features): p99 {np.percentile(learn, 99):.3f} ms; "
-          f"unlearn p99 {np.percentile(unlearn, 99):.3f} ms (target <= 2)")
+    print(
+        f"Postdesk tokenize+score: {ours:,.0f} msgs/s; bogofilter -b: {theirs:,.0f} msgs/s "
+        f"(medians of {repeat} rounds); ratio {ours / theirs:.2f}, "
+        f"rounds {ratios[0]:.2f}-{ratios[-1]:.2f} (target >= 0.5)"
+    )
+    print(
+        f"score one message (tokenize+hash+score): p50 {np.percentile(score, 50):.3f} ms, "
+        f"p99 {np.percentile(score, 99):.3f} ms (target p99 <= 2); "
+        f"CPU time p50 {np.percentile(score_cpu, 50):.3f} ms, p99 {np.percentile(score_cpu, 99):.3f} ms"
+    )
+    print(
+        f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+        "(wall-clock p99 is preemption when busy)"
+    )
+    print(
+        f"learn one message (features): p99 {np.percentile(learn, 99):.3f} ms; "
+        f"unlearn p99 {np.percentile(unlearn, 99):.3f} ms (target <= 2)"
+    )
     print(f"model memory: {spam_filter.model.nbytes / MiB:.1f} MiB (target <= 64)")
     return 0
 

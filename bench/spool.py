@@ -76,9 +76,11 @@ def main() -> None:
     parser.add_argument("--levels", default="1,8", help="threads for put, puts at once for the flusher")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    messages = [wire_bytes(path) for _, path in corpus_files(args.corpus)][:args.limit]
-    print(f"{len(messages)} messages, {sum(map(len, messages)) / len(messages) / 1024:.1f} KiB average, "
-          f"{args.rounds} rounds each")
+    messages = [wire_bytes(path) for _, path in corpus_files(args.corpus)][: args.limit]
+    print(
+        f"{len(messages)} messages, {sum(map(len, messages)) / len(messages) / 1024:.1f} KiB average, "
+        f"{args.rounds} rounds each"
+    )
     print(f"{'way':>8} {'level':>5} {'CPU ms/msg':>22} {'wall ms/msg':>22}   (median [min-max])")
     for level in map(int, args.levels.split(",")):
         for name, way in (("put", with_threads), ("flusher", with_flusher)):

@@ -34,7 +34,8 @@ def through_core() -> None:
     Statement.one = lambda self, session, params: session.connection().execute(self.statement, params).first()
     Statement.run = lambda self, session, params: session.connection().execute(self.statement, params).rowcount
     Statement.many = lambda self, session, rows: (
-        session.connection().execute(self.statement, rows).rowcount if rows else 0)
+        session.connection().execute(self.statement, rows).rowcount if rows else 0
+    )
 
 
 def drain(way: str, corpus: Path, limit: int, root: Path) -> dict:
@@ -47,11 +48,17 @@ def drain(way: str, corpus: Path, limit: int, root: Path) -> dict:
     if way == "core":
         through_core()
     messages = [wire_bytes(path) for _, path in corpus_files(corpus)]
-    messages = messages[::max(1, len(messages) // limit)][:limit]  # ham and spam alike
+    messages = messages[:: max(1, len(messages) // limit)][:limit]  # ham and spam alike
     data = Path(tempfile.mkdtemp(dir=root))
     try:
-        settings = Settings(data_dir=data, mailboxes=[MailboxConfig(address="support@example.com", department="Support")],
-                            min_free_disk=0, runner_prepare_workers=1, secret_key="bench", log_level="WARNING")
+        settings = Settings(
+            data_dir=data,
+            mailboxes=[MailboxConfig(address="support@example.com", department="Support")],
+            min_free_disk=0,
+            runner_prepare_workers=1,
+            secret_key="bench",
+            log_level="WARNING",
+        )
         app = App.open(settings)
         for raw in messages:
             app.spool.put(raw, Envelope(mail_from="relay@example.org", rcpt_tos=["support@example.com"]))
@@ -83,17 +90,36 @@ def main() -> None:
     print(f"{args.limit} corpus messages a round, runner CPU a message (the prepare worker apart)")
     for n in range(args.repeat):
         for way in figures:
-            done = subprocess.run([sys.executable, __file__, "--round", way, "--corpus", str(args.corpus),
-                                   "--limit", str(args.limit), "--data-root", str(args.data_root)],
-                                  capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--round",
+                    way,
+                    "--corpus",
+                    str(args.corpus),
+                    "--limit",
+                    str(args.limit),
+                    "--data-root",
+                    str(args.data_root),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             result = json.loads(done.stdout.strip().splitlines()[-1])
             figures[way].append(result["ms"])
-            print(f"round {n + 1} {way:>6}: {result['ms']:.3f} ms, {result['rate']:.0f} msgs/s, "
-                  f"stored {result['stored']}", flush=True)
+            print(
+                f"round {n + 1} {way:>6}: {result['ms']:.3f} ms, {result['rate']:.0f} msgs/s, "
+                f"stored {result['stored']}",
+                flush=True,
+            )
     cursor, core = (statistics.median(figures[way]) for way in ("cursor", "core"))
     ratios = sorted(b / a for a, b in zip(figures["cursor"], figures["core"], strict=True))
-    print(f"median: cursor {cursor:.3f} ms, core {core:.3f} ms; core / cursor {core / cursor:.2f} "
-          f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f})")
+    print(
+        f"median: cursor {cursor:.3f} ms, core {core:.3f} ms; core / cursor {core / cursor:.2f} "
+        f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f})"
+    )
 
 
 if __name__ == "__main__":

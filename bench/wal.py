@@ -72,8 +72,10 @@ def main() -> None:
     if not corpus.available():
         sys.exit(f"corpus not found at {corpus.corpus_dir()} (set POSTDESK_CORPUS_DIR)")
     sent = payloads(corpus.corpus_dir(), args.messages)
-    print(f"{len(sent)} distinct messages, {sum(map(len, sent)) / MiB:.0f} MiB, concurrency {args.concurrency}, "
-          f"{args.readers} readers")
+    print(
+        f"{len(sent)} distinct messages, {sum(map(len, sent)) / MiB:.0f} MiB, concurrency {args.concurrency}, "
+        f"{args.readers} readers"
+    )
     DATA_ROOT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=DATA_ROOT) as folder:
         data_dir = Path(folder)
@@ -83,8 +85,10 @@ def main() -> None:
             bench.warm_up("e2e", port, data_dir)
             sampler = Sampler(data_dir / "postdesk.db-wal")
             sampler.start()
-            readers = [threading.Thread(target=reader, args=(data_dir / "postdesk.db", stop_readers, reads), daemon=True)
-                       for _ in range(args.readers)]
+            readers = [
+                threading.Thread(target=reader, args=(data_dir / "postdesk.db", stop_readers, reads), daemon=True)
+                for _ in range(args.readers)
+            ]
             for thread in readers:
                 thread.start()
             started = time.monotonic()
@@ -103,10 +107,14 @@ def main() -> None:
         stored, bad = bench.stored(data_dir)
         wal = data_dir / "postdesk.db-wal"
         after = wal.stat().st_size if wal.exists() else 0
-        print(f"stored {stored} of {len(sent)} ({bad} in bad/) in {elapsed:.0f} s ({stored / elapsed:.0f} msgs/s), "
-              f"{reads[0]} reads")
-        print(f"WAL largest {sampler.largest / MiB:.1f} MiB, after the run {after / MiB:.1f} MiB; "
-              f"database {(data_dir / 'postdesk.db').stat().st_size / MiB:.0f} MiB")
+        print(
+            f"stored {stored} of {len(sent)} ({bad} in bad/) in {elapsed:.0f} s ({stored / elapsed:.0f} msgs/s), "
+            f"{reads[0]} reads"
+        )
+        print(
+            f"WAL largest {sampler.largest / MiB:.1f} MiB, after the run {after / MiB:.1f} MiB; "
+            f"database {(data_dir / 'postdesk.db').stat().st_size / MiB:.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,10 @@ from tickets import search  # noqa: E402
 RARE = "quixotically"  # in RARE_COUNT messages at every size
 RARE_COUNT = 5
 PASSWORD = "benchmark password 1"
-MAILBOXES = [MailboxConfig(address="support@example.com", department="Support"),
-             MailboxConfig(address="billing@example.com", department="Billing")]
+MAILBOXES = [
+    MailboxConfig(address="support@example.com", department="Support"),
+    MailboxConfig(address="billing@example.com", department="Billing"),
+]
 BATCH = 500
 _rng = random.Random(7)
 WORDS = ["".join(_rng.choice("abcdefghiklmnoprstuvwy") for _ in range(_rng.randint(3, 9))) for _ in range(4000)]
@@ -65,8 +67,10 @@ def message(i: int, n: int) -> tuple[bytes, str]:
     if i % (n // RARE_COUNT) == 0:
         body += f" {RARE}"
     subject = " ".join(rng.choices(WORDS, k=4)).capitalize()
-    raw = (f"From: Customer {i} <customer{i}@example.org>\r\nTo: {to}\r\nSubject: {subject} (order {i})\r\n"
-           f"Message-ID: <bench-{i}@example.org>\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\n\r\n{body}\r\n")
+    raw = (
+        f"From: Customer {i} <customer{i}@example.org>\r\nTo: {to}\r\nSubject: {subject} (order {i})\r\n"
+        f"Message-ID: <bench-{i}@example.org>\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\n\r\n{body}\r\n"
+    )
     return raw.encode(), to
 
 
@@ -79,8 +83,12 @@ def seed(settings: Settings, n: int) -> float:
     started, prepared = time.perf_counter(), []
     for i in range(n):
         raw, to = message(i, n)
-        envelope = Envelope(mail_from=f"customer{i}@example.org", rcpt_tos=[to], source="import",
-                            received_at=datetime(2026, 1, 1, tzinfo=UTC).timestamp() + i * 300)
+        envelope = Envelope(
+            mail_from=f"customer{i}@example.org",
+            rcpt_tos=[to],
+            source="import",
+            received_at=datetime(2026, 1, 1, tzinfo=UTC).timestamp() + i * 300,
+        )
         prepared.append(prepare(Entry(f"bench{i}", raw, envelope), options))
         if len(prepared) == BATCH or i == n - 1:
             with app.db.write() as session, app.blobs.batch():
@@ -132,11 +140,22 @@ class Client:
 
 
 def start_web(settings: Settings) -> tuple[subprocess.Popen, str]:
-    env = dict(os.environ, POSTDESK_DATA_DIR=str(settings.data_dir), POSTDESK_DATABASE_URL=settings.database_url,
-               POSTDESK_WEB_PORT="0", POSTDESK_MAILBOXES=json.dumps([m.model_dump() for m in MAILBOXES]),
-               POSTDESK_SECRET_KEY="bench", POSTDESK_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([sys.executable, "-m", "postdesk", "web"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    env = dict(
+        os.environ,
+        POSTDESK_DATA_DIR=str(settings.data_dir),
+        POSTDESK_DATABASE_URL=settings.database_url,
+        POSTDESK_WEB_PORT="0",
+        POSTDESK_MAILBOXES=json.dumps([m.model_dump() for m in MAILBOXES]),
+        POSTDESK_SECRET_KEY="bench",
+        POSTDESK_LOG_LEVEL="WARNING",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "postdesk", "web"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         line = proc.stdout.readline().decode()
@@ -151,13 +170,20 @@ def start_web(settings: Settings) -> tuple[subprocess.Popen, str]:
 def measure(url: str, settings: Settings, requests: int) -> dict[str, list[float]]:
     engine = create_engine(settings.sqlalchemy_url)
     with engine.connect() as conn:
-        theirs = [r[0] for r in conn.execute(text(
-            "SELECT t.id FROM tickets t JOIN departments d ON d.id = t.department_id WHERE d.name = 'Support'"))]
+        theirs = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT t.id FROM tickets t JOIN departments d ON d.id = t.department_id WHERE d.name = 'Support'")
+            )
+        ]
     engine.dispose()
     client, rng = Client(url), random.Random(1)
     client.sign_in()
-    paths = {"queue": lambda: "/queues/open", "ticket": lambda: f"/tickets/{rng.choice(theirs)}",
-             "search": lambda: f"/search?q={RARE}"}
+    paths = {
+        "queue": lambda: "/queues/open",
+        "ticket": lambda: f"/tickets/{rng.choice(theirs)}",
+        "search": lambda: f"/search?q={RARE}",
+    }
     times: dict[str, list[float]] = {k: [] for k in paths}
     for round_ in range(requests + 20):  # the first 20 warm the caches
         for name, path in paths.items():
@@ -204,17 +230,35 @@ def copy_store(sqlite: Settings, target: Settings) -> float:
             while chunk := result.fetchmany(2000):
                 write.execute(table.insert(), [dict(row._mapping) for row in chunk])
             if "id" in table.c:
-                write.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                                   f"coalesce((SELECT max(id) FROM {table.name}), 1))"))
+                write.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                        f"coalesce((SELECT max(id) FROM {table.name}), 1))"
+                    )
+                )
         with Session(bind=write) as session:
-            rows = read.execute(text(
-                "SELECT m.id, m.subject, m.text_body, m.html_body, m.from_name, m.from_address, "
-                "(SELECT group_concat(r.name || ' ' || r.address, ' ') FROM recipients r "
-                " WHERE r.message_id = m.id AND r.kind IN ('to', 'cc')) FROM messages m"))
+            rows = read.execute(
+                text(
+                    "SELECT m.id, m.subject, m.text_body, m.html_body, m.from_name, m.from_address, "
+                    "(SELECT group_concat(r.name || ' ' || r.address, ' ') FROM recipients r "
+                    " WHERE r.message_id = m.id AND r.kind IN ('to', 'cc')) FROM messages m"
+                )
+            )
             while chunk := rows.fetchmany(2000):
-                search.index(session, [search.document(m, subject=subj, plain=body, html=html,
-                                                       people=[name, address, others or ""], attachment_names=[])
-                                       for m, subj, body, html, name, address, others in chunk])
+                search.index(
+                    session,
+                    [
+                        search.document(
+                            m,
+                            subject=subj,
+                            plain=body,
+                            html=html,
+                            people=[name, address, others or ""],
+                            attachment_names=[],
+                        )
+                        for m, subj, body, html, name, address, others in chunk
+                    ],
+                )
             session.flush()
     with sink.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")
@@ -248,8 +292,13 @@ def pages(backend: str, n: int, settings: Settings, args, seconds: float) -> dic
     finally:
         proc.terminate()
         proc.wait(60)
-    result = {"backend": backend, "tickets": n, "seed_s": round(seconds, 1), "scrub_s": scrub_seconds(settings),
-              "load": load}
+    result = {
+        "backend": backend,
+        "tickets": n,
+        "seed_s": round(seconds, 1),
+        "scrub_s": scrub_seconds(settings),
+        "load": load,
+    }
     for page, values in times.items():
         result[page] = (round(percentile(values, 50), 1), round(percentile(values, 95), 1))
     print(json.dumps(result), flush=True)
@@ -276,17 +325,25 @@ def run(n: int, args) -> list[dict]:
 
 
 def table(results: list[dict], sizes: list[int]) -> str:
-    lines = ["| backend | tickets | queue p50 / p95 ms | ticket p50 / p95 ms | search p50 / p95 ms | load average |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| backend | tickets | queue p50 / p95 ms | ticket p50 / p95 ms | search p50 / p95 ms | load average |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
-        lines.append(f"| {r['backend']} | {r['tickets']:,} | " + " | ".join(
-            f"{r[p][0]} / {r[p][1]}" for p in ("queue", "ticket", "search")) + f" | {r['load']} |")
+        lines.append(
+            f"| {r['backend']} | {r['tickets']:,} | "
+            + " | ".join(f"{r[p][0]} / {r[p][1]}" for p in ("queue", "ticket", "search"))
+            + f" | {r['load']} |"
+        )
     small, large = min(sizes), max(sizes)
     for backend in dict.fromkeys(r["backend"] for r in results):
         a = next(r for r in results if r["backend"] == backend and r["tickets"] == small)
         b = next(r for r in results if r["backend"] == backend and r["tickets"] == large)
-        lines.append(f"| {backend} | ratio {large:,} / {small:,} | " + " | ".join(
-            f"{b[p][0] / a[p][0]:.2f} / {b[p][1] / a[p][1]:.2f}" for p in ("queue", "ticket", "search")) + " | |")
+        lines.append(
+            f"| {backend} | ratio {large:,} / {small:,} | "
+            + " | ".join(f"{b[p][0] / a[p][0]:.2f} / {b[p][1] / a[p][1]:.2f}" for p in ("queue", "ticket", "search"))
+            + " | |"
+        )
     return "\n".join(lines)
 
 
@@ -295,7 +352,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,100000")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--pg-url", default="")
-    parser.add_argument("--data-root", default=None, help="Where the stores' data folders go (default: the temp folder).")
+    parser.add_argument(
+        "--data-root", default=None, help="Where the stores' data folders go (default: the temp folder)."
+    )
     parser.add_argument("--write", action="store_true", help="Write bench/results/web.md.")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -312,7 +371,8 @@ def main() -> None:
             f"to warm up; `postdesk web` in its own process, the client on one keep-alive connection.\n\n"
             f"{report}\n\nSeeding took {seeded} (SQLite through the pipeline's stages; PostgreSQL then got the "
             f"same rows copied in bulk, its figure includes the SQLite seeding). Rewriting SQLite's full-text "
-            f"index, the last step of an erasure (`tickets.search.scrub`, FTS5 'optimize'), took {scrubbed}.\n")
+            f"index, the last step of an erasure (`tickets.search.scrub`, FTS5 'optimize'), took {scrubbed}.\n"
+        )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,24 @@ class PySpy:
             raise SystemExit('--profile needs py-spy: pip install -e ".[bench]"')
         self.out = out
         self._proc = subprocess.Popen(
-            [binary, "record", "--pid", str(pid), "--subprocesses", "--gil", "--nonblocking", "--rate", "250",
-             "--format", "raw", "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                binary,
+                "record",
+                "--pid",
+                str(pid),
+                "--subprocesses",
+                "--gil",
+                "--nonblocking",
+                "--rate",
+                "250",
+                "--format",
+                "raw",
+                "--output",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def stop(self) -> None:
         self._proc.send_signal(signal.SIGINT)
@@ -51,7 +67,7 @@ def _stacks(path: Path):
         starts = [i for i, frame in enumerate(frames) if _PROCESS.match(frame)]
         if starts:
             pid = int(_PROCESS.match(frames[starts[-1]])[1])
-            yield pid, [_LINE.sub(r" (\1)", f) for f in frames[starts[-1] + 1:]], int(count)
+            yield pid, [_LINE.sub(r" (\1)", f) for f in frames[starts[-1] + 1 :]], int(count)
 
 
 def summary(path: Path, names: dict[int, str], top: int = 12) -> str:

@@ -24,25 +24,41 @@ from tickets.filenames import clean_filename  # noqa: E402
 
 
 def message(text: str = "", html: str = "", subject: str = "") -> ParsedMessage:
-    return ParsedMessage(raw_sha256="0" * 64, message_id="id@example.com", subject=subject,
-                         from_=Address("Alice", "alice@example.com"), to=[Address("", "support@example.org")],
-                         headers=[("from", "Alice <alice@example.com>"), ("subject", subject)], text=text, html=html)
+    return ParsedMessage(
+        raw_sha256="0" * 64,
+        message_id="id@example.com",
+        subject=subject,
+        from_=Address("Alice", "alice@example.com"),
+        to=[Address("", "support@example.org")],
+        headers=[("from", "Alice <alice@example.com>"), ("subject", subject)],
+        text=text,
+        html=html,
+    )
 
 
-ORDINARY_TEXT = ("Hello, the invoice for order 4411 is missing the VAT number. Could you send it again? "
-                 "Thanks, Alice\n") * 20
+ORDINARY_TEXT = (
+    "Hello, the invoice for order 4411 is missing the VAT number. Could you send it again? Thanks, Alice\n"
+) * 20
 GARBAGE = bytes(range(256)).decode("latin-1") * 1000 + "\udcff\ud800"
 
 # name: (hostile call, ordinary call of the same function)
 CASES: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
-    "tokenize a 20 MB body": (lambda: tokens(message("word " * 4_000_000, html="<p>x</p>" * 2_500_000)),
-                              lambda: tokens(message(ORDINARY_TEXT))),
-    "tokenize 100,000 distinct tokens": (lambda: tokens(message(" ".join(f"tok{i}" for i in range(100_000)))),
-                                         lambda: tokens(message(ORDINARY_TEXT))),
-    "tokenize binary garbage": (lambda: tokens(message(GARBAGE, html=GARBAGE, subject=GARBAGE[:300])),
-                                lambda: tokens(message(ORDINARY_TEXT))),
-    "clean a filename with 200,000 spaces": (lambda: clean_filename("a" + " " * 200_000 + "b"),
-                                             lambda: clean_filename("invoice 4411.pdf")),
+    "tokenize a 20 MB body": (
+        lambda: tokens(message("word " * 4_000_000, html="<p>x</p>" * 2_500_000)),
+        lambda: tokens(message(ORDINARY_TEXT)),
+    ),
+    "tokenize 100,000 distinct tokens": (
+        lambda: tokens(message(" ".join(f"tok{i}" for i in range(100_000)))),
+        lambda: tokens(message(ORDINARY_TEXT)),
+    ),
+    "tokenize binary garbage": (
+        lambda: tokens(message(GARBAGE, html=GARBAGE, subject=GARBAGE[:300])),
+        lambda: tokens(message(ORDINARY_TEXT)),
+    ),
+    "clean a filename with 200,000 spaces": (
+        lambda: clean_filename("a" + " " * 200_000 + "b"),
+        lambda: clean_filename("invoice 4411.pdf"),
+    ),
 }
 
 

@@ -56,8 +56,8 @@ def without_list_footer(text: str) -> str:
         return text
     rule = _FOOTER_RULE.search(text, tail)
     while rule:
-        if any(word in text[rule.end():].lower() for word in _FOOTER_WORDS):
-            return text[:rule.start()]
+        if any(word in text[rule.end() :].lower() for word in _FOOTER_WORDS):
+            return text[: rule.start()]
         rule = _FOOTER_RULE.search(text, rule.end())
     return text
 

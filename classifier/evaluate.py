@@ -73,8 +73,14 @@ def figures(outcomes: Sequence[Outcome]) -> Figures:
     unsure_ham = sum(o.verdict not in ("ham", "spam") for o in ham)
     unsure_spam = sum(o.verdict not in ("ham", "spam") for o in spam)
     return Figures(
-        len(ham), len(spam), fp, fn, unsure_ham, unsure_spam,
-        _percent(fp, len(ham) - unsure_ham), _percent(fn, len(spam) - unsure_spam),
+        len(ham),
+        len(spam),
+        fp,
+        fn,
+        unsure_ham,
+        unsure_spam,
+        _percent(fp, len(ham) - unsure_ham),
+        _percent(fn, len(spam) - unsure_spam),
         one_minus_roca([o.label for o in outcomes], [o.score for o in outcomes]),
     )
 
@@ -87,8 +93,13 @@ def one_minus_roca(labels: Sequence[str], scores: Sequence[float] | np.ndarray) 
     return 100.0 * (1.0 - roc_auc_score(y, np.asarray(scores, dtype=np.float64)))
 
 
-def cross_validate(examples: Sequence[Example], fit: Callable[[list[Example]], Judge], k: int = 10, seed: int = 0,
-                   on_fold: Callable[[int, int], None] = lambda done, k: None) -> list[Outcome]:
+def cross_validate(
+    examples: Sequence[Example],
+    fit: Callable[[list[Example]], Judge],
+    k: int = 10,
+    seed: int = 0,
+    on_fold: Callable[[int, int], None] = lambda done, k: None,
+) -> list[Outcome]:
     """Stratified k-fold: each message is judged once, by a filter fitted on the other folds
     (`on_fold(done, k)` after each fold)."""
     labels = [label for _, label, _ in examples]
@@ -115,27 +126,36 @@ def roc_points(outcomes: Sequence[Outcome], most: int = 200) -> list[list[float]
 def score_histogram(outcomes: Sequence[Outcome], bins: int = 20) -> dict:
     """How many ham and how many spam scored in each of `bins` equal slices of [0, 1]."""
     edges = np.linspace(0.0, 1.0, bins + 1)
-    counts = {label: np.histogram([o.score for o in outcomes if o.label == label], edges)[0].tolist()
-              for label in ("ham", "spam")}
+    counts = {
+        label: np.histogram([o.score for o in outcomes if o.label == label], edges)[0].tolist()
+        for label in ("ham", "spam")
+    }
     return {"bins": bins, **counts}
 
 
-def time_split(examples: Sequence[Example], fit: Callable[[list[Example]], Judge], train_fraction: float = 0.7) -> list[Outcome]:
+def time_split(
+    examples: Sequence[Example], fit: Callable[[list[Example]], Judge], train_fraction: float = 0.7
+) -> list[Outcome]:
     """Fit on the earliest `train_fraction` by time, judge the rest."""
     ordered = in_time_order(examples)
     cut = int(round(len(ordered) * train_fraction))
     return _judge_all(fit(ordered[:cut]), ordered[cut:])
 
 
-def source_shift(examples: Sequence[Example], sources: Sequence[str], fit: Callable[[list[Example]], Judge],
-                 n_sources: int = 10) -> dict[str, list[Outcome]]:
+def source_shift(
+    examples: Sequence[Example], sources: Sequence[str], fit: Callable[[list[Example]], Judge], n_sources: int = 10
+) -> dict[str, list[Outcome]]:
     """For each of the `n_sources` largest sources (`sources[i]` is example i's): fit on every other
     source's examples, judge this one's. Ties in size go by name, so the choice is deterministic."""
     sizes = Counter(sources)
     largest = sorted(sizes, key=lambda s: (-sizes[s], s))[:n_sources]
-    return {source: _judge_all(fit([e for e, s in zip(examples, sources, strict=True) if s != source]),
-                               [e for e, s in zip(examples, sources, strict=True) if s == source])
-            for source in largest}
+    return {
+        source: _judge_all(
+            fit([e for e, s in zip(examples, sources, strict=True) if s != source]),
+            [e for e, s in zip(examples, sources, strict=True) if s == source],
+        )
+        for source in largest
+    }
 
 
 def online(examples: Sequence[Example], learner: OnlineLearner) -> list[Outcome]:

@@ -60,8 +60,10 @@ def featurize(tokens: Iterable[str], n_features: int = DEFAULT_N_FEATURES) -> Fe
     """Distinct feature ids of the tokens; the first token seen names a shared id."""
     distinct = list(dict.fromkeys(tokens))
     start, crcs = channel_start(n_features), [zlib.crc32(t.encode("utf-8", "surrogatepass")) for t in distinct]
-    hashes = [start + crc % (n_features - start) if t.startswith(CHANNEL_PREFIX) else crc % start
-              for t, crc in zip(distinct, crcs, strict=True)]
+    hashes = [
+        start + crc % (n_features - start) if t.startswith(CHANNEL_PREFIX) else crc % start
+        for t, crc in zip(distinct, crcs, strict=True)
+    ]
     names = dict(zip(reversed(hashes), reversed(distinct), strict=True))  # the last write wins: the first token
     ids = np.fromiter(names, dtype=np.int64, count=len(names))
     ids.sort()

@@ -61,16 +61,21 @@ def forget(session: Session, spam_dir: Path | None, keys: Iterable[str]) -> Forg
     events: list[_Event] = []
     labels = 0
     for i in range(0, len(keys), _CHUNK):
-        chunk = keys[i:i + _CHUNK]
-        events += [_Event(*row) for row in session.execute(
-            select(SpamEvent.id, SpamEvent.delta, SpamEvent.label, SpamEvent.features)
-            .where(SpamEvent.key.in_(chunk), SpamEvent.delta != 0))]
+        chunk = keys[i : i + _CHUNK]
+        events += [
+            _Event(*row)
+            for row in session.execute(
+                select(SpamEvent.id, SpamEvent.delta, SpamEvent.label, SpamEvent.features).where(
+                    SpamEvent.key.in_(chunk), SpamEvent.delta != 0
+                )
+            )
+        ]
         labels += cast(CursorResult, session.execute(delete(SpamLabel).where(SpamLabel.key.in_(chunk)))).rowcount
     if not events and not labels:
         return Forgotten()
     versions = _rewrite_versions(session, spam_dir, events)
     for i in range(0, len(keys), _CHUNK):
-        session.execute(delete(SpamEvent).where(SpamEvent.key.in_(keys[i:i + _CHUNK])))
+        session.execute(delete(SpamEvent).where(SpamEvent.key.in_(keys[i : i + _CHUNK])))
     session.add(SpamEvent(delta=0, label="", features=b"", key=RELOAD, at=utcnow()))
     session.flush()
     return Forgotten(labels, len(events), versions)
@@ -83,7 +88,9 @@ def _rewrite_versions(session: Session, spam_dir: Path | None, events: list[_Eve
         if not covered:
             continue
         if spam_dir is None:
-            raise ValueError(f"spam model version {version.id} learned these messages: the folder of its files is needed")
+            raise ValueError(
+                f"spam model version {version.id} learned these messages: the folder of its files is needed"
+            )
         spam_dir = Path(spam_dir)
         model = CountModel.load(spam_dir / version.path)
         _undo(model, covered)
@@ -127,8 +134,11 @@ def sweep_snapshots(session: Session, spam_dir: Path) -> int:
     serialise_writers(session)
     named = set(session.scalars(select(SpamModelVersion.path)))
     spam_dir = Path(spam_dir)
-    stray = [p for p in (spam_dir.iterdir() if spam_dir.is_dir() else ())
-             if p.name.endswith((".npz", ".json", ".tmp")) and p.name.split(".")[0] not in named]
+    stray = [
+        p
+        for p in (spam_dir.iterdir() if spam_dir.is_dir() else ())
+        if p.name.endswith((".npz", ".json", ".tmp")) and p.name.split(".")[0] not in named
+    ]
     for path in stray:
         path.unlink(missing_ok=True)
     return len(stray)

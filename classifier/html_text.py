@@ -16,7 +16,9 @@ from selectolax.lexbor import LexborHTMLParser
 
 from classifier.token_pieces import log_bucket
 
-_COUNTED_TAGS = frozenset("font img table td a b i u center br p div span form input map area meta style script iframe".split())
+_COUNTED_TAGS = frozenset(
+    "font img table td a b i u center br p div span form input map area meta style script iframe".split()
+)
 _SKIP_TEXT = ["script", "style"]
 _HIDING = ("display:none", "visibility:hidden", "font-size:0")
 _MAX_URLS = 50

@@ -27,8 +27,9 @@ def _event(session: Session, delta: int, label: str, features: bytes, key: str) 
     session.add(SpamEvent(delta=delta, label=label, features=features, key=key, at=utcnow()))
 
 
-def learn(session: Session, key: str, label: str, features: Features, source: str,
-          message_id: int | None = None) -> str:
+def learn(
+    session: Session, key: str, label: str, features: Features, source: str, message_id: int | None = None
+) -> str:
     """Record that `key` is `label`; returns "learned", "relabelled", "refreshed" (same label, features
     from another tokenizer: the old ones are unlearned) or "unchanged"."""
     if label not in ("ham", "spam"):

@@ -45,7 +45,8 @@ class LiveModel:
             return
         events = session.execute(
             select(SpamEvent.id, SpamEvent.delta, SpamEvent.label, SpamEvent.features)
-            .where(SpamEvent.id > self.cursor).order_by(SpamEvent.id)
+            .where(SpamEvent.id > self.cursor)
+            .order_by(SpamEvent.id)
         )
         for event_id, delta, label, data in events:
             if delta:  # 0: a reload event, already followed above

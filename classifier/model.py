@@ -124,8 +124,17 @@ class CountModel:
     def save(self, stem: str | os.PathLike) -> None:
         """Write `<stem>.npz` (the count arrays) and `<stem>.json` (counts and parameters); no pickle."""
         stem = Path(stem)
-        _atomic_write(stem.with_name(stem.name + ".npz"), lambda f: np.savez_compressed(f, spam_counts=self.spam_counts, ham_counts=self.ham_counts))
-        meta = {"format": FORMAT_VERSION, "n_features": self.n_features, "n_spam": self.n_spam, "n_ham": self.n_ham, "params": asdict(self.params)}
+        _atomic_write(
+            stem.with_name(stem.name + ".npz"),
+            lambda f: np.savez_compressed(f, spam_counts=self.spam_counts, ham_counts=self.ham_counts),
+        )
+        meta = {
+            "format": FORMAT_VERSION,
+            "n_features": self.n_features,
+            "n_spam": self.n_spam,
+            "n_ham": self.n_ham,
+            "params": asdict(self.params),
+        }
         _atomic_write(stem.with_name(stem.name + ".json"), lambda f: f.write(json.dumps(meta, indent=1).encode()))
 
     @classmethod
@@ -134,8 +143,10 @@ class CountModel:
         stem = Path(stem)
         meta = json.loads(stem.with_name(stem.name + ".json").read_text())
         if meta.get("format") != FORMAT_VERSION:
-            raise ModelError(f"model format {meta.get('format')!r} is not {FORMAT_VERSION}: its features came from "
-                             "another tokenizer; retrain (`postdesk spam train` with the corpus again)")
+            raise ModelError(
+                f"model format {meta.get('format')!r} is not {FORMAT_VERSION}: its features came from "
+                "another tokenizer; retrain (`postdesk spam train` with the corpus again)"
+            )
         model = cls(int(meta["n_features"]), ScoringParams(**meta["params"]))
         with np.load(stem.with_name(stem.name + ".npz"), allow_pickle=False) as arrays:
             model.spam_counts = _checked(arrays["spam_counts"], model.n_features)
@@ -168,12 +179,16 @@ def _chi2_scores(clues: np.ndarray, split: int) -> tuple[float, float]:
     """chi2_combine of clues[:split] and of clues[split:], in one pass over the clues."""
     clipped = np.clip(clues, 1e-300, 1.0 - 1e-16)
     hammy_terms, spammy_terms = np.log(clipped), np.log1p(-clipped)
-    parts = ((split, -2.0 * hammy_terms[:split].sum(), -2.0 * spammy_terms[:split].sum()),
-             (clues.size - split, -2.0 * hammy_terms[split:].sum(), -2.0 * spammy_terms[split:].sum()))
+    parts = (
+        (split, -2.0 * hammy_terms[:split].sum(), -2.0 * spammy_terms[:split].sum()),
+        (clues.size - split, -2.0 * hammy_terms[split:].sum(), -2.0 * spammy_terms[split:].sum()),
+    )
     dof = np.array([2 * n for n, _, _ in parts for _ in (0, 1)], dtype=np.float64)
     tails = chdtrc(dof, np.array([stat for _, hammy, spammy in parts for stat in (hammy, spammy)]))
-    body, channel = (_from_tails(n, hammy, spammy, ham_q, spam_q)
-                     for (n, hammy, spammy), ham_q, spam_q in zip(parts, tails[0::2], tails[1::2], strict=True))
+    body, channel = (
+        _from_tails(n, hammy, spammy, ham_q, spam_q)
+        for (n, hammy, spammy), ham_q, spam_q in zip(parts, tails[0::2], tails[1::2], strict=True)
+    )
     return body, channel
 
 

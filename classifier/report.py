@@ -86,8 +86,15 @@ def evaluate_folders(
             spam_filter = SpamFilter()
             if tune:
                 choice = tune_inside([(features[i], label, when) for i, label, when in train])
-                tuned.append((choice.params.s, choice.params.min_dist, choice.ham_cutoff, choice.spam_cutoff,
-                              choice.neutral_unsure))
+                tuned.append(
+                    (
+                        choice.params.s,
+                        choice.params.min_dist,
+                        choice.ham_cutoff,
+                        choice.spam_cutoff,
+                        choice.neutral_unsure,
+                    )
+                )
                 spam_filter = choice.spam_filter()
             for i, label, _ in train:
                 spam_filter.learn(features[i], label)
@@ -100,11 +107,18 @@ def evaluate_folders(
     f = evaluate.figures(outcomes)
     result: dict[str, Any] = {
         "protocol": protocol,
-        "n_ham": f.n_ham, "n_spam": f.n_spam, "fp": f.fp, "fn": f.fn,
-        "fp_rate": f.fp_rate, "fn_rate": f.fn_rate,
-        "unsure_ham": f.unsure_ham, "unsure_spam": f.unsure_spam, "unsure": f.unsure,
+        "n_ham": f.n_ham,
+        "n_spam": f.n_spam,
+        "fp": f.fp,
+        "fn": f.fn,
+        "fp_rate": f.fp_rate,
+        "fn_rate": f.fn_rate,
+        "unsure_ham": f.unsure_ham,
+        "unsure_spam": f.unsure_spam,
+        "unsure": f.unsure,
         "one_minus_roca": None if math.isnan(f.one_minus_roca) else f.one_minus_roca,
-        "ham_cutoff": HAM_CUTOFF, "spam_cutoff": SPAM_CUTOFF,
+        "ham_cutoff": HAM_CUTOFF,
+        "spam_cutoff": SPAM_CUTOFF,
         "unreadable": [str(p) for p in unreadable],
         "scores_out": str(scores_out),
     }
@@ -136,10 +150,16 @@ def _files(folder: str | os.PathLike) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():
         raise ValueError(f"not a folder: {root}")
-    return sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
 
 
-def _read(files: list[tuple[Path, str]], report: Progress) -> tuple[list[tuple[Features, str, float]], list[Path], list[Path]]:
+def _read(
+    files: list[tuple[Path, str]], report: Progress
+) -> tuple[list[tuple[Features, str, float]], list[Path], list[Path]]:
     """(features, label, time) per readable file, their paths, and the unreadable paths."""
     examples, paths, unreadable = [], [], []
     for n, (path, label) in enumerate(files, 1):

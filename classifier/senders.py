@@ -39,7 +39,7 @@ def candidates(address: str) -> list[str]:
 
 
 def rule_for(session: Session, address: str, allow: list[str], block: list[str]) -> str | None:
-    """"allow", "block" or None for a sender address."""
+    """ "allow", "block" or None for a sender address."""
     if not address:
         return None
     rules = select(SenderRule.pattern, SenderRule.action).where(SenderRule.pattern.in_(candidates(address)))

@@ -41,8 +41,11 @@ def _calendar_words() -> dict[str, str]:
     months = "jan feb apr jun jul aug sep sept oct nov dec january february march april june july august"
     months += " september october november december"
     days = "mon tue thu fri monday tuesday wednesday thursday friday saturday sunday"
-    names = {**dict.fromkeys(months.split(), "~month"), **dict.fromkeys(days.split(), "~weekday"),
-             **dict.fromkeys(map(str, range(1980, 2050)), "~year")}
+    names = {
+        **dict.fromkeys(months.split(), "~month"),
+        **dict.fromkeys(days.split(), "~weekday"),
+        **dict.fromkeys(map(str, range(1980, 2050)), "~year"),
+    }
     return {name + tail: shape + tail for name, shape in names.items() for tail in ("", ",", ".", ":", ";", ")")}
 
 
@@ -130,7 +133,7 @@ def _long_word_tokens(word: str) -> Iterator[str]:
     if word.isascii() or sum(not c.isascii() for c in word) * 2 < len(word):
         yield _long_word_token(word)
         return
-    pairs = (run[i:i + 2] for run in _NON_ASCII_RUN.findall(word) for i in range(0, len(run) - 1, 2))
+    pairs = (run[i : i + 2] for run in _NON_ASCII_RUN.findall(word) for i in range(0, len(run) - 1, 2))
     yield from ("pair:" + pair for pair in islice(pairs, _MAX_PAIRS))
 
 

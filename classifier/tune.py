@@ -33,8 +33,10 @@ REPEATS = 3
 # Candidates: the shipped defaults, and s × min_dist with every clue (max_clues = the token cap), which
 # in-corpus favours (bench/results/spam_accuracy.md); SpamBayes' s 0.45 and bogofilter's min_dev
 # 0.375 included. x stays 0.5 and the grid small enough for nested CV.
-PARAM_GRID = (ScoringParams(),) + tuple(replace(ScoringParams(), s=s, min_dist=d, max_clues=5000)
-                                        for s, d in product((0.45, 0.1, 0.03, 0.01, 0.003), (0.1, 0.25, 0.375)))
+PARAM_GRID = (ScoringParams(),) + tuple(
+    replace(ScoringParams(), s=s, min_dist=d, max_clues=5000)
+    for s, d in product((0.45, 0.1, 0.03, 0.01, 0.003), (0.1, 0.25, 0.375))
+)
 HAM_CUTOFFS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 SPAM_CUTOFFS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 
@@ -52,12 +54,22 @@ class Choice:
 
     def spam_filter(self, n_features: int = DEFAULT_N_FEATURES) -> SpamFilter:
         """An untrained filter that scores and decides as chosen."""
-        return SpamFilter(CountModel(n_features, self.params), ham_cutoff=self.ham_cutoff,
-                          spam_cutoff=self.spam_cutoff, neutral_unsure=self.neutral_unsure)
+        return SpamFilter(
+            CountModel(n_features, self.params),
+            ham_cutoff=self.ham_cutoff,
+            spam_cutoff=self.spam_cutoff,
+            neutral_unsure=self.neutral_unsure,
+        )
 
 
-def tune(train: Sequence[Example], k: int = 5, n_features: int = DEFAULT_N_FEATURES,
-         grid: Sequence[ScoringParams] = PARAM_GRID, seed: int = 0, repeats: int = REPEATS) -> Choice:
+def tune(
+    train: Sequence[Example],
+    k: int = 5,
+    n_features: int = DEFAULT_N_FEATURES,
+    grid: Sequence[ScoringParams] = PARAM_GRID,
+    seed: int = 0,
+    repeats: int = REPEATS,
+) -> Choice:
     """Best parameters (pooled 1-ROCA), then cutoffs and neutral rule (pooled cost), from `repeats`
     k-fold runs in `train`."""
     labels = [label for _, label, _ in train] * repeats
@@ -69,7 +81,9 @@ def tune(train: Sequence[Example], k: int = 5, n_features: int = DEFAULT_N_FEATU
     return Choice(grid[best], ham_cutoff, spam_cutoff, neutral_unsure, cost / repeats, roca[best])
 
 
-def inner_scores(train: Sequence[Example], k: int, n_features: int, grid: Sequence[ScoringParams], seed: int) -> list[np.ndarray]:
+def inner_scores(
+    train: Sequence[Example], k: int, n_features: int, grid: Sequence[ScoringParams], seed: int
+) -> list[np.ndarray]:
     """Out-of-fold scores of every training message, one array per parameter set."""
     model = CountModel(n_features)
     for features, label, _ in train:
@@ -98,13 +112,18 @@ def best_cutoffs(labels: Sequence[str], scores: np.ndarray) -> tuple[float, floa
     """
     is_spam = np.array([label == "spam" for label in labels])
     scores = np.asarray(scores, dtype=np.float64)
-    candidates = [(_cost(is_spam, scores, h, s, n), s - h, n, h, s)
-                  for h, s, n in product(HAM_CUTOFFS, SPAM_CUTOFFS, (False, True)) if h < s]
+    candidates = [
+        (_cost(is_spam, scores, h, s, n), s - h, n, h, s)
+        for h, s, n in product(HAM_CUTOFFS, SPAM_CUTOFFS, (False, True))
+        if h < s
+    ]
     cost, _, neutral_unsure, ham_cutoff, spam_cutoff = min(candidates)
     return ham_cutoff, spam_cutoff, neutral_unsure, cost
 
 
-def _cost(is_spam: np.ndarray, scores: np.ndarray, ham_cutoff: float, spam_cutoff: float, neutral_unsure: bool) -> float:
+def _cost(
+    is_spam: np.ndarray, scores: np.ndarray, ham_cutoff: float, spam_cutoff: float, neutral_unsure: bool
+) -> float:
     neutral = (scores == NEUTRAL) & neutral_unsure
     spam_verdict, ham_verdict = (scores >= spam_cutoff) & ~neutral, (scores <= ham_cutoff) & ~neutral
     fp = np.sum(spam_verdict & ~is_spam)

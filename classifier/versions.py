@@ -42,8 +42,12 @@ def model_from_rows(rows: list[tuple[str, bytes]], n_features: int) -> tuple[Cou
     return model, examples
 
 
-def evaluate_examples(examples: list[tuple[Features, str]], cutoffs: SpamFilter, k: int = 10,
-                      on_fold: Callable[[int, int], None] = lambda done, k: None) -> dict:
+def evaluate_examples(
+    examples: list[tuple[Features, str]],
+    cutoffs: SpamFilter,
+    k: int = 10,
+    on_fold: Callable[[int, int], None] = lambda done, k: None,
+) -> dict:
     """K-fold cross-validation figures of a ledger, for the version's record; under "curves" the
     ROC curve and the score histogram of the cross-validated scores, which the spam page draws."""
     from classifier.evaluate import cross_validate, figures, roc_points, score_histogram  # scikit-learn: seconds
@@ -59,10 +63,18 @@ def evaluate_examples(examples: list[tuple[Features, str]], cutoffs: SpamFilter,
 
     outcomes = cross_validate([(f, lab, 0.0) for f, lab in examples], fit, k=k, on_fold=on_fold)
     result = figures(outcomes)
-    return {"folds": k, "fp_rate": result.fp_rate, "fn_rate": result.fn_rate, "fp": result.fp, "fn": result.fn,
-            "unsure": result.unsure, "one_minus_roca": result.one_minus_roca,
-            "ham": result.n_ham, "spam": result.n_spam,
-            "curves": {"roc": roc_points(outcomes), "histogram": score_histogram(outcomes)}}
+    return {
+        "folds": k,
+        "fp_rate": result.fp_rate,
+        "fn_rate": result.fn_rate,
+        "fp": result.fp,
+        "fn": result.fn,
+        "unsure": result.unsure,
+        "one_minus_roca": result.one_minus_roca,
+        "ham": result.n_ham,
+        "spam": result.n_spam,
+        "curves": {"roc": roc_points(outcomes), "histogram": score_histogram(outcomes)},
+    }
 
 
 def _judged(model: CountModel, features: Features, cutoffs: SpamFilter) -> tuple[float, str]:
@@ -70,8 +82,15 @@ def _judged(model: CountModel, features: Features, cutoffs: SpamFilter) -> tuple
     return score, cutoffs.label_for(score)
 
 
-def snapshot(session: Session, spam_dir: Path, model: CountModel, last_event: int, figures_: dict,
-             note: str, activate: bool = True) -> SpamModelVersion:
+def snapshot(
+    session: Session,
+    spam_dir: Path,
+    model: CountModel,
+    last_event: int,
+    figures_: dict,
+    note: str,
+    activate: bool = True,
+) -> SpamModelVersion:
     version = SpamModelVersion(path="", last_event_id=last_event, figures=figures_, note=note)
     session.add(version)
     session.flush()
@@ -98,8 +117,13 @@ def gather(session: Session) -> tuple[list[tuple[str, bytes]], int]:
     return _ledger_rows(session), last_event_id(session)
 
 
-def retrain(session: Session, spam_dir: Path, cutoffs: SpamFilter, note: str = "retrain",
-            progress: Callable[[str], None] = lambda _: None) -> SpamModelVersion:
+def retrain(
+    session: Session,
+    spam_dir: Path,
+    cutoffs: SpamFilter,
+    note: str = "retrain",
+    progress: Callable[[str], None] = lambda _: None,
+) -> SpamModelVersion:
     """A new active version rebuilt from the ledger, with its cross-validation figures, in one transaction."""
     progress("rebuilding counts from the ledger")
     rows, last = gather(session)
@@ -115,10 +139,14 @@ class LedgerChanged(Exception):
     """An erasure forgot learned messages while a retrain was cross-validating: it must start again."""
 
 
-def retrain_in_steps(db: Database, spam_dir: Path, cutoffs: SpamFilter, note: str = "retrain",
-                     progress: Callable[[str, float], None] = lambda what, done: None,
-                     on_saved: Callable[[Session, SpamModelVersion], None] = lambda session, version: None,
-                     ) -> SpamModelVersion:
+def retrain_in_steps(
+    db: Database,
+    spam_dir: Path,
+    cutoffs: SpamFilter,
+    note: str = "retrain",
+    progress: Callable[[str, float], None] = lambda what, done: None,
+    on_saved: Callable[[Session, SpamModelVersion], None] = lambda session, version: None,
+) -> SpamModelVersion:
     """`retrain` for a server: the slow cross-validation runs outside any transaction, so the
     runner and the agents keep writing meanwhile (labels learned then are events after the
     version's `last_event_id`, replayed on top of it). Only an erasure's forgetting in between
@@ -131,9 +159,11 @@ def retrain_in_steps(db: Database, spam_dir: Path, cutoffs: SpamFilter, note: st
             rows, last = gather(session)
         model, examples = model_from_rows(rows, cutoffs.model.n_features)
         progress(f"cross-validating {len(examples)} labelled messages", 0.05)
-        figures_ = evaluate_examples(examples, cutoffs,
-                                     on_fold=lambda done, k: progress(f"cross-validated {done} of {k} folds",
-                                                                      0.05 + 0.85 * done / k))
+        figures_ = evaluate_examples(
+            examples,
+            cutoffs,
+            on_fold=lambda done, k: progress(f"cross-validated {done} of {k} folds", 0.05 + 0.85 * done / k),
+        )
         progress("saving the new version", 0.95)
         with db.write() as session:
             serialise_writers(session)

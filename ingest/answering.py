@@ -26,8 +26,14 @@ _NEVER = {"automatic", "bounce", "loop", "from-ourselves", "no-mailbox-recipient
 
 def _opened_in_inbox(ctx: Context) -> int | None:
     """The ticket this message opened, when it is one that should set anything off."""
-    if (ctx.message_id is None or ctx.decision is None or ctx.decision.rule != "new" or ctx.queue != "inbox"
-            or ctx.entry.envelope.source not in LIVE or _NEVER & set(ctx.flags)):
+    if (
+        ctx.message_id is None
+        or ctx.decision is None
+        or ctx.decision.rule != "new"
+        or ctx.queue != "inbox"
+        or ctx.entry.envelope.source not in LIVE
+        or _NEVER & set(ctx.flags)
+    ):
         return None
     return ctx.session.scalar(select(Message.ticket_id).where(Message.id == ctx.message_id))
 
@@ -38,8 +44,9 @@ def new_ticket_mail(ctx: Context) -> None:
     if ticket_id is not None and ctx.message_id is not None:
         _acknowledge(ctx, ticket_id)
         settings = ctx.services.settings
-        notify.notify_new_ticket(ctx.session, ticket_id, ctx.message_id,
-                                 notify.Links(settings.web_url, settings.smtp_hostname), utcnow())
+        notify.notify_new_ticket(
+            ctx.session, ticket_id, ctx.message_id, notify.Links(settings.web_url, settings.smtp_hostname), utcnow()
+        )
 
 
 def _acknowledge(ctx: Context, ticket_id: int) -> None:
@@ -53,8 +60,15 @@ def _acknowledge(ctx: Context, ticket_id: int) -> None:
     if sent + notify.acknowledgements_today(ctx.session, sender, now) >= cap:
         return
     ack = notify.Acknowledgement(mailbox.acknowledgement_subject, mailbox.acknowledgement)
-    notify.acknowledge(ctx.batch.writes, ctx.services.signer, ack, ticket_id=ticket_id,
-                       requester=(p.from_.name if p.from_ else "", sender), subject=p.subject,
-                       answering=p.message_id[:998], earlier=p.references, now=now)
+    notify.acknowledge(
+        ctx.batch.writes,
+        ctx.services.signer,
+        ack,
+        ticket_id=ticket_id,
+        requester=(p.from_.name if p.from_ else "", sender),
+        subject=p.subject,
+        answering=p.message_id[:998],
+        earlier=p.references,
+        now=now,
+    )
     ctx.batch.acknowledged[sender] = sent + 1
-

@@ -83,5 +83,9 @@ def outcome(session: Session, spool: Spool, ids: list[str], erased: int = 0) -> 
     removed (`erased` of them, which the caller counts from the erasure ledger) or as duplicates."""
     stored = len(stored_values(session, Message.spool_id, ids))
     quarantined = len(spool.which(ids, ("bad",)))
-    return {"imported": stored, "duplicates": len(ids) - stored - quarantined - erased, "erased": erased,
-            "quarantined": quarantined}
+    return {
+        "imported": stored,
+        "duplicates": len(ids) - stored - quarantined - erased,
+        "erased": erased,
+        "quarantined": quarantined,
+    }

@@ -30,8 +30,15 @@ class Stop(Protocol):
 
 
 class OutboxSender:
-    def __init__(self, db: Database, relay: Relay, *, retry_seconds: float = 60.0, max_attempts: int = 12,
-                 now: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        db: Database,
+        relay: Relay,
+        *,
+        retry_seconds: float = 60.0,
+        max_attempts: int = 12,
+        now: Callable[[], datetime] = utcnow,
+    ):
         self.db, self.relay = db, relay
         self.retry_seconds, self.max_attempts, self.now = retry_seconds, max_attempts, now
 

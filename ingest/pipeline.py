@@ -54,10 +54,15 @@ class Services:
 
     def prepare_options(self) -> PrepareOptions:
         s = self.settings
-        limits = ParseLimits(max_header_bytes=s.max_header_bytes, max_parts=s.max_mime_parts, max_depth=s.max_mime_depth,
-                             max_addresses=s.max_header_addresses)
-        return PrepareOptions(limits, tuple(s.trusted_relays), s.spam_max_tokens,
-                              self.spam.n_features if self.spam else None)
+        limits = ParseLimits(
+            max_header_bytes=s.max_header_bytes,
+            max_parts=s.max_mime_parts,
+            max_depth=s.max_mime_depth,
+            max_addresses=s.max_header_addresses,
+        )
+        return PrepareOptions(
+            limits, tuple(s.trusted_relays), s.spam_max_tokens, self.spam.n_features if self.spam else None
+        )
 
 
 @dataclass
@@ -91,8 +96,15 @@ class Context:
 
     @classmethod
     def of(cls, session: Session, prepared: Prepared, services: Services, batch: Batch) -> Context:
-        return cls(session, prepared.entry, services, prepared.parsed, batch, prepared.features,
-                   flags=list(prepared.parsed.flags))
+        return cls(
+            session,
+            prepared.entry,
+            services,
+            prepared.parsed,
+            batch,
+            prepared.features,
+            flags=list(prepared.parsed.flags),
+        )
 
     @property
     def raw(self) -> bytes:
@@ -168,11 +180,20 @@ def thread(ctx: Context) -> None:
         return
     p = ctx.parsed
     references = p.references + p.in_reply_to + bounced_message_ids(p)
-    ctx.decision = find_thread(ctx.session, sender=ctx.sender, subject=p.subject, references=references,
-                               list_id=p.header("list-id") or "", signer=ctx.services.signer)
+    ctx.decision = find_thread(
+        ctx.session,
+        sender=ctx.sender,
+        subject=p.subject,
+        references=references,
+        list_id=p.header("list-id") or "",
+        signer=ctx.services.signer,
+    )
     ticket = ctx.decision.ticket
-    if ticket is not None and "automatic" not in ctx.flags and not may_reopen(
-            ticket, ctx.received_at, ctx.services.settings.reopen_window_days):
+    if (
+        ticket is not None
+        and "automatic" not in ctx.flags
+        and not may_reopen(ticket, ctx.received_at, ctx.services.settings.reopen_window_days)
+    ):
         ctx.flags.append("closed-ticket-expired")
         ctx.decision = ThreadDecision("new", None, ticket.id)
 
@@ -196,19 +217,47 @@ def _record(ctx: Context) -> MessageRecord:
     for kind, addresses in (("to", p.to), ("cc", p.cc), ("reply-to", p.reply_to), ("from", p.authors)):
         recipients += [Addressee(kind, a.address, a.name) for a in addresses]
     return MessageRecord(
-        raw=ctx.raw, sha256=ctx.sha256, spool_id=ctx.entry.id, source=envelope.source, received_at=ctx.received_at,
-        envelope_from=scrub(envelope.mail_from), recipients=recipients, message_id=p.message_id, date=p.date,
-        in_reply_to=p.in_reply_to, references=p.references, list_id=p.header("list-id") or "", subject=p.subject,
-        from_address=ctx.sender, from_name=p.from_.name if p.from_ else "", text_body=p.text, html_body=p.html,
-        upstream=p.upstream, attachments=p.attachments, mailbox_id=ctx.services.mailbox_ids.get(ctx.mailbox or ""),
-        flags=ctx.flags, thread_rule=decision.rule, ticket_id=decision.ticket.id if decision.ticket else None,
-        linked_to=decision.linked_to, wakes_ticket="automatic" not in ctx.flags, queue=ctx.queue,
-        judgement=ctx.judgement, imap=ImapOrigin(**envelope.imap) if envelope.imap else None,
+        raw=ctx.raw,
+        sha256=ctx.sha256,
+        spool_id=ctx.entry.id,
+        source=envelope.source,
+        received_at=ctx.received_at,
+        envelope_from=scrub(envelope.mail_from),
+        recipients=recipients,
+        message_id=p.message_id,
+        date=p.date,
+        in_reply_to=p.in_reply_to,
+        references=p.references,
+        list_id=p.header("list-id") or "",
+        subject=p.subject,
+        from_address=ctx.sender,
+        from_name=p.from_.name if p.from_ else "",
+        text_body=p.text,
+        html_body=p.html,
+        upstream=p.upstream,
+        attachments=p.attachments,
+        mailbox_id=ctx.services.mailbox_ids.get(ctx.mailbox or ""),
+        flags=ctx.flags,
+        thread_rule=decision.rule,
+        ticket_id=decision.ticket.id if decision.ticket else None,
+        linked_to=decision.linked_to,
+        wakes_ticket="automatic" not in ctx.flags,
+        queue=ctx.queue,
+        judgement=ctx.judgement,
+        imap=ImapOrigin(**envelope.imap) if envelope.imap else None,
     )
 
 
 STAGES: tuple[Callable[[Context], None], ...] = (
-    drop_erased, dedupe, same_message_id, route, detect_automatic, classify, thread, store, new_ticket_mail,
+    drop_erased,
+    dedupe,
+    same_message_id,
+    route,
+    detect_automatic,
+    classify,
+    thread,
+    store,
+    new_ticket_mail,
 )
 
 
@@ -230,8 +279,9 @@ def process_batch(session: Session, prepared: list[Prepared], services: Services
         sha256s = {ctx.sha256 for ctx in contexts}
         batch.erased = services.erased.among(sha256s) if services.erased is not None else set()
         batch.sha256s = stored_values(session, Message.raw_sha256, sha256s)
-        batch.message_ids = stored_values(session, Message.message_id_header,
-                                          {ctx.parsed.message_id[:998] for ctx in contexts})
+        batch.message_ids = stored_values(
+            session, Message.message_id_header, {ctx.parsed.message_id[:998] for ctx in contexts}
+        )
         for ctx in contexts:
             _run(ctx, STAGES)
     return contexts

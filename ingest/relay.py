@@ -38,8 +38,10 @@ def send(relay: Relay, mail_from: str, rcpt_tos: list[str], raw: bytes) -> dict[
         refused = client.sendmail(mail_from, rcpt_tos, raw)
     except smtplib.SMTPRecipientsRefused as exc:
         replies = exc.recipients.values()
-        raise RelayError("every recipient refused: " + "; ".join(_text(c, m) for c, m in replies),
-                         permanent=all(code >= 500 for code, _ in replies)) from None
+        raise RelayError(
+            "every recipient refused: " + "; ".join(_text(c, m) for c, m in replies),
+            permanent=all(code >= 500 for code, _ in replies),
+        ) from None
     except smtplib.SMTPResponseException as exc:  # MAIL FROM or DATA refused
         raise RelayError(_text(exc.smtp_code, exc.smtp_error), permanent=500 <= exc.smtp_code < 600) from None
     except (smtplib.SMTPException, OSError) as exc:
@@ -57,8 +59,9 @@ def _connect(relay: Relay) -> smtplib.SMTP:
     client: smtplib.SMTP
     try:
         if relay.security == "tls":
-            client = smtplib.SMTP_SSL(relay.host, relay.port, local_hostname=helo, timeout=relay.timeout,
-                                      context=context)
+            client = smtplib.SMTP_SSL(
+                relay.host, relay.port, local_hostname=helo, timeout=relay.timeout, context=context
+            )
         else:
             client = smtplib.SMTP(relay.host, relay.port, local_hostname=helo, timeout=relay.timeout)
     except (smtplib.SMTPException, OSError) as exc:

@@ -197,7 +197,7 @@ class Runner:
             return False
         for number, entry in enumerate(entries):
             if not self._one(entry):
-                self._put_back(entries[number + 1:])
+                self._put_back(entries[number + 1 :])
                 return False
         return True
 
@@ -228,8 +228,11 @@ class Runner:
         self._backoff = min(max(self._backoff * 2, 0.5), MAX_BACKOFF)
         if self.outage is None:
             self.outage, self._outage_since = describe_outage(exc), time.monotonic()
-            log.warning("cannot store (%s); entries wait in the spool, trying again every %.0f s at most",
-                        self.outage, MAX_BACKOFF)
+            log.warning(
+                "cannot store (%s); entries wait in the spool, trying again every %.0f s at most",
+                self.outage,
+                MAX_BACKOFF,
+            )
 
     def _outage_over(self) -> None:
         self._backoff = 0.0

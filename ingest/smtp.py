@@ -133,8 +133,7 @@ class PostdeskHandler:
         except Exception:
             log.exception("spool write failed; answered 451")
             return OUR_FAULT
-        log.info("accepted %s size=%d rcpts=%d peer=%s", entry_id, len(raw),
-                 len(meta.rcpt_tos), meta.peer)
+        log.info("accepted %s size=%d rcpts=%d peer=%s", entry_id, len(raw), len(meta.rcpt_tos), meta.peer)
         return f"250 2.0.0 Ok: queued as {entry_id}"
 
     async def handle_exception(self, error: Exception) -> str:
@@ -258,7 +257,7 @@ class PostdeskSMTP(SMTP):
         address = plain[1]
         if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
             return None, None
-        return address, arg[plain.end():].lstrip()
+        return address, arg[plain.end() :].lstrip()
 
 
 _PLAIN_PATH = re.compile(rf"\s*<({DOT_ATOM_ADDRESS})>")
@@ -279,11 +278,15 @@ class SmtpServer:
         quiet_aiosmtpd_logger()
         self.settings = settings
         self.handler = handler = PostdeskHandler(settings, spool, directory)
-        smtp_class = type("ConfiguredSMTP", (PostdeskSMTP,), {
-            "line_length_limit": settings.max_line_length,
-            "data_timeout": settings.smtp_data_timeout,
-            "max_per_ip": settings.max_connections_per_ip,
-        })
+        smtp_class = type(
+            "ConfiguredSMTP",
+            (PostdeskSMTP,),
+            {
+                "line_length_limit": settings.max_line_length,
+                "data_timeout": settings.smtp_data_timeout,
+                "max_per_ip": settings.max_connections_per_ip,
+            },
+        )
         tls = _tls_context(settings)
         self.controller = _Controller(
             handler,

@@ -101,7 +101,7 @@ def _file_name(group: list[Staged]) -> str:
 
 def _size(name: str) -> int:
     """How many entries a spool file holds, from its name."""
-    return int(name[name.index("+") + 1:-len(GROUP_SUFFIX)]) if name.endswith(GROUP_SUFFIX) else 1
+    return int(name[name.index("+") + 1 : -len(GROUP_SUFFIX)]) if name.endswith(GROUP_SUFFIX) else 1
 
 
 def _file_of(name: str) -> str:
@@ -126,7 +126,7 @@ def _load(folder: Path, name: str) -> list[Entry]:
     with open(folder / name, "rb") as fh:
         if not name.endswith(GROUP_SUFFIX):
             envelope = Envelope.from_json(fh.readline())
-            return [Entry(name[:-len(SUFFIX)], fh.read(), envelope)]
+            return [Entry(name[: -len(SUFFIX)], fh.read(), envelope)]
         data = fh.read()
     entries, at = [], 0
     while at < len(data):
@@ -135,7 +135,7 @@ def _load(folder: Path, name: str) -> list[Entry]:
         at = end + 1 + fields["size"]
         if at > len(data):
             raise ValueError(f"entry {fields['id']} is cut short")
-        entries.append(Entry(fields["id"], data[end + 1:at], Envelope.of(fields), name))
+        entries.append(Entry(fields["id"], data[end + 1 : at], Envelope.of(fields), name))
     return entries
 
 
@@ -353,8 +353,9 @@ class Spool:
         except FileNotFoundError:
             return []
 
-    def purge(self, match: Callable[[Entry], bool], before: Callable[[list[Entry]], None],
-              held_for: float = 600.0) -> int:
+    def purge(
+        self, match: Callable[[Entry], bool], before: Callable[[list[Entry]], None], held_for: float = 600.0
+    ) -> int:
         """Remove the entries `match` picks from new/, bad/ (an unreadable file is one entry of its
         bytes) and cur/; `before` is told of each file's picks first (an erasure records them).
         Every other entry of a file stays, as a single entry where it was. A file in new/ is
@@ -405,9 +406,14 @@ class Spool:
 
     def depth(self) -> dict[str, int]:
         """Entries per folder (a group counts as its entries)."""
-        return {folder: sum(_size(name) for name in os.listdir(self._dir(folder))
-                            if name.endswith((SUFFIX, GROUP_SUFFIX, UNREADABLE)))
-                for folder in ("new", "cur", "bad")}
+        return {
+            folder: sum(
+                _size(name)
+                for name in os.listdir(self._dir(folder))
+                if name.endswith((SUFFIX, GROUP_SUFFIX, UNREADABLE))
+            )
+            for folder in ("new", "cur", "bad")
+        }
 
     def free_bytes(self) -> int:
         return shutil.disk_usage(self.root).free

@@ -51,8 +51,9 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
     # hide_parameters: a database error's text (logged by the runner) never shows the values, which
     # are mail: addresses, subjects, bodies.
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": busy_timeout, "check_same_thread": False},
-                               hide_parameters=True)
+        engine = create_engine(
+            url, connect_args={"timeout": busy_timeout, "check_same_thread": False}, hide_parameters=True
+        )
         _sqlite_pragmas(engine, busy_timeout)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
@@ -86,7 +87,7 @@ def stored_values(session: Session, column, values: Iterable[str]) -> set[str]:
     found: set[str] = set()
     values = sorted(set(values))
     for i in range(0, len(values), 500):
-        found.update(session.scalars(select(column).where(column.in_(values[i:i + 500]))))
+        found.update(session.scalars(select(column).where(column.in_(values[i : i + 500]))))
     return found
 
 

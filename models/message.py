@@ -46,7 +46,9 @@ class Message(Base):
     ticket = relationship("Ticket", back_populates="messages")
     recipients = relationship("Recipient", cascade="all, delete-orphan", order_by="Recipient.id")
     attachments = relationship("Attachment", cascade="all, delete-orphan", order_by="Attachment.id")
-    removed_attachments = relationship("RemovedAttachment", cascade="all, delete-orphan", order_by="RemovedAttachment.id")
+    removed_attachments = relationship(
+        "RemovedAttachment", cascade="all, delete-orphan", order_by="RemovedAttachment.id"
+    )
     verdict = relationship("SpamVerdict", uselist=False, cascade="all, delete-orphan")
     imap_copy = relationship("ImapCopy", uselist=False, cascade="all, delete-orphan")
 

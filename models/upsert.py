@@ -14,6 +14,8 @@ def insert_ignore(session: Session, model: type[Base], rows: list[dict]) -> None
     if not rows:
         return
     into, names = table(model), list(rows[0])
-    statement = text(f"INSERT INTO {into.name} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
-                     " ON CONFLICT DO NOTHING").bindparams(*[bindparam(n, type_=into.c[n].type) for n in names])
+    statement = text(
+        f"INSERT INTO {into.name} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
+        " ON CONFLICT DO NOTHING"
+    ).bindparams(*[bindparam(n, type_=into.c[n].type) for n in names])
     session.execute(statement, rows)

@@ -64,8 +64,14 @@ class App:
         if migrate:
             db.migrate()
         blobs = BlobStore(settings.blob_dir)
-        return cls(settings, db, Spool(settings.spool_dir), blobs, MailboxDirectory(settings.mailboxes),
-                   MessageStore(blobs, spam_dir=settings.spam_dir))
+        return cls(
+            settings,
+            db,
+            Spool(settings.spool_dir),
+            blobs,
+            MailboxDirectory(settings.mailboxes),
+            MessageStore(blobs, spam_dir=settings.spam_dir),
+        )
 
     def services(self) -> Services:
         from classifier.judge import SpamJudge
@@ -88,8 +94,16 @@ class App:
         s = self.settings
         if not s.relay_host:
             return None
-        relay = Relay(s.relay_host, s.relay_port, s.relay_security, s.relay_username, s.relay_password,
-                      s.relay_ca_file, s.relay_timeout, s.smtp_hostname)
+        relay = Relay(
+            s.relay_host,
+            s.relay_port,
+            s.relay_security,
+            s.relay_username,
+            s.relay_password,
+            s.relay_ca_file,
+            s.relay_timeout,
+            s.smtp_hostname,
+        )
         return OutboxSender(self.db, relay, retry_seconds=s.outbox_retry_seconds, max_attempts=s.outbox_max_attempts)
 
     def erasure_ledger(self) -> ErasureLedger:
@@ -110,10 +124,16 @@ class App:
         from retention.runs import Retention
 
         s = self.settings
-        policy = Policy(spam_days=s.retention_spam_days, automatic_days=s.retention_automatic_days,
-                        trash_days=s.retention_trash_days, closed_days=s.retention_closed_days,
-                        closed_mode=s.retention_closed_mode, attachment_days=s.retention_attachment_days,
-                        raw_mail_days=s.retention_raw_mail_days, contacts=s.retention_contacts)
+        policy = Policy(
+            spam_days=s.retention_spam_days,
+            automatic_days=s.retention_automatic_days,
+            trash_days=s.retention_trash_days,
+            closed_days=s.retention_closed_days,
+            closed_mode=s.retention_closed_mode,
+            attachment_days=s.retention_attachment_days,
+            raw_mail_days=s.retention_raw_mail_days,
+            contacts=s.retention_contacts,
+        )
         return Retention(self.db, self.store, policy, clock=clock or utcnow)
 
     def services_once_reachable(self, stop: StopFlag) -> Services | None:
@@ -149,15 +169,19 @@ class App:
             log.exception("sweeping the blob files failed; the runner starts all the same")
             return
         if swept["temporary"] or swept["removed"]:
-            log.info("removed %d half-written blob files and %d blobs nothing counts, left by an earlier run",
-                     swept["temporary"], swept["removed"])
+            log.info(
+                "removed %d half-written blob files and %d blobs nothing counts, left by an earlier run",
+                swept["temporary"],
+                swept["removed"],
+            )
         if swept["missing"]:
             log.error("%d blob files the database counts are missing (restore them from a backup)", swept["missing"])
 
     def live_model(self) -> LiveModel:
         s = self.settings
-        return LiveModel(s.spam_dir, ham_cutoff=s.spam_ham_cutoff, spam_cutoff=s.spam_spam_cutoff,
-                         max_tokens=s.spam_max_tokens)
+        return LiveModel(
+            s.spam_dir, ham_cutoff=s.spam_ham_cutoff, spam_cutoff=s.spam_spam_cutoff, max_tokens=s.spam_max_tokens
+        )
 
     def runner(self) -> Runner:
         from ingest.prepare import Preparer
@@ -228,8 +252,9 @@ class RunnerKeeper:
         self._start()
 
     def _start(self) -> None:
-        self.process = _SPAWN.Process(target=_runner_process, name="postdesk-runner",
-                                      args=(self.settings.model_dump(), os.getpid()))
+        self.process = _SPAWN.Process(
+            target=_runner_process, name="postdesk-runner", args=(self.settings.model_dump(), os.getpid())
+        )
         self.process.start()
         self._started = time.monotonic()
         self._restart_at = None
@@ -240,8 +265,12 @@ class RunnerKeeper:
             lived = time.monotonic() - self._started
             self.pause = 1.0 if lived >= self.SETTLED else min(max(self.pause * 2, 1.0), self.MAX_PAUSE)
             self._restart_at = time.monotonic() + self.pause
-            log.error("runner exited (code %s) after %.0f s; starting it again in %.0f s",
-                      self.process.exitcode, lived, self.pause)
+            log.error(
+                "runner exited (code %s) after %.0f s; starting it again in %.0f s",
+                self.process.exitcode,
+                lived,
+                self.pause,
+            )
         elif self._restart_at is not None and time.monotonic() >= self._restart_at:
             self._put_back_what_it_held()
             self._start()
@@ -270,8 +299,9 @@ def _start_outbox_sender(app: App, stop: StopFlag) -> list[threading.Thread]:
     if sender is None:
         log.warning("no outbound relay set (POSTDESK_RELAY_HOST): replies wait in the outbox")
         return []
-    thread = threading.Thread(target=sender.run, args=(stop, app.settings.outbox_poll_interval),
-                              name="postdesk-outbox", daemon=True)
+    thread = threading.Thread(
+        target=sender.run, args=(stop, app.settings.outbox_poll_interval), name="postdesk-outbox", daemon=True
+    )
     thread.start()
     return [thread]
 

@@ -98,17 +98,26 @@ class DailyJobs:
         at = time_of_day.fromisoformat(self.settings.retention_at)
         scheduler = self.scheduler = BackgroundScheduler(timezone="UTC")
         for job in self.jobs:
-            scheduler.add_job(self._run, CronTrigger(hour=at.hour, minute=at.minute, second=at.second,
-                                                          timezone="UTC"),
-                                   args=[job.name], id=job.name, name=job.name, coalesce=True, max_instances=1,
-                                   misfire_grace_time=int(self.settings.retention_misfire_grace))
+            scheduler.add_job(
+                self._run,
+                CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone="UTC"),
+                args=[job.name],
+                id=job.name,
+                name=job.name,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=int(self.settings.retention_misfire_grace),
+            )
         scheduler.start()
         log.info("daily jobs (%s) at %s UTC", ", ".join(job.name for job in self.jobs), self.settings.retention_at)
 
     def _run(self, name: str) -> None:
         job = next(job for job in self.jobs if job.name == name)
-        process = _SPAWN.Process(target=_job_process, name=f"postdesk-{name}",  # `job.run`: a module-level function
-                                 args=(self.settings.model_dump(), name, job.run, os.getpid()))
+        process = _SPAWN.Process(
+            target=_job_process,
+            name=f"postdesk-{name}",  # `job.run`: a module-level function
+            args=(self.settings.model_dump(), name, job.run, os.getpid()),
+        )
         log.info("daily job %s starts", name)
         process.start()
         self.running[name] = process

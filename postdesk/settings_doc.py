@@ -37,5 +37,5 @@ def update_readme(path: Path) -> None:
     """Replace the block between the settings markers with the current table."""
     text = path.read_text()
     start, end = text.index("<!-- settings:start"), text.index("<!-- settings:end -->")
-    head = text[start:text.index("-->", start) + 3]
+    head = text[start : text.index("-->", start) + 3]
     path.write_text(text[:start] + head + "\n" + settings_table() + "\n" + text[end:])

@@ -89,11 +89,12 @@ def _toml_position(message: str) -> str:
 
 def environment_names(environ: Mapping[str, str]) -> dict[str, str]:
     """Field name → the POSTDESK_ variable setting it (matched without regard to case, as pydantic-settings does)."""
-    return {key[len(PREFIX):].lower(): key for key in environ if key.upper().startswith(PREFIX)}
+    return {key[len(PREFIX) :].lower(): key for key in environ if key.upper().startswith(PREFIX)}
 
 
-def origins(fields: Mapping[str, Any], overrides: Mapping[str, Any], environ: Mapping[str, str],
-            config: ConfigFile | None) -> dict[str, Origin]:
+def origins(
+    fields: Mapping[str, Any], overrides: Mapping[str, Any], environ: Mapping[str, str], config: ConfigFile | None
+) -> dict[str, Origin]:
     """Each field's origin, by the settings' precedence: option, environment, file, default."""
     env = environment_names(environ)
     found = {}
@@ -157,8 +158,7 @@ def _user_name(name: str, origin: Origin) -> str:
 
 
 def _name_fields(message: str, found: Mapping[str, Origin]) -> str:
-    return re.sub(r"\b[a-z][a-z0-9_]*\b",
-                  lambda m: _user_name(m[0], found[m[0]]) if m[0] in found else m[0], message)
+    return re.sub(r"\b[a-z][a-z0-9_]*\b", lambda m: _user_name(m[0], found[m[0]]) if m[0] in found else m[0], message)
 
 
 def shown_value(name: str, value: Any) -> str:

@@ -75,11 +75,18 @@ class Backup:
         return SQLITE_FILE if self.database == "sqlite" else PG_DUMP_FILE
 
     def summary(self) -> dict:
-        return {"path": str(self.path), "created_at": self.created_at.isoformat(), "database": self.database,
-                "files": len(self.files), "bytes": self.size, "counts": self.counts}
+        return {
+            "path": str(self.path),
+            "created_at": self.created_at.isoformat(),
+            "database": self.database,
+            "files": len(self.files),
+            "bytes": self.size,
+            "counts": self.counts,
+        }
 
 
 # --- making one ------------------------------------------------------------------------------------
+
 
 def default_name(now: datetime) -> str:
     utc = now.astimezone(UTC)
@@ -121,14 +128,21 @@ def _write(db: Database, data_dir: Path, out: Path, busy_timeout: float) -> Back
             break
         except FileNotFoundError:
             if attempt == ATTEMPTS - 1:
-                raise BackupError("files the database refers to kept disappearing while the backup ran "
-                                  "(erasures or purges under way): try again") from None
+                raise BackupError(
+                    "files the database refers to kept disappearing while the backup ran "
+                    "(erasures or purges under way): try again"
+                ) from None
             copier.forget(f"{DATA}/blobs/", f"{DATA}/spam/")
     others = copier.copy_all(_other_files(data_dir), data_dir)
     database_file = SQLITE_FILE if db.is_sqlite else PG_DUMP_FILE
     copier.add(database_file, *hash_file(out / database_file))
-    backup = Backup(out, taken, database, copier.files,
-                    {"blob_files": blobs, "spam_files": spam, "spool_files": spool, "other_files": others})
+    backup = Backup(
+        out,
+        taken,
+        database,
+        copier.files,
+        {"blob_files": blobs, "spam_files": spam, "spool_files": spool, "other_files": others},
+    )
     _write_manifest(out, backup)
     return backup
 
@@ -225,8 +239,14 @@ def hash_file(path: Path) -> tuple[int, str]:
 
 
 def _write_manifest(out: Path, backup: Backup) -> None:
-    manifest = {"format": FORMAT, "version": VERSION, "created_at": backup.created_at.isoformat(),
-                "database": backup.database, "counts": backup.counts, "files": backup.files}
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "created_at": backup.created_at.isoformat(),
+        "database": backup.database,
+        "counts": backup.counts,
+        "files": backup.files,
+    }
     with open(out / MANIFEST, "x") as fh:
         json.dump(manifest, fh, indent=0, sort_keys=True)
 
@@ -245,6 +265,7 @@ def sync_filesystem(folder: Path) -> None:
 
 # --- reading and checking --------------------------------------------------------------------------
 
+
 def read_backup(path: Path) -> Backup:
     """The backup at `path`, from its manifest (not yet checked against its files: `verify_backup`)."""
     path = Path(path)
@@ -255,18 +276,25 @@ def read_backup(path: Path) -> Backup:
     try:
         manifest = json.loads((path / MANIFEST).read_text())
     except FileNotFoundError:
-        raise BackupError(f"{path} has no {MANIFEST}: not a finished Postdesk backup, nothing in it can be checked") from None
+        raise BackupError(
+            f"{path} has no {MANIFEST}: not a finished Postdesk backup, nothing in it can be checked"
+        ) from None
     except (ValueError, UnicodeDecodeError):
         raise BackupError(f"{path / MANIFEST} is damaged (not valid JSON): the backup cannot be checked") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BackupError(f"{path / MANIFEST} is not a Postdesk backup manifest")
     if manifest.get("version") != VERSION:
-        raise BackupError(f"{path} is a backup of format version {manifest.get('version')}; "
-                          f"this Postdesk reads version {VERSION}")
+        raise BackupError(
+            f"{path} is a backup of format version {manifest.get('version')}; this Postdesk reads version {VERSION}"
+        )
     try:
-        backup = Backup(path, datetime.fromisoformat(manifest["created_at"]), manifest["database"],
-                        {str(n): [int(s), str(d)] for n, (s, d) in manifest["files"].items()},
-                        dict(manifest.get("counts", {})))
+        backup = Backup(
+            path,
+            datetime.fromisoformat(manifest["created_at"]),
+            manifest["database"],
+            {str(n): [int(s), str(d)] for n, (s, d) in manifest["files"].items()},
+            dict(manifest.get("counts", {})),
+        )
     except (KeyError, TypeError, ValueError):
         raise BackupError(f"{path / MANIFEST} is damaged (fields missing or malformed)") from None
     if backup.database not in ("sqlite", "postgresql") or backup.database_file not in backup.files:
@@ -319,6 +347,7 @@ def list_backups(folder: Path) -> list[Backup | BackupError]:
 
 
 # --- growing old -----------------------------------------------------------------------------------
+
 
 def expire_backups(settings, now: datetime) -> int:
     """Delete the backups in `settings.backup_folder` made more than `settings.backup_keep_days`

@@ -48,6 +48,7 @@ class Needs:
 
 # --- SQLite ----------------------------------------------------------------------------------------
 
+
 def sqlite_snapshot(database: Path, out: Path, busy_timeout: float) -> Needs:
     """Copy the live SQLite database at `database` to `out`, consistently, in one step."""
     source = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=busy_timeout)
@@ -71,6 +72,7 @@ def _needs(execute: Callable) -> Needs:
 
 # --- PostgreSQL ------------------------------------------------------------------------------------
 
+
 def pg_snapshot(engine: Engine, out: Path) -> Needs:
     """`pg_dump` of the database `engine` names into `out`, from a snapshot the needs are read in too."""
     pg_dump = _tool("pg_dump")
@@ -80,23 +82,38 @@ def pg_snapshot(engine: Engine, out: Path) -> Needs:
         with conn.begin():
             snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
             needs = _needs(lambda sql: conn.execute(text(sql)))
-            _run([pg_dump, "--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot}",
-                  f"--file={out}"], engine)
+            _run(
+                [
+                    pg_dump,
+                    "--format=custom",
+                    "--no-owner",
+                    "--no-privileges",
+                    f"--snapshot={snapshot}",
+                    f"--file={out}",
+                ],
+                engine,
+            )
     return needs
 
 
 def pg_restore(engine: Engine, dump: Path) -> None:
     """Load `dump` into the (empty) database `engine` names, in one transaction."""
-    _run([_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
-          str(dump)], engine, database_option="--dbname")
+    _run(
+        [_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction", str(dump)],
+        engine,
+        database_option="--dbname",
+    )
 
 
 def pg_is_empty(engine: Engine) -> bool:
     """No table, view, sequence or function in the current schema (what a restore would create)."""
     with engine.connect() as conn:
-        return not conn.execute(text(
-            "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = current_schema()::regnamespace) "
-            "OR EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = current_schema()::regnamespace)")).scalar_one()
+        return not conn.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = current_schema()::regnamespace) "
+                "OR EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = current_schema()::regnamespace)"
+            )
+        ).scalar_one()
 
 
 def pg_empty_again(engine: Engine) -> None:
@@ -104,19 +121,22 @@ def pg_empty_again(engine: Engine) -> None:
     with engine.connect() as conn, conn.begin():
         for (table,) in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")):
             conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
-        for (signature,) in conn.execute(text(
-                "SELECT oid::regprocedure::text FROM pg_proc WHERE pronamespace = current_schema()::regnamespace")):
+        for (signature,) in conn.execute(
+            text("SELECT oid::regprocedure::text FROM pg_proc WHERE pronamespace = current_schema()::regnamespace")
+        ):
             conn.execute(text(f"DROP FUNCTION IF EXISTS {signature} CASCADE"))
-        for (sequence,) in conn.execute(text(
-                "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")):
+        for (sequence,) in conn.execute(
+            text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+        ):
             conn.execute(text(f'DROP SEQUENCE IF EXISTS "{sequence}" CASCADE'))
 
 
 def _tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        raise DatabaseCopyError(f"{name} is not installed: install PostgreSQL's client tools "
-                                "(Debian: apt-get install postgresql-client)")
+        raise DatabaseCopyError(
+            f"{name} is not installed: install PostgreSQL's client tools (Debian: apt-get install postgresql-client)"
+        )
     return found
 
 
@@ -126,8 +146,10 @@ def _check_versions(conn: Connection, pg_dump: str) -> None:
     shown = subprocess.run([pg_dump, "--version"], capture_output=True, text=True).stdout
     match = _MAJOR.search(shown)
     if match and int(match.group(1)) < server:
-        raise DatabaseCopyError(f"pg_dump {match.group(1)} cannot dump a PostgreSQL {server} server: install "
-                                f"postgresql-client-{server} (Debian, from apt.postgresql.org) and put it first on PATH")
+        raise DatabaseCopyError(
+            f"pg_dump {match.group(1)} cannot dump a PostgreSQL {server} server: install "
+            f"postgresql-client-{server} (Debian, from apt.postgresql.org) and put it first on PATH"
+        )
 
 
 def _run(command: list[str], engine: Engine, database_option: str = "--dbname") -> None:

@@ -43,7 +43,16 @@ from sqlalchemy.orm import Session
 from classifier.forgetting import sweep_snapshots
 from ingest.spool import Entry, Spool
 from models import (
-    Attachment, Blob, Contact, ErasureJob, ImapCopy, Message, Recipient, SenderRule, SpamLabel, Ticket,
+    Attachment,
+    Blob,
+    Contact,
+    ErasureJob,
+    ImapCopy,
+    Message,
+    Recipient,
+    SenderRule,
+    SpamLabel,
+    Ticket,
 )
 from models.base import utcnow
 from models.db import Database
@@ -104,12 +113,20 @@ class Preview:
 
     def counts(self) -> dict[str, int]:
         return {
-            "tickets_requested": len(self.requested), "tickets_of_others": len(self.elsewhere),
-            "messages": len(self.messages), "messages_sent": self.sent, "attachments": self.attachments,
-            "blob_files": self.blob_files, "shared_blob_files_kept": self.shared_blob_files,
-            "spam_labels": self.spam_labels, "imap_server_copies": self.server_copies,
-            "recipient_rows_in_kept_mail": self.named_in_kept_mail, "participant_rows": self.participant_rows,
-            "sender_rule": int(self.sender_rule), "contact": int(self.contact), "spool_entries": self.spool_entries,
+            "tickets_requested": len(self.requested),
+            "tickets_of_others": len(self.elsewhere),
+            "messages": len(self.messages),
+            "messages_sent": self.sent,
+            "attachments": self.attachments,
+            "blob_files": self.blob_files,
+            "shared_blob_files_kept": self.shared_blob_files,
+            "spam_labels": self.spam_labels,
+            "imap_server_copies": self.server_copies,
+            "recipient_rows_in_kept_mail": self.named_in_kept_mail,
+            "participant_rows": self.participant_rows,
+            "sender_rule": int(self.sender_rule),
+            "contact": int(self.contact),
+            "spool_entries": self.spool_entries,
             "kept_messages_mentioning_them": len(self.mentioned_in),
         }
 
@@ -125,8 +142,13 @@ class Receipt:
     counts: dict[str, int]
 
     def as_dict(self) -> dict:
-        return {"receipt": self.id, "finished_at": self.finished_at.isoformat(), "mode": self.mode,
-                "address_hmac_sha256": self.subject_hmac, "counts": self.counts}
+        return {
+            "receipt": self.id,
+            "finished_at": self.finished_at.isoformat(),
+            "mode": self.mode,
+            "address_hmac_sha256": self.subject_hmac,
+            "counts": self.counts,
+        }
 
 
 def _nothing(_what: str, _done: int, _total: int) -> None:
@@ -156,8 +178,11 @@ class Eraser:
                 contact_id = int(target)
                 address = session.scalar(select(Contact.address).where(Contact.id == contact_id))
                 if address is None:
-                    started = session.scalar(select(func.count()).select_from(ErasureJob).where(
-                        ErasureJob.contact_id == contact_id, ErasureJob.finished_at.is_(None)))
+                    started = session.scalar(
+                        select(func.count())
+                        .select_from(ErasureJob)
+                        .where(ErasureJob.contact_id == contact_id, ErasureJob.finished_at.is_(None))
+                    )
                     hint = "; its erasure was interrupted: run it again with the address" if started else ""
                     raise ErasureError(f"no contact {contact_id}{hint}")
                 return Person(address, self.ledger.hmac(address), contact_id)
@@ -179,8 +204,9 @@ class Eraser:
 
     # --- the job ---------------------------------------------------------------------------------
 
-    def erase(self, person: Person, mode: Mode, actor: str, progress: Progress = _nothing,
-              redact: bool = False) -> Receipt:
+    def erase(
+        self, person: Person, mode: Mode, actor: str, progress: Progress = _nothing, redact: bool = False
+    ) -> Receipt:
         """Erase them; with `redact`, their address is also replaced where mail that stays mentions it."""
         if mode not in MODES:
             raise ErasureError(f"mode must be delete or anonymise, not {mode!r}")
@@ -212,15 +238,28 @@ class Eraser:
             wanted = [ErasureJob.subject_hmac == person.subject]
             if person.contact_id is not None:
                 wanted.append(ErasureJob.contact_id == person.contact_id)
-            job = session.scalars(select(ErasureJob).where(or_(*wanted), ErasureJob.finished_at.is_(None))
-                                  .order_by(ErasureJob.id).limit(1)).first()
+            job = session.scalars(
+                select(ErasureJob)
+                .where(or_(*wanted), ErasureJob.finished_at.is_(None))
+                .order_by(ErasureJob.id)
+                .limit(1)
+            ).first()
             if job is not None:
                 if job.mode != mode:
-                    raise ErasureError(f"an interrupted {job.mode} erasure of this person is unfinished: "
-                                       f"run it again with --mode {job.mode}")
+                    raise ErasureError(
+                        f"an interrupted {job.mode} erasure of this person is unfinished: "
+                        f"run it again with --mode {job.mode}"
+                    )
                 return _Job(job.id, job.receipt)
-            job = ErasureJob(receipt=str(uuid.uuid4()), subject_hmac=person.subject, contact_id=person.contact_id,
-                             mode=mode, actor=actor[:200], started_at=utcnow(), counts={})
+            job = ErasureJob(
+                receipt=str(uuid.uuid4()),
+                subject_hmac=person.subject,
+                contact_id=person.contact_id,
+                mode=mode,
+                actor=actor[:200],
+                started_at=utcnow(),
+                counts={},
+            )
             session.add(job)
             session.flush()
             return _Job(job.id, job.receipt)
@@ -241,8 +280,15 @@ class Eraser:
         progress("IMAP server copies", 0, len(copies))
         removed = remove_server_copies(copies, self.imap_accounts)
         with self.db.write() as session:
-            self._count(session, job, {"imap_expunged": removed.expunged, "imap_already_gone": removed.already_gone,
-                                          "imap_unreachable": removed.unreachable})
+            self._count(
+                session,
+                job,
+                {
+                    "imap_expunged": removed.expunged,
+                    "imap_already_gone": removed.already_gone,
+                    "imap_unreachable": removed.unreachable,
+                },
+            )
         progress("IMAP server copies", len(copies), len(copies))
 
     def _forget_learned(self, job: _Job, message_ids: list[int]) -> None:
@@ -251,12 +297,22 @@ class Eraser:
         if learned:
             with self.db.write() as session:
                 forgotten = self.store.forget_learned(session, learned)
-                self._count(session, job, {"spam_labels": forgotten.labels, "spam_events": forgotten.events,
-                                              "spam_versions": forgotten.versions})
+                self._count(
+                    session,
+                    job,
+                    {
+                        "spam_labels": forgotten.labels,
+                        "spam_events": forgotten.events,
+                        "spam_versions": forgotten.versions,
+                    },
+                )
 
     def _batches(self, job: _Job, person: Person, mode: Mode, todo: Preview, progress: Progress) -> None:
-        batches = [("requested", t) for t in todo.requested] + [("elsewhere", t) for t in todo.elsewhere] + \
-                  [("loose", todo.loose[i:i + BATCH]) for i in range(0, len(todo.loose), BATCH)]
+        batches = (
+            [("requested", t) for t in todo.requested]
+            + [("elsewhere", t) for t in todo.elsewhere]
+            + [("loose", todo.loose[i : i + BATCH]) for i in range(0, len(todo.loose), BATCH)]
+        )
         for done, (kind, which) in enumerate(batches):
             progress("messages", done, len(batches))
             with self.db.write() as session:
@@ -265,13 +321,25 @@ class Eraser:
                     continue
                 hashes = session.scalars(select(Message.raw_sha256).where(Message.id.in_(ids))).all()
                 blobs = session.scalars(select(Attachment.blob_id).where(Attachment.message_id.in_(ids))).all()
-                self.ledger.append({"kind": "messages", "job": job.receipt, "mode": mode, "messages": ids,
-                                    "raw": sorted(self.ledger.hmac(h) for h in hashes if h),
-                                    "blobs": sorted(set(blobs))})
+                self.ledger.append(
+                    {
+                        "kind": "messages",
+                        "job": job.receipt,
+                        "mode": mode,
+                        "messages": ids,
+                        "raw": sorted(self.ledger.hmac(h) for h in hashes if h),
+                        "blobs": sorted(set(blobs)),
+                    }
+                )
                 erased = self.store.erase(session, ids, shells=mode == "anonymise")
                 self._count(session, job, {name: value for name, value in vars(erased).items()})
-            log.debug("erasure %s: %d messages (%s %s) erased", job.receipt, len(ids), kind,
-                      which if kind != "loose" else "batch")
+            log.debug(
+                "erasure %s: %d messages (%s %s) erased",
+                job.receipt,
+                len(ids),
+                kind,
+                which if kind != "loose" else "batch",
+            )
         progress("messages", len(batches), len(batches))
 
     def _unname(self, job: _Job, person: Person) -> None:
@@ -280,9 +348,16 @@ class Eraser:
             rows = self.store.naming(session, person.address)
             if not rows:
                 return
-            self.ledger.append({"kind": "person", "job": job.receipt, "subject": person.subject,
-                                "recipients": rows.recipients, "contacts": rows.contacts,
-                                "participant_tickets": sorted({t for t, _ in rows.participants})})
+            self.ledger.append(
+                {
+                    "kind": "person",
+                    "job": job.receipt,
+                    "subject": person.subject,
+                    "recipients": rows.recipients,
+                    "contacts": rows.contacts,
+                    "participant_tickets": sorted({t for t, _ in rows.participants}),
+                }
+            )
             unnamed = self.store.unname(session, rows)
             self._count(session, job, {f"{name}_unnamed": value for name, value in unnamed.items()})
 
@@ -293,14 +368,19 @@ class Eraser:
         for done in range(0, len(mentioned), BATCH):
             progress("mentions", done, len(mentioned))
             with self.db.write() as session:
-                redacted = self.store.redact(session, mentioned[done:done + BATCH], person.address)
+                redacted = self.store.redact(session, mentioned[done : done + BATCH], person.address)
                 self._count(session, job, {"mentions_redacted": redacted})
         progress("mentions", len(mentioned), len(mentioned))
 
     def _spool(self, job: _Job, person: Person, progress: Progress) -> None:
         def record_first(entries: list[Entry]) -> None:
-            self.ledger.append({"kind": "spool", "job": job.receipt,
-                                "raw": sorted(self.ledger.hmac(raw_sha256(e.raw)) for e in entries)})
+            self.ledger.append(
+                {
+                    "kind": "spool",
+                    "job": job.receipt,
+                    "raw": sorted(self.ledger.hmac(raw_sha256(e.raw)) for e in entries),
+                }
+            )
 
         progress("spool", 0, 1)
         removed = self.spool.purge(self._in_spool(person), record_first)
@@ -316,8 +396,11 @@ class Eraser:
 
         def holds(entry: Entry) -> bool:
             envelope = [entry.envelope.mail_from, *entry.envelope.rcpt_tos]
-            return (any(normalise_address(a) == person.address for a in envelope) or bool(named.search(entry.raw))
-                    or bool(self.ledger.among([raw_sha256(entry.raw)])))
+            return (
+                any(normalise_address(a) == person.address for a in envelope)
+                or bool(named.search(entry.raw))
+                or bool(self.ledger.among([raw_sha256(entry.raw)]))
+            )
 
         return holds
 
@@ -339,19 +422,27 @@ class Eraser:
             row = session.get_one(ErasureJob, job.id)
             row.finished_at = utcnow()
             receipt = Receipt(row.receipt, row.finished_at, mode, person.subject, dict(row.counts))
-            record(session, row.actor, "privacy-erase", person.subject, {"receipt": row.receipt, "mode": mode,
-                                                                         "counts": receipt.counts})
+            record(
+                session,
+                row.actor,
+                "privacy-erase",
+                person.subject,
+                {"receipt": row.receipt, "mode": mode, "counts": receipt.counts},
+            )
         log.info("erasure %s finished: %d messages", receipt.id, receipt.counts.get("messages", 0))
         return receipt
 
 
 def _refuse_if_held(session: Session, person: Person, todo: Preview) -> None:
     if holds := blocking(session, person.address, todo.requested + todo.elsewhere, utcnow()):
-        raise ErasureError(f"{describe(holds[0], named=False)} covers what this erasure would remove: nothing was "
-                           f"erased (`postdesk hold list`; `postdesk hold remove {holds[0].id}` ends it)")
+        raise ErasureError(
+            f"{describe(holds[0], named=False)} covers what this erasure would remove: nothing was "
+            f"erased (`postdesk hold list`; `postdesk hold remove {holds[0].id}` ends it)"
+        )
 
 
 # --- the plan: indexed lookups only ---------------------------------------------------------------
+
 
 def _sent_by(person: Person):
     """Messages they sent: by their address in From or the envelope, or their contact."""
@@ -388,12 +479,17 @@ def plan(session: Session, store: MessageStore, person: Person, counted: bool = 
 
 def _count_rows(session: Session, store: MessageStore, person: Person, plan: Preview) -> None:
     _count_files(session, plan)
-    plan.spam_labels = _count_in(session, SpamLabel.key, spam_keys(in_chunks(
-        session, select(Message.id, Message.raw_sha256), Message.id, plan.messages)))
+    plan.spam_labels = _count_in(
+        session,
+        SpamLabel.key,
+        spam_keys(in_chunks(session, select(Message.id, Message.raw_sha256), Message.id, plan.messages)),
+    )
     plan.server_copies = _count_in(session, ImapCopy.message_id, plan.messages)
     named = store.naming(session, person.address)
-    plan.named_in_kept_mail = len(set(named.recipients) - set(in_chunks(
-        session, select(Recipient.id), Recipient.message_id, plan.messages, scalars=True)))
+    plan.named_in_kept_mail = len(
+        set(named.recipients)
+        - set(in_chunks(session, select(Recipient.id), Recipient.message_id, plan.messages, scalars=True))
+    )
     plan.participant_rows = len(named.participants)
     plan.sender_rule = bool(session.scalar(select(SenderRule.pattern).where(SenderRule.pattern == person.address)))
     plan.contact = bool(named.contacts)
@@ -431,9 +527,20 @@ def _batch_ids(session: Session, person: Person, kind: str, which) -> list[int]:
 
 
 def _server_copies_of(session: Session, message_ids: list[int]) -> list[ServerCopy]:
-    rows = in_chunks(session, select(ImapCopy.message_id, ImapCopy.account, ImapCopy.folder, ImapCopy.uidvalidity,
-                                    ImapCopy.uid, Message.message_id_header, Message.raw_sha256)
-                    .join(Message, Message.id == ImapCopy.message_id), ImapCopy.message_id, message_ids)
+    rows = in_chunks(
+        session,
+        select(
+            ImapCopy.message_id,
+            ImapCopy.account,
+            ImapCopy.folder,
+            ImapCopy.uidvalidity,
+            ImapCopy.uid,
+            Message.message_id_header,
+            Message.raw_sha256,
+        ).join(Message, Message.id == ImapCopy.message_id),
+        ImapCopy.message_id,
+        message_ids,
+    )
     return [ServerCopy(*row) for row in rows]
 
 
@@ -446,14 +553,16 @@ def _learned(session: Session, message_ids: list[int]) -> list[int]:
 
 
 def _count_in(session: Session, column, values: list) -> int:
-    return sum(session.scalar(select(func.count()).where(column.in_(values[i:i + _CHUNK])))
-               for i in range(0, len(values), _CHUNK))
+    return sum(
+        session.scalar(select(func.count()).where(column.in_(values[i : i + _CHUNK])))
+        for i in range(0, len(values), _CHUNK)
+    )
 
 
 def in_chunks(session: Session, statement, column, values: list, scalars: bool = False) -> list:
     """`statement` for `values` of `column`, in chunks well under SQLite's bound-parameter limit."""
     found: list = []
     for i in range(0, len(values), _CHUNK):
-        chunk = statement.where(column.in_(values[i:i + _CHUNK]))
+        chunk = statement.where(column.in_(values[i : i + _CHUNK]))
         found += session.scalars(chunk).all() if scalars else session.execute(chunk).all()
     return found

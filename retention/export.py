@@ -55,8 +55,9 @@ Counts: {counts}.
 """
 
 
-def export_person(db: Database, store: MessageStore, ledger: ErasureLedger, address: str, output: Path,
-                  actor: str) -> dict[str, int]:
+def export_person(
+    db: Database, store: MessageStore, ledger: ErasureLedger, address: str, output: Path, actor: str
+) -> dict[str, int]:
     """Write the zip of `address`'s data to `output`; returns counts (also in the audit trail)."""
     export_id, at = str(uuid.uuid4()), utcnow()
     with db.read() as session:
@@ -76,13 +77,40 @@ def export_person(db: Database, store: MessageStore, ledger: ErasureLedger, addr
     return counts
 
 
-def _write(archive: zipfile.ZipFile, session: Session, store: MessageStore, person: Person,
-           message_ids: list[int], export_id: str, at: datetime) -> dict[str, int]:
-    tickets = sorted({t for t in in_chunks(session, select(Message.ticket_id), Message.id, message_ids, scalars=True) if t})
+def _write(
+    archive: zipfile.ZipFile,
+    session: Session,
+    store: MessageStore,
+    person: Person,
+    message_ids: list[int],
+    export_id: str,
+    at: datetime,
+) -> dict[str, int]:
+    tickets = sorted(
+        {t for t in in_chunks(session, select(Message.ticket_id), Message.id, message_ids, scalars=True) if t}
+    )
     _json(archive, "contact.json", _contact(session, person, export_id, at))
-    _json(archive, "tickets.json", [_ticket(row) for row in in_chunks(
-        session, select(Ticket.id, Ticket.subject, Ticket.status, Ticket.queue, Ticket.created_at, Ticket.updated_at,
-                        Ticket.closed_at), Ticket.id, tickets)])
+    _json(
+        archive,
+        "tickets.json",
+        [
+            _ticket(row)
+            for row in in_chunks(
+                session,
+                select(
+                    Ticket.id,
+                    Ticket.subject,
+                    Ticket.status,
+                    Ticket.queue,
+                    Ticket.created_at,
+                    Ticket.updated_at,
+                    Ticket.closed_at,
+                ),
+                Ticket.id,
+                tickets,
+            )
+        ],
+    )
     attachments = 0
     with archive.open("messages.json", "w", force_zip64=True) as out:
         out.write(b"[")
@@ -91,63 +119,124 @@ def _write(archive: zipfile.ZipFile, session: Session, store: MessageStore, pers
             attachments += len(message["attachments"])
         out.write(b"\n]\n")
     for i in range(0, len(message_ids), CHUNK):
-        chunk = message_ids[i:i + CHUNK]
-        for message_id, raw in session.execute(select(RawMessage.message_id, RawMessage.raw)
-                                               .where(RawMessage.message_id.in_(chunk))):
+        chunk = message_ids[i : i + CHUNK]
+        for message_id, raw in session.execute(
+            select(RawMessage.message_id, RawMessage.raw).where(RawMessage.message_id.in_(chunk))
+        ):
             archive.writestr(f"messages/{message_id}.eml", raw)
         for attachment_id, message_id, filename, sha256 in session.execute(
-                select(Attachment.id, Attachment.message_id, Attachment.filename, Blob.sha256)
-                .join(Blob, Blob.id == Attachment.blob_id).where(Attachment.message_id.in_(chunk))):
-            with open(store.blobs.path(sha256), "rb") as blob, \
-                    archive.open(_attachment_path(message_id, attachment_id, filename), "w", force_zip64=True) as out:
+            select(Attachment.id, Attachment.message_id, Attachment.filename, Blob.sha256)
+            .join(Blob, Blob.id == Attachment.blob_id)
+            .where(Attachment.message_id.in_(chunk))
+        ):
+            with (
+                open(store.blobs.path(sha256), "rb") as blob,
+                archive.open(_attachment_path(message_id, attachment_id, filename), "w", force_zip64=True) as out,
+            ):
                 shutil.copyfileobj(blob, out, 1 << 20)
     counts = {"messages": len(message_ids), "tickets": len(tickets), "attachments": attachments}
-    archive.writestr("README.txt", README.format(at=at.isoformat(timespec="seconds"), id=export_id,
-                                                 counts=", ".join(f"{k} {v}" for k, v in counts.items())))
+    archive.writestr(
+        "README.txt",
+        README.format(
+            at=at.isoformat(timespec="seconds"), id=export_id, counts=", ".join(f"{k} {v}" for k, v in counts.items())
+        ),
+    )
     return counts
 
 
 def _contact(session: Session, person: Person, export_id: str, at: datetime) -> dict:
     contact = session.get(Contact, person.contact_id) if person.contact_id is not None else None
     rule = session.scalar(select(SenderRule.action).where(SenderRule.pattern == person.address))
-    return {"export": export_id, "exported_at": at.isoformat(), "address": person.address,
-            "contact": None if contact is None else {"id": contact.id, "name": contact.name,
-                                                     "created_at": contact.created_at.isoformat()},
-            "sender_rule": rule}
+    return {
+        "export": export_id,
+        "exported_at": at.isoformat(),
+        "address": person.address,
+        "contact": None
+        if contact is None
+        else {"id": contact.id, "name": contact.name, "created_at": contact.created_at.isoformat()},
+        "sender_rule": rule,
+    }
 
 
 def _ticket(row) -> dict:
-    return {"id": row.id, "subject": row.subject, "status": row.status, "queue": row.queue,
-            "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at), "closed_at": _iso(row.closed_at)}
+    return {
+        "id": row.id,
+        "subject": row.subject,
+        "status": row.status,
+        "queue": row.queue,
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+        "closed_at": _iso(row.closed_at),
+    }
 
 
 def _messages(session: Session, message_ids: list[int]):
     """Each message as a dict, read a chunk at a time."""
     for i in range(0, len(message_ids), CHUNK):
-        chunk = message_ids[i:i + CHUNK]
+        chunk = message_ids[i : i + CHUNK]
         recipients, attachments = defaultdict(list), defaultdict(list)
         for message_id, kind, address, name in session.execute(
-                select(Recipient.message_id, Recipient.kind, Recipient.address, Recipient.name)
-                .where(Recipient.message_id.in_(chunk)).order_by(Recipient.id)):
+            select(Recipient.message_id, Recipient.kind, Recipient.address, Recipient.name)
+            .where(Recipient.message_id.in_(chunk))
+            .order_by(Recipient.id)
+        ):
             recipients[message_id].append({"kind": kind, "address": address, "name": name})
-        for a in session.execute(select(Attachment.id, Attachment.message_id, Attachment.filename,
-                                         Attachment.declared_type, Attachment.sniffed_type, Attachment.size)
-                                 .where(Attachment.message_id.in_(chunk)).order_by(Attachment.id)):
-            attachments[a.message_id].append({"filename": a.filename, "declared_type": a.declared_type,
-                                              "type": a.sniffed_type, "size": a.size,
-                                              "file": _attachment_path(a.message_id, a.id, a.filename)})
-        verdicts = {v.message_id: {"score": v.score, "verdict": v.verdict} for v in session.execute(
-            select(SpamVerdict.message_id, SpamVerdict.score, SpamVerdict.verdict).where(SpamVerdict.message_id.in_(chunk)))}
-        labels = dict(session.execute(select(SpamLabel.key, SpamLabel.label)
-                                      .where(SpamLabel.key.in_([message_key(m) for m in chunk]))).tuples().all())
+        for a in session.execute(
+            select(
+                Attachment.id,
+                Attachment.message_id,
+                Attachment.filename,
+                Attachment.declared_type,
+                Attachment.sniffed_type,
+                Attachment.size,
+            )
+            .where(Attachment.message_id.in_(chunk))
+            .order_by(Attachment.id)
+        ):
+            attachments[a.message_id].append(
+                {
+                    "filename": a.filename,
+                    "declared_type": a.declared_type,
+                    "type": a.sniffed_type,
+                    "size": a.size,
+                    "file": _attachment_path(a.message_id, a.id, a.filename),
+                }
+            )
+        verdicts = {
+            v.message_id: {"score": v.score, "verdict": v.verdict}
+            for v in session.execute(
+                select(SpamVerdict.message_id, SpamVerdict.score, SpamVerdict.verdict).where(
+                    SpamVerdict.message_id.in_(chunk)
+                )
+            )
+        }
+        labels = dict(
+            session.execute(
+                select(SpamLabel.key, SpamLabel.label).where(SpamLabel.key.in_([message_key(m) for m in chunk]))
+            )
+            .tuples()
+            .all()
+        )
         for m in session.execute(select(*Message.__table__.c).where(Message.id.in_(chunk)).order_by(Message.id)):
             yield {
-                "id": m.id, "ticket": m.ticket_id, "received_at": _iso(m.received_at), "date": _iso(m.date),
-                "from": {"address": m.from_address, "name": m.from_name}, "envelope_from": m.envelope_from,
-                "recipients": recipients[m.id], "subject": m.subject, "message_id": m.message_id_header,
-                "in_reply_to": m.in_reply_to, "references": m.references, "text": m.text_body, "html": m.html_body,
-                "flags": m.flags, "spam_verdict": verdicts.get(m.id), "spam_label": labels.get(message_key(m.id)),
-                "attachments": attachments[m.id], "eml": f"messages/{m.id}.eml",
+                "id": m.id,
+                "ticket": m.ticket_id,
+                "received_at": _iso(m.received_at),
+                "date": _iso(m.date),
+                "from": {"address": m.from_address, "name": m.from_name},
+                "envelope_from": m.envelope_from,
+                "recipients": recipients[m.id],
+                "subject": m.subject,
+                "message_id": m.message_id_header,
+                "in_reply_to": m.in_reply_to,
+                "references": m.references,
+                "text": m.text_body,
+                "html": m.html_body,
+                "flags": m.flags,
+                "spam_verdict": verdicts.get(m.id),
+                "spam_label": labels.get(message_key(m.id)),
+                "attachments": attachments[m.id],
+                "eml": f"messages/{m.id}.eml",
             }
 
 

@@ -22,8 +22,22 @@ from models.db import Database
 
 # Every table an erasure deletes from or rewrites (message_search: the web view's search index, where
 # there is one; a table that does not exist is skipped).
-TOUCHED = ("messages", "raw_messages", "recipients", "attachments", "spam_verdicts", "imap_copies", "spam_labels",
-           "spam_events", "tickets", "ticket_participants", "contacts", "sender_rules", "blobs", "message_search")
+TOUCHED = (
+    "messages",
+    "raw_messages",
+    "recipients",
+    "attachments",
+    "spam_verdicts",
+    "imap_copies",
+    "spam_labels",
+    "spam_events",
+    "tickets",
+    "ticket_participants",
+    "contacts",
+    "sender_rules",
+    "blobs",
+    "message_search",
+)
 
 
 def free_pages(db: Database) -> dict[str, int]:
@@ -35,8 +49,12 @@ def _sqlite(db: Database) -> dict[str, int]:
     with db.engine.connect() as conn:
         # in autocommit: a checkpoint inside a transaction cannot truncate
         raw = cast(sqlite3.Connection, conn.connection.driver_connection)
-        indexes = [name for (name,) in raw.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%USING fts5%'")]
+        indexes = [
+            name
+            for (name,) in raw.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%USING fts5%'"
+            )
+        ]
         for name in indexes:
             raw.execute(f'INSERT INTO "{name}"("{name}") VALUES (\'optimize\')')
         busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
@@ -45,7 +63,9 @@ def _sqlite(db: Database) -> dict[str, int]:
 
 def _postgresql(db: Database) -> dict[str, int]:
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        existing = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars())
+        existing = set(
+            conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars()
+        )
         tables = [table for table in TOUCHED if table in existing]
         conn.exec_driver_sql("VACUUM " + ", ".join(tables))
     return {"vacuumed_tables": len(tables)}

@@ -37,17 +37,25 @@ class Held:
         found: set[int] = set()
         tickets = sorted(self.tickets)
         for i in range(0, len(tickets), 500):
-            found.update(session.scalars(select(Message.id).where(Message.ticket_id.in_(tickets[i:i + 500]))))
+            found.update(session.scalars(select(Message.id).where(Message.ticket_id.in_(tickets[i : i + 500]))))
         if self.addresses:
-            found.update(session.scalars(select(Message.id).where(or_(
-                Message.from_address.in_(self.addresses), Message.envelope_from.in_(self.addresses)))))
+            found.update(
+                session.scalars(
+                    select(Message.id).where(
+                        or_(Message.from_address.in_(self.addresses), Message.envelope_from.in_(self.addresses))
+                    )
+                )
+            )
             found.update(session.scalars(select(Recipient.message_id).where(Recipient.address.in_(self.addresses))))
         return found
 
 
 def in_force(session: Session, now: datetime) -> list[LegalHold]:
-    return list(session.scalars(select(LegalHold).where(or_(LegalHold.until.is_(None), LegalHold.until > now))
-                                .order_by(LegalHold.id)))
+    return list(
+        session.scalars(
+            select(LegalHold).where(or_(LegalHold.until.is_(None), LegalHold.until > now)).order_by(LegalHold.id)
+        )
+    )
 
 
 def held(session: Session, now: datetime) -> Held:
@@ -62,13 +70,26 @@ def held(session: Session, now: datetime) -> Held:
 
 def tickets_of(session: Session, addresses: set[str]) -> set[int]:
     """Tickets these addresses take part in: as contact, participant, sender or recipient."""
-    found = set(session.scalars(select(Ticket.id).join(Contact, Contact.id == Ticket.contact_id)
-                                .where(Contact.address.in_(addresses))))
+    found = set(
+        session.scalars(
+            select(Ticket.id).join(Contact, Contact.id == Ticket.contact_id).where(Contact.address.in_(addresses))
+        )
+    )
     found |= set(session.scalars(select(TicketParticipant.ticket_id).where(TicketParticipant.address.in_(addresses))))
-    found |= set(session.scalars(select(Message.ticket_id).where(or_(
-        Message.from_address.in_(addresses), Message.envelope_from.in_(addresses)))))
-    found |= set(session.scalars(select(Message.ticket_id).join(Recipient, Recipient.message_id == Message.id)
-                                 .where(Recipient.address.in_(addresses))))
+    found |= set(
+        session.scalars(
+            select(Message.ticket_id).where(
+                or_(Message.from_address.in_(addresses), Message.envelope_from.in_(addresses))
+            )
+        )
+    )
+    found |= set(
+        session.scalars(
+            select(Message.ticket_id)
+            .join(Recipient, Recipient.message_id == Message.id)
+            .where(Recipient.address.in_(addresses))
+        )
+    )
     return found - {None}
 
 
@@ -85,8 +106,9 @@ def describe(hold: LegalHold, named: bool = True) -> str:
     return f"legal hold {hold.id} on {what}{until} ({hold.reason})"
 
 
-def add(session: Session, ledger: ErasureLedger, target: str, reason: str, until: datetime | None, actor: str,
-        now: datetime) -> LegalHold:
+def add(
+    session: Session, ledger: ErasureLedger, target: str, reason: str, until: datetime | None, actor: str, now: datetime
+) -> LegalHold:
     """A hold on a ticket (its id) or an address."""
     reason = reason.strip()
     if not reason:
@@ -124,5 +146,10 @@ def forget_ended(session: Session, address: str, now: datetime) -> int:
 
 def _audit(session: Session, ledger: ErasureLedger, actor: str, action: str, hold: LegalHold) -> None:
     """Counts and ids; an address only as its keyed hash; no reason (free text may name people)."""
-    record(session, actor, action, ledger.hmac(hold.address) if hold.address else "",
-           {"hold": hold.id, "ticket": hold.ticket_id, "until": hold.until.isoformat() if hold.until else None})
+    record(
+        session,
+        actor,
+        action,
+        ledger.hmac(hold.address) if hold.address else "",
+        {"hold": hold.id, "ticket": hold.ticket_id, "until": hold.until.isoformat() if hold.until else None},
+    )

@@ -84,7 +84,7 @@ class ErasureLedger:
             fcntl.flock(fd, fcntl.LOCK_EX)
             view = memoryview(line)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -122,7 +122,7 @@ class ErasureLedger:
         with open(self.path, "rb") as fh:
             fh.seek(self._read_to)
             data = fh.read(size - self._read_to)
-        complete = data[:data.rfind(b"\n") + 1]  # a line being written is read next time
+        complete = data[: data.rfind(b"\n") + 1]  # a line being written is read next time
         for line in complete.splitlines():
             try:
                 self._raw.update(json.loads(line).get("raw", ()))
@@ -154,8 +154,14 @@ def _named_by(ledger: ErasureLedger, session: Session, entry: dict) -> Naming:
     of the address among the participants of the tickets it names and the sender rules."""
     subject, tickets, participants = entry["subject"], entry.get("participant_tickets", []), []
     for i in range(0, len(tickets), 500):
-        participants += [(t, a) for t, a in session.execute(
-            select(TicketParticipant.ticket_id, TicketParticipant.address)
-            .where(TicketParticipant.ticket_id.in_(tickets[i:i + 500]))) if ledger.hmac(a) == subject]
+        participants += [
+            (t, a)
+            for t, a in session.execute(
+                select(TicketParticipant.ticket_id, TicketParticipant.address).where(
+                    TicketParticipant.ticket_id.in_(tickets[i : i + 500])
+                )
+            )
+            if ledger.hmac(a) == subject
+        ]
     rules = [p for p in session.scalars(select(SenderRule.pattern)) if ledger.hmac(p) == subject]
     return Naming(entry.get("recipients", []), participants, entry.get("contacts", []), rules)

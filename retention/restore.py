@@ -34,7 +34,16 @@ from models.blobstore import BlobStore
 from models.db import Database
 from models.files import fsync_path
 from retention.audit import record
-from retention.backup import DATA, Backup, BackupError, copy_hashed, hash_file, problem_with, read_backup, sync_filesystem
+from retention.backup import (
+    DATA,
+    Backup,
+    BackupError,
+    copy_hashed,
+    hash_file,
+    problem_with,
+    read_backup,
+    sync_filesystem,
+)
 from retention.backup_database import pg_empty_again, pg_is_empty, pg_restore
 from retention.free_pages import free_pages
 from retention.ledger import ErasureLedger, replay
@@ -54,13 +63,18 @@ class Restored:
     spool_dropped: int = 0
 
     def counts(self) -> dict[str, int]:
-        return {"files": len(self.backup.files), "bytes": self.backup.size, "ledger_entries": self.ledger_entries,
-                "spool_entries_dropped": self.spool_dropped,
-                **{f"erased_again_{name}": value for name, value in self.replayed.items() if value}}
+        return {
+            "files": len(self.backup.files),
+            "bytes": self.backup.size,
+            "ledger_entries": self.ledger_entries,
+            "spool_entries_dropped": self.spool_dropped,
+            **{f"erased_again_{name}": value for name, value in self.replayed.items() if value},
+        }
 
 
-def restore_backup(path: Path, data_dir: Path, database_url: str, ledger: ErasureLedger | None, actor: str,
-                   keep: Iterable[Path] = ()) -> Restored:
+def restore_backup(
+    path: Path, data_dir: Path, database_url: str, ledger: ErasureLedger | None, actor: str, keep: Iterable[Path] = ()
+) -> Restored:
     """Restore the backup at `path` into the empty `data_dir` and the database `database_url`,
     replaying `ledger` (None: not replayed, the caller warned). `keep`: paths that may be in the data
     folder already (the backup folder, the ledger)."""
@@ -87,10 +101,19 @@ def restore_backup(path: Path, data_dir: Path, database_url: str, ledger: Erasur
                 pg_restore(db.engine, backup.path / backup.database_file)
             restored = _without_the_erased(db, backup, staging, ledger)
             with db.write() as session:
-                record(session, actor, "backup-restore", "", {
-                    "backup": backup.path.name, "backup_created_at": backup.created_at.isoformat(),
-                    "database": backup.database, "ledger": "replayed" if ledger else "not replayed (--without-ledger)",
-                    "counts": restored.counts()})
+                record(
+                    session,
+                    actor,
+                    "backup-restore",
+                    "",
+                    {
+                        "backup": backup.path.name,
+                        "backup_created_at": backup.created_at.isoformat(),
+                        "database": backup.database,
+                        "ledger": "replayed" if ledger else "not replayed (--without-ledger)",
+                        "counts": restored.counts(),
+                    },
+                )
         finally:
             db.dispose()
         sync_filesystem(staging)
@@ -101,8 +124,12 @@ def restore_backup(path: Path, data_dir: Path, database_url: str, ledger: Erasur
             _empty_database(database_url)
         raise
     restored.data_dir = data_dir
-    log.info("restored backup %s: %d files, ledger entries replayed %d", backup.path.name, len(backup.files),
-             restored.ledger_entries)
+    log.info(
+        "restored backup %s: %d files, ledger entries replayed %d",
+        backup.path.name,
+        len(backup.files),
+        restored.ledger_entries,
+    )
     return restored
 
 
@@ -115,12 +142,15 @@ def _sqlite_target(database_url: str) -> Path | None:
     return Path(url.database.removeprefix("file:")).resolve()
 
 
-def _check_target(backup: Backup, data_dir: Path, database_url: str, sqlite_target: Path | None,
-                  keep: Iterable[Path]) -> None:
+def _check_target(
+    backup: Backup, data_dir: Path, database_url: str, sqlite_target: Path | None, keep: Iterable[Path]
+) -> None:
     kind = "sqlite" if sqlite_target is not None else "postgresql"
     if backup.database != kind:
-        raise BackupError(f"this backup holds a {_NAMES[backup.database]} database and the settings name "
-                          f"{_NAMES[kind]} (POSTDESK_DATABASE_URL): restore it with the same kind of database")
+        raise BackupError(
+            f"this backup holds a {_NAMES[backup.database]} database and the settings name "
+            f"{_NAMES[kind]} (POSTDESK_DATABASE_URL): restore it with the same kind of database"
+        )
     allowed = set()
     for path in keep:
         try:
@@ -132,16 +162,20 @@ def _check_target(backup: Backup, data_dir: Path, database_url: str, sqlite_targ
             raise BackupError(f"{data_dir} is not a folder")
         found = sorted(p.name for p in data_dir.iterdir() if p.name not in allowed)
         if found:
-            raise BackupError(f"the data folder {data_dir} is not empty ({', '.join(found[:5])}"
-                              f"{', ...' if len(found) > 5 else ''}): restore into a new or empty folder")
+            raise BackupError(
+                f"the data folder {data_dir} is not empty ({', '.join(found[:5])}"
+                f"{', ...' if len(found) > 5 else ''}): restore into a new or empty folder"
+            )
     if sqlite_target is not None and sqlite_target.exists():
         raise BackupError(f"the database file {sqlite_target} exists already: restore into a new one")
     if sqlite_target is None:
         db = Database(database_url)
         try:
             if not pg_is_empty(db.engine):
-                raise BackupError(f"the database {db.engine.url.database} is not empty: restore into a new, empty "
-                                  "database (createdb NAME, then POSTDESK_DATABASE_URL naming it)")
+                raise BackupError(
+                    f"the database {db.engine.url.database} is not empty: restore into a new, empty "
+                    "database (createdb NAME, then POSTDESK_DATABASE_URL naming it)"
+                )
         finally:
             db.dispose()
 
@@ -151,17 +185,21 @@ _NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 def _check_ledger(ledger: ErasureLedger) -> None:
     if not ledger.path.is_file():
-        raise BackupError(f"there is no erasure ledger at {ledger.path}: name the live one with --ledger (or "
-                          "POSTDESK_ERASURE_LEDGER); only if nobody was ever erased, restore with --without-ledger")
+        raise BackupError(
+            f"there is no erasure ledger at {ledger.path}: name the live one with --ledger (or "
+            "POSTDESK_ERASURE_LEDGER); only if nobody was ever erased, restore with --without-ledger"
+        )
     if not ledger.key_path.is_file():
-        raise BackupError(f"the erasure ledger's key {ledger.key_path} is missing: without it the ledger's hashes "
-                          "cannot be matched; put it back beside the ledger")
+        raise BackupError(
+            f"the erasure ledger's key {ledger.key_path} is missing: without it the ledger's hashes "
+            "cannot be matched; put it back beside the ledger"
+        )
 
 
 def _copy_files(backup: Backup, staging: Path) -> None:
     prefix = f"{DATA}/"
     for name in sorted(n for n in backup.files if n.startswith(prefix)):
-        target = staging / name[len(prefix):]
+        target = staging / name[len(prefix) :]
         target.parent.mkdir(parents=True, exist_ok=True)
         _copy_checked(backup, name, target)
 
@@ -192,8 +230,9 @@ def _without_the_erased(db: Database, backup: Backup, staging: Path, ledger: Era
     with db.write() as session:
         restored.replayed = replay(ledger, store, session)
     spool = Spool(staging / "spool")
-    restored.spool_dropped = spool.purge(lambda entry: bool(ledger.among([raw_sha256(entry.raw)])),
-                                         lambda _entries: None, held_for=0)
+    restored.spool_dropped = spool.purge(
+        lambda entry: bool(ledger.among([raw_sha256(entry.raw)])), lambda _entries: None, held_for=0
+    )
     free_pages(db)
     return restored
 

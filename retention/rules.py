@@ -90,8 +90,14 @@ class TicketRule:
         if not still:
             return {}
         erased = purge(session, ctx.store, still, shells=self.anonymise(ctx.policy))
-        return {"tickets": erased.tickets, "shells": erased.shells, "messages": erased.messages,
-                "attachments": erased.attachments, "blobs": erased.blobs, "contacts": erased.contacts}
+        return {
+            "tickets": erased.tickets,
+            "shells": erased.shells,
+            "messages": erased.messages,
+            "attachments": erased.attachments,
+            "blobs": erased.blobs,
+            "contacts": erased.contacts,
+        }
 
 
 def _idle(queue: str) -> Callable[[datetime], ColumnElement[bool]]:
@@ -99,8 +105,9 @@ def _idle(queue: str) -> Callable[[datetime], ColumnElement[bool]]:
 
 
 def _closed_before(cutoff: datetime) -> ColumnElement[bool]:
-    return and_(Ticket.status == "closed", func.coalesce(Ticket.closed_at, Ticket.updated_at) < cutoff,
-                Ticket.queue != TRASH)
+    return and_(
+        Ticket.status == "closed", func.coalesce(Ticket.closed_at, Ticket.updated_at) < cutoff, Ticket.queue != TRASH
+    )
 
 
 @dataclass(frozen=True)
@@ -118,9 +125,11 @@ class MessagePartRule:
         return self.days(policy) > 0
 
     def _matching(self, ctx: Context):
-        return (select(self.id_column(), self.message_column())
-                .join(Message, Message.id == self.message_column())
-                .where(Message.received_at < ctx.before(self.days(ctx.policy))))
+        return (
+            select(self.id_column(), self.message_column())
+            .join(Message, Message.id == self.message_column())
+            .where(Message.received_at < ctx.before(self.days(ctx.policy)))
+        )
 
     def _unheld(self, session: Session, ctx: Context, rows) -> list[int]:
         held = ctx.held.messages(session) if ctx.held.holds else set()
@@ -134,7 +143,9 @@ class MessagePartRule:
         return {self.unit: self.remove(session, ctx, self._unheld(session, ctx, rows))}
 
 
-_UNUSED_CONTACT = and_(~exists().where(Ticket.contact_id == Contact.id), ~exists().where(Message.contact_id == Contact.id))
+_UNUSED_CONTACT = and_(
+    ~exists().where(Ticket.contact_id == Contact.id), ~exists().where(Message.contact_id == Contact.id)
+)
 
 
 @dataclass(frozen=True)
@@ -171,22 +182,45 @@ class SweepRule:
 
     def sweep(self, ctx: Context) -> dict[str, int]:
         swept = ctx.store.sweep(ctx.db)
-        return {"blob files": swept["removed"], "temporary files": swept["temporary"],
-                "missing blob files": swept["missing"]}
+        return {
+            "blob files": swept["removed"],
+            "temporary files": swept["temporary"],
+            "missing blob files": swept["missing"],
+        }
 
 
 RULES = (
     TicketRule("spam", lambda p: p.spam_days, _idle("spam"), lambda: Ticket.updated_at),
     TicketRule("automatic", lambda p: p.automatic_days, _idle("automatic"), lambda: Ticket.updated_at),
-    TicketRule("trash", lambda p: p.trash_days, lambda cutoff: and_(Ticket.queue == TRASH, Ticket.trashed_at < cutoff),
-               lambda: Ticket.trashed_at),
-    TicketRule("closed", lambda p: p.closed_days, _closed_before, lambda: Ticket.closed_at,
-               anonymise=lambda p: p.closed_mode == "anonymise"),
-    MessagePartRule("attachments", "attachments", lambda p: p.attachment_days, lambda: Attachment.id,
-                    lambda: Attachment.message_id,
-                    lambda session, ctx, ids: ctx.store.strip_attachments(session, ids, ctx.now)),
-    MessagePartRule("raw_mail", "raw messages", lambda p: p.raw_mail_days, lambda: RawMessage.message_id,
-                    lambda: RawMessage.message_id, lambda session, ctx, ids: ctx.store.drop_raw(session, ids)),
+    TicketRule(
+        "trash",
+        lambda p: p.trash_days,
+        lambda cutoff: and_(Ticket.queue == TRASH, Ticket.trashed_at < cutoff),
+        lambda: Ticket.trashed_at,
+    ),
+    TicketRule(
+        "closed",
+        lambda p: p.closed_days,
+        _closed_before,
+        lambda: Ticket.closed_at,
+        anonymise=lambda p: p.closed_mode == "anonymise",
+    ),
+    MessagePartRule(
+        "attachments",
+        "attachments",
+        lambda p: p.attachment_days,
+        lambda: Attachment.id,
+        lambda: Attachment.message_id,
+        lambda session, ctx, ids: ctx.store.strip_attachments(session, ids, ctx.now),
+    ),
+    MessagePartRule(
+        "raw_mail",
+        "raw messages",
+        lambda p: p.raw_mail_days,
+        lambda: RawMessage.message_id,
+        lambda: RawMessage.message_id,
+        lambda session, ctx, ids: ctx.store.drop_raw(session, ids),
+    ),
     ContactRule(),  # after the rules that remove tickets, so it finds the contacts they left
     SweepRule(),  # last: the blobs the others released
 )

@@ -83,8 +83,13 @@ class Retention:
                     report.due = rule.due(session, ctx)
         return reports
 
-    def run(self, names: Sequence[str] = (), actor: str = "retention", progress: Progress = _nothing,
-            stop: Callable[[], bool] = lambda: False) -> dict[str, Report]:
+    def run(
+        self,
+        names: Sequence[str] = (),
+        actor: str = "retention",
+        progress: Progress = _nothing,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> dict[str, Report]:
         now, reports = self.clock(), {}
         outcome = "stopped"
         try:
@@ -120,7 +125,7 @@ class Retention:
                 if stop():
                     return False
                 with self.db.write() as session:
-                    report.add(rule.apply(session, self._context(session, now), report.due[start:start + self.batch]))
+                    report.add(rule.apply(session, self._context(session, now), report.due[start : start + self.batch]))
                 progress(rule.name, min(start + self.batch, len(report.due)), len(report.due))
         progress(rule.name, len(report.due), len(report.due))
         return True
@@ -134,7 +139,18 @@ class Retention:
         removed = any(value for name, r in reports.items() if name != "sweep" for value in r.done.values())
         pages = free_pages(self.db) if removed else {}
         with self.db.write() as session:
-            record(session, actor, "retention-run", "", {
-                "outcome": outcome, "started_at": now.isoformat(), "pages": pages,
-                "rules": {name: {"off": True} if r.off else {"due": len(r.due), **r.done} for name, r in reports.items()}})
+            record(
+                session,
+                actor,
+                "retention-run",
+                "",
+                {
+                    "outcome": outcome,
+                    "started_at": now.isoformat(),
+                    "pages": pages,
+                    "rules": {
+                        name: {"off": True} if r.off else {"due": len(r.due), **r.done} for name, r in reports.items()
+                    },
+                },
+            )
         log.info("retention run %s: %s", outcome, {name: r.done for name, r in reports.items() if r.done})

@@ -49,8 +49,9 @@ class Removed:
     unreachable: int = 0  # their account is no longer configured: nothing can log in to remove them
 
 
-def remove_server_copies(copies: list[ServerCopy], accounts: list[ImapAccount],
-                         open_client: Callable[[ImapAccount], IMAPClient] = connect) -> Removed:
+def remove_server_copies(
+    copies: list[ServerCopy], accounts: list[ImapAccount], open_client: Callable[[ImapAccount], IMAPClient] = connect
+) -> Removed:
     """Remove these copies from their servers; raises `ServerCopyError` when a server cannot be
     reached (the erasure stops there and finishes when run again)."""
     removed = Removed()
@@ -108,5 +109,4 @@ def _matching_uids(client: IMAPClient, account: ImapAccount, folder: str, copies
         return []
     wanted = {copy.sha256 for copy in copies}
     fetched = client.fetch(sorted(candidates), ["BODY.PEEK[]"])
-    return sorted(uid for uid, data in fetched.items()
-                  if data.get(b"BODY[]") and raw_sha256(data[b"BODY[]"]) in wanted)
+    return sorted(uid for uid, data in fetched.items() if data.get(b"BODY[]") and raw_sha256(data[b"BODY[]"]) in wanted)

@@ -42,12 +42,16 @@ def forms(value: str) -> dict[str, bytes]:
     """The shapes `value` may take in stored bytes, by name (`*-joined` ones are searched in bytes
     with line breaks, or soft line breaks, taken out)."""
     raw = value.encode()
-    found = {"plain": raw, "utf-16-le": value.encode("utf-16-le"), "utf-16-be": value.encode("utf-16-be"),
-             "percent": urllib.parse.quote(raw, safe="").encode(),
-             "json": json.dumps(value)[1:-1].encode(),
-             "html-entities": "".join(c if ord(c) < 128 else f"&#{ord(c)};" for c in value).encode(),
-             "qp-joined": quopri.encodestring(raw).rstrip(b"=\n"),
-             "rfc2047-q": email.quoprimime.header_encode(raw, "utf-8")[len("=?utf-8?q?"):-2].encode()}
+    found = {
+        "plain": raw,
+        "utf-16-le": value.encode("utf-16-le"),
+        "utf-16-be": value.encode("utf-16-be"),
+        "percent": urllib.parse.quote(raw, safe="").encode(),
+        "json": json.dumps(value)[1:-1].encode(),
+        "html-entities": "".join(c if ord(c) < 128 else f"&#{ord(c)};" for c in value).encode(),
+        "qp-joined": quopri.encodestring(raw).rstrip(b"=\n"),
+        "rfc2047-q": email.quoprimime.header_encode(raw, "utf-8")[len("=?utf-8?q?") : -2].encode(),
+    }
     try:
         found["latin-1"] = value.encode("latin-1")
     except UnicodeEncodeError:
@@ -63,21 +67,26 @@ def forms(value: str) -> dict[str, bytes]:
 class Canaries:
     def __init__(self, values: dict[str, str]):
         self.values = values
-        self._needles = [(kind, form, needle, form.endswith("-joined"))
-                         for kind, value in values.items() for form, needle in forms(value).items()]
+        self._needles = [
+            (kind, form, needle, form.endswith("-joined"))
+            for kind, value in values.items()
+            for form, needle in forms(value).items()
+        ]
 
     @classmethod
     def new(cls) -> Canaries:
         tag = secrets.token_hex(5)
-        return cls({
-            "name": f"Zoë Kanarienvogel{tag}",
-            "address": f"canary-{tag}@example.org",
-            "subject": f"Gelbe Flügel {tag}x",
-            "body": f"Mein Körper {tag}y sagt hallo",
-            "html": f"Grüße aus HTML {tag}z",
-            "attachment": f"Anhang Ölkanne {tag}w",
-            "filename": f"Überweisung-{tag}v",
-        })
+        return cls(
+            {
+                "name": f"Zoë Kanarienvogel{tag}",
+                "address": f"canary-{tag}@example.org",
+                "subject": f"Gelbe Flügel {tag}x",
+                "body": f"Mein Körper {tag}y sagt hallo",
+                "html": f"Grüße aus HTML {tag}z",
+                "attachment": f"Anhang Ölkanne {tag}w",
+                "filename": f"Überweisung-{tag}v",
+            }
+        )
 
     def __getitem__(self, kind: str) -> str:
         return self.values[kind]

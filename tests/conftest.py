@@ -88,9 +88,16 @@ def database_url(tmp_path, pg_template):
 
 @pytest.fixture
 def settings(tmp_path, database_url) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, smtp_port=0,
-                    mailboxes=MAILBOXES, min_free_disk=0, runner_poll_interval=0.05, runner_prepare_workers=0,
-                    secret_key="test-secret")
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        smtp_port=0,
+        mailboxes=MAILBOXES,
+        min_free_disk=0,
+        runner_poll_interval=0.05,
+        runner_prepare_workers=0,
+        secret_key="test-secret",
+    )
 
 
 class Harness:
@@ -107,8 +114,9 @@ class Harness:
     def client(self) -> smtplib.SMTP:
         return smtplib.SMTP("127.0.0.1", self.port, timeout=30)
 
-    def send(self, raw: bytes | str, to: list[str] | str = "support@example.com",
-             sender: str = "customer@example.org") -> tuple[int, bytes]:
+    def send(
+        self, raw: bytes | str, to: list[str] | str = "support@example.com", sender: str = "customer@example.org"
+    ) -> tuple[int, bytes]:
         """Send one message in its own connection; returns the DATA reply."""
         raw = raw.encode() if isinstance(raw, str) else raw
         with self.client() as client:
@@ -198,6 +206,7 @@ def serve(settings, tmp_path):
     """Starts `postdesk serve` processes on a database that has its schema (as after an earlier
     run), so a test may read it at once; whatever a failing test left running is killed afterwards."""
     from serve import ServeProcess
+
     db = Database(settings.sqlalchemy_url)
     db.migrate()
     db.dispose()

@@ -105,10 +105,25 @@ def make_ca(folder: Path, name: str) -> tuple[Path, Path]:
     """A self-signed CA (EC P-256: fast to make); returns (cert, key)."""
     cert, key = folder / f"{name}.crt", folder / f"{name}.key"
     _openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN=Postdesk {name}",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-subj",
+        f"/CN=Postdesk {name}",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
     )
     return cert, key
 
@@ -122,14 +137,35 @@ def make_server_cert(folder: Path, ca_cert: Path, ca_key: Path) -> None:
         "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
     )
     _openssl(
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", str(folder / "server.key"), "-out", str(folder / "server.csr"),
-        "-subj", "/CN=localhost",
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        str(folder / "server.key"),
+        "-out",
+        str(folder / "server.csr"),
+        "-subj",
+        "/CN=localhost",
     )
     _openssl(
-        "x509", "-req", "-in", str(folder / "server.csr"), "-CA", str(ca_cert),
-        "-CAkey", str(ca_key), "-CAcreateserial", "-days", "2", "-extfile", str(ext),
-        "-out", str(folder / "server.crt"),
+        "x509",
+        "-req",
+        "-in",
+        str(folder / "server.csr"),
+        "-CA",
+        str(ca_cert),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+        "-out",
+        str(folder / "server.crt"),
     )
 
 
@@ -164,10 +200,15 @@ class DovecotServer:
 
     def _write_config(self) -> None:
         dh = Path("/usr/share/dovecot/dh.pem")
-        self.config.write_text(CONFIG.format(
-            root=self.root, host=self.host, plain_port=self.plain_port, tls_port=self.tls_port,
-            ssl_dh=f"ssl_dh = <{dh}" if dh.exists() else "",
-        ))
+        self.config.write_text(
+            CONFIG.format(
+                root=self.root,
+                host=self.host,
+                plain_port=self.plain_port,
+                tls_port=self.tls_port,
+                ssl_dh=f"ssl_dh = <{dh}" if dh.exists() else "",
+            )
+        )
         (self.root / "users").mkdir()
         (self.root / "home").mkdir()
 
@@ -176,7 +217,9 @@ class DovecotServer:
             return
         self.proc = subprocess.Popen(
             [self.binary, "-F", "-c", str(self.config)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         self._wait_listening()
 
@@ -294,12 +337,23 @@ def imap_user(dovecot: DovecotServer) -> DovecotUser:
 def make_account(dovecot, imap_user):
     def make(**overrides) -> ImapAccount:
         fields = dict(
-            name="support", host="127.0.0.1", port=dovecot.tls_port, tls="implicit",
-            username=imap_user.name, password=imap_user.password, ca_file=dovecot.ca_file,
-            mailbox="support@example.com", initial_sync="all", poll_interval=30, timeout=5,
-            reconnect_delay=0.1, reconnect_max=0.5, login_retry=1.0,
+            name="support",
+            host="127.0.0.1",
+            port=dovecot.tls_port,
+            tls="implicit",
+            username=imap_user.name,
+            password=imap_user.password,
+            ca_file=dovecot.ca_file,
+            mailbox="support@example.com",
+            initial_sync="all",
+            poll_interval=30,
+            timeout=5,
+            reconnect_delay=0.1,
+            reconnect_max=0.5,
+            login_retry=1.0,
         )
         return ImapAccount(**{**fields, **overrides})
+
     return make
 
 

@@ -14,8 +14,12 @@ def full_scans(conn, sql: str, params) -> list[str]:
     constraint (FTS5's rowid lookup, "INDEX 0:="). PostgreSQL, told to avoid them: Seq Scan."""
     if conn.dialect.name == "sqlite":
         plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
-        steps = [step for step in plan if re.match(r"SCAN (?!CONSTANT ROW|\(subquery)", step)
-                 and not re.search(r"VIRTUAL TABLE INDEX \d+:\S", step)]
+        steps = [
+            step
+            for step in plan
+            if re.match(r"SCAN (?!CONSTANT ROW|\(subquery)", step)
+            and not re.search(r"VIRTUAL TABLE INDEX \d+:\S", step)
+        ]
     else:
         conn.exec_driver_sql("SET enable_seqscan = off")
         plan = [row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql, params)]

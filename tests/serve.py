@@ -20,18 +20,24 @@ from waiting import wait_for
 def settings_env(settings: Settings, **overrides) -> dict[str, str]:
     """The environment that gives a `postdesk` command these settings, plus `overrides` by name."""
     env = dict(os.environ)
-    env.update({
-        "POSTDESK_DATA_DIR": str(settings.data_dir),
-        "POSTDESK_DATABASE_URL": settings.database_url,
-        "POSTDESK_SMTP_PORT": "0",
-        "POSTDESK_WEB_PORT": "0",
-        "POSTDESK_MAILBOXES": json.dumps([m.model_dump() for m in settings.mailboxes]),
-        "POSTDESK_SECRET_KEY": settings.secret_key,
-        "POSTDESK_MIN_FREE_DISK": "0",
-        "POSTDESK_RUNNER_POLL_INTERVAL": "0.05",
-    })
-    env.update({f"POSTDESK_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
-                for name, value in overrides.items()})
+    env.update(
+        {
+            "POSTDESK_DATA_DIR": str(settings.data_dir),
+            "POSTDESK_DATABASE_URL": settings.database_url,
+            "POSTDESK_SMTP_PORT": "0",
+            "POSTDESK_WEB_PORT": "0",
+            "POSTDESK_MAILBOXES": json.dumps([m.model_dump() for m in settings.mailboxes]),
+            "POSTDESK_SECRET_KEY": settings.secret_key,
+            "POSTDESK_MIN_FREE_DISK": "0",
+            "POSTDESK_RUNNER_POLL_INTERVAL": "0.05",
+        }
+    )
+    env.update(
+        {
+            f"POSTDESK_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+            for name, value in overrides.items()
+        }
+    )
     return env
 
 
@@ -73,9 +79,13 @@ class ServeProcess:
     def __init__(self, settings: Settings, log_path: Path, ready: bool = True, **overrides):
         self.log_path = log_path
         with open(log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "postdesk", "serve"],
-                                         env=settings_env(settings, **overrides),
-                                         stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "postdesk", "serve"],
+                env=settings_env(settings, **overrides),
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
+            )
         self.port = self._read_port() if ready else None
 
     def _read_port(self) -> int:
@@ -96,8 +106,11 @@ class ServeProcess:
 
     def runner(self, not_pid: int | None = None, timeout: float = 60) -> int:
         """The pid of serve's runner process, once there is one (other than `not_pid`)."""
-        return wait_for(lambda: next((pid for pid in spawned_children(self.proc.pid) if pid != not_pid), None),
-                        timeout, what="serve's runner process")
+        return wait_for(
+            lambda: next((pid for pid in spawned_children(self.proc.pid) if pid != not_pid), None),
+            timeout,
+            what="serve's runner process",
+        )
 
     def left_behind(self) -> list[Process]:
         """Processes of serve's group still running: its children, once serve has gone."""

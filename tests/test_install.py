@@ -22,10 +22,19 @@ def test_an_editable_install_prints_no_setuptools_warning(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True, timeout=300)
     # as scripts/bootstrap.sh does: a pip new enough to show the build backend's warnings
     subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], capture_output=True, timeout=600)
-    done = subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "-e", str(project)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-deps", "-e", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
-    said = [line for line in (done.stdout + done.stderr).splitlines()
-            if line.strip() and not line.startswith("WARNING: Location")  # this machine's pip index settings
-            and "new release of pip" not in line and "To update, run:" not in line]
+    said = [
+        line
+        for line in (done.stdout + done.stderr).splitlines()
+        if line.strip()
+        and not line.startswith("WARNING: Location")  # this machine's pip index settings
+        and "new release of pip" not in line
+        and "To update, run:" not in line
+    ]
     assert said == []

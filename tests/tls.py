@@ -22,12 +22,39 @@ def make_ca(folder: Path, hostname: str = "localhost") -> TestCA:
     folder.mkdir(parents=True, exist_ok=True)
     ca_key, ca_cert = folder / "ca.key", folder / "ca.pem"
     key, csr, cert = folder / "server.key", folder / "server.csr", folder / "server.pem"
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Postdesk Test CA",
-             "-keyout", str(ca_key), "-out", str(ca_cert))
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={hostname}",
-             "-keyout", str(key), "-out", str(csr))
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Postdesk Test CA",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca_cert),
+    )
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={hostname}", "-keyout", str(key), "-out", str(csr))
     ext = folder / "san.ext"
     ext.write_text(f"subjectAltName=DNS:{hostname},IP:127.0.0.1\n")
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key), "-CAcreateserial",
-             "-days", "2", "-extfile", str(ext), "-out", str(cert))
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca_cert),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+        "-out",
+        str(cert),
+    )
     return TestCA(ca_cert, cert, key)

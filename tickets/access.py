@@ -21,23 +21,35 @@ def ticket(session: Session, ticket_id: int, departments: frozenset[int] | None)
 
 
 def message(session: Session, message_id: int, departments: frozenset[int] | None) -> Message | None:
-    row = session.execute(select(Message, Ticket.department_id).join(Ticket, Ticket.id == Message.ticket_id)
-                          .where(Message.id == message_id)).first()
+    row = session.execute(
+        select(Message, Ticket.department_id)
+        .join(Ticket, Ticket.id == Message.ticket_id)
+        .where(Message.id == message_id)
+    ).first()
     return row[0] if row is not None and _visible(row[1], departments) else None
 
 
-def attachment(session: Session, attachment_id: int,
-               departments: frozenset[int] | None) -> tuple[Attachment, str] | None:
+def attachment(
+    session: Session, attachment_id: int, departments: frozenset[int] | None
+) -> tuple[Attachment, str] | None:
     """The attachment and its blob's sha256, if its message's ticket is visible."""
     row = session.execute(
         select(Attachment, Blob.sha256, Ticket.department_id)
-        .join(Blob, Blob.id == Attachment.blob_id).join(Message, Message.id == Attachment.message_id)
-        .join(Ticket, Ticket.id == Message.ticket_id).where(Attachment.id == attachment_id)).first()
+        .join(Blob, Blob.id == Attachment.blob_id)
+        .join(Message, Message.id == Attachment.message_id)
+        .join(Ticket, Ticket.id == Message.ticket_id)
+        .where(Attachment.id == attachment_id)
+    ).first()
     return (row[0], row[1]) if row is not None and _visible(row[2], departments) else None
 
 
 def inline_images(session: Session, message_id: int) -> list[tuple[Attachment, str]]:
     """The message's own parts with a Content-ID (what its cid: links may name), with blob sha256s."""
-    return [tuple(r) for r in session.execute(
-        select(Attachment, Blob.sha256).join(Blob, Blob.id == Attachment.blob_id)
-        .where(Attachment.message_id == message_id, Attachment.content_id != ""))]
+    return [
+        tuple(r)
+        for r in session.execute(
+            select(Attachment, Blob.sha256)
+            .join(Blob, Blob.id == Attachment.blob_id)
+            .where(Attachment.message_id == message_id, Attachment.content_id != "")
+        )
+    ]

@@ -43,7 +43,7 @@ def addresses(text: str) -> list[tuple[str, str]]:
     found = [(name.strip(), address.strip().lower()) for name, address in getaddresses([text]) if name or address]
     for name, address in found:
         local, at, domain = address.partition("@")
-        if not at or not local or "." not in domain or any(c in address for c in " <>(),;:\"[]\\"):
+        if not at or not local or "." not in domain or any(c in address for c in ' <>(),;:"[]\\'):
             raise AddressError(f"{(address or name)!r} is not an address such as name@example.org")
     if len(found) > MAX_ADDRESSES:
         raise AddressError(f"more than {MAX_ADDRESSES} addresses in one field")
@@ -56,9 +56,19 @@ def references(message_id: str, earlier: list[str]) -> list[str]:
     return chain[-MAX_REFERENCES:]
 
 
-def mail(*, sender: tuple[str, str], to: list[tuple[str, str]], cc: Sequence[tuple[str, str]] = (), subject: str,
-         body: str, headers: Headers, now: datetime, extra: dict[str, str] | None = None,
-         files: Sequence[Part] = (), forwarded: bytes | None = None) -> bytes:
+def mail(
+    *,
+    sender: tuple[str, str],
+    to: list[tuple[str, str]],
+    cc: Sequence[tuple[str, str]] = (),
+    subject: str,
+    body: str,
+    headers: Headers,
+    now: datetime,
+    extra: dict[str, str] | None = None,
+    files: Sequence[Part] = (),
+    forwarded: bytes | None = None,
+) -> bytes:
     """The bytes of one message we send."""
     msg = EmailMessage(policy=POLICY)
     msg["From"] = _address(*sender)
@@ -77,11 +87,11 @@ def mail(*, sender: tuple[str, str], to: list[tuple[str, str]], cc: Sequence[tup
     msg.set_content(body)
     for part in files:
         maintype, _, subtype = part.content_type.partition("/")
-        msg.add_attachment(part.payload, maintype=maintype or "application", subtype=subtype or "octet-stream",
-                           filename=part.filename)
+        msg.add_attachment(
+            part.payload, maintype=maintype or "application", subtype=subtype or "octet-stream", filename=part.filename
+        )
     if forwarded is not None:
-        msg.add_attachment(email.message_from_bytes(forwarded, policy=email.policy.default),
-                           filename="forwarded.eml")
+        msg.add_attachment(email.message_from_bytes(forwarded, policy=email.policy.default), filename="forwarded.eml")
     return msg.as_bytes(policy=POLICY)
 
 

@@ -14,13 +14,15 @@ def sync_mailboxes(session: Session, configs: list[MailboxConfig]) -> dict[str, 
     """Make the rows match the settings; returns canonical address → mailbox id."""
     insert_ignore(session, Department, [{"name": c.department} for c in configs])
     departments = {d.name: d.id for d in session.scalars(select(Department))}
-    insert_ignore(session, Mailbox, [
-        {"address": c.address, "department_id": departments[c.department]} for c in configs
-    ])
+    insert_ignore(
+        session, Mailbox, [{"address": c.address, "department_id": departments[c.department]} for c in configs]
+    )
     boxes = {m.address: m for m in session.scalars(select(Mailbox))}
     for config in configs:
         boxes[config.address].department_id = departments[config.department]
-    insert_ignore(session, MailboxAlias, [
-        {"address": alias, "mailbox_id": boxes[c.address].id} for c in configs for alias in c.aliases
-    ])
+    insert_ignore(
+        session,
+        MailboxAlias,
+        [{"address": alias, "mailbox_id": boxes[c.address].id} for c in configs for alias in c.aliases],
+    )
     return {address: box.id for address, box in boxes.items()}

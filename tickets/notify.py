@@ -46,26 +46,63 @@ class Links:
 
 def acknowledgements_today(session: Session, address: str, now: datetime) -> int:
     """Auto-acknowledgements queued for `address` in the last 24 hours."""
-    return count(session,
-        select(func.count(OutboxMail.id)).join(Recipient, Recipient.message_id == OutboxMail.message_id)
-        .where(Recipient.address == address, Recipient.kind == "envelope", OutboxMail.kind == "acknowledgement",
-               OutboxMail.created_at >= now - timedelta(days=1)))
+    return count(
+        session,
+        select(func.count(OutboxMail.id))
+        .join(Recipient, Recipient.message_id == OutboxMail.message_id)
+        .where(
+            Recipient.address == address,
+            Recipient.kind == "envelope",
+            OutboxMail.kind == "acknowledgement",
+            OutboxMail.created_at >= now - timedelta(days=1),
+        ),
+    )
 
 
-def acknowledge(writes: Writes, signer: MessageIdSigner, ack: Acknowledgement, *, ticket_id: int,
-                requester: tuple[str, str], subject: str, answering: str, earlier: list[str], now: datetime) -> int:
+def acknowledge(
+    writes: Writes,
+    signer: MessageIdSigner,
+    ack: Acknowledgement,
+    *,
+    ticket_id: int,
+    requester: tuple[str, str],
+    subject: str,
+    answering: str,
+    earlier: list[str],
+    now: datetime,
+) -> int:
     """Write the acknowledgement of a new ticket into its thread and queue it; its message id."""
     session = writes.session
     ticket = session.get_one(Ticket, ticket_id)
     mailbox = mailbox_of(session, ticket)
     fill = {"{ticket}": str(ticket_id), "{subject}": subject.strip() or "(no subject)"}
     title, text = _filled(ack.subject, fill), _filled(ack.text, fill).strip() + "\n"
-    headers = Headers(signer.make(ticket_id), [answering] if answering else [],
-                      compose.references(answering, earlier))
-    raw = compose.mail(sender=(SENDER_NAME, mailbox), to=[requester], subject=title, body=text, headers=headers,
-                       now=now, extra={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"})
-    message_id = writes.write(outbound_record(raw, headers, ticket, mailbox, SENDER_NAME, [requester], [], title, text,
-                                              now, "acknowledgement", source="auto"))
+    headers = Headers(signer.make(ticket_id), [answering] if answering else [], compose.references(answering, earlier))
+    raw = compose.mail(
+        sender=(SENDER_NAME, mailbox),
+        to=[requester],
+        subject=title,
+        body=text,
+        headers=headers,
+        now=now,
+        extra={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"},
+    )
+    message_id = writes.write(
+        outbound_record(
+            raw,
+            headers,
+            ticket,
+            mailbox,
+            SENDER_NAME,
+            [requester],
+            [],
+            title,
+            text,
+            now,
+            "acknowledgement",
+            source="auto",
+        )
+    )
     outbox.queue(session, "acknowledgement", message_id, mailbox)
     return message_id
 
@@ -73,24 +110,29 @@ def acknowledge(writes: Writes, signer: MessageIdSigner, ack: Acknowledgement, *
 def notify_new_ticket(session: Session, ticket_id: int, message_id: int, links: Links, now: datetime) -> int:
     """Email each agent of the ticket's department who asked for new tickets; how many were queued."""
     department = session.scalar(select(Ticket.department_id).where(Ticket.id == ticket_id))
-    agents = session.execute(select(Agent.id, Agent.name, Agent.email).join(
-        NotificationChoice, NotificationChoice.agent_id == Agent.id).join(
-        AgentDepartment, AgentDepartment.agent_id == Agent.id).where(
-        AgentDepartment.department_id == department, NotificationChoice.new_ticket, Agent.active)).all()
+    agents = session.execute(
+        select(Agent.id, Agent.name, Agent.email)
+        .join(NotificationChoice, NotificationChoice.agent_id == Agent.id)
+        .join(AgentDepartment, AgentDepartment.agent_id == Agent.id)
+        .where(AgentDepartment.department_id == department, NotificationChoice.new_ticket, Agent.active)
+    ).all()
     for agent in agents:
         _notice(session, ticket_id, message_id, agent, "New ticket", links, now)
     return len(agents)
 
 
-def notify_assigned(session: Session, ticket_id: int, agent_id: int, links: Links, now: datetime,
-                    by_agent_id: int | None = None) -> bool:
+def notify_assigned(
+    session: Session, ticket_id: int, agent_id: int, links: Links, now: datetime, by_agent_id: int | None = None
+) -> bool:
     """Email `agent_id` that the ticket is now theirs, if they asked for it (and did not assign it to
     themselves); whether a notification was queued. Call it in the transaction that assigns."""
     if agent_id == by_agent_id:
         return False
-    agent = session.execute(select(Agent.id, Agent.name, Agent.email).join(
-        NotificationChoice, NotificationChoice.agent_id == Agent.id).where(
-        Agent.id == agent_id, NotificationChoice.assigned, Agent.active)).first()
+    agent = session.execute(
+        select(Agent.id, Agent.name, Agent.email)
+        .join(NotificationChoice, NotificationChoice.agent_id == Agent.id)
+        .where(Agent.id == agent_id, NotificationChoice.assigned, Agent.active)
+    ).first()
     opener = session.scalar(select(func.min(Message.id)).where(Message.ticket_id == ticket_id))
     if agent is None or opener is None:
         return False
@@ -99,8 +141,9 @@ def notify_assigned(session: Session, ticket_id: int, agent_id: int, links: Link
 
 
 def choices(session: Session, agent_id: int) -> NotificationChoice:
-    return session.get(NotificationChoice, agent_id) or NotificationChoice(agent_id=agent_id, new_ticket=False,
-                                                                          assigned=False)
+    return session.get(NotificationChoice, agent_id) or NotificationChoice(
+        agent_id=agent_id, new_ticket=False, assigned=False
+    )
 
 
 def choose(session: Session, agent_id: int, *, new_ticket: bool, assigned: bool) -> None:
@@ -111,8 +154,7 @@ def choose(session: Session, agent_id: int, *, new_ticket: bool, assigned: bool)
         row.new_ticket, row.assigned = new_ticket, assigned
 
 
-def _notice(session: Session, ticket_id: int, message_id: int, agent, what: str, links: Links,
-            now: datetime) -> None:
+def _notice(session: Session, ticket_id: int, message_id: int, agent, what: str, links: Links, now: datetime) -> None:
     ticket = session.get_one(Ticket, ticket_id)
     try:
         mailbox = mailbox_of(session, ticket)
@@ -120,9 +162,15 @@ def _notice(session: Session, ticket_id: int, message_id: int, agent, what: str,
         return
     subject = f"[#{ticket_id}] {what}: {ticket.subject or '(no subject)'}"
     body = f"{what}: #{ticket_id} {ticket.subject}\n\n{links.web_url}tickets/{ticket_id}\n"
-    raw = compose.mail(sender=(SENDER_NAME, mailbox), to=[(agent.name, agent.email)], subject=subject, body=body,
-                       headers=Headers(compose.notification_id(links.hostname), [], []), now=now,
-                       extra={"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"})
+    raw = compose.mail(
+        sender=(SENDER_NAME, mailbox),
+        to=[(agent.name, agent.email)],
+        subject=subject,
+        body=body,
+        headers=Headers(compose.notification_id(links.hostname), [], []),
+        now=now,
+        extra={"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"},
+    )
     outbox.queue(session, "notification", message_id, mailbox, agent_id=agent.id, raw=raw)
 
 

@@ -34,43 +34,79 @@ class Delivery:
     raw: bytes
 
 
-def queue(session: Session, kind: str, message_id: int, mail_from: str, *, agent_id: int | None = None,
-          raw: bytes | None = None) -> int:
+def queue(
+    session: Session,
+    kind: str,
+    message_id: int,
+    mail_from: str,
+    *,
+    agent_id: int | None = None,
+    raw: bytes | None = None,
+) -> int:
     """A delivery of stored message `message_id` to its envelope recipients, or of `raw` (a notification
     telling of that message) to an agent; sent once the caller's transaction commits."""
-    row = OutboxMail(kind=kind, message_id=message_id, mail_from=mail_from, agent_id=agent_id, raw=raw,
-                     status="queued", attempts=0, last_error="")
+    row = OutboxMail(
+        kind=kind,
+        message_id=message_id,
+        mail_from=mail_from,
+        agent_id=agent_id,
+        raw=raw,
+        status="queued",
+        attempts=0,
+        last_error="",
+    )
     session.add(row)
     session.flush()
     return row.id
 
 
 def due(session: Session, now: datetime, limit: int = 20) -> list[int]:
-    return list(session.scalars(select(OutboxMail.id).where(
-        OutboxMail.status == "queued", OutboxMail.next_attempt_at <= now)
-        .order_by(OutboxMail.next_attempt_at, OutboxMail.id).limit(limit)))
+    return list(
+        session.scalars(
+            select(OutboxMail.id)
+            .where(OutboxMail.status == "queued", OutboxMail.next_attempt_at <= now)
+            .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+            .limit(limit)
+        )
+    )
 
 
 def claim(session: Session, outbox_id: int, now: datetime, backoff) -> Delivery | None:
     """Take a due row: its attempt is counted and its next one set `backoff(attempts)` from now,
     which is also how long the claim lasts. None when it is not due or someone took it first."""
-    row = session.execute(select(OutboxMail.attempts, OutboxMail.kind, OutboxMail.message_id, OutboxMail.agent_id,
-                                 OutboxMail.mail_from, OutboxMail.raw).where(
-        OutboxMail.id == outbox_id, OutboxMail.status == "queued", OutboxMail.next_attempt_at <= now)).first()
+    row = session.execute(
+        select(
+            OutboxMail.attempts,
+            OutboxMail.kind,
+            OutboxMail.message_id,
+            OutboxMail.agent_id,
+            OutboxMail.mail_from,
+            OutboxMail.raw,
+        ).where(OutboxMail.id == outbox_id, OutboxMail.status == "queued", OutboxMail.next_attempt_at <= now)
+    ).first()
     if row is None:
         return None
     attempts = row.attempts + 1
-    taken = affected(session.execute(update(OutboxMail).where(
-        OutboxMail.id == outbox_id, OutboxMail.attempts == row.attempts, OutboxMail.status == "queued")
-        .values(attempts=attempts, next_attempt_at=now + backoff(attempts))))
+    taken = affected(
+        session.execute(
+            update(OutboxMail)
+            .where(OutboxMail.id == outbox_id, OutboxMail.attempts == row.attempts, OutboxMail.status == "queued")
+            .values(attempts=attempts, next_attempt_at=now + backoff(attempts))
+        )
+    )
     if not taken:
         return None
     if row.agent_id is not None:
         rcpt_tos = [a for a in session.scalars(select(Agent.email).where(Agent.id == row.agent_id, Agent.active))]
         raw = row.raw
     else:
-        rcpt_tos = list(session.scalars(select(Recipient.address).where(
-            Recipient.message_id == row.message_id, Recipient.kind == "envelope").order_by(Recipient.id)))
+        rcpt_tos = list(
+            session.scalars(
+                select(Recipient.address)
+                .where(Recipient.message_id == row.message_id, Recipient.kind == "envelope")
+                .order_by(Recipient.id)
+            )
+        )
         raw = session.scalar(select(RawMessage.raw).where(RawMessage.message_id == row.message_id))
     return Delivery(outbox_id, attempts, row.mail_from, rcpt_tos, raw or b"")
 
@@ -78,8 +114,11 @@ def claim(session: Session, outbox_id: int, now: datetime, backoff) -> Delivery 
 def sent(session: Session, outbox_id: int, now: datetime, refused: dict[str, str]) -> None:
     """The relay took it (for every recipient but `refused`: address → its reply)."""
     note = f"{len(refused)} recipient(s) refused: " + "; ".join(refused.values()) if refused else ""
-    session.execute(update(OutboxMail).where(OutboxMail.id == outbox_id).values(
-        status="sent", sent_at=now, last_error=without_addresses(note)))
+    session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.id == outbox_id)
+        .values(status="sent", sent_at=now, last_error=without_addresses(note))
+    )
 
 
 def failed(session: Session, outbox_id: int, error: str, *, final: bool) -> None:
@@ -92,26 +131,38 @@ def failed(session: Session, outbox_id: int, error: str, *, final: bool) -> None
 
 def retry(session: Session, outbox_id: int, now: datetime) -> bool:
     """An agent's "try again" on a failed delivery: queued at once, attempts counted afresh."""
-    return bool(affected(session.execute(update(OutboxMail).where(OutboxMail.id == outbox_id, OutboxMail.status == "failed")
-                                         .values(status="queued", attempts=0, next_attempt_at=now))))
+    return bool(
+        affected(
+            session.execute(
+                update(OutboxMail)
+                .where(OutboxMail.id == outbox_id, OutboxMail.status == "failed")
+                .values(status="queued", attempts=0, next_attempt_at=now)
+            )
+        )
+    )
 
 
 def deliveries(session: Session, message_ids: list[int]) -> dict[int, OutboxMail]:
     """The delivery of each of these messages we sent (notifications left out)."""
-    rows = session.scalars(select(OutboxMail).where(OutboxMail.message_id.in_(message_ids),
-                                                    OutboxMail.kind != "notification"))
+    rows = session.scalars(
+        select(OutboxMail).where(OutboxMail.message_id.in_(message_ids), OutboxMail.kind != "notification")
+    )
     return {row.message_id: row for row in rows}
 
 
 def ticket_of_delivery(session: Session, outbox_id: int) -> int | None:
-    return session.scalar(select(Message.ticket_id).join(OutboxMail, OutboxMail.message_id == Message.id)
-                          .where(OutboxMail.id == outbox_id, OutboxMail.kind != "notification"))
+    return session.scalar(
+        select(Message.ticket_id)
+        .join(OutboxMail, OutboxMail.message_id == Message.id)
+        .where(OutboxMail.id == outbox_id, OutboxMail.kind != "notification")
+    )
 
 
 def waiting(session: Session) -> dict[str, int]:
     """How many rows are in each state (for `postdesk status` and the CLI)."""
-    return {status: n for status, n in session.execute(select(OutboxMail.status, func.count())
-                                                             .group_by(OutboxMail.status))}
+    return {
+        status: n for status, n in session.execute(select(OutboxMail.status, func.count()).group_by(OutboxMail.status))
+    }
 
 
 def without_addresses(text: str) -> str:

@@ -24,19 +24,26 @@ ACTIVITIES = ("viewing", "replying")
 def seen(session: Session, ticket_id: int, agent_id: int, activity: str, now: datetime) -> None:
     """The agent is on the ticket now (`activity`: viewing or replying)."""
     activity = activity if activity in ACTIVITIES else "viewing"
-    session.execute(delete(TicketPresence).where(TicketPresence.ticket_id == ticket_id,
-                                                 TicketPresence.seen_at < now - EXPIRY))
-    insert_ignore(session, TicketPresence, [{"ticket_id": ticket_id, "agent_id": agent_id,
-                                             "activity": activity, "seen_at": now}])
+    session.execute(
+        delete(TicketPresence).where(TicketPresence.ticket_id == ticket_id, TicketPresence.seen_at < now - EXPIRY)
+    )
+    insert_ignore(
+        session, TicketPresence, [{"ticket_id": ticket_id, "agent_id": agent_id, "activity": activity, "seen_at": now}]
+    )
     row = session.get_one(TicketPresence, (ticket_id, agent_id))
     row.activity, row.seen_at = activity, now
 
 
 def others(session: Session, ticket_id: int, agent_id: int, now: datetime) -> list[dict]:
     """The other agents on the ticket within `EXPIRY`: name and activity, replying first."""
-    rows = session.execute(select(Agent.name, Agent.email, TicketPresence.activity)
-                           .join(Agent, Agent.id == TicketPresence.agent_id)
-                           .where(TicketPresence.ticket_id == ticket_id, TicketPresence.agent_id != agent_id,
-                                  TicketPresence.seen_at >= now - EXPIRY))
+    rows = session.execute(
+        select(Agent.name, Agent.email, TicketPresence.activity)
+        .join(Agent, Agent.id == TicketPresence.agent_id)
+        .where(
+            TicketPresence.ticket_id == ticket_id,
+            TicketPresence.agent_id != agent_id,
+            TicketPresence.seen_at >= now - EXPIRY,
+        )
+    )
     found = [{"name": name or email, "activity": activity} for name, email, activity in rows]
     return sorted(found, key=lambda o: (o["activity"] != "replying", o["name"]))

@@ -33,16 +33,19 @@ class Queue:
     mine: bool = False
 
 
-QUEUES = {q.key: q for q in (
-    Queue("open", "Open", "inbox", ("new", "open")),
-    Queue("pending", "Pending", "inbox", ("pending",)),
-    Queue("mine", "Mine", "inbox", _OPEN, mine=True),
-    Queue("review", "Review", "review", STATUSES),
-    Queue("spam", "Spam", "spam", STATUSES),
-    Queue("automatic", "Automatic", "automatic", STATUSES),
-    Queue("closed", "Closed", "inbox", ("resolved", "closed")),
-    Queue("trash", "Trash", "trash", STATUSES),
-)}
+QUEUES = {
+    q.key: q
+    for q in (
+        Queue("open", "Open", "inbox", ("new", "open")),
+        Queue("pending", "Pending", "inbox", ("pending",)),
+        Queue("mine", "Mine", "inbox", _OPEN, mine=True),
+        Queue("review", "Review", "review", STATUSES),
+        Queue("spam", "Spam", "spam", STATUSES),
+        Queue("automatic", "Automatic", "automatic", STATUSES),
+        Queue("closed", "Closed", "inbox", ("resolved", "closed")),
+        Queue("trash", "Trash", "trash", STATUSES),
+    )
+}
 SORTS = ("updated", "created")
 
 
@@ -125,8 +128,15 @@ def _decode_cursor(cursor: str, filters: Filters) -> tuple | None:
 # The statements are built once per shape and their values bound at each call: building one
 # (a union of up to departments x statuses selects) cost more Python time than running it.
 @lru_cache(maxsize=512)
-def _walk(key: str, departments: int, statuses: tuple[str, ...], assignee: str | None, sort: str,
-          descending: bool, keyset: bool):
+def _walk(
+    key: str,
+    departments: int,
+    statuses: tuple[str, ...],
+    assignee: str | None,
+    sort: str,
+    descending: bool,
+    keyset: bool,
+):
     """Sort keys of the next tickets in each of `departments` (0: all, unconditioned) x `statuses`, merged."""
     queue, keys = QUEUES[key], _keys(sort)
     after = [bindparam(f"after{i}", type_=k.type) for i, k in enumerate(keys)]
@@ -142,29 +152,49 @@ def _walk(key: str, departments: int, statuses: tuple[str, ...], assignee: str |
             pieces.append(select(piece.order_by(*order).limit(bindparam("limit")).subquery()))
     merged = union_all(*pieces).subquery()
     columns = [merged.c[k.key] for k in keys]
-    return select(*columns).order_by(*([c.desc() for c in columns] if descending else columns)).limit(bindparam("limit"))
+    return (
+        select(*columns).order_by(*([c.desc() for c in columns] if descending else columns)).limit(bindparam("limit"))
+    )
 
 
-def _ids(session: Session, key: str, scope: Scope, filters: Filters, after: tuple | None,
-         forward: bool, limit: int) -> list[tuple]:
+def _ids(
+    session: Session, key: str, scope: Scope, filters: Filters, after: tuple | None, forward: bool, limit: int
+) -> list[tuple]:
     """Sort keys of up to `limit` tickets after `after`, walking forward or backward in sort order."""
     queue = QUEUES[key]
     departments, statuses = _departments(scope, filters), _statuses(queue, filters)
     if not departments or not statuses:
         return []
-    walk = _walk(key, 0 if departments == [None] else len(departments), statuses, _assignee(queue, filters),
-                 filters.sort, filters.descending == forward, after is not None)
+    walk = _walk(
+        key,
+        0 if departments == [None] else len(departments),
+        statuses,
+        _assignee(queue, filters),
+        filters.sort,
+        filters.descending == forward,
+        after is not None,
+    )
     assignee = filters.assignee or ""
-    values: dict[str, object] = {"limit": limit, "me": scope.agent_id,
-                                 "assignee": int(assignee) if assignee.isdigit() else 0}
+    values: dict[str, object] = {
+        "limit": limit,
+        "me": scope.agent_id,
+        "assignee": int(assignee) if assignee.isdigit() else 0,
+    }
     values |= {f"status{n}": status for n, status in enumerate(statuses)}
     values |= {f"department{d}": department for d, department in enumerate(departments) if department is not None}
     values |= {f"after{i}": value for i, value in enumerate(after or ())}
     return [tuple(r) for r in session.execute(walk, values)]
 
 
-def page(session: Session, key: str, scope: Scope, filters: Filters, cursor: str | None = None,
-         before: str | None = None, limit: int | None = None) -> Page:
+def page(
+    session: Session,
+    key: str,
+    scope: Scope,
+    filters: Filters,
+    cursor: str | None = None,
+    before: str | None = None,
+    limit: int | None = None,
+) -> Page:
     """One page of queue `key`: after `cursor` (the next page), or before `before` (the previous one)."""
     limit = limit or PAGE
     mark = _decode_cursor(before or cursor or "", filters) if (before or cursor) else None
@@ -175,18 +205,34 @@ def page(session: Session, key: str, scope: Scope, filters: Filters, cursor: str
     rows = _rows(session, [k[-1] for k in found])
     has_before = (mark is not None) if forward else more
     has_after = more if forward else True
-    return Page(rows,
-                encode_cursor(found[-1]) if found and has_after else None,
-                encode_cursor(found[0]) if found and has_before else None)
+    return Page(
+        rows,
+        encode_cursor(found[-1]) if found and has_after else None,
+        encode_cursor(found[0]) if found and has_before else None,
+    )
 
 
-_MESSAGES = (select(func.count()).where(Message.ticket_id == Ticket.id).correlate(Ticket)
-             .scalar_subquery())
-_ROW = (select(Ticket.id, Ticket.subject, Ticket.status, Ticket.queue, Department.name, Contact.name,
-               Contact.address, Agent.name, Agent.email, Ticket.updated_at, Ticket.created_at, _MESSAGES)
-        .outerjoin(Department, Department.id == Ticket.department_id)
-        .outerjoin(Contact, Contact.id == Ticket.contact_id).outerjoin(Agent, Agent.id == Ticket.assignee_id)
-        .where(Ticket.id.in_(bindparam("ids", expanding=True))))
+_MESSAGES = select(func.count()).where(Message.ticket_id == Ticket.id).correlate(Ticket).scalar_subquery()
+_ROW = (
+    select(
+        Ticket.id,
+        Ticket.subject,
+        Ticket.status,
+        Ticket.queue,
+        Department.name,
+        Contact.name,
+        Contact.address,
+        Agent.name,
+        Agent.email,
+        Ticket.updated_at,
+        Ticket.created_at,
+        _MESSAGES,
+    )
+    .outerjoin(Department, Department.id == Ticket.department_id)
+    .outerjoin(Contact, Contact.id == Ticket.contact_id)
+    .outerjoin(Agent, Agent.id == Ticket.assignee_id)
+    .where(Ticket.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 def _rows(session: Session, ids: list[int]) -> list[dict]:
@@ -202,12 +248,31 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 def _row(r) -> dict:
-    (ticket_id, subject, status, queue, department, contact_name, contact_address, agent_name, agent_email,
-     updated_at, created_at, messages) = r
+    (
+        ticket_id,
+        subject,
+        status,
+        queue,
+        department,
+        contact_name,
+        contact_address,
+        agent_name,
+        agent_email,
+        updated_at,
+        created_at,
+        messages,
+    ) = r
     return {
-        "id": ticket_id, "subject": subject, "status": status, "queue": queue, "department": department,
-        "requester": contact_name or contact_address, "requester_address": contact_address,
-        "assignee": agent_name or agent_email, "updated_at": _aware(updated_at), "created_at": _aware(created_at),
+        "id": ticket_id,
+        "subject": subject,
+        "status": status,
+        "queue": queue,
+        "department": department,
+        "requester": contact_name or contact_address,
+        "requester_address": contact_address,
+        "assignee": agent_name or agent_email,
+        "updated_at": _aware(updated_at),
+        "created_at": _aware(created_at),
         "messages": messages,
     }
 

@@ -54,8 +54,13 @@ class Outgoing:
     sender_name: str
 
 
-def default_recipients(session: Session, ticket_id: int, answering: int | None = None,
-                       reply_all: bool = False, ours: frozenset[str] = frozenset()) -> tuple[str, str]:
+def default_recipients(
+    session: Session,
+    ticket_id: int,
+    answering: int | None = None,
+    reply_all: bool = False,
+    ours: frozenset[str] = frozenset(),
+) -> tuple[str, str]:
     """The To and Cc fields a reply form starts with."""
     answered = _answered(session, ticket_id, answering)
     to = _requester(session, ticket_id, answered)
@@ -76,14 +81,28 @@ def send_reply(session: Session, store: MessageStore, draft: Draft, who: Outgoin
         raise ReplyError("a reply needs someone to go to")
     body = _body(draft.body)
     subject = _re(answered.subject if answered else ticket.subject, ticket.id)
-    headers = Headers(who.signer.make(ticket.id), [answered.message_id_header] if answered and _has_id(answered) else [],
-                      compose.references(answered.message_id_header, answered.references) if answered else [])
+    headers = Headers(
+        who.signer.make(ticket.id),
+        [answered.message_id_header] if answered and _has_id(answered) else [],
+        compose.references(answered.message_id_header, answered.references) if answered else [],
+    )
     mailbox = mailbox_of(session, ticket)
-    raw = compose.mail(sender=(who.sender_name, mailbox), to=to, cc=cc, subject=subject, body=body,
-                       headers=headers, now=now, files=draft.files)
+    raw = compose.mail(
+        sender=(who.sender_name, mailbox),
+        to=to,
+        cc=cc,
+        subject=subject,
+        body=body,
+        headers=headers,
+        now=now,
+        files=draft.files,
+    )
     with store.batch(session) as writes:
-        message_id = writes.write(outbound_record(raw, headers, ticket, mailbox, who.sender_name, to, cc, subject,
-                                                  body, now, "reply", draft.files))
+        message_id = writes.write(
+            outbound_record(
+                raw, headers, ticket, mailbox, who.sender_name, to, cc, subject, body, now, "reply", draft.files
+            )
+        )
         answered_ids = [writes.contact_id(address, name) for name, address in to]
     session.execute(update(Contact).where(Contact.id.in_(answered_ids)).values(answered=True))
     if ticket.status == "new":
@@ -92,8 +111,9 @@ def send_reply(session: Session, store: MessageStore, draft: Draft, who: Outgoin
     return message_id
 
 
-def send_forward(session: Session, store: MessageStore, message_id: int, to: str, note: str, who: Outgoing,
-                 now: datetime) -> int:
+def send_forward(
+    session: Session, store: MessageStore, message_id: int, to: str, note: str, who: Outgoing, now: datetime
+) -> int:
     """Forward a stored message, as it arrived (attached whole), to an outside address; stored in its ticket."""
     original = session.get_one(Message, message_id)
     ticket = session.get_one(Ticket, original.ticket_id)
@@ -105,28 +125,71 @@ def send_forward(session: Session, store: MessageStore, message_id: int, to: str
     headers = Headers(who.signer.make(ticket.id), [], [])
     mailbox = mailbox_of(session, ticket)
     body = note.strip()[:MAX_BODY] + "\n" if note.strip() else "Forwarded message attached.\n"
-    raw = compose.mail(sender=(who.sender_name, mailbox), to=recipients, subject=subject, body=body,
-                       headers=headers, now=now, forwarded=raw_original)
+    raw = compose.mail(
+        sender=(who.sender_name, mailbox),
+        to=recipients,
+        subject=subject,
+        body=body,
+        headers=headers,
+        now=now,
+        forwarded=raw_original,
+    )
     attached = [Part("forwarded.eml", "message/rfc822", raw_original or b"")]
-    forward_id = store.write(session, outbound_record(raw, headers, ticket, mailbox, who.sender_name, recipients, [],
-                                                      subject, body, now, "forward", attached))
+    forward_id = store.write(
+        session,
+        outbound_record(
+            raw, headers, ticket, mailbox, who.sender_name, recipients, [], subject, body, now, "forward", attached
+        ),
+    )
     outbox.queue(session, "forward", forward_id, mailbox)
     return forward_id
 
 
-def outbound_record(raw: bytes, headers: Headers, ticket: Ticket, mailbox: str, sender_name: str,
-                    to: list[tuple[str, str]], cc: list[tuple[str, str]], subject: str, body: str, now: datetime,
-                    kind: str, files: Sequence[Part] = (), source: str = "web") -> MessageRecord:
+def outbound_record(
+    raw: bytes,
+    headers: Headers,
+    ticket: Ticket,
+    mailbox: str,
+    sender_name: str,
+    to: list[tuple[str, str]],
+    cc: list[tuple[str, str]],
+    subject: str,
+    body: str,
+    now: datetime,
+    kind: str,
+    files: Sequence[Part] = (),
+    source: str = "web",
+) -> MessageRecord:
     """A message we send, as the message store keeps it (its envelope recipients are To and Cc)."""
     envelope = _unique(to + cc, set())
     recipients = [Addressee("envelope", a, "") for _, a in envelope]
     recipients += [Addressee("to", a, n[:400]) for n, a in to] + [Addressee("cc", a, n[:400]) for n, a in cc]
     return MessageRecord(
-        raw=raw, sha256=hashlib.sha256(raw).hexdigest(), spool_id="", source=source, received_at=now,
-        envelope_from=mailbox, recipients=recipients, message_id=headers.message_id, date=now,
-        in_reply_to=headers.in_reply_to, references=headers.references, list_id="", subject=subject,
-        from_address=mailbox, from_name=sender_name, text_body=body, html_body="", upstream={}, attachments=files,
-        mailbox_id=ticket.mailbox_id, flags=[], thread_rule=kind, ticket_id=ticket.id, direction="out")
+        raw=raw,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        spool_id="",
+        source=source,
+        received_at=now,
+        envelope_from=mailbox,
+        recipients=recipients,
+        message_id=headers.message_id,
+        date=now,
+        in_reply_to=headers.in_reply_to,
+        references=headers.references,
+        list_id="",
+        subject=subject,
+        from_address=mailbox,
+        from_name=sender_name,
+        text_body=body,
+        html_body="",
+        upstream={},
+        attachments=files,
+        mailbox_id=ticket.mailbox_id,
+        flags=[],
+        thread_rule=kind,
+        ticket_id=ticket.id,
+        direction="out",
+    )
 
 
 def _answered(session: Session, ticket_id: int, answering: int | None) -> Message | None:
@@ -146,8 +209,9 @@ def _requester(session: Session, ticket_id: int, answered: Message | None) -> li
             return reply_to
         if answered.from_address:
             return [(answered.from_name, answered.from_address)]
-    contact = session.scalar(select(Contact).join(Ticket, Ticket.contact_id == Contact.id)
-                             .where(Ticket.id == ticket_id))
+    contact = session.scalar(
+        select(Contact).join(Ticket, Ticket.contact_id == Contact.id).where(Ticket.id == ticket_id)
+    )
     return [(contact.name, contact.address)] if contact is not None else []
 
 
@@ -202,8 +266,9 @@ def mailbox_of(session: Session, ticket: Ticket) -> str:
     address = None
     if ticket.mailbox_id is not None:
         address = session.scalar(select(Mailbox.address).where(Mailbox.id == ticket.mailbox_id))
-    address = address or session.scalar(select(Mailbox.address).where(Mailbox.department_id == ticket.department_id)
-                             .order_by(Mailbox.id).limit(1))
+    address = address or session.scalar(
+        select(Mailbox.address).where(Mailbox.department_id == ticket.department_id).order_by(Mailbox.id).limit(1)
+    )
     if address is None:
         raise ReplyError("this ticket has no mailbox to answer from")
     return address

@@ -32,6 +32,7 @@ from models import Attachment, Message, Recipient
 _PEOPLE = ("to", "cc", "from")  # the recipients whose names and addresses are searchable, with the sender
 BODY_CHARS = 100_000  # the first 100,000 characters of a body are searchable (PostgreSQL caps a tsvector at 1 MB)
 
+
 def _pg_words(value: str) -> str:
     """PostgreSQL's parser keeps "greta@example.org" or "q3-ledger.pdf" whole, where FTS5 reads
     their words: made words first, both find a name by its parts and an address as a phrase."""
@@ -39,33 +40,40 @@ def _pg_words(value: str) -> str:
 
 
 _INSERT = {
-    "sqlite": text("INSERT INTO message_search (rowid, subject, body, people, attachments) "
-                   "VALUES (:message_id, :subject, :body, :people, :attachments)"),
+    "sqlite": text(
+        "INSERT INTO message_search (rowid, subject, body, people, attachments) "
+        "VALUES (:message_id, :subject, :body, :people, :attachments)"
+    ),
     "postgresql": text(
         "INSERT INTO message_search (message_id, document) VALUES (:message_id, "
         f"setweight({_pg_words(':subject')}, 'A') || setweight({_pg_words(':people')}, 'B') "
-        f"|| setweight({_pg_words(':attachments')}, 'B') || {_pg_words(':body')})"),
+        f"|| setweight({_pg_words(':attachments')}, 'B') || {_pg_words(':body')})"
+    ),
 }
 _REMOVE = {
     "sqlite": text("DELETE FROM message_search WHERE rowid IN :ids").bindparams(bindparam("ids", expanding=True)),
     "postgresql": text("DELETE FROM message_search WHERE message_id IN :ids").bindparams(
-        bindparam("ids", expanding=True)),
+        bindparam("ids", expanding=True)
+    ),
 }
 _COUNT = {
     "sqlite": text("SELECT count(*) FROM message_search WHERE rowid IN :ids").bindparams(
-        bindparam("ids", expanding=True)),
+        bindparam("ids", expanding=True)
+    ),
     "postgresql": text("SELECT count(*) FROM message_search WHERE message_id IN :ids").bindparams(
-        bindparam("ids", expanding=True)),
+        bindparam("ids", expanding=True)
+    ),
 }
 _MATCH = {  # (from, where for n phrases, the message id)
-    "sqlite": ("message_search s JOIN messages m ON m.id = s.rowid",
-               lambda n: "message_search MATCH :q0", "s.rowid"),
+    "sqlite": ("message_search s JOIN messages m ON m.id = s.rowid", lambda n: "message_search MATCH :q0", "s.rowid"),
     # "+ 0" keeps PostgreSQL off the primary key's order: when it overestimates how many messages
     # hold a word, it walks every message newest first testing each, instead of using the GIN
     # index and sorting what it found (bench/results/web.md).
-    "postgresql": ("message_search s JOIN messages m ON m.id = s.message_id",
-                   lambda n: "s.document @@ (" + " && ".join(f"phraseto_tsquery('simple', :q{i})" for i in range(n)) + ")",
-                   "(s.message_id + 0)"),
+    "postgresql": (
+        "message_search s JOIN messages m ON m.id = s.message_id",
+        lambda n: "s.document @@ (" + " && ".join(f"phraseto_tsquery('simple', :q{i})" for i in range(n)) + ")",
+        "(s.message_id + 0)",
+    ),
 }
 
 
@@ -74,13 +82,19 @@ def insert_statement(session: Session):
     return _INSERT[session.get_bind().dialect.name]
 
 
-def document(message_id: int, *, subject: str, plain: str, html: str, people: Iterable[str],
-             attachment_names: Iterable[str]) -> dict:
+def document(
+    message_id: int, *, subject: str, plain: str, html: str, people: Iterable[str], attachment_names: Iterable[str]
+) -> dict:
     """One message's searchable words, as a row for `insert_statement`. The HTML is read only
     when there is no plain text (most HTML mail carries both)."""
     body = plain or (_html_text(html) if html else "")
-    return {"message_id": message_id, "subject": subject, "body": body[:BODY_CHARS],
-            "people": " ".join(p for p in people if p), "attachments": " ".join(n for n in attachment_names if n)}
+    return {
+        "message_id": message_id,
+        "subject": subject,
+        "body": body[:BODY_CHARS],
+        "people": " ".join(p for p in people if p),
+        "attachments": " ".join(n for n in attachment_names if n),
+    }
 
 
 class SearchIndex:
@@ -90,12 +104,24 @@ class SearchIndex:
     name = "search"
 
     def written(self, session: Session, messages: list) -> None:
-        index(session, [document(
-            message_id, subject=record.subject, plain=record.text_body, html=record.html_body,
-            people=[record.from_name, record.from_address,
-                    *(part for a in record.recipients if a.kind in _PEOPLE for part in (a.name, a.address))],
-            attachment_names=[part.filename for part in record.attachments],
-        ) for message_id, record in messages])
+        index(
+            session,
+            [
+                document(
+                    message_id,
+                    subject=record.subject,
+                    plain=record.text_body,
+                    html=record.html_body,
+                    people=[
+                        record.from_name,
+                        record.from_address,
+                        *(part for a in record.recipients if a.kind in _PEOPLE for part in (a.name, a.address)),
+                    ],
+                    attachment_names=[part.filename for part in record.attachments],
+                )
+                for message_id, record in messages
+            ],
+        )
 
     def erasing(self, session: Session, message_ids: list[int]) -> None:
         remove(session, message_ids)
@@ -103,8 +129,13 @@ class SearchIndex:
     def rewritten(self, session: Session, message_ids: list[int]) -> None:
         """Their stored text changed (a redaction): indexed again from the rows."""
         remove(session, message_ids)
-        index(session, [_document_of(session, message) for message in
-                        session.scalars(select(Message).where(Message.id.in_(sorted(message_ids))))])
+        index(
+            session,
+            [
+                _document_of(session, message)
+                for message in session.scalars(select(Message).where(Message.id.in_(sorted(message_ids))))
+            ],
+        )
 
     def copies(self, session: Session, message_ids: list[int]) -> int:
         if not message_ids:
@@ -113,12 +144,18 @@ class SearchIndex:
 
 
 def _document_of(session: Session, message: Message) -> dict:
-    named = session.execute(select(Recipient.name, Recipient.address).where(
-        Recipient.message_id == message.id, Recipient.kind.in_(_PEOPLE))).all()
+    named = session.execute(
+        select(Recipient.name, Recipient.address).where(Recipient.message_id == message.id, Recipient.kind.in_(_PEOPLE))
+    ).all()
     names = session.scalars(select(Attachment.filename).where(Attachment.message_id == message.id)).all()
-    return document(message.id, subject=message.subject, plain=message.text_body, html=message.html_body,
-                    people=[message.from_name, message.from_address, *(part for row in named for part in row)],
-                    attachment_names=names)
+    return document(
+        message.id,
+        subject=message.subject,
+        plain=message.text_body,
+        html=message.html_body,
+        people=[message.from_name, message.from_address, *(part for row in named for part in row)],
+        attachment_names=names,
+    )
 
 
 def index(session: Session, rows: list[dict]) -> None:
@@ -131,7 +168,7 @@ def remove(session: Session, message_ids: Iterable[int]) -> None:
     ids = sorted(set(message_ids))
     dialect = session.get_bind().dialect.name
     for i in range(0, len(ids), 500):
-        session.execute(_REMOVE[dialect], {"ids": ids[i:i + 500]})
+        session.execute(_REMOVE[dialect], {"ids": ids[i : i + 500]})
 
 
 def scrub(session: Session) -> None:
@@ -154,8 +191,9 @@ class Hit:
     ticket_queue: str
 
 
-def find(session: Session, query: str, *, departments: frozenset[int] | None, limit: int,
-         before: int | None = None) -> list[Hit]:
+def find(
+    session: Session, query: str, *, departments: frozenset[int] | None, limit: int, before: int | None = None
+) -> list[Hit]:
     """Messages holding every word of `query`, newest first, in tickets of `departments` (None: all).
     `before` is the last message id of the previous page (keyset pagination)."""
     dialect = session.get_bind().dialect.name
@@ -174,7 +212,8 @@ def find(session: Session, query: str, *, departments: frozenset[int] | None, li
     statement = text(
         f"SELECT m.id, m.ticket_id, m.subject, m.from_name, m.from_address, m.received_at, "
         f"t.subject, t.status, t.queue FROM {source} JOIN tickets t ON t.id = m.ticket_id "
-        f"WHERE {' AND '.join(where)} ORDER BY {rowid} DESC LIMIT :limit")
+        f"WHERE {' AND '.join(where)} ORDER BY {rowid} DESC LIMIT :limit"
+    )
     if departments is not None:
         statement = statement.bindparams(bindparam("departments", expanding=True))
     return [_hit(*row) for row in session.execute(statement, params)]

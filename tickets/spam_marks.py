@@ -16,8 +16,16 @@ from models.mail.parse import parse
 from tickets.store import MessageStore
 
 
-def mark_message(session: Session, message_id: int, label: str, *, store: MessageStore, spam_filter: SpamFilter,
-                 actor: str, source: str = "agent") -> str:
+def mark_message(
+    session: Session,
+    message_id: int,
+    label: str,
+    *,
+    store: MessageStore,
+    spam_filter: SpamFilter,
+    actor: str,
+    source: str = "agent",
+) -> str:
     """Learn a stored message as `label` (unlearning the other label first); returns the ledger outcome."""
     received_at = session.scalar(select(Message.received_at).where(Message.id == message_id))
     if received_at is None:

@@ -48,7 +48,8 @@ class ThreadDecision:
 
 # An erased person's ticket kept as a shell takes nothing in: a late reply starts afresh.
 _TICKET = select(Ticket.id, Ticket.status, Ticket.closed_at, Ticket.updated_at, Ticket.merged_into_id).where(
-    Ticket.id == bindparam("id"), Ticket.erased_at.is_(None))
+    Ticket.id == bindparam("id"), Ticket.erased_at.is_(None)
+)
 _MERGES = 20  # pointers followed at most (a merge never points back: see tickets.work.merge)
 
 
@@ -119,8 +120,9 @@ def _by_token(session: Session, subject: str) -> TicketState | None:
     return _ticket(session, int(match[1]))
 
 
-def find_thread(session: Session, *, sender: str, subject: str, references: list[str],
-           list_id: str, signer: MessageIdSigner) -> ThreadDecision:
+def find_thread(
+    session: Session, *, sender: str, subject: str, references: list[str], list_id: str, signer: MessageIdSigner
+) -> ThreadDecision:
     """Apply the rules in order; `references` is References then In-Reply-To, oldest first."""
     if (ticket := _by_signature(session, references, signer)) is not None:
         return ThreadDecision("signed", ticket)

@@ -58,8 +58,9 @@ def purge(session: Session, store: MessageStore, ticket_ids: list[int], *, shell
     if ids:
         store.forget_learned(session, ids)  # one rewrite of the saved spam versions for the whole batch
     erased = store.erase(session, ids, shells=shells)
-    for ticket in session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids))
-                                  .execution_options(populate_existing=True)):  # the store wrote past the ORM
+    for ticket in session.scalars(
+        select(Ticket).where(Ticket.id.in_(ticket_ids)).execution_options(populate_existing=True)
+    ):  # the store wrote past the ORM
         if shells:  # an empty ticket made a shell as the store makes them
             if ticket.erased_at is None:
                 ticket.subject, ticket.contact_id, ticket.erased_at = "", None, utcnow()

@@ -48,8 +48,9 @@ def _lock(session: Session, *ticket_ids: int) -> None:
     """PostgreSQL: hold these tickets' rows, in id order, so two agents merging the same two
     tickets crosswise wait for each other instead of each leaving a pointer to the other.
     (SQLite writes one transaction at a time anyway.)"""
-    session.execute(select(Ticket.id).where(Ticket.id.in_(sorted(set(ticket_ids)))).order_by(Ticket.id)
-                    .with_for_update())
+    session.execute(
+        select(Ticket.id).where(Ticket.id.in_(sorted(set(ticket_ids)))).order_by(Ticket.id).with_for_update()
+    )
 
 
 def add_note(session: Session, ticket_id: int, author_id: int | None, body: str, *, actor: str, now: datetime) -> int:
@@ -68,11 +69,16 @@ def add_note(session: Session, ticket_id: int, author_id: int | None, body: str,
 
 def notes(session: Session, ticket_id: int) -> list[dict]:
     """A ticket's notes, oldest first, with their authors' names."""
-    rows = session.execute(select(TicketNote.id, TicketNote.body, TicketNote.created_at, Agent.name, Agent.email)
-                           .outerjoin(Agent, Agent.id == TicketNote.author_id)
-                           .where(TicketNote.ticket_id == ticket_id).order_by(TicketNote.id))
-    return [{"id": i, "body": body, "created_at": at, "author": name or email or "a former agent"}
-            for i, body, at, name, email in rows]
+    rows = session.execute(
+        select(TicketNote.id, TicketNote.body, TicketNote.created_at, Agent.name, Agent.email)
+        .outerjoin(Agent, Agent.id == TicketNote.author_id)
+        .where(TicketNote.ticket_id == ticket_id)
+        .order_by(TicketNote.id)
+    )
+    return [
+        {"id": i, "body": body, "created_at": at, "author": name or email or "a former agent"}
+        for i, body, at, name, email in rows
+    ]
 
 
 def set_status(session: Session, ticket_id: int, status: str, *, actor: str, now: datetime) -> None:
@@ -89,13 +95,24 @@ def assignable(session: Session, ticket_id: int) -> list[dict]:
     """Active agents who may take the ticket: those of its department, and the admins and owners."""
     department = session.scalar(select(Ticket.department_id).where(Ticket.id == ticket_id))
     in_department = select(AgentDepartment.agent_id).where(AgentDepartment.department_id == department)
-    rows = session.execute(select(Agent.id, Agent.name, Agent.email).where(
-        Agent.active, Agent.role.in_(("owner", "admin")) | Agent.id.in_(in_department)).order_by(Agent.name, Agent.email))
+    rows = session.execute(
+        select(Agent.id, Agent.name, Agent.email)
+        .where(Agent.active, Agent.role.in_(("owner", "admin")) | Agent.id.in_(in_department))
+        .order_by(Agent.name, Agent.email)
+    )
     return [{"id": i, "name": name or email} for i, name, email in rows]
 
 
-def assign(session: Session, ticket_id: int, agent_id: int | None, *, actor: str, now: datetime,
-           links: notify.Links | None = None, by_agent_id: int | None = None) -> None:
+def assign(
+    session: Session,
+    ticket_id: int,
+    agent_id: int | None,
+    *,
+    actor: str,
+    now: datetime,
+    links: notify.Links | None = None,
+    by_agent_id: int | None = None,
+) -> None:
     """Give the ticket to `agent_id`, or to nobody (None). With `links`, the new assignee is emailed
     when they asked for it (`tickets.notify.notify_assigned`; never for taking a ticket oneself)."""
     ticket = _ticket(session, ticket_id)
@@ -130,8 +147,9 @@ def _leave_pointer(session: Session, source: Ticket, target: Ticket, now: dateti
     target.updated_at = now
 
 
-def move_message(session: Session, store: MessageStore, message_id: int, into: int, *, actor: str,
-                 now: datetime) -> None:
+def move_message(
+    session: Session, store: MessageStore, message_id: int, into: int, *, actor: str, now: datetime
+) -> None:
     """Put one message on ticket `into`; a ticket left without messages becomes a pointer there."""
     source_id = session.scalar(select(Message.ticket_id).where(Message.id == message_id))
     if source_id is None:
@@ -149,16 +167,25 @@ def move_message(session: Session, store: MessageStore, message_id: int, into: i
 
 def split(session: Session, store: MessageStore, message_id: int, *, actor: str, now: datetime) -> int:
     """Take one message off its ticket into a new ticket, linked to the old one; returns the new ticket's id."""
-    message = session.execute(select(Message.ticket_id, Message.subject, Message.contact_id)
-                              .where(Message.id == message_id)).first()
+    message = session.execute(
+        select(Message.ticket_id, Message.subject, Message.contact_id).where(Message.id == message_id)
+    ).first()
     if message is None or message.ticket_id is None:
         raise LookupError(f"no message {message_id} on a ticket")
     source = _ticket(session, message.ticket_id)
     if count(session, select(func.count()).select_from(Message).where(Message.ticket_id == source.id)) < 2:
         raise WorkError("This is the ticket's only message: there is nothing to split it from.")
-    ticket = Ticket(subject=message.subject[:1000], status="open", queue=source.queue,
-                    department_id=source.department_id, mailbox_id=source.mailbox_id, contact_id=message.contact_id,
-                    linked_ticket_id=source.id, created_at=now, updated_at=now)
+    ticket = Ticket(
+        subject=message.subject[:1000],
+        status="open",
+        queue=source.queue,
+        department_id=source.department_id,
+        mailbox_id=source.mailbox_id,
+        contact_id=message.contact_id,
+        linked_ticket_id=source.id,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(ticket)
     session.flush()
     store.move(session, [message_id], ticket.id)

@@ -42,8 +42,11 @@ def open_client(account: ImapAccount) -> IMAPClient:
     """Connected and (unless "plain") encrypted, not yet logged in; every socket op times out."""
     context = None if account.tls == "plain" else tls_context(account)
     client = IMAPClient(
-        account.host, port=account.server_port, ssl=account.tls == "implicit",
-        ssl_context=context, timeout=account.timeout,
+        account.host,
+        port=account.server_port,
+        ssl=account.tls == "implicit",
+        ssl_context=context,
+        timeout=account.timeout,
     )
     if account.tls == "starttls":
         try:

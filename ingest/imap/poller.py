@@ -127,8 +127,7 @@ class ImapPoller:
             wait = self.account.login_retry
         else:
             wait, self.delay = self.delay, min(self.delay * 2, self.account.reconnect_max)
-        log.warning("imap %s: %s; retrying in %.0fs", self.account.name, message, wait,
-                    exc_info=not _expected(exc))
+        log.warning("imap %s: %s; retrying in %.0fs", self.account.name, message, wait, exc_info=not _expected(exc))
         state.fail(message)
         try:
             state.save()
@@ -158,14 +157,17 @@ def _expected(exc: Exception) -> bool:
     return isinstance(exc, (*NETWORK_ERRORS, ImapConnectError, SpoolError))
 
 
-def start_pollers(accounts: list[ImapAccount], spool: Spool, data_dir: Path,
-                  stop: StopSignal) -> list[threading.Thread]:
+def start_pollers(
+    accounts: list[ImapAccount], spool: Spool, data_dir: Path, stop: StopSignal
+) -> list[threading.Thread]:
     """One daemon thread per account; they return within a few seconds of `stop` being set."""
     names = [account.name for account in accounts]
     if len(set(names)) != len(names):
         raise ValueError("two IMAP accounts share a name; each needs its own status file")
     threads = [
-        threading.Thread(target=ImapPoller(account, spool, data_dir).run, args=(stop,), name=f"imap-{account.name}", daemon=True)
+        threading.Thread(
+            target=ImapPoller(account, spool, data_dir).run, args=(stop,), name=f"imap-{account.name}", daemon=True
+        )
         for account in accounts
     ]
     for thread in threads:

@@ -49,7 +49,9 @@ class AccountState:
 
     def save(self) -> None:
         data = {
-            "error": self.error, "error_at": self.error_at, "connected_at": self.connected_at,
+            "error": self.error,
+            "error_at": self.error_at,
+            "connected_at": self.connected_at,
             "folders": {name: asdict(fs) for name, fs in self.folders.items()},
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)

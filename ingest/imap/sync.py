@@ -28,7 +28,7 @@ SEEN, DELETED = b"\\Seen", b"\\Deleted"
 
 
 def chunks(items: list[int], size: int) -> list[list[int]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 class FolderSync:
@@ -36,8 +36,9 @@ class FolderSync:
 
     def __init__(self, client: IMAPClient, account: ImapAccount, spool: Spool, state: AccountState):
         self.client, self.account, self.spool, self.state = client, account, spool, state
-        self.envelope: dict[str, Any] = dict(source="imap", mail_from="", rcpt_tos=[account.mailbox],
-                                             peer=f"imap:{account.name}")
+        self.envelope: dict[str, Any] = dict(
+            source="imap", mail_from="", rcpt_tos=[account.mailbox], peer=f"imap:{account.name}"
+        )
         self.uidnext: dict[str, int | None] = {}  # per folder, as its SELECT said at the start of its sync
 
     def run(self, folder: str) -> int:
@@ -167,5 +168,6 @@ def delete(client: IMAPClient, account: ImapAccount, uids: list[int]) -> None:
     else:
         log.warning(
             "imap %s: server lacks UIDPLUS: %d messages flagged \\Deleted but not expunged",
-            account.name, len(uids),
+            account.name,
+            len(uids),
         )

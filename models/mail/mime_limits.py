@@ -17,13 +17,31 @@ _SCAN = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 NEEDED_FIELDS = (
-    "from", "sender", "to", "cc", "reply-to", "subject", "date", "message-id", "in-reply-to", "references",
-    "list-id", "auto-submitted", "precedence", "x-autoreply", "x-autorespond", "x-auto-response-suppress",
-    "x-postdesk-loop", "mime-version", "content-type", "content-transfer-encoding",
+    "from",
+    "sender",
+    "to",
+    "cc",
+    "reply-to",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "list-id",
+    "auto-submitted",
+    "precedence",
+    "x-autoreply",
+    "x-autorespond",
+    "x-auto-response-suppress",
+    "x-postdesk-loop",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
 )
 MAX_NEEDED_FIELD_BYTES = 8 * 1024  # the parser keeps no more of a header value
-_NEEDED = re.compile(rb"^(%b)[ \t]*:[^\r\n]*(?:\r\n[ \t][^\r\n]*)*" % "|".join(NEEDED_FIELDS).encode(),
-                     re.IGNORECASE | re.MULTILINE)
+_NEEDED = re.compile(
+    rb"^(%b)[ \t]*:[^\r\n]*(?:\r\n[ \t][^\r\n]*)*" % "|".join(NEEDED_FIELDS).encode(), re.IGNORECASE | re.MULTILINE
+)
 _BOUNDARY = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]*)"|([^\s;"]+))', re.IGNORECASE)
 
 
@@ -70,7 +88,11 @@ def _split(raw: bytes) -> tuple[bytes, bytes]:
 
 def _over_limits(raw: bytes, limits: ParseLimits) -> list[str]:
     parts, depth = _measure(raw, limits)
-    return [flag for flag, hit in (("too-many-parts", parts > limits.max_parts), ("too-deep", depth > limits.max_depth)) if hit]
+    return [
+        flag
+        for flag, hit in (("too-many-parts", parts > limits.max_parts), ("too-deep", depth > limits.max_depth))
+        if hit
+    ]
 
 
 def _measure(raw: bytes, limits: ParseLimits) -> tuple[int, int]:

@@ -317,8 +317,9 @@ class _Headers:
 
 # One address as most mail writes it: bare, after a plain name, or after a simple quoted name.
 _SIMPLE_MAILBOX = re.compile(
-    rf'\s*(?:({DOT_ATOM_ADDRESS})|([A-Za-z0-9 .\'_-]*?)\s*<({DOT_ATOM_ADDRESS})>'
-    rf'|"([^"\\=]*)"\s*<({DOT_ATOM_ADDRESS})>)\s*')
+    rf"\s*(?:({DOT_ATOM_ADDRESS})|([A-Za-z0-9 .\'_-]*?)\s*<({DOT_ATOM_ADDRESS})>"
+    rf'|"([^"\\=]*)"\s*<({DOT_ATOM_ADDRESS})>)\s*'
+)
 
 
 def simple_mailbox(value: str) -> tuple[str, str] | None:

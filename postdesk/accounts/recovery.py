@@ -38,8 +38,11 @@ def replace_codes(session: Session, agent_id: int) -> list[str]:
 
 def use_code(session: Session, agent_id: int, code: str, now: datetime) -> bool:
     """True and the code spent, if it is one of the agent's unused codes."""
-    row = session.scalar(select(RecoveryCode).where(
-        RecoveryCode.agent_id == agent_id, RecoveryCode.code_hash == _hash(code), RecoveryCode.used_at.is_(None)))
+    row = session.scalar(
+        select(RecoveryCode).where(
+            RecoveryCode.agent_id == agent_id, RecoveryCode.code_hash == _hash(code), RecoveryCode.used_at.is_(None)
+        )
+    )
     if row is None:
         return False
     row.used_at = now
@@ -47,5 +50,8 @@ def use_code(session: Session, agent_id: int, code: str, now: datetime) -> bool:
 
 
 def left(session: Session, agent_id: int) -> int:
-    return len(session.scalars(select(RecoveryCode.id).where(
-        RecoveryCode.agent_id == agent_id, RecoveryCode.used_at.is_(None))).all())
+    return len(
+        session.scalars(
+            select(RecoveryCode.id).where(RecoveryCode.agent_id == agent_id, RecoveryCode.used_at.is_(None))
+        ).all()
+    )

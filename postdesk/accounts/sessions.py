@@ -38,8 +38,14 @@ def _aware(moment: datetime, now: datetime) -> datetime:
 def start(session: Session, agent_id: int, stage: str, now: datetime) -> tuple[str, WebSession]:
     """A new session; returns the token for the cookie and the row."""
     token = secrets.token_urlsafe(32)
-    row = WebSession(token_hash=_hash(token), agent_id=agent_id, stage=stage,
-                     csrf_token=secrets.token_urlsafe(32), created_at=now, last_seen_at=now)
+    row = WebSession(
+        token_hash=_hash(token),
+        agent_id=agent_id,
+        stage=stage,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        last_seen_at=now,
+    )
     session.add(row)
     return token, row
 

@@ -25,7 +25,7 @@ class Attempt:
 
 def next_step(session: Session, agent: Agent, done: str) -> str:
     """The step after `done` that this agent still has to take."""
-    for step in STEPS[STEPS.index(done) + 1:]:
+    for step in STEPS[STEPS.index(done) + 1 :]:
         if step == "second_factor" and agent.totp_secret:
             return step
         if step == "new_password" and agent.must_change_password:

@@ -36,8 +36,11 @@ def seconds_to_wait(session: Session, account: str, address: str, now: datetime)
     """How long the next attempt on `account` from `address` must still wait (0: go ahead)."""
     since = now - WINDOW
     waits = [_wait(session, now, SignInFailure.address == address, SignInFailure.at > since)]
-    if session.scalar(select(SignInFailure.id).where(
-            SignInFailure.account == account, SignInFailure.address == address, SignInFailure.at > since).limit(1)):
+    if session.scalar(
+        select(SignInFailure.id)
+        .where(SignInFailure.account == account, SignInFailure.address == address, SignInFailure.at > since)
+        .limit(1)
+    ):
         waits.append(_wait(session, now, SignInFailure.account == account, SignInFailure.at > since))
     return max(waits)
 

@@ -55,8 +55,15 @@ def _departments(session: Session, names: list[str]) -> list[Department]:
     return [found[n.lower()] for n in names]
 
 
-def create(session: Session, email: str, *, name: str = "", role: str = "agent",
-           departments: Sequence[str] = (), password: str | None = None) -> Created:
+def create(
+    session: Session,
+    email: str,
+    *,
+    name: str = "",
+    role: str = "agent",
+    departments: Sequence[str] = (),
+    password: str | None = None,
+) -> Created:
     """A new active agent who must choose a password at the first sign-in. Without `password`,
     Postdesk makes a one-time one and returns it."""
     email, role = _normal_email(email), _role(role)
@@ -65,8 +72,14 @@ def create(session: Session, email: str, *, name: str = "", role: str = "agent",
     if password is not None and (why := passwords.weakness(password)):
         raise UserError(why)
     made = None if password is not None else passwords.one_time_password()
-    agent = Agent(email=email, name=name, role=role, active=True, must_change_password=True,
-                  password_hash=passwords.hash_password(password or made or ""))
+    agent = Agent(
+        email=email,
+        name=name,
+        role=role,
+        active=True,
+        must_change_password=True,
+        password_hash=passwords.hash_password(password or made or ""),
+    )
     agent.departments = _departments(session, list(departments))
     session.add(agent)
     session.flush()
@@ -75,9 +88,18 @@ def create(session: Session, email: str, *, name: str = "", role: str = "agent",
 
 def listing(session: Session) -> list[dict]:
     agents = session.scalars(select(Agent).options(selectinload(Agent.departments)).order_by(Agent.email))
-    return [{"id": a.id, "email": a.email, "name": a.name, "role": a.role, "active": a.active,
-             "two_factor": a.totp_secret is not None, "departments": [d.name for d in a.departments]}
-            for a in agents]
+    return [
+        {
+            "id": a.id,
+            "email": a.email,
+            "name": a.name,
+            "role": a.role,
+            "active": a.active,
+            "two_factor": a.totp_secret is not None,
+            "departments": [d.name for d in a.departments],
+        }
+        for a in agents
+    ]
 
 
 def _active_owners(session: Session) -> int:

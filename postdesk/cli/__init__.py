@@ -16,8 +16,24 @@ from typing import Any
 from typer.core import TyperGroup
 
 from postdesk.cli import (
-    backup, blobs, hold, imap, import_mail, outbox, privacy, retention, search, serve, settings, spam, spool,
-    status, ticket_work, tickets, users, web,  # noqa: F401 (ticket_work adds its verbs to the tickets group)
+    backup,
+    blobs,
+    hold,
+    imap,
+    import_mail,
+    outbox,
+    privacy,
+    retention,
+    search,
+    serve,
+    settings,
+    spam,
+    spool,
+    status,
+    ticket_work,  # noqa: F401 (it adds its verbs to the tickets group)
+    tickets,
+    users,
+    web,  # noqa: F401 (ticket_work adds its verbs to the tickets group)
 )
 from postdesk.cli.common import Verbs, fail
 from postdesk.cli.workspace import environment_problem

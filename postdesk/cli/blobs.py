@@ -21,7 +21,9 @@ def sweep(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> 
     if as_json:
         out.print_json(json.dumps(swept))
     else:
-        out.print(f"removed {swept['removed']} blobs nothing uses and {swept['temporary']} half-written files",
-                  highlight=False)
+        out.print(
+            f"removed {swept['removed']} blobs nothing uses and {swept['temporary']} half-written files",
+            highlight=False,
+        )
     if swept["missing"]:
         fail(f"{swept['missing']} blob files the database counts are missing (restore them from a backup)")

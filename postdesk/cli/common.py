@@ -26,10 +26,20 @@ err = Console(stderr=True, soft_wrap=True)
 
 _KEYS = {"data_dir": "postdesk.data_dir", "config": "postdesk.config"}  # where the options are kept in ctx.meta
 _OPTIONS = (
-    inspect.Parameter("data_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None, default=typer.Option(
-        None, "--data-dir", show_default=False, help="Data folder (overrides POSTDESK_DATA_DIR).")),
-    inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None, default=typer.Option(
-        None, "--config", show_default=False, help="TOML settings file (overrides POSTDESK_CONFIG).")),
+    inspect.Parameter(
+        "data_dir",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Path | None,
+        default=typer.Option(None, "--data-dir", show_default=False, help="Data folder (overrides POSTDESK_DATA_DIR)."),
+    ),
+    inspect.Parameter(
+        "config",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Path | None,
+        default=typer.Option(
+            None, "--config", show_default=False, help="TOML settings file (overrides POSTDESK_CONFIG)."
+        ),
+    ),
 )
 _CTX = "postdesk_ctx"
 

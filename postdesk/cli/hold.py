@@ -33,11 +33,15 @@ def parse_until(value: str | None) -> datetime | None:
 
 
 @group.command("add")
-def hold_add(ctx: typer.Context,
-             target: str = typer.Argument(..., help="A ticket id, or an address."),
-             reason: str = typer.Option(..., "--reason", help="Why (a case number, say); shown when the hold refuses."),
-             until: str | None = typer.Option(None, "--until", help="When the hold ends: a date (00:00 UTC) or date and time; none: when removed."),
-             actor: str | None = typer.Option(None, "--actor", help="Who does this, for the audit trail.")) -> None:
+def hold_add(
+    ctx: typer.Context,
+    target: str = typer.Argument(..., help="A ticket id, or an address."),
+    reason: str = typer.Option(..., "--reason", help="Why (a case number, say); shown when the hold refuses."),
+    until: str | None = typer.Option(
+        None, "--until", help="When the hold ends: a date (00:00 UTC) or date and time; none: when removed."
+    ),
+    actor: str | None = typer.Option(None, "--actor", help="Who does this, for the audit trail."),
+) -> None:
     """Put a ticket or an address under legal hold."""
     from models.base import utcnow
     from retention.audit import os_user
@@ -64,18 +68,38 @@ def hold_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"))
     app = open_for_reading(ctx)
     now = utcnow()
     with app.db.read() as session:
-        rows = [{"id": h.id, "ticket": h.ticket_id, "address": h.address, "reason": h.reason, "by": h.actor,
-                 "created_at": h.created_at.isoformat(), "until": h.until.isoformat() if h.until else None,
-                 "in_force": h.until is None or _aware(h.until) > now}
-                for h in session.scalars(select(LegalHold).order_by(LegalHold.id))]
+        rows = [
+            {
+                "id": h.id,
+                "ticket": h.ticket_id,
+                "address": h.address,
+                "reason": h.reason,
+                "by": h.actor,
+                "created_at": h.created_at.isoformat(),
+                "until": h.until.isoformat() if h.until else None,
+                "in_force": h.until is None or _aware(h.until) > now,
+            }
+            for h in session.scalars(select(LegalHold).order_by(LegalHold.id))
+        ]
     if as_json:
         out.print_json(json.dumps(rows))
         return
     table = Table("id", "on", "until", "in force", "reason", "by")
     for r in rows:
         on = f"ticket {r['ticket']}" if r["ticket"] is not None else str(r["address"])
-        table.add_row(*(escape(str(cell)) for cell in (r["id"], on, str(r["until"] or "removed")[:16],
-                                                       "yes" if r["in_force"] else "ended", r["reason"], r["by"])))
+        table.add_row(
+            *(
+                escape(str(cell))
+                for cell in (
+                    r["id"],
+                    on,
+                    str(r["until"] or "removed")[:16],
+                    "yes" if r["in_force"] else "ended",
+                    r["reason"],
+                    r["by"],
+                )
+            )
+        )
     out.print(table)
 
 
@@ -84,8 +108,11 @@ def _aware(moment: datetime) -> datetime:
 
 
 @group.command("remove")
-def hold_remove(ctx: typer.Context, hold_id: int,
-                actor: str | None = typer.Option(None, "--actor", help="Who does this, for the audit trail.")) -> None:
+def hold_remove(
+    ctx: typer.Context,
+    hold_id: int,
+    actor: str | None = typer.Option(None, "--actor", help="Who does this, for the audit trail."),
+) -> None:
     """End a legal hold."""
     from retention.audit import os_user
     from retention.holds import HoldError, describe, remove

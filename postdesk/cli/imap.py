@@ -27,18 +27,20 @@ def imap_status(settings: Settings) -> list[dict[str, Any]]:
         state = load_state(settings.data_dir, account.name)
         for folder in account.folders:
             fs = state.folders.get(folder)
-            rows.append({
-                "account": account.name,
-                "folder": folder,
-                "last_sync": fs.last_sync if fs else None,
-                "last_error": state.error or (fs.last_error if fs else None),
-                "error_at": state.error_at,
-                "imported": fs.imported if fs else 0,
-                "skipped": list(fs.skipped) if fs else [],
-                "last_uid": fs.last_uid if fs else None,
-                "uidvalidity": fs.uidvalidity if fs else None,
-                "pending_clean_up": len(fs.pending) if fs else 0,
-            })
+            rows.append(
+                {
+                    "account": account.name,
+                    "folder": folder,
+                    "last_sync": fs.last_sync if fs else None,
+                    "last_error": state.error or (fs.last_error if fs else None),
+                    "error_at": state.error_at,
+                    "imported": fs.imported if fs else 0,
+                    "skipped": list(fs.skipped) if fs else [],
+                    "last_uid": fs.last_uid if fs else None,
+                    "uidvalidity": fs.uidvalidity if fs else None,
+                    "pending_clean_up": len(fs.pending) if fs else 0,
+                }
+            )
     return rows
 
 
@@ -105,8 +107,10 @@ def status_command(ctx: typer.Context) -> None:
     if not rows:
         typer.echo("no IMAP accounts configured")
     for row in rows:
-        typer.echo(f"{row['account']}/{row['folder']}: last sync {_when(row['last_sync'])}, "
-                   f"{row['imported']} imported, {len(row['skipped'])} skipped")
+        typer.echo(
+            f"{row['account']}/{row['folder']}: last sync {_when(row['last_sync'])}, "
+            f"{row['imported']} imported, {len(row['skipped'])} skipped"
+        )
         if row["last_error"]:
             typer.echo(f"  last error: {row['last_error']}")
         for skip in row["skipped"][-5:]:

@@ -11,8 +11,11 @@ from postdesk.cli.common import err, fail, out
 from postdesk.cli.workspace import open_for_writing
 
 
-def import_mail(ctx: typer.Context, kind: str = typer.Argument(..., help="mbox or maildir"),
-                path: Path = typer.Argument(..., help="The mbox file or Maildir folder.")) -> None:
+def import_mail(
+    ctx: typer.Context,
+    kind: str = typer.Argument(..., help="mbox or maildir"),
+    path: Path = typer.Argument(..., help="The mbox file or Maildir folder."),
+) -> None:
     """Bring existing mail in through the same spool and pipeline (mbox: mboxrd, `>From ` lines unescaped)."""
     from rich.progress import Progress
 
@@ -40,4 +43,6 @@ def import_mail(ctx: typer.Context, kind: str = typer.Argument(..., help="mbox o
     with service.db.read() as session:
         counts = outcome(session, service.spool, ids, erased)
     dropped = ", erased {erased}" if erased else ""  # mail an erasure removed: not stored again
-    out.print(("imported {imported}, duplicates {duplicates}" + dropped + ", quarantined {quarantined}").format(**counts))
+    out.print(
+        ("imported {imported}, duplicates {duplicates}" + dropped + ", quarantined {quarantined}").format(**counts)
+    )

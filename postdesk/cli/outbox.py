@@ -14,8 +14,11 @@ group = Verbs(help="Replies, forwards, acknowledgements and notifications waitin
 
 
 @group.command("list")
-def outbox_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"),
-                everything: bool = typer.Option(False, "--all", help="sent mail too")) -> None:
+def outbox_list(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json"),
+    everything: bool = typer.Option(False, "--all", help="sent mail too"),
+) -> None:
     """Queued and failed deliveries: id, kind, ticket, attempts, next attempt, last error."""
     from sqlalchemy import select
 
@@ -26,21 +29,35 @@ def outbox_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
     if not everything:
         query = query.where(OutboxMail.status != "sent")
     with app.db.read() as session:
-        rows = [{"id": o.id, "kind": o.kind, "ticket": ticket, "status": o.status, "attempts": o.attempts,
-                 "next_attempt_at": o.next_attempt_at.isoformat(), "last_error": o.last_error}
-                for o, ticket in session.execute(query.order_by(OutboxMail.id))]
+        rows = [
+            {
+                "id": o.id,
+                "kind": o.kind,
+                "ticket": ticket,
+                "status": o.status,
+                "attempts": o.attempts,
+                "next_attempt_at": o.next_attempt_at.isoformat(),
+                "last_error": o.last_error,
+            }
+            for o, ticket in session.execute(query.order_by(OutboxMail.id))
+        ]
     if as_json:
         out.print_json(json.dumps(rows))
         return
     for r in rows:
-        out.print(f"{r['id']}  {r['kind']}  ticket {r['ticket']}  {r['status']}  {r['attempts']} attempts"
-                  f"{'  ' + r['last_error'] if r['last_error'] else ''}", highlight=False, markup=False)
+        out.print(
+            f"{r['id']}  {r['kind']}  ticket {r['ticket']}  {r['status']}  {r['attempts']} attempts"
+            f"{'  ' + r['last_error'] if r['last_error'] else ''}",
+            highlight=False,
+            markup=False,
+        )
     out.print(f"{len(rows)} {'deliveries' if everything else 'waiting or failed'}", highlight=False)
 
 
 @group.command("send")
-def outbox_send(ctx: typer.Context,
-                watch: bool = typer.Option(False, "--watch", help="keep sending until Ctrl-C or SIGTERM")) -> None:
+def outbox_send(
+    ctx: typer.Context, watch: bool = typer.Option(False, "--watch", help="keep sending until Ctrl-C or SIGTERM")
+) -> None:
     """Send what is due through the relay in the settings (`serve` does this all the time)."""
     from postdesk.stop_flag import StopFlag
 

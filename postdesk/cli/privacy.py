@@ -19,7 +19,6 @@ from postdesk.cli.common import Verbs, err, fail, out, progress_bar
 from postdesk.cli.workspace import open_for_writing
 
 if TYPE_CHECKING:
-
     from postdesk.app import App
     from retention.erasure import Eraser, Mode, Person, Preview, Receipt
 
@@ -46,15 +45,23 @@ _PREVIEW_LINES = (
 
 
 @group.command()
-def erase(ctx: typer.Context,
-          target: str = typer.Argument(..., help="The person's address, or their contact id."),
-          mode: str = typer.Option("delete", "--mode", help="delete: every ticket they requested goes; "
-                                   "anonymise: those tickets stay as empty shells for reporting."),
-          yes: bool = typer.Option(False, "--yes", help="Do not ask to type the address back."),
-          redact: bool = typer.Option(False, "--redact", help="Also replace their address with [redacted] "
-                                      "where mail that stays (others' messages) mentions it."),
-          actor: str | None = ActorOption,
-          as_json: bool = typer.Option(False, "--json", help="Print only the receipt, as JSON.")):
+def erase(
+    ctx: typer.Context,
+    target: str = typer.Argument(..., help="The person's address, or their contact id."),
+    mode: str = typer.Option(
+        "delete",
+        "--mode",
+        help="delete: every ticket they requested goes; anonymise: those tickets stay as empty shells for reporting.",
+    ),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask to type the address back."),
+    redact: bool = typer.Option(
+        False,
+        "--redact",
+        help="Also replace their address with [redacted] where mail that stays (others' messages) mentions it.",
+    ),
+    actor: str | None = ActorOption,
+    as_json: bool = typer.Option(False, "--json", help="Print only the receipt, as JSON."),
+):
     """Erase every copy of a person's data, after a preview; prints the receipt."""
     from postdesk.app import configure_logging
     from retention.erasure import MODES, ErasureError
@@ -78,8 +85,9 @@ def erase(ctx: typer.Context,
             fail("not confirmed: nothing was erased")
     receipt = _run(engine, person, cast("Mode", mode), actor, redact)
     if not as_json:
-        out.print(f"Erased. Receipt {receipt.id} (keep it: it proves the erasure without naming the person):",
-                  highlight=False)
+        out.print(
+            f"Erased. Receipt {receipt.id} (keep it: it proves the erasure without naming the person):", highlight=False
+        )
     out.print_json(json.dumps(receipt.as_dict()))
 
 
@@ -103,8 +111,13 @@ def _show(app: App, person: Person, preview: Preview, mode: str, redact: bool) -
     from retention.ledger import normalise_address
 
     shell = ", kept as empty shells" if mode == "anonymise" else ""
-    out.print(f"Erasing {person.address}" + (f" (contact {person.contact_id})" if person.contact_id else "")
-              + f", mode {mode}. This will go:", highlight=False, markup=False)
+    out.print(
+        f"Erasing {person.address}"
+        + (f" (contact {person.contact_id})" if person.contact_id else "")
+        + f", mode {mode}. This will go:",
+        highlight=False,
+        markup=False,
+    )
     table = Table("count", "what", show_header=False, box=None)
     counts = preview.counts()
     for name, label in _PREVIEW_LINES:
@@ -112,22 +125,34 @@ def _show(app: App, person: Person, preview: Preview, mode: str, redact: bool) -
     out.print(table)
     if preview.mentioned_in:
         ids = ", ".join(map(str, preview.mentioned_in[:20])) + (" …" if len(preview.mentioned_in) > 20 else "")
-        what = "their address there is replaced with [redacted]" if redact else \
-            "they stay as they are; --redact replaces their address there with [redacted]"
+        what = (
+            "their address there is replaced with [redacted]"
+            if redact
+            else "they stay as they are; --redact replaces their address there with [redacted]"
+        )
         out.print(f"Messages others sent that mention them (ids {ids}): {what}.", highlight=False, markup=False)
-    configured = [name for name, patterns in (("POSTDESK_SPAM_ALLOW", app.settings.spam_allow),
-                                              ("POSTDESK_SPAM_BLOCK", app.settings.spam_block))
-                  if person.address in (normalise_address(p) for p in patterns)]
+    configured = [
+        name
+        for name, patterns in (
+            ("POSTDESK_SPAM_ALLOW", app.settings.spam_allow),
+            ("POSTDESK_SPAM_BLOCK", app.settings.spam_block),
+        )
+        if person.address in (normalise_address(p) for p in patterns)
+    ]
     for name in configured:
-        err.print(f"[yellow]note:[/yellow] the setting {name} names this address: remove it from the configuration",
-                  highlight=False)
+        err.print(
+            f"[yellow]note:[/yellow] the setting {name} names this address: remove it from the configuration",
+            highlight=False,
+        )
 
 
 @group.command()
-def export(ctx: typer.Context,
-           address: str = typer.Argument(..., help="The person's address."),
-           output: Path = typer.Option(..., "-o", "--output", help="The zip file to write."),
-           actor: str | None = ActorOption):
+def export(
+    ctx: typer.Context,
+    address: str = typer.Argument(..., help="The person's address."),
+    output: Path = typer.Option(..., "-o", "--output", help="The zip file to write."),
+    actor: str | None = ActorOption,
+):
     """Everything stored about a person, as a zip: JSON, the original .eml files, attachments, a README."""
     from retention.audit import os_user
     from retention.export import export_person
@@ -139,8 +164,9 @@ def export(ctx: typer.Context,
         fail(f"{output.parent} is not a folder")
     app = open_for_writing(ctx, create=False)
     try:
-        counts = export_person(app.db, app.store, app.erasure_ledger(), normalise_address(address), output,
-                               actor or os_user())
+        counts = export_person(
+            app.db, app.store, app.erasure_ledger(), normalise_address(address), output, actor or os_user()
+        )
     except OSError as exc:
         output.unlink(missing_ok=True)
         fail(f"cannot write {output}: {exc.strerror or exc}")

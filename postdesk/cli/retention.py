@@ -19,13 +19,16 @@ IDS_SHOWN = 20  # ids listed per rule in a dry run's text; --json has them all
 
 
 @group.command("run")
-def retention_run(ctx: typer.Context,
-                  rules: list[str] | None = typer.Argument(None, help="Rules to run (default: all): spam, "
-                                                              "automatic, trash, closed, attachments, raw_mail, "
-                                                              "contacts, sweep."),
-                  dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; change nothing."),
-                  as_json: bool = typer.Option(False, "--json"),
-                  actor: str | None = typer.Option(None, "--actor", help="Who does this, for the audit trail.")):
+def retention_run(
+    ctx: typer.Context,
+    rules: list[str] | None = typer.Argument(
+        None,
+        help="Rules to run (default: all): spam, automatic, trash, closed, attachments, raw_mail, contacts, sweep.",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; change nothing."),
+    as_json: bool = typer.Option(False, "--json"),
+    actor: str | None = typer.Option(None, "--actor", help="Who does this, for the audit trail."),
+):
     """Run the retention rules now (or show what they would remove)."""
     from postdesk.app import configure_logging
     from retention.runs import RetentionError

@@ -26,11 +26,15 @@ def serve(ctx: typer.Context) -> None:
         waiting = "" if service.db.schema_is_current() else " (not ready yet: mail waits in the spool until it is)"
         out.print(f"Database: {service.db.engine.url.render_as_string(hide_password=True)}{waiting}")
         out.print(f"SMTP: {settings.smtp_host}:{port}, mailboxes: {', '.join(m.address for m in settings.mailboxes)}")
-        out.print(f"Send a test mail:  swaks --server {settings.smtp_host}:{port} --from me@example.com "
-                  f"--to {address} --header 'Subject: hello'")
-        out.print(f"   or: python3 -c \"import smtplib; smtplib.SMTP('{settings.smtp_host}', {port}).sendmail("
-                  f"'me@example.com', ['{address}'], b'From: me@example.com\\r\\nTo: {address}\\r\\n"
-                  f"Subject: hello\\r\\n\\r\\nIt works.\\r\\n')\"")
+        out.print(
+            f"Send a test mail:  swaks --server {settings.smtp_host}:{port} --from me@example.com "
+            f"--to {address} --header 'Subject: hello'"
+        )
+        out.print(
+            f"   or: python3 -c \"import smtplib; smtplib.SMTP('{settings.smtp_host}', {port}).sendmail("
+            f"'me@example.com', ['{address}'], b'From: me@example.com\\r\\nTo: {address}\\r\\n"
+            f"Subject: hello\\r\\n\\r\\nIt works.\\r\\n')\""
+        )
         out.print("Then: postdesk tickets list")
         for line in ready_lines(service, service.web_url):
             out.print(line)

@@ -33,8 +33,11 @@ def rounded(value: float) -> str:
 
 def figures_text(figures: dict) -> str:
     """The summary figures in a line (the curves kept for the web view's charts left out)."""
-    return ", ".join(f"{PERCENT[k]} {rounded(v)} %" if k in PERCENT else f"{k} {rounded(v)}"
-                     for k, v in figures.items() if k != "curves")
+    return ", ".join(
+        f"{PERCENT[k]} {rounded(v)} %" if k in PERCENT else f"{k} {rounded(v)}"
+        for k, v in figures.items()
+        if k != "curves"
+    )
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -70,7 +73,7 @@ def _learn_files(app: App, files: list[Path], label: str, source: str, step: Cal
     tally: dict[str, int] = {}
     for start in range(0, len(files), 200):  # short write transactions: the runner keeps going
         with app.db.write() as session:
-            for path in files[start:start + 200]:
+            for path in files[start : start + 200]:
                 raw = _read(path)
                 features = spam_filter.features(parse(raw, received_at=utcnow()))
                 outcome = ledger.learn(session, f"raw:{raw_sha256(raw)}", label, features, source)
@@ -80,9 +83,12 @@ def _learn_files(app: App, files: list[Path], label: str, source: str, step: Cal
 
 
 @group.command()
-def train(ctx: typer.Context, ham: Path = typer.Option(..., help="Folder of ham messages."),
-          spam: Path = typer.Option(..., help="Folder of spam messages."),
-          note: str = typer.Option("bootstrap", help="A note kept with the new version.")):
+def train(
+    ctx: typer.Context,
+    ham: Path = typer.Option(..., help="Folder of ham messages."),
+    spam: Path = typer.Option(..., help="Folder of spam messages."),
+    note: str = typer.Option("bootstrap", help="A note kept with the new version."),
+):
     """Bootstrap from a labelled corpus: learn every file, then make and activate a new version."""
     from rich.progress import Progress
 
@@ -103,8 +109,13 @@ def _retrain(app: App, note: str) -> None:
 
     with app.db.write() as session, Progress(console=err, transient=True) as progress:
         task = progress.add_task("retraining", total=None)
-        version = model_versions.retrain(session, app.settings.spam_dir, app.live_model().filter, note,
-                                         progress=lambda what: progress.update(task, description=what))
+        version = model_versions.retrain(
+            session,
+            app.settings.spam_dir,
+            app.live_model().filter,
+            note,
+            progress=lambda what: progress.update(task, description=what),
+        )
         figures = version.figures
     summary = figures_text(figures) or "too few labelled messages to cross-validate"
     out.print(f"version {version.id} active; {summary}", highlight=False)
@@ -117,12 +128,14 @@ def retrain(ctx: typer.Context, note: str = typer.Option("retrain", help="A note
 
 
 @group.command()
-def evaluate(ham: Path = typer.Option(..., help="Folder of ham messages."),
-             spam: Path = typer.Option(..., help="Folder of spam messages."),
-             folds: int | None = typer.Option(None, "--folds", min=2, help="K-fold cross-validation."),
-             online: bool = typer.Option(False, "--online", help="In time order: judge each, then learn it."),
-             scores: Path = typer.Option(Path("spam-scores.tsv"), "--scores", help="Per-message scores (TSV)."),
-             as_json: bool = typer.Option(False, "--json")):
+def evaluate(
+    ham: Path = typer.Option(..., help="Folder of ham messages."),
+    spam: Path = typer.Option(..., help="Folder of spam messages."),
+    folds: int | None = typer.Option(None, "--folds", min=2, help="K-fold cross-validation."),
+    online: bool = typer.Option(False, "--online", help="In time order: judge each, then learn it."),
+    scores: Path = typer.Option(Path("spam-scores.tsv"), "--scores", help="Per-message scores (TSV)."),
+    as_json: bool = typer.Option(False, "--json"),
+):
     """How the filter does on your own labelled mail: FP/FN rates, unsure, 1-ROCA%."""
     from rich.progress import Progress
 
@@ -146,10 +159,16 @@ def evaluate(ham: Path = typer.Option(..., help="Folder of ham messages."),
         out.print_json(json.dumps(result, default=str))
         return
     out.print(f"{result['protocol']}: {result['n_ham']} ham, {result['n_spam']} spam", highlight=False)
-    out.print(f"false positives {result['fp']} ({rounded(result['fp_rate'])} % of decided ham), "
-              f"false negatives {result['fn']} ({rounded(result['fn_rate'])} % of decided spam)", highlight=False)
-    out.print(f"unsure: {result['unsure_ham']} ham, {result['unsure_spam']} spam; "
-              f"1-ROCA {rounded(result['one_minus_roca'])} %; scores in {result['scores_out']}", highlight=False)
+    out.print(
+        f"false positives {result['fp']} ({rounded(result['fp_rate'])} % of decided ham), "
+        f"false negatives {result['fn']} ({rounded(result['fn_rate'])} % of decided spam)",
+        highlight=False,
+    )
+    out.print(
+        f"unsure: {result['unsure_ham']} ham, {result['unsure_spam']} spam; "
+        f"1-ROCA {rounded(result['one_minus_roca'])} %; scores in {result['scores_out']}",
+        highlight=False,
+    )
 
 
 @group.command("versions")
@@ -160,8 +179,16 @@ def list_versions(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
     app = open_for_reading(ctx)
     with app.db.read() as session:
         rows: list[dict[str, Any]] = [
-            {"id": v.id, "created_at": v.created_at.isoformat(), "active": v.active, "note": v.note,
-             "last_event_id": v.last_event_id, "figures": v.figures} for v in model_versions.versions(session)]
+            {
+                "id": v.id,
+                "created_at": v.created_at.isoformat(),
+                "active": v.active,
+                "note": v.note,
+                "last_event_id": v.last_event_id,
+                "figures": v.figures,
+            }
+            for v in model_versions.versions(session)
+        ]
         labels = ledger.counts(session)
     if as_json:
         out.print_json(json.dumps(rows))
@@ -169,8 +196,10 @@ def list_versions(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
     out.print(f"ledger: {labels['ham']} ham, {labels['spam']} spam", highlight=False)
     for row in rows:
         figures = figures_text(row["figures"])
-        out.print(f"{'*' if row['active'] else ' '} {row['id']:>4}  {row['created_at'][:19]}  {row['note']}  {figures}",
-                  highlight=False)
+        out.print(
+            f"{'*' if row['active'] else ' '} {row['id']:>4}  {row['created_at'][:19]}  {row['note']}  {figures}",
+            highlight=False,
+        )
 
 
 @group.command()
@@ -188,8 +217,11 @@ def activate(ctx: typer.Context, version_id: int):
 
 
 @group.command()
-def score(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Message files or folders."),
-          as_json: bool = typer.Option(False, "--json", help="A JSON list with each file's evidence too.")):
+def score(
+    ctx: typer.Context,
+    files: list[Path] = typer.Argument(..., help="Message files or folders."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON list with each file's evidence too."),
+):
     """One line per file: path, score at full precision, verdict."""
     from models.base import utcnow
     from models.mail.parse import parse
@@ -201,17 +233,26 @@ def score(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Mess
         live.refresh(session)
     scored = [(path, live.filter.classify(parse(_read(path), received_at=utcnow()))) for path in paths]
     if as_json:
-        typer.echo(json.dumps([{"path": str(path), "score": v.score, "verdict": v.label, "evidence": v.evidence}
-                               for path, v in scored]))
+        typer.echo(
+            json.dumps(
+                [
+                    {"path": str(path), "score": v.score, "verdict": v.label, "evidence": v.evidence}
+                    for path, v in scored
+                ]
+            )
+        )
         return
     for path, verdict in scored:
         typer.echo(f"{path}\t{verdict.score!r}\t{verdict.label}")  # plain tabs, for scripts; repr: every digit
 
 
 @group.command()
-def learn(ctx: typer.Context, files: list[Path] = typer.Argument(None, help="Message files or folders."),
-          spam: bool | None = LabelFlag,
-          message: list[int] = typer.Option([], "--message", help="A stored message id (repeatable).")):
+def learn(
+    ctx: typer.Context,
+    files: list[Path] = typer.Argument(None, help="Message files or folders."),
+    spam: bool | None = LabelFlag,
+    message: list[int] = typer.Option([], "--message", help="A stored message id (repeatable)."),
+):
     """Teach the filter now; a message learned with the other label is unlearned first."""
     from tickets.spam_marks import mark_message
 
@@ -224,8 +265,9 @@ def learn(ctx: typer.Context, files: list[Path] = typer.Argument(None, help="Mes
         with app.db.write() as session:
             for message_id in message:
                 try:
-                    outcome = mark_message(session, message_id, label, store=app.store, spam_filter=spam_filter,
-                                           actor="cli", source="cli")
+                    outcome = mark_message(
+                        session, message_id, label, store=app.store, spam_filter=spam_filter, actor="cli", source="cli"
+                    )
                 except LookupError as exc:
                     fail(str(exc))
                 out.print(f"message {message_id}: {outcome} as {label}")
@@ -235,8 +277,11 @@ def learn(ctx: typer.Context, files: list[Path] = typer.Argument(None, help="Mes
 
 
 @group.command()
-def unlearn(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Message files or folders."),
-            spam: bool | None = LabelFlag):
+def unlearn(
+    ctx: typer.Context,
+    files: list[Path] = typer.Argument(..., help="Message files or folders."),
+    spam: bool | None = LabelFlag,
+):
     """Exactly undo an earlier `learn` of these files with this label."""
     from classifier import ledger
     from models.mail.parse import raw_sha256
@@ -274,14 +319,20 @@ def _sender_rule(ctx: typer.Context, pattern: str, action: str, remove: bool) ->
 
 
 @group.command()
-def allow(ctx: typer.Context, pattern: str = typer.Argument(..., help="An address or a domain."),
-          remove: bool = typer.Option(False, "--remove", help="Take the rule away.")):
+def allow(
+    ctx: typer.Context,
+    pattern: str = typer.Argument(..., help="An address or a domain."),
+    remove: bool = typer.Option(False, "--remove", help="Take the rule away."),
+):
     """Never put mail from this sender or domain in Spam."""
     _sender_rule(ctx, pattern, "allow", remove)
 
 
 @group.command()
-def block(ctx: typer.Context, pattern: str = typer.Argument(..., help="An address or a domain."),
-          remove: bool = typer.Option(False, "--remove", help="Take the rule away.")):
+def block(
+    ctx: typer.Context,
+    pattern: str = typer.Argument(..., help="An address or a domain."),
+    remove: bool = typer.Option(False, "--remove", help="Take the rule away."),
+):
     """Always put mail from this sender or domain in Spam."""
     _sender_rule(ctx, pattern, "block", remove)

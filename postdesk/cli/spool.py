@@ -26,15 +26,28 @@ def _spool(ctx: typer.Context):
 def spool_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Entries that failed too often, with their reasons."""
     spool = _spool(ctx)
-    rows = [{"id": e.id, "source": e.envelope.source, "attempts": e.envelope.attempts,
-             "size": len(e.raw), "errors": e.envelope.errors} for e in spool.bad()]
+    rows = [
+        {
+            "id": e.id,
+            "source": e.envelope.source,
+            "attempts": e.envelope.attempts,
+            "size": len(e.raw),
+            "errors": e.envelope.errors,
+        }
+        for e in spool.bad()
+    ]
     if as_json:
         out.print_json(json.dumps(rows))
         return
     out.print(f"waiting: {spool.depth()['new']}, bad: {len(rows)}")
     for row in rows:
-        out.print(f"{row['id']}  {row['source']}  {row['size']} bytes  {row['attempts']} attempts: "
-                  f"{row['errors'][-1] if row['errors'] else ''}", highlight=False, markup=False, soft_wrap=True)
+        out.print(
+            f"{row['id']}  {row['source']}  {row['size']} bytes  {row['attempts']} attempts: "
+            f"{row['errors'][-1] if row['errors'] else ''}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @group.command("retry")

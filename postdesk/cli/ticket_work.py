@@ -47,8 +47,11 @@ def status(ctx: typer.Context, ticket_id: int, new_status: str = typer.Argument(
 
 
 @group.command("assign")
-def assign(ctx: typer.Context, ticket_id: int,
-           agent: str | None = typer.Argument(None, help="an agent's email; none to unassign")) -> None:
+def assign(
+    ctx: typer.Context,
+    ticket_id: int,
+    agent: str | None = typer.Argument(None, help="an agent's email; none to unassign"),
+) -> None:
     """Give a ticket to an agent of its department (or an admin), or to nobody."""
     from sqlalchemy import select
 
@@ -63,8 +66,14 @@ def assign(ctx: typer.Context, ticket_id: int,
             agent_id = session.scalar(select(Agent.id).where(Agent.email == agent.strip().lower()))
             if agent_id is None:
                 raise work.WorkError(f"no agent {agent}")
-        work.assign(session, ticket_id, agent_id, actor=actor, now=now,
-                    links=notify.Links(settings.web_url, settings.smtp_hostname))
+        work.assign(
+            session,
+            ticket_id,
+            agent_id,
+            actor=actor,
+            now=now,
+            links=notify.Links(settings.web_url, settings.smtp_hostname),
+        )
         return f"ticket {ticket_id}: {agent or 'nobody'}"
 
     _work(ctx, action)
@@ -75,8 +84,12 @@ def note(ctx: typer.Context, ticket_id: int, text: str) -> None:
     """Add an internal note to a ticket (never mailed)."""
     from tickets import work
 
-    _work(ctx, lambda s, _store, actor, now:
-          f"note {work.add_note(s, ticket_id, None, text, actor=actor, now=now)} on ticket {ticket_id}")
+    _work(
+        ctx,
+        lambda s, _store, actor, now: (
+            f"note {work.add_note(s, ticket_id, None, text, actor=actor, now=now)} on ticket {ticket_id}"
+        ),
+    )
 
 
 @group.command("merge")
@@ -108,5 +121,9 @@ def split(ctx: typer.Context, message_id: int) -> None:
     """Take a message off its ticket into a new one, linked to the old."""
     from tickets import work
 
-    _work(ctx, lambda s, store, actor, now:
-          f"message {message_id} is now ticket {work.split(s, store, message_id, actor=actor, now=now)}")
+    _work(
+        ctx,
+        lambda s, store, actor, now: (
+            f"message {message_id} is now ticket {work.split(s, store, message_id, actor=actor, now=now)}"
+        ),
+    )

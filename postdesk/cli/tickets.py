@@ -28,10 +28,13 @@ def _one_of(kind: str, value: str | None, allowed: tuple[str, ...]) -> None:
 
 
 @group.command("list")
-def tickets_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"),
-                 queue: str | None = typer.Option(None, help="inbox, review, spam, automatic, trash or merged"),
-                 status: str | None = typer.Option(None, help="new, open, pending, resolved or closed"),
-                 limit: int = typer.Option(50, min=1)) -> None:
+def tickets_list(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json"),
+    queue: str | None = typer.Option(None, help="inbox, review, spam, automatic, trash or merged"),
+    status: str | None = typer.Option(None, help="new, open, pending, resolved or closed"),
+    limit: int = typer.Option(50, min=1),
+) -> None:
     """The newest tickets."""
     from models.ticket import QUEUES, STATUSES
     from tickets.queries import list_tickets
@@ -46,8 +49,19 @@ def tickets_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
         return
     table = Table("id", "status", "queue", "messages", "contact", "subject")
     for row in rows:
-        table.add_row(*map(escape, (str(row["id"]), row["status"], row["queue"], str(row["messages"]),
-                                    row["contact"] or "", row["subject"])))  # mail text is not markup
+        table.add_row(
+            *map(
+                escape,
+                (
+                    str(row["id"]),
+                    row["status"],
+                    row["queue"],
+                    str(row["messages"]),
+                    row["contact"] or "",
+                    row["subject"],
+                ),
+            )
+        )  # mail text is not markup
     out.print(table)
 
 
@@ -87,8 +101,9 @@ def _message_lines(m: dict) -> list[str]:
         lines.append(_verdict(m["spam"]))
     if m["flags"]:
         lines.append("flags: " + ", ".join(m["flags"]))
-    lines += [f"  attachment {a['id']}: {a['filename']} ({a['sniffed_type']}, {a['size']} bytes)"
-              for a in m["attachments"]]
+    lines += [
+        f"  attachment {a['id']}: {a['filename']} ({a['sniffed_type']}, {a['size']} bytes)" for a in m["attachments"]
+    ]
     lines += [f"  {removed_note(r)}" for r in m["removed_attachments"]]
     body = m["text"]
     if not body.strip() and m["html"]:
@@ -139,8 +154,11 @@ def tickets_restore(ctx: typer.Context, ticket_id: int) -> None:
 
 
 @group.command("purge")
-def tickets_purge(ctx: typer.Context, ticket_id: int,
-                  actor: str | None = typer.Option(None, "--actor", help="Who does this, for the audit trail.")) -> None:
+def tickets_purge(
+    ctx: typer.Context,
+    ticket_id: int,
+    actor: str | None = typer.Option(None, "--actor", help="Who does this, for the audit trail."),
+) -> None:
     """Erase a ticket now, with every message in it (refused while a legal hold covers it)."""
     from models.base import utcnow
     from retention.audit import os_user, record
@@ -160,7 +178,9 @@ def tickets_purge(ctx: typer.Context, ticket_id: int,
         return erased
 
     erased = _in_transaction(ctx, erase)
-    out.print(f"ticket {ticket_id} purged: {erased.messages} messages, {erased.attachments} attachments", highlight=False)
+    out.print(
+        f"ticket {ticket_id} purged: {erased.messages} messages, {erased.attachments} attachments", highlight=False
+    )
 
 
 def _in_transaction(ctx: typer.Context, work):

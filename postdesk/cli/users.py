@@ -35,19 +35,27 @@ def _change(ctx: typer.Context, action, *args, create: bool = False):
 
 
 @group.command("create")
-def create(ctx: typer.Context, email: str,
-           name: str = typer.Option("", help="Display name."),
-           role: str = typer.Option("agent", help="owner, admin or agent."),
-           department: list[str] | None = typer.Option(None, "--department", "-d",
-                                                          help="A department the agent works in (repeat for more)."),
-           password_stdin: bool = typer.Option(False, "--password-stdin",
-                                               help="Read the one-time password from standard input instead of making one.")):
+def create(
+    ctx: typer.Context,
+    email: str,
+    name: str = typer.Option("", help="Display name."),
+    role: str = typer.Option("agent", help="owner, admin or agent."),
+    department: list[str] | None = typer.Option(
+        None, "--department", "-d", help="A department the agent works in (repeat for more)."
+    ),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the one-time password from standard input instead of making one."
+    ),
+):
     """Add an agent. They sign in with a one-time password, then choose their own (and enrol 2FA where required)."""
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
     from postdesk.accounts import users
 
-    created = _change(ctx, lambda s: users.create(s, email, name=name, role=role, departments=department or [],
-                                                  password=password), create=True)
+    created = _change(
+        ctx,
+        lambda s: users.create(s, email, name=name, role=role, departments=department or [], password=password),
+        create=True,
+    )
     out.print(f"created {email.strip().lower()} ({role})", highlight=False, markup=False)
     if created.password:
         out.print(f"one-time password: {created.password}", highlight=False, markup=False)
@@ -67,8 +75,14 @@ def listing(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")):
         return
     table = Table("email", "name", "role", "active", "2FA", "departments")
     for r in rows:
-        table.add_row(escape(r["email"]), escape(r["name"]), r["role"], "yes" if r["active"] else "no",
-                      "yes" if r["two_factor"] else "no", escape(", ".join(r["departments"])))
+        table.add_row(
+            escape(r["email"]),
+            escape(r["name"]),
+            r["role"],
+            "yes" if r["active"] else "no",
+            "yes" if r["two_factor"] else "no",
+            escape(", ".join(r["departments"])),
+        )
     out.print(table)
 
 
@@ -87,9 +101,11 @@ def set_role(ctx: typer.Context, email: str, role: str = typer.Argument(..., hel
 
 
 @group.command("set-departments")
-def set_departments(ctx: typer.Context, email: str,
-                    departments: list[str] | None = typer.Argument(
-                        None, help="Department names; none: no department.")):
+def set_departments(
+    ctx: typer.Context,
+    email: str,
+    departments: list[str] | None = typer.Argument(None, help="Department names; none: no department."),
+):
     """Set the departments whose tickets an agent sees."""
     _change(ctx, "set_departments", email, departments or [])
     out.print(f"{email}: {', '.join(departments or []) or 'no department'}", highlight=False, markup=False)
@@ -103,8 +119,11 @@ def reset_2fa(ctx: typer.Context, email: str):
 
 
 @group.command("require-2fa")
-def require_2fa(ctx: typer.Context, role: str = typer.Argument(..., help="owner, admin or agent"),
-                required: bool = typer.Option(True, "--on/--off")):
+def require_2fa(
+    ctx: typer.Context,
+    role: str = typer.Argument(..., help="owner, admin or agent"),
+    required: bool = typer.Option(True, "--on/--off"),
+):
     """Require (or stop requiring) a second factor for everyone of a role."""
     _change(ctx, "set_2fa_required", role, required)
     out.print(f"2FA {'required' if required else 'optional'} for {role}", highlight=False, markup=False)

@@ -28,11 +28,17 @@ def ready_lines(app: App, url: str) -> list[str]:
         with app.db.read() as session:
             nobody = not session.scalar(select(func.count()).select_from(Agent))
     except DBAPIError:  # serve starts before its database answers or is migrated (a fresh install)
-        return [f"Web view: {url}", "If nobody can sign in yet, make the first owner (it prints a one-time password):",
-                make_owner]
+        return [
+            f"Web view: {url}",
+            "If nobody can sign in yet, make the first owner (it prints a one-time password):",
+            make_owner,
+        ]
     if nobody:
-        return [f"Web view: {url}", "Nobody can sign in yet. Make the first owner (it prints a one-time password):",
-                make_owner]
+        return [
+            f"Web view: {url}",
+            "Nobody can sign in yet. Make the first owner (it prints a one-time password):",
+            make_owner,
+        ]
     return [f"Web view: {url}"]
 
 

@@ -56,8 +56,10 @@ def open_for_writing(ctx: typer.Context, *, create: bool) -> App:
 def require_data_folder(settings: Settings) -> None:
     folder = settings.data_dir
     if not folder.is_dir():
-        fail(f"there is no data folder at {folder.resolve()} (check --data-dir or POSTDESK_DATA_DIR; "
-             "`postdesk serve` creates one)")
+        fail(
+            f"there is no data folder at {folder.resolve()} (check --data-dir or POSTDESK_DATA_DIR; "
+            "`postdesk serve` creates one)"
+        )
 
 
 def writable_data_folder(settings: Settings, *, create: bool) -> None:
@@ -94,7 +96,8 @@ def _read_only_url(database: Path) -> str:
     could go unseen by it."""
     query = "mode=ro&uri=true"
     if not os.access(database.parent, os.W_OK) and not any(
-            database.with_name(database.name + suffix).exists() for suffix in ("-wal", "-shm")):
+        database.with_name(database.name + suffix).exists() for suffix in ("-wal", "-shm")
+    ):
         query += "&immutable=1"
     return f"sqlite:///file:{quote(str(database))}?{query}"
 

@@ -20,8 +20,10 @@ def _account(request: Request, me: Viewer, status: int = 200, **extra):
     site = site_of(request)
     with site.db.read() as session:
         agent = session.get_one(Agent, me.agent_id)
-        context = nav(session, me) | {"enrolled": agent.totp_secret is not None,
-                                      "codes_left": recovery.left(session, me.agent_id)}
+        context = nav(session, me) | {
+            "enrolled": agent.totp_secret is not None,
+            "codes_left": recovery.left(session, me.agent_id),
+        }
     return site.render(request, "account.html", status, **context, **extra)
 
 
@@ -31,14 +33,23 @@ def account_page(request: Request, me: Viewer = Depends(viewer)):
 
 
 @router.post("/account/password")
-def change_password(request: Request, current: str = Form(""), new: str = Form(""), repeat: str = Form(""),
-                    csrf: str = Form(""), me: Viewer = Depends(viewer)):
+def change_password(
+    request: Request,
+    current: str = Form(""),
+    new: str = Form(""),
+    repeat: str = Form(""),
+    csrf: str = Form(""),
+    me: Viewer = Depends(viewer),
+):
     check_csrf(csrf, me.csrf)
     site = site_of(request)
     with site.db.write() as session:
         agent = session.get_one(Agent, me.agent_id)
-        why = "the current password is not right" if not passwords.verify(agent.password_hash, current) \
+        why = (
+            "the current password is not right"
+            if not passwords.verify(agent.password_hash, current)
             else signin.set_password(agent, new, repeat)
+        )
     if why:
         return _account(request, me, 400, error=why[0].upper() + why[1:] + ".")
     return _account(request, me, notice="Your password is changed.")
@@ -51,8 +62,9 @@ def enrol_page(request: Request, me: Viewer = Depends(viewer)):
         if session.get_one(Agent, me.agent_id).totp_secret is not None:
             return RedirectResponse("/account", status_code=303)
         context = nav(session, me)
-    return site.render(request, "enrol.html", **context, csrf=me.csrf, action="/account/enrol",
-                       **enrolment_context(site, me.agent_id))
+    return site.render(
+        request, "enrol.html", **context, csrf=me.csrf, action="/account/enrol", **enrolment_context(site, me.agent_id)
+    )
 
 
 @router.post("/account/enrol")
@@ -62,8 +74,15 @@ def enrol_submit(request: Request, code: str = Form(""), csrf: str = Form(""), m
     with site.db.write() as session:
         codes = signin.confirm_enrolment(session, session.get_one(Agent, me.agent_id), code, site.now())
     if codes is None:
-        return site.render(request, "enrol.html", 400, error="That code is not right; try the next one.",
-                           csrf=me.csrf, action="/account/enrol", **enrolment_context(site, me.agent_id))
+        return site.render(
+            request,
+            "enrol.html",
+            400,
+            error="That code is not right; try the next one.",
+            csrf=me.csrf,
+            action="/account/enrol",
+            **enrolment_context(site, me.agent_id),
+        )
     return site.render(request, "recovery_codes.html", codes=codes)
 
 
@@ -91,8 +110,14 @@ def security_page(request: Request, me: Viewer = Depends(viewer)):
 
 
 @router.post("/admin/security")
-def security_submit(request: Request, require_owner: str = Form(""), require_admin: str = Form(""),
-                    require_agent: str = Form(""), csrf: str = Form(""), me: Viewer = Depends(viewer)):
+def security_submit(
+    request: Request,
+    require_owner: str = Form(""),
+    require_admin: str = Form(""),
+    require_agent: str = Form(""),
+    csrf: str = Form(""),
+    me: Viewer = Depends(viewer),
+):
     _admin(me)
     check_csrf(csrf, me.csrf)
     wanted = {"owner": require_owner, "admin": require_admin, "agent": require_agent}

@@ -15,19 +15,32 @@ from models.base import utcnow
 from models.db import Database
 from models.settings import Settings
 from postdesk.web import (
-    account_routes, notification_routes, reply_routes, search_routes, signin_routes, spam_admin_routes, spam_routes,
-    ticket_routes, work_routes,
+    account_routes,
+    notification_routes,
+    reply_routes,
+    search_routes,
+    signin_routes,
+    spam_admin_routes,
+    spam_routes,
+    ticket_routes,
+    work_routes,
 )
 from postdesk.web.auth import STEP_PAGES, FormExpired, SignInNeeded, StepNeeded
 from postdesk.web.site import HERE, Site, site_of
 
 # Scripts, styles and images from us only (the keyboard shortcuts and presence checks, static/keys.js;
 # no inline script); framed only by ourselves (the message bodies bring their own, stricter policy).
-PAGE_POLICY = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; "
-               "frame-src 'self'; "
-               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-_COMMON = {"x-content-type-options": "nosniff", "referrer-policy": "same-origin",
-           "cross-origin-opener-policy": "same-origin", "permissions-policy": "camera=(), microphone=(), geolocation=()"}
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+_COMMON = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cross-origin-opener-policy": "same-origin",
+    "permissions-policy": "camera=(), microphone=(), geolocation=()",
+}
 
 
 class SecurityHeaders:
@@ -62,8 +75,15 @@ class SecurityHeaders:
 def create_app(settings: Settings, db: Database, now: Callable[[], datetime] = utcnow) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.site = Site.build(settings, db, now)
-    for module in (signin_routes, ticket_routes, search_routes, account_routes, work_routes, spam_routes,
-                   spam_admin_routes):
+    for module in (
+        signin_routes,
+        ticket_routes,
+        search_routes,
+        account_routes,
+        work_routes,
+        spam_routes,
+        spam_admin_routes,
+    ):
         app.include_router(module.router)
     for module in (reply_routes, notification_routes):
         module.install(app)
@@ -80,19 +100,23 @@ def create_app(settings: Settings, db: Database, now: Callable[[], datetime] = u
 
     @app.exception_handler(FormExpired)
     def _expired(request: Request, _exc):
-        return site_of(request).render(request, "error.html", 403, title="This form has expired",
-                                       text="Reload the page and try again.")
+        return site_of(request).render(
+            request, "error.html", 403, title="This form has expired", text="Reload the page and try again."
+        )
 
     @app.exception_handler(StarletteHTTPException)
     def _http(request: Request, exc: HTTPException):
-        texts = {404: ("Not found", "There is nothing here, or it is not yours to see."),
-                 405: ("Not allowed", "That address does not take this kind of request.")}
+        texts = {
+            404: ("Not found", "There is nothing here, or it is not yours to see."),
+            405: ("Not allowed", "That address does not take this kind of request."),
+        }
         title, text = texts.get(exc.status_code, ("Something went wrong", str(exc.detail)))
         return site_of(request).render(request, "error.html", exc.status_code, title=title, text=text)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(request: Request, _exc):
-        return site_of(request).render(request, "error.html", 404, title="Not found",
-                                       text="There is nothing here, or it is not yours to see.")
+        return site_of(request).render(
+            request, "error.html", 404, title="Not found", text="There is nothing here, or it is not yours to see."
+        )
 
     return app

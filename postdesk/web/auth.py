@@ -14,8 +14,12 @@ from postdesk.accounts import sessions
 from postdesk.web.site import SESSION_COOKIE, Site, site_of
 from tickets.queues import Scope
 
-STEP_PAGES = {"second_factor": "/signin/code", "new_password": "/signin/password", "enrol": "/signin/enrol",
-              "full": "/"}
+STEP_PAGES = {
+    "second_factor": "/signin/code",
+    "new_password": "/signin/password",
+    "enrol": "/signin/enrol",
+    "full": "/",
+}
 
 
 class SignInNeeded(Exception):
@@ -56,8 +60,13 @@ def _viewer(session, row: WebSession) -> Viewer | None:
     agent = session.get(Agent, row.agent_id)
     if agent is None or not agent.active:
         return None
-    departments = None if agent.role in ("owner", "admin") else frozenset(session.scalars(
-        select(AgentDepartment.department_id).where(AgentDepartment.agent_id == agent.id)))
+    departments = (
+        None
+        if agent.role in ("owner", "admin")
+        else frozenset(
+            session.scalars(select(AgentDepartment.department_id).where(AgentDepartment.agent_id == agent.id))
+        )
+    )
     return Viewer(agent.id, agent.email, agent.name, agent.role, departments, row.csrf_token, row.stage)
 
 

@@ -84,10 +84,25 @@ def histogram(counts: dict, ham_cutoff: float, spam_cutoff: float) -> HistogramC
     for i in range(bins):
         for j, (label, count) in enumerate((("ham", ham[i]), ("spam", spam[i]))):
             tall = height * _log_height(count, most)
-            bars.append(Bar(round(left + i * slot + j * slot / 2, 2), round(top + height - tall, 2),
-                            round(slot / 2, 2), round(tall, 2), label, count, i / bins, (i + 1) / bins))
-    y_ticks = [Tick(round(top + height * (1 - _log_height(n, most)), 2), f"{n:,}")
-               for n in (0, 1, 10, 100, 1_000, 10_000, 100_000) if n <= most]
-    cutoffs = [Tick(round(left + c * width, 2), f"{name} {c:g}")
-               for name, c in (("ham ≤", ham_cutoff), ("spam ≥", spam_cutoff))]
+            bars.append(
+                Bar(
+                    round(left + i * slot + j * slot / 2, 2),
+                    round(top + height - tall, 2),
+                    round(slot / 2, 2),
+                    round(tall, 2),
+                    label,
+                    count,
+                    i / bins,
+                    (i + 1) / bins,
+                )
+            )
+    y_ticks = [
+        Tick(round(top + height * (1 - _log_height(n, most)), 2), f"{n:,}")
+        for n in (0, 1, 10, 100, 1_000, 10_000, 100_000)
+        if n <= most
+    ]
+    cutoffs = [
+        Tick(round(left + c * width, 2), f"{name} {c:g}")
+        for name, c in (("ham ≤", ham_cutoff), ("spam ≥", spam_cutoff))
+    ]
     return HistogramChart(bars, _fraction_ticks(left, width), y_ticks, cutoffs)

@@ -41,5 +41,8 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: tuple[N
 def is_https(scheme: str, peer: str | None, forwarded_proto: str | None, trusted: tuple[Network, ...]) -> bool:
     if scheme == "https":
         return True
-    return forwarded_proto is not None and _trusted(peer or "", trusted) and \
-        forwarded_proto.split(",")[-1].strip().lower() == "https"
+    return (
+        forwarded_proto is not None
+        and _trusted(peer or "", trusted)
+        and forwarded_proto.split(",")[-1].strip().lower() == "https"
+    )

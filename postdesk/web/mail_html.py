@@ -31,7 +31,8 @@ _ATTRIBUTES["font"] = {"color", "face", "size"}
 for _tag in ("table", "td", "th"):
     _ATTRIBUTES.setdefault(_tag, set()).update({"border", "cellpadding", "cellspacing", "colspan", "rowspan"})
 # CSS properties that take no URL (background and list-style-image would; so could content).
-_STYLES = frozenset("""
+_STYLES = frozenset(
+    """
     color background-color font font-family font-size font-style font-weight font-variant
     text-align text-decoration text-indent text-transform line-height letter-spacing word-spacing
     white-space vertical-align direction width height max-width min-width max-height min-height
@@ -39,7 +40,8 @@ _STYLES = frozenset("""
     padding-bottom padding-left border border-top border-right border-bottom border-left
     border-color border-style border-width border-collapse border-spacing border-radius
     display float clear list-style-type table-layout
-""".split())
+""".split()
+)
 _LINK_SCHEMES = ("http:", "https:", "mailto:")
 
 
@@ -76,10 +78,16 @@ def sanitise(html: str, cid_images: dict[str, InlineImage], allow_remote: bool =
         return value
 
     cleaned = nh3.clean(
-        html, tags=_TAGS, clean_content_tags={"script", "style", "title", "head"}, attributes=_ATTRIBUTES,
-        attribute_filter=keep, url_schemes={"http", "https", "mailto", "cid", "data"},
-        link_rel="noopener noreferrer nofollow", set_tag_attribute_values={"a": {"target": "_blank"}},
-        filter_style_properties=_STYLES, strip_comments=True,
+        html,
+        tags=_TAGS,
+        clean_content_tags={"script", "style", "title", "head"},
+        attributes=_ATTRIBUTES,
+        attribute_filter=keep,
+        url_schemes={"http", "https", "mailto", "cid", "data"},
+        link_rel="noopener noreferrer nofollow",
+        set_tag_attribute_values={"a": {"target": "_blank"}},
+        filter_style_properties=_STYLES,
+        strip_comments=True,
     )
     return Shown(cleaned, remote)
 
@@ -98,8 +106,10 @@ def body_policy(allow_remote: bool) -> str:
     """The Content-Security-Policy of the framed body: nothing but inline styles and data: images
     (and, once the agent asked, remote images)."""
     images = "data: http: https:" if allow_remote else "data:"
-    return (f"default-src 'none'; img-src {images}; style-src 'unsafe-inline'; base-uri 'none'; "
-            "form-action 'none'; frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox")
+    return (
+        f"default-src 'none'; img-src {images}; style-src 'unsafe-inline'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox"
+    )
 
 
 DOCUMENT = """<!doctype html>

@@ -24,8 +24,13 @@ def _choice(request: Request, agent_id: int):
 
 
 @router.post("/account/notifications")
-def choose(request: Request, new_ticket: str = Form(""), assigned: str = Form(""), csrf: str = Form(""),
-           me: Viewer = Depends(viewer)):
+def choose(
+    request: Request,
+    new_ticket: str = Form(""),
+    assigned: str = Form(""),
+    csrf: str = Form(""),
+    me: Viewer = Depends(viewer),
+):
     check_csrf(csrf, me.csrf)
     with site_of(request).db.write() as session:
         notify.choose(session, me.agent_id, new_ticket=new_ticket == "on", assigned=assigned == "on")

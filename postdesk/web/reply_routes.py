@@ -43,9 +43,11 @@ class Sending:
 def install(app: FastAPI) -> None:
     site: Site = app.state.site
     s = site.settings
-    app.state.sending = Sending(MessageStore(site.blobs, spam_dir=s.spam_dir),
-                                MessageIdSigner(server_secret(s), s.smtp_hostname),
-                                frozenset(a for m in s.mailboxes for a in (m.address, *m.aliases)))
+    app.state.sending = Sending(
+        MessageStore(site.blobs, spam_dir=s.spam_dir),
+        MessageIdSigner(server_secret(s), s.smtp_hostname),
+        frozenset(a for m in s.mailboxes for a in (m.address, *m.aliases)),
+    )
     site.templates.globals.update(delivery_of=_delivery_of, reply_defaults=_reply_defaults)
     app.include_router(router)
 
@@ -70,8 +72,9 @@ def _visible_ticket(session, ticket_id: int, me: Viewer) -> None:
 
 
 def _outgoing(session, request: Request, me: Viewer, ticket_id: int) -> Outgoing:
-    department = session.scalar(select(Department.name).join(Ticket, Ticket.department_id == Department.id)
-                                .where(Ticket.id == ticket_id))
+    department = session.scalar(
+        select(Department.name).join(Ticket, Ticket.department_id == Department.id).where(Ticket.id == ticket_id)
+    )
     name = me.name or me.email.split("@")[0]
     sending = _sending(request)
     return Outgoing(sending.signer, sending.ours, f"{name}, {department}" if department else name)
@@ -87,8 +90,9 @@ def _reply_page(request: Request, me: Viewer, ticket_id: int, status: int = 200,
 
 
 @router.get("/tickets/{ticket_id}/reply")
-def reply_page(ticket_id: int, request: Request, message: int | None = None, all: int = 0,
-               me: Viewer = Depends(viewer)):
+def reply_page(
+    ticket_id: int, request: Request, message: int | None = None, all: int = 0, me: Viewer = Depends(viewer)
+):
     with site_of(request).db.read() as session:
         _visible_ticket(session, ticket_id, me)
     to, cc = _reply_defaults(request, ticket_id, message, bool(all))
@@ -96,9 +100,17 @@ def reply_page(ticket_id: int, request: Request, message: int | None = None, all
 
 
 @router.post("/tickets/{ticket_id}/reply")
-async def reply_submit(ticket_id: int, request: Request, to: str = Form(""), cc: str = Form(""),
-                       body: str = Form(""), message: str = Form(""), reply_all: str = Form(""),
-                       csrf: str = Form(""), me: Viewer = Depends(viewer)):
+async def reply_submit(
+    ticket_id: int,
+    request: Request,
+    to: str = Form(""),
+    cc: str = Form(""),
+    body: str = Form(""),
+    message: str = Form(""),
+    reply_all: str = Form(""),
+    csrf: str = Form(""),
+    me: Viewer = Depends(viewer),
+):
     check_csrf(csrf, me.csrf)
     site = site_of(request)
     files = [f for f in (await request.form()).getlist("files") if isinstance(f, UploadFile)]
@@ -112,8 +124,9 @@ async def reply_submit(ticket_id: int, request: Request, to: str = Form(""), cc:
     try:
         with site.db.write() as session:
             _visible_ticket(session, ticket_id, me)
-            new_id = send_reply(session, _sending(request).store, draft, _outgoing(session, request, me, ticket_id),
-                                site.now())
+            new_id = send_reply(
+                session, _sending(request).store, draft, _outgoing(session, request, me, ticket_id), site.now()
+            )
     except ReplyError as exc:
         return _reply_page(request, me, ticket_id, 400, error=str(exc), **values)
     return RedirectResponse(f"/tickets/{ticket_id}#m{new_id}", status_code=303)
@@ -125,8 +138,14 @@ def forward_page(message_id: int, request: Request, me: Viewer = Depends(viewer)
 
 
 @router.post("/messages/{message_id}/forward")
-def forward_submit(message_id: int, request: Request, to: str = Form(""), note: str = Form(""),
-                   csrf: str = Form(""), me: Viewer = Depends(viewer)):
+def forward_submit(
+    message_id: int,
+    request: Request,
+    to: str = Form(""),
+    note: str = Form(""),
+    csrf: str = Form(""),
+    me: Viewer = Depends(viewer),
+):
     check_csrf(csrf, me.csrf)
     site = site_of(request)
     try:
@@ -135,8 +154,15 @@ def forward_submit(message_id: int, request: Request, to: str = Form(""), note: 
             if found is None or found.ticket_id is None:
                 raise HTTPException(404)
             ticket_id = found.ticket_id
-            new_id = send_forward(session, _sending(request).store, message_id, to, note,
-                                  _outgoing(session, request, me, ticket_id), site.now())
+            new_id = send_forward(
+                session,
+                _sending(request).store,
+                message_id,
+                to,
+                note,
+                _outgoing(session, request, me, ticket_id),
+                site.now(),
+            )
     except ReplyError as exc:
         return _forward_page(request, me, message_id, 400, error=str(exc), to=to, note=note)
     return RedirectResponse(f"/tickets/{ticket_id}#m{new_id}", status_code=303)
@@ -149,8 +175,7 @@ def _forward_page(request: Request, me: Viewer, message_id: int, status: int = 2
         if found is None:
             raise HTTPException(404)
         context = nav(session, me)
-        shown = {"id": found.id, "ticket_id": found.ticket_id, "subject": found.subject,
-                 "from": found.from_address}
+        shown = {"id": found.id, "ticket_id": found.ticket_id, "subject": found.subject, "from": found.from_address}
     return site.render(request, "forward.html", status, **context, message=shown, **values)
 
 

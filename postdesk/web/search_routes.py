@@ -20,5 +20,6 @@ def search_page(request: Request, q: str = "", before: int | None = None, me: Vi
     with site.db.read() as session:
         hits = search.find(session, q, departments=me.departments, limit=LIMIT, before=before) if q.strip() else []
         context = nav(session, me)
-    return site.render(request, "search.html", **context, q=q, hits=hits,
-                       more=hits[-1].message_id if len(hits) == LIMIT else None)
+    return site.render(
+        request, "search.html", **context, q=q, hits=hits, more=hits[-1].message_id if len(hits) == LIMIT else None
+    )

@@ -28,10 +28,18 @@ class WebServer:
     def __init__(self, settings: Settings, db: Database, now: Callable[[], datetime] = utcnow):
         self.settings = settings
         tls = settings.web_tls_cert is not None
-        config = uvicorn.Config(create_app(settings, db, now), host=settings.web_host, port=settings.web_port,
-                                proxy_headers=False, server_header=False, access_log=False, log_level="warning",
-                                lifespan="off", ssl_certfile=str(settings.web_tls_cert) if tls else None,
-                                ssl_keyfile=str(settings.web_tls_key) if tls else None)
+        config = uvicorn.Config(
+            create_app(settings, db, now),
+            host=settings.web_host,
+            port=settings.web_port,
+            proxy_headers=False,
+            server_header=False,
+            access_log=False,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=str(settings.web_tls_cert) if tls else None,
+            ssl_keyfile=str(settings.web_tls_key) if tls else None,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="postdesk-web", daemon=True)
         self.url = ""

@@ -57,8 +57,11 @@ def signin_submit(request: Request, email: str = Form(""), password: str = Form(
             step = signin.next_step(session, agent, "password")
             token, _ = sessions.start(session, agent.id, step, now)
     if not attempt.ok:
-        return _refused(attempt, "Wrong email or password.", lambda status, error: site.signed_out_form(
-            request, "signin.html", status, error=error, email=email))
+        return _refused(
+            attempt,
+            "Wrong email or password.",
+            lambda status, error: site.signed_out_form(request, "signin.html", status, error=error, email=email),
+        )
     return _to_step(request, token, step)
 
 
@@ -88,11 +91,15 @@ def code_submit(request: Request, code: str = Form(""), csrf: str = Form("")):
     check_csrf(csrf, me.csrf)
     site = site_of(request)
     with site.db.write() as session:
-        attempt = signin.check_second_factor(session, session.get_one(Agent, me.agent_id), code, site.address(request),
-                                             site.now())
+        attempt = signin.check_second_factor(
+            session, session.get_one(Agent, me.agent_id), code, site.address(request), site.now()
+        )
     if not attempt.ok:
-        return _refused(attempt, "That code is not right.", lambda status, error: site.render(
-            request, "signin_code.html", status, error=error, csrf=me.csrf))
+        return _refused(
+            attempt,
+            "That code is not right.",
+            lambda status, error: site.render(request, "signin_code.html", status, error=error, csrf=me.csrf),
+        )
     return _to_step(request, *_advance(request, "second_factor"))
 
 
@@ -126,7 +133,9 @@ def enrolment_context(site, agent_id: int) -> dict:
 def enrol_page(request: Request):
     me = at_step(request, "enrol")
     site = site_of(request)
-    return site.render(request, "enrol.html", csrf=me.csrf, action="/signin/enrol", **enrolment_context(site, me.agent_id))
+    return site.render(
+        request, "enrol.html", csrf=me.csrf, action="/signin/enrol", **enrolment_context(site, me.agent_id)
+    )
 
 
 @router.post("/signin/enrol")
@@ -137,8 +146,15 @@ def enrol_submit(request: Request, code: str = Form(""), csrf: str = Form("")):
     with site.db.write() as session:
         codes = signin.confirm_enrolment(session, session.get_one(Agent, me.agent_id), code, site.now())
     if codes is None:
-        return site.render(request, "enrol.html", 400, error="That code is not right; try the next one.",
-                           csrf=me.csrf, action="/signin/enrol", **enrolment_context(site, me.agent_id))
+        return site.render(
+            request,
+            "enrol.html",
+            400,
+            error="That code is not right; try the next one.",
+            csrf=me.csrf,
+            action="/signin/enrol",
+            **enrolment_context(site, me.agent_id),
+        )
     token, _ = _advance(request, "enrol")
     response = site.render(request, "recovery_codes.html", codes=codes)
     site.set_session(response, request, token)

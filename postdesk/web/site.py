@@ -34,11 +34,13 @@ class Site:
 
     @classmethod
     def build(cls, settings: Settings, db: Database, now: Callable[[], datetime]) -> Site:
-        templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
-                                trim_blocks=True, lstrip_blocks=True)
+        templates = Environment(
+            loader=FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
+        )
         templates.filters["when"] = _when
-        return cls(settings, db, now, BlobStore(settings.blob_dir), templates,
-                   client.networks(settings.trusted_proxies))
+        return cls(
+            settings, db, now, BlobStore(settings.blob_dir), templates, client.networks(settings.trusted_proxies)
+        )
 
     @property
     def limits(self) -> sessions.Limits:
@@ -46,12 +48,17 @@ class Site:
         return sessions.Limits(timedelta(minutes=s.web_session_idle_minutes), timedelta(hours=s.web_session_max_hours))
 
     def address(self, request: Request) -> str:
-        return client.client_address(request.client.host if request.client else None,
-                                     request.headers.get("x-forwarded-for"), self.trusted)
+        return client.client_address(
+            request.client.host if request.client else None, request.headers.get("x-forwarded-for"), self.trusted
+        )
 
     def https(self, request: Request) -> bool:
-        return client.is_https(request.url.scheme, request.client.host if request.client else None,
-                               request.headers.get("x-forwarded-proto"), self.trusted)
+        return client.is_https(
+            request.url.scheme,
+            request.client.host if request.client else None,
+            request.headers.get("x-forwarded-proto"),
+            self.trusted,
+        )
 
     def render(self, request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
         html = self.templates.get_template(template).render(request=request, **context)

@@ -19,7 +19,12 @@ from retention.audit import record
 router = APIRouter()
 PAGE = "/admin/spam"
 ACTIONS = {"allow": "allow", "block": "block"}
-NOTICES = {"activated": "Version {} is active.", "added": "The rule is saved.", "removed": "The rule is removed.", "absent": "That rule was not listed."}
+NOTICES = {
+    "activated": "Version {} is active.",
+    "added": "The rule is saved.",
+    "removed": "The rule is removed.",
+    "absent": "That rule was not listed.",
+}
 
 
 def admin(me: Viewer = Depends(viewer)) -> Viewer:
@@ -73,16 +78,22 @@ def activate(version_id: int, request: Request, csrf: str = Form(""), me: Viewer
 
 
 @router.post(PAGE + "/rules")
-def add_rule(request: Request, pattern: str = Form(""), action: str = Form(""), csrf: str = Form(""),
-             me: Viewer = Depends(admin)):
+def add_rule(
+    request: Request, pattern: str = Form(""), action: str = Form(""), csrf: str = Form(""), me: Viewer = Depends(admin)
+):
     check_csrf(csrf, me.csrf)
     if action not in ACTIONS:
         return _page(request, me, 400, error="Choose allow or block.", pattern=pattern[:320])
     try:
         normalised = senders.normalise(pattern[:400])
     except ValueError:
-        return _page(request, me, 400, pattern=pattern[:320],
-                     error="Give an address (name@example.com) or a domain (example.com), without spaces.")
+        return _page(
+            request,
+            me,
+            400,
+            pattern=pattern[:320],
+            error="Give an address (name@example.com) or a domain (example.com), without spaces.",
+        )
     desk = spam_desk(request)
     with site_of(request).db.write() as session:
         senders.set_rule(session, normalised, ACTIONS[action])

@@ -27,10 +27,15 @@ class SpamDesk:
     @classmethod
     def build(cls, site: Site) -> SpamDesk:
         s = site.settings
-        spam_filter = SpamFilter(ham_cutoff=s.spam_ham_cutoff, spam_cutoff=s.spam_spam_cutoff,
-                                 max_tokens=s.spam_max_tokens)
-        return cls(spam_filter, MessageStore(site.blobs, spam_dir=s.spam_dir),
-                   Retrainer(site.db, s.spam_dir, spam_filter, site.now), ErasureLedger(s.erasure_ledger_path))
+        spam_filter = SpamFilter(
+            ham_cutoff=s.spam_ham_cutoff, spam_cutoff=s.spam_spam_cutoff, max_tokens=s.spam_max_tokens
+        )
+        return cls(
+            spam_filter,
+            MessageStore(site.blobs, spam_dir=s.spam_dir),
+            Retrainer(site.db, s.spam_dir, spam_filter, site.now),
+            ErasureLedger(s.erasure_ledger_path),
+        )
 
 
 _BUILDING = threading.Lock()

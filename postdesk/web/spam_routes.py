@@ -1,4 +1,4 @@
-""""Spam" / "not spam" from the ticket page (one message) or a queue (the tickets ticked): the
+""" "Spam" / "not spam" from the ticket page (one message) or a queue (the tickets ticked): the
 message store records the label, which the ledger turns into events every live model replays (the
 runner scores the next mail with it), moves the ticket, and writes the audit record."""
 
@@ -28,8 +28,9 @@ def _label(value: str) -> str:
 
 
 @router.post("/messages/{message_id}/mark")
-def mark_one(message_id: int, request: Request, label: str = Form(""), csrf: str = Form(""),
-             me: Viewer = Depends(viewer)):
+def mark_one(
+    message_id: int, request: Request, label: str = Form(""), csrf: str = Form(""), me: Viewer = Depends(viewer)
+):
     check_csrf(csrf, me.csrf)
     label, site, desk = _label(label), site_of(request), spam_desk(request)
     with site.db.write() as session:
@@ -37,14 +38,21 @@ def mark_one(message_id: int, request: Request, label: str = Form(""), csrf: str
         if message is None:
             raise HTTPException(404)
         ticket_id = message.ticket_id
-        mark_message(session, message_id, label, store=desk.store, spam_filter=desk.spam_filter,
-                     actor=actor(me.agent_id))
+        mark_message(
+            session, message_id, label, store=desk.store, spam_filter=desk.spam_filter, actor=actor(me.agent_id)
+        )
     return RedirectResponse(f"/tickets/{ticket_id}#m{message_id}", status_code=303)
 
 
 @router.post("/queues/{key}/mark")
-def mark_tickets(key: str, request: Request, label: str = Form(""), ticket: list[int] = Form([]),
-                 csrf: str = Form(""), me: Viewer = Depends(viewer)):
+def mark_tickets(
+    key: str,
+    request: Request,
+    label: str = Form(""),
+    ticket: list[int] = Form([]),
+    csrf: str = Form(""),
+    me: Viewer = Depends(viewer),
+):
     """Each ticked ticket's first message, the one whose label decides the ticket's queue."""
     check_csrf(csrf, me.csrf)
     if key not in queues.QUEUES:
@@ -56,9 +64,15 @@ def mark_tickets(key: str, request: Request, label: str = Form(""), ticket: list
     with site.db.write() as session:
         if not all(access.ticket(session, t, me.departments) for t in ticket_ids):
             raise HTTPException(404)
-        firsts = session.scalars(select(func.min(Message.id)).where(Message.ticket_id.in_(ticket_ids))
-                                 .group_by(Message.ticket_id)).all() if ticket_ids else []
+        firsts = (
+            session.scalars(
+                select(func.min(Message.id)).where(Message.ticket_id.in_(ticket_ids)).group_by(Message.ticket_id)
+            ).all()
+            if ticket_ids
+            else []
+        )
         for message_id in firsts:
-            mark_message(session, message_id, label, store=desk.store, spam_filter=desk.spam_filter,
-                         actor=actor(me.agent_id))
+            mark_message(
+                session, message_id, label, store=desk.store, spam_filter=desk.spam_filter, actor=actor(me.agent_id)
+            )
     return RedirectResponse(f"/queues/{key}?marked={len(firsts)}&as={label}", status_code=303)

@@ -39,13 +39,19 @@ def _filters(request: Request) -> queues.Filters:
         status=q.get("status") if q.get("status") in ("new", "open", "pending", "resolved", "closed") else None,
         assignee=q.get("assignee") if q.get("assignee") in ("me", "none") or _int(q.get("assignee")) else None,
         sort=sort if (sort := q.get("sort")) in queues.SORTS and sort else "updated",
-        descending=q.get("order") != "asc")
+        descending=q.get("order") != "asc",
+    )
 
 
 def _query(filters: queues.Filters, **cursor) -> str:
-    values = {"department": filters.department, "status": filters.status, "assignee": filters.assignee,
-              "sort": filters.sort if filters.sort != "updated" else None,
-              "order": None if filters.descending else "asc", **cursor}
+    values = {
+        "department": filters.department,
+        "status": filters.status,
+        "assignee": filters.assignee,
+        "sort": filters.sort if filters.sort != "updated" else None,
+        "order": None if filters.descending else "asc",
+        **cursor,
+    }
     return urlencode({k: v for k, v in values.items() if v is not None})
 
 
@@ -63,16 +69,28 @@ def queue_page(key: str, request: Request, me: Viewer = Depends(viewer)):
     with site.db.read() as session:
         result = queues.page(session, key, me.scope, filters, cursor=q.get("after"), before=q.get("before"))
         departments = session.scalars(select(Department).order_by(Department.name)).all()
-        agents = session.execute(select(Agent.id, Agent.name, Agent.email).where(Agent.active)
-                                 .order_by(Agent.name, Agent.email)).all()
+        agents = session.execute(
+            select(Agent.id, Agent.name, Agent.email).where(Agent.active).order_by(Agent.name, Agent.email)
+        ).all()
         context = nav(session, me, filters.department)
     departments = [d for d in departments if me.departments is None or d.id in me.departments]
     return site.render(
-        request, "queue.html", **context, key=key, queue=queues.QUEUES[key], page=result, filters=filters,
-        departments=departments, agents=agents, statuses=queues.QUEUES[key].statuses,
+        request,
+        "queue.html",
+        **context,
+        key=key,
+        queue=queues.QUEUES[key],
+        page=result,
+        filters=filters,
+        departments=departments,
+        agents=agents,
+        statuses=queues.QUEUES[key].statuses,
         next_url=f"/queues/{key}?{_query(filters, after=result.next_cursor)}" if result.next_cursor else None,
-        previous_url=f"/queues/{key}?{_query(filters, before=result.previous_cursor)}" if result.previous_cursor else None,
-        first_url=f"/queues/{key}?{_query(filters)}")
+        previous_url=f"/queues/{key}?{_query(filters, before=result.previous_cursor)}"
+        if result.previous_cursor
+        else None,
+        first_url=f"/queues/{key}?{_query(filters)}",
+    )
 
 
 @router.get("/tickets/{ticket_id}")
@@ -87,19 +105,31 @@ def ticket_page(ticket_id: int, request: Request, me: Viewer = Depends(viewer)):
         detail = ticket_detail(session, ticket_id)
         if detail is None:  # access found it: only a concurrent erasure removes it in between
             raise HTTPException(404)
-        assignee = session.execute(select(Agent.name, Agent.email).join(Ticket, Ticket.assignee_id == Agent.id)
-                                   .where(Ticket.id == ticket_id)).first()
-        html = dict(session.execute(select(Message.id, Message.html_body).where(
-            Message.ticket_id == ticket_id, Message.html_body != "")).tuples().all())
+        assignee = session.execute(
+            select(Agent.name, Agent.email).join(Ticket, Ticket.assignee_id == Agent.id).where(Ticket.id == ticket_id)
+        ).first()
+        html = dict(
+            session.execute(
+                select(Message.id, Message.html_body).where(Message.ticket_id == ticket_id, Message.html_body != "")
+            )
+            .tuples()
+            .all()
+        )
         context = nav(session, me)
     for m in detail["messages"]:
         m["rule_text"] = RULES.get(m["thread_rule"], m["thread_rule"])
         if m["id"] in html:
             m["remote_images"] = mail_html.sanitise(html[m["id"]], {}).remote_images
             m["images_loaded"] = m["id"] == images_for
-    return site.render(request, "ticket.html", **context, ticket=detail,
-                       assignee=(assignee[0] or assignee[1]) if assignee else None,
-                       merged=_int(request.query_params.get("merged")), **work_routes.work_context(site, ticket_id, me))
+    return site.render(
+        request,
+        "ticket.html",
+        **context,
+        ticket=detail,
+        assignee=(assignee[0] or assignee[1]) if assignee else None,
+        merged=_int(request.query_params.get("merged")),
+        **work_routes.work_context(site, ticket_id, me),
+    )
 
 
 @router.get("/messages/{message_id}/body")
@@ -121,9 +151,15 @@ def message_body(message_id: int, request: Request, me: Viewer = Depends(viewer)
                 continue
             images[part.content_id.strip("<>").lower()] = mail_html.InlineImage(part.sniffed_type, data)
     shown = mail_html.sanitise(html, images, allow_remote)
-    return HTMLResponse(mail_html.DOCUMENT.format(body=shown.html), headers={
-        "Content-Security-Policy": mail_html.body_policy(allow_remote), "Referrer-Policy": "no-referrer",
-        "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "no-store"})
+    return HTMLResponse(
+        mail_html.DOCUMENT.format(body=shown.html),
+        headers={
+            "Content-Security-Policy": mail_html.body_policy(allow_remote),
+            "Referrer-Policy": "no-referrer",
+            "X-Frame-Options": "SAMEORIGIN",
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get("/attachments/{attachment_id}")
@@ -140,7 +176,13 @@ def attachment(attachment_id: int, request: Request, me: Viewer = Depends(viewer
     name = part.filename or f"attachment-{part.id}"
     kind = part.sniffed_type if part.sniffed_type in SAFE_TYPES else "application/octet-stream"
     ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_").replace("?", "_")
-    return FileResponse(path, media_type=kind, headers={
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}",
-        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Cache-Control": "private, no-store"})
+    return FileResponse(
+        path,
+        media_type=kind,
+        headers={
+            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, no-store",
+        },
+    )

@@ -78,41 +78,61 @@ def work_context(site: Site, ticket_id: int, me: Viewer) -> dict:
     with site.db.write() as session:
         presence.seen(session, ticket_id, me.agent_id, "viewing", now)
     with site.db.read() as session:
-        return {"notes": work.notes(session, ticket_id), "assignable": work.assignable(session, ticket_id),
-                "assignee_id": session.scalar(select(Ticket.assignee_id).where(Ticket.id == ticket_id)),
-                "statuses": STATUSES, "others": presence.others(session, ticket_id, me.agent_id, now),
-                "poll": presence.POLL}
+        return {
+            "notes": work.notes(session, ticket_id),
+            "assignable": work.assignable(session, ticket_id),
+            "assignee_id": session.scalar(select(Ticket.assignee_id).where(Ticket.id == ticket_id)),
+            "statuses": STATUSES,
+            "others": presence.others(session, ticket_id, me.agent_id, now),
+            "poll": presence.POLL,
+        }
 
 
 @router.post("/tickets/{ticket_id}/notes")
-def add_note(ticket_id: int, request: Request, body: str = Form(""), csrf: str = Form(""),
-             me: Viewer = Depends(viewer)):
+def add_note(
+    ticket_id: int, request: Request, body: str = Form(""), csrf: str = Form(""), me: Viewer = Depends(viewer)
+):
     def action(session, site):
         _visible(session, me, ticket_id)
         note = work.add_note(session, ticket_id, me.agent_id, body, actor=_actor(me), now=site.now())
         return f"/tickets/{ticket_id}#note{note}"
+
     return _do(request, me, csrf, action, f"/tickets/{ticket_id}")
 
 
 @router.post("/tickets/{ticket_id}/status")
-def set_status(ticket_id: int, request: Request, status: str = Form(""), next: str = Form(""), csrf: str = Form(""),
-               me: Viewer = Depends(viewer)):
+def set_status(
+    ticket_id: int,
+    request: Request,
+    status: str = Form(""),
+    next: str = Form(""),
+    csrf: str = Form(""),
+    me: Viewer = Depends(viewer),
+):
     def action(session, site):
         _visible(session, me, ticket_id)
         work.set_status(session, ticket_id, status, actor=_actor(me), now=site.now())
+
     return _do(request, me, csrf, action, _back(next, f"/tickets/{ticket_id}"))
 
 
 @router.post("/tickets/{ticket_id}/assign")
-def assign(ticket_id: int, request: Request, agent: str = Form(""), csrf: str = Form(""),
-           me: Viewer = Depends(viewer)):
+def assign(ticket_id: int, request: Request, agent: str = Form(""), csrf: str = Form(""), me: Viewer = Depends(viewer)):
     def action(session, site):
         _visible(session, me, ticket_id)
         chosen = me.agent_id if agent == "me" else int(agent) if agent.isdigit() and len(agent) < 10 else None
         if agent not in ("", "me") and chosen is None:
             raise work.WorkError("Choose an agent, or nobody.")
-        work.assign(session, ticket_id, chosen, actor=_actor(me), now=site.now(), by_agent_id=me.agent_id,
-                    links=notify.Links(site.settings.web_url, site.settings.smtp_hostname))
+        work.assign(
+            session,
+            ticket_id,
+            chosen,
+            actor=_actor(me),
+            now=site.now(),
+            by_agent_id=me.agent_id,
+            links=notify.Links(site.settings.web_url, site.settings.smtp_hostname),
+        )
+
     return _do(request, me, csrf, action, f"/tickets/{ticket_id}")
 
 
@@ -123,17 +143,20 @@ def merge(ticket_id: int, request: Request, into: str = Form(""), csrf: str = Fo
         _visible(session, me, ticket_id, target)
         work.merge(session, _store(site), ticket_id, target, actor=_actor(me), now=site.now())
         return f"/tickets/{target}?merged={ticket_id}"
+
     return _do(request, me, csrf, action, f"/tickets/{ticket_id}")
 
 
 @router.post("/messages/{message_id}/move")
-def move_message(message_id: int, request: Request, into: str = Form(""), csrf: str = Form(""),
-                 me: Viewer = Depends(viewer)):
+def move_message(
+    message_id: int, request: Request, into: str = Form(""), csrf: str = Form(""), me: Viewer = Depends(viewer)
+):
     def action(session, site):
         source, target = _message_ticket(session, me, message_id), _ticket_id(into)
         _visible(session, me, source, target)
         work.move_message(session, _store(site), message_id, target, actor=_actor(me), now=site.now())
         return f"/tickets/{target}#m{message_id}"
+
     return _do(request, me, csrf, action, "/")
 
 
@@ -142,12 +165,18 @@ def split(message_id: int, request: Request, csrf: str = Form(""), me: Viewer = 
     def action(session, site):
         _visible(session, me, _message_ticket(session, me, message_id))
         return f"/tickets/{work.split(session, _store(site), message_id, actor=_actor(me), now=site.now())}"
+
     return _do(request, me, csrf, action, "/")
 
 
 @router.post("/tickets/{ticket_id}/presence")
-def tell_presence(ticket_id: int, request: Request, activity: str = Form("viewing"), csrf: str = Form(""),
-                  me: Viewer = Depends(viewer)):
+def tell_presence(
+    ticket_id: int,
+    request: Request,
+    activity: str = Form("viewing"),
+    csrf: str = Form(""),
+    me: Viewer = Depends(viewer),
+):
     """The ticket page's script, every `presence.POLL` seconds: this agent is here; who else is."""
     check_csrf(csrf, me.csrf)
     site, now = site_of(request), site_of(request).now()

@@ -14,11 +14,28 @@ from models.mail.parse import parse  # noqa: E402
 
 RECEIVED_AT = datetime(2002, 12, 31, tzinfo=UTC)
 
-names = st.sampled_from([b"Received", b"From", b"To", b"Subject", b"List-Id", b"List-Post", b"Precedence", b"Sender",
-                         b"Return-Path", b"X-Mailer", b"Content-Type", b"Delivered-To", b"X-Beenthere", b"Date"])
+names = st.sampled_from(
+    [
+        b"Received",
+        b"From",
+        b"To",
+        b"Subject",
+        b"List-Id",
+        b"List-Post",
+        b"Precedence",
+        b"Sender",
+        b"Return-Path",
+        b"X-Mailer",
+        b"Content-Type",
+        b"Delivered-To",
+        b"X-Beenthere",
+        b"Date",
+    ]
+)
 values = st.binary(max_size=60).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b" ") or b"x")
 fields = st.lists(st.tuples(names, values, st.booleans()), max_size=12).map(
-    lambda fs: [name + b": " + value + (b"\n\tcontinued" if folded else b"") + b"\n" for name, value, folded in fs])
+    lambda fs: [name + b": " + value + (b"\n\tcontinued" if folded else b"") + b"\n" for name, value, folded in fs]
+)
 bodies = st.binary(max_size=300)
 
 
@@ -51,8 +68,10 @@ def test_a_swap_is_the_bodys_own_fields_under_the_donors_channel(own, body, dono
 
 
 def test_a_swapped_message_parses_to_the_same_text_and_sender():
-    ham = (b"Received: from lists.example.org by mx.example.com\nList-Id: <users.example.org>\nPrecedence: list\n"
-           b"From: Bob <bob@example.org>\nSubject: build\n\nthe build fails\n")
+    ham = (
+        b"Received: from lists.example.org by mx.example.com\nList-Id: <users.example.org>\nPrecedence: list\n"
+        b"From: Bob <bob@example.org>\nSubject: build\n\nthe build fails\n"
+    )
     spam = b"Received: from 192.0.2.9 by mx.example.com\nFrom: win@prize.example\nSubject: WIN\n\nclaim your prize\n"
     under = parse(swapped(spam, ham), received_at=RECEIVED_AT)
     assert under.header("list-id") == "<users.example.org>" and under.from_.address == "win@prize.example"

@@ -6,16 +6,30 @@ from datetime import datetime, UTC
 
 import pytest
 
-from classifier.evaluate import (Outcome, cross_validate, figures, message_time, one_minus_roca, online,
-                                 source_shift, time_split)
+from classifier.evaluate import (
+    Outcome,
+    cross_validate,
+    figures,
+    message_time,
+    one_minus_roca,
+    online,
+    source_shift,
+    time_split,
+)
 from classifier.tune import best_cutoffs
 
 from spam_helpers import message
 
 
 def test_figures_count_decided_and_unsure_apart():
-    outcomes = [Outcome("ham", 0.1, "ham"), Outcome("ham", 0.95, "spam"), Outcome("ham", 0.5, "unsure"),
-                Outcome("spam", 0.99, "spam"), Outcome("spam", 0.05, "ham"), Outcome("spam", 0.5, "untrained")]
+    outcomes = [
+        Outcome("ham", 0.1, "ham"),
+        Outcome("ham", 0.95, "spam"),
+        Outcome("ham", 0.5, "unsure"),
+        Outcome("spam", 0.99, "spam"),
+        Outcome("spam", 0.05, "ham"),
+        Outcome("spam", 0.5, "untrained"),
+    ]
     f = figures(outcomes)
     assert (f.fp, f.fn, f.unsure_ham, f.unsure_spam) == (1, 1, 1, 1)
     assert f.fp_rate == pytest.approx(50.0) and f.fn_rate == pytest.approx(50.0)
@@ -69,7 +83,10 @@ def test_source_shift_holds_out_each_of_the_largest_sources_in_turn():
 
 def test_time_split_trains_on_the_earliest():
     seen = []
-    time_split([(i, "ham", 10.0 - i) for i in range(10)], lambda train: seen.extend(f for f, _, _ in train) or _Threshold().judge)
+    time_split(
+        [(i, "ham", 10.0 - i) for i in range(10)],
+        lambda train: seen.extend(f for f, _, _ in train) or _Threshold().judge,
+    )
     assert sorted(seen) == [3, 4, 5, 6, 7, 8, 9]
 
 
@@ -83,6 +100,7 @@ def test_message_time_falls_back_to_first_received_when_date_lies():
 
 def test_best_cutoffs_avoid_false_positives():
     import numpy as np
+
     labels = ["ham"] * 10 + ["spam"] * 10
     scores = np.array([0.05] * 9 + [0.85] + [0.95] * 10)
     ham_cutoff, spam_cutoff, _, _ = best_cutoffs(labels, scores)
@@ -92,8 +110,9 @@ def test_best_cutoffs_avoid_false_positives():
 def test_the_roc_points_are_thinned_to_at_most_the_number_asked_keeping_both_ends():
     from classifier.evaluate import Outcome, roc_points, score_histogram
 
-    outcomes = [Outcome("ham", i / 1000, "unsure") for i in range(500)] + \
-        [Outcome("spam", 0.25 + i / 1000, "unsure") for i in range(500)]
+    outcomes = [Outcome("ham", i / 1000, "unsure") for i in range(500)] + [
+        Outcome("spam", 0.25 + i / 1000, "unsure") for i in range(500)
+    ]
     points = roc_points(outcomes, most=50)
     assert len(points) <= 50 and points[0] == [0.0, 0.0] and points[-1] == [1.0, 1.0]
     assert roc_points([o for o in outcomes if o.label == "ham"]) == []  # one class: no curve

@@ -79,13 +79,18 @@ def test_channel_tokens_are_hashed_into_their_own_part_of_the_space(words, n_fea
 
 def test_hash_is_stable_across_processes():
     code = "from classifier.features import feature_id; print(feature_id('from:domain:example.com'))"
-    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={"PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": seed}
+        ).stdout
+        for seed in ("1", "2")
+    }
     assert runs == {f"{feature_id('from:domain:example.com')}\n"}
 
 
 def test_neutral_score_is_not_decided_by_default_and_can_be():
     from classifier.filter import label_by_cutoffs
+
     assert label_by_cutoffs(0.5, 0.4, 0.5) == "unsure" and label_by_cutoffs(0.5, 0.5, 0.9) == "unsure"
     assert label_by_cutoffs(0.5000001, 0.4, 0.5) == "spam" and label_by_cutoffs(0.4, 0.4, 0.5) == "ham"
     assert label_by_cutoffs(0.5, 0.4, 0.5, neutral_unsure=False) == "spam"

@@ -14,7 +14,9 @@ from classifier.features import channel_start
 from classifier.model import CountModel, ModelError, ScoringParams, chi2_combine, tipped
 
 N = 1 << 12
-feature_sets = st.lists(st.integers(0, N - 1), min_size=0, max_size=60).map(lambda xs: np.unique(np.array(xs, dtype=np.int64)))
+feature_sets = st.lists(st.integers(0, N - 1), min_size=0, max_size=60).map(
+    lambda xs: np.unique(np.array(xs, dtype=np.int64))
+)
 labelled = st.lists(st.tuples(feature_sets, st.sampled_from(["ham", "spam"])), min_size=1, max_size=12)
 
 
@@ -119,7 +121,10 @@ def test_list_and_relay_clues_cannot_outvote_the_body():
     spam_on_the_list = model.score(np.array([4, 5, 6, via + 1, via + 2])).probability
     body_alone = model.score(np.array([4, 5, 6])).probability
     assert body_alone > 0.99 and spam_on_the_list > 0.9  # still spam: the list only lowers the odds
-    assert body_alone / (1 - body_alone) / (spam_on_the_list / (1 - spam_on_the_list)) <= model.params.channel_odds * 1.000001
+    assert (
+        body_alone / (1 - body_alone) / (spam_on_the_list / (1 - spam_on_the_list))
+        <= model.params.channel_odds * 1.000001
+    )
 
 
 def test_chi2_combine_is_symmetric_and_bounded():

@@ -11,9 +11,11 @@ from classifier.report import evaluate_folders
 
 def _write(folder, name, sender, subject, body, day):
     folder.mkdir(parents=True, exist_ok=True)
-    raw = (f"From {sender}  Thu Aug 22 08:00:00 2002\n"
-           f"From: {sender}\nTo: support@example.org\nSubject: {subject}\n"
-           f"Date: Thu, {day} Aug 2002 08:17:21 -0400\nMessage-ID: <{name}@x>\n\n{body}\n")
+    raw = (
+        f"From {sender}  Thu Aug 22 08:00:00 2002\n"
+        f"From: {sender}\nTo: support@example.org\nSubject: {subject}\n"
+        f"Date: Thu, {day} Aug 2002 08:17:21 -0400\nMessage-ID: <{name}@x>\n\n{body}\n"
+    )
     (folder / name).write_bytes(raw.encode())
 
 
@@ -21,8 +23,22 @@ def _write(folder, name, sender, subject, body, day):
 def folders(tmp_path):
     ham, spam = tmp_path / "ham", tmp_path / "spam" / "cur"  # a Maildir-like subfolder is read too
     for i in range(8):
-        _write(ham, f"h{i}", "bob@dev.example.org", f"Re: build {i}", "the parser tests fail on the branch, see traceback", 10 + i)
-        _write(spam, f"s{i}", f"promo{i}@deals.example.biz", "LIMITED OFFER", "buy cheap pills now, click http://deals.example.biz/win", 10 + i)
+        _write(
+            ham,
+            f"h{i}",
+            "bob@dev.example.org",
+            f"Re: build {i}",
+            "the parser tests fail on the branch, see traceback",
+            10 + i,
+        )
+        _write(
+            spam,
+            f"s{i}",
+            f"promo{i}@deals.example.biz",
+            "LIMITED OFFER",
+            "buy cheap pills now, click http://deals.example.biz/win",
+            10 + i,
+        )
     (ham / ".hidden").write_bytes(b"not a message")
     return tmp_path / "ham", tmp_path / "spam"
 
@@ -34,8 +50,13 @@ def _rows(path):
 
 def test_cross_validation_writes_every_message(folders, tmp_path):
     seen = []
-    result = evaluate_folders(*folders, folds=4, online=False, scores_out=tmp_path / "out" / "scores.tsv",
-                              progress=lambda phase, done, total: seen.append(phase))
+    result = evaluate_folders(
+        *folders,
+        folds=4,
+        online=False,
+        scores_out=tmp_path / "out" / "scores.tsv",
+        progress=lambda phase, done, total: seen.append(phase),
+    )
     rows = _rows(tmp_path / "out" / "scores.tsv")
     assert rows[0] == ["path", "label", "score", "verdict"] and len(rows) == 17
     assert {r[1] for r in rows[1:]} == {"ham", "spam"} and all(r[3] in ("ham", "spam", "unsure") for r in rows[1:])

@@ -49,8 +49,9 @@ def test_labels_learned_while_it_cross_validates_are_kept_on_top_of_the_new_vers
         return real(*args, **kw)
 
     monkeypatch.setattr(versions, "evaluate_examples", meanwhile)
-    version = versions.retrain_in_steps(db, settings.spam_dir, spam_filter, "steps",
-                                        progress=lambda step, done: steps.append(done))
+    version = versions.retrain_in_steps(
+        db, settings.spam_dir, spam_filter, "steps", progress=lambda step, done: steps.append(done)
+    )
     assert steps[0] == 0.0 and steps[-1] == 1.0 and steps == sorted(steps) and len(steps) >= 12  # a step per fold
     with db.read() as session:
         late = session.scalar(select(SpamEvent.id).where(SpamEvent.key == "raw:late"))

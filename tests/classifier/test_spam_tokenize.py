@@ -21,10 +21,15 @@ parsed_messages = st.builds(
     from_=st.none() | addresses,
     to=st.lists(addresses, max_size=5),
     reply_to=st.lists(addresses, max_size=2),
-    headers=st.lists(st.tuples(st.sampled_from(["received", "content-type", "x-mailer", "list-id", "date", "x-other"]), texts), max_size=10),
+    headers=st.lists(
+        st.tuples(st.sampled_from(["received", "content-type", "x-mailer", "list-id", "date", "x-other"]), texts),
+        max_size=10,
+    ),
     text=texts,
     html=texts,
-    attachments=st.lists(st.builds(Part, st.text(max_size=30), st.text(max_size=30), st.binary(max_size=50)), max_size=3),
+    attachments=st.lists(
+        st.builds(Part, st.text(max_size=30), st.text(max_size=30), st.binary(max_size=50)), max_size=3
+    ),
     defects=st.lists(st.text(max_size=20), max_size=3),
     flags=st.lists(st.text(max_size=20), max_size=3),
     upstream=st.dictionaries(st.text(max_size=20), st.lists(st.text(max_size=20), max_size=2), max_size=2),
@@ -41,8 +46,13 @@ def test_never_raises_is_deterministic_and_bounded(msg, max_tokens):
 
 
 def test_sender_subject_and_list_tokens():
-    msg = message("hello there", subject="Weekly News", sender="news@mail.example.co.uk", name="Example News",
-                  headers=[("list-id", "Weekly <weekly.example.co.uk>"), ("list-unsubscribe", "<mailto:u@example.co.uk>")])
+    msg = message(
+        "hello there",
+        subject="Weekly News",
+        sender="news@mail.example.co.uk",
+        name="Example News",
+        headers=[("list-id", "Weekly <weekly.example.co.uk>"), ("list-unsubscribe", "<mailto:u@example.co.uk>")],
+    )
     found = set(tokens(msg))
     assert {"from:domain:mail.example.co.uk", "from:domain:example.co.uk", "from:name:news", "subject:weekly"} <= found
     assert {"via:list-id:weekly.example.co.uk", "via:list-unsubscribe:present", "via:hdr:list-id"} <= found
@@ -57,31 +67,54 @@ def test_reply_to_on_another_domain_is_a_token():
 def test_received_hosts_and_ip_prefixes_are_channel_tokens():
     received = "from helo.example.net (mx.example.net [192.0.2.7]) by us.example.org; Thu, 22 Aug 2002 08:17:21 -0400"
     found = set(tokens(message("x", headers=[("received", received)])))
-    assert {"via:received:helo:helo.example.net", "via:received:host:example.net", "via:received:ip:192.0",
-            "via:received:ip:192.0.2"} <= found
+    assert {
+        "via:received:helo:helo.example.net",
+        "via:received:host:example.net",
+        "via:received:ip:192.0",
+        "via:received:ip:192.0.2",
+    } <= found
 
 
 def test_words_long_words_and_urls():
     found = set(tokens(message("Cheap pills at http://www.pills.example.com/buy/now.html supercalifragilistic")))
-    assert {"cheap", "pills", "url:scheme:http", "url:host:pills.example.com", "url:host:example.com", "url:path:buy"} <= found
+    assert {
+        "cheap",
+        "pills",
+        "url:scheme:http",
+        "url:host:pills.example.com",
+        "url:host:example.com",
+        "url:path:buy",
+    } <= found
     assert "skip:s 20" in found
     assert "at" not in found  # shorter than 3
 
 
 def test_html_structure_and_text():
-    html = '<html><body><font color="#ffffff">hidden words</font><img src="http://img.example.com/a.gif">' \
-           '<div style="display: none">secret</div><a href="http://click.example.com/x">Click</a></body></html>'
+    html = (
+        '<html><body><font color="#ffffff">hidden words</font><img src="http://img.example.com/a.gif">'
+        '<div style="display: none">secret</div><a href="http://click.example.com/x">Click</a></body></html>'
+    )
     found = set(tokens(message(html=html)))
     assert {"html:white-font", "html:img:remote", "html:hidden-style", "html:font", "hidden", "click"} <= found
     assert "url:host:click.example.com" in found
 
 
 def test_defects_flags_attachments_and_upstream():
-    msg = message("", attachments=[Part("invoice.PDF.exe", "application/octet-stream", b"MZ")],
-                  defects=["StartBoundaryNotFoundDefect"], flags=["date-missing"], upstream={"spf": ["fail"]})
+    msg = message(
+        "",
+        attachments=[Part("invoice.PDF.exe", "application/octet-stream", b"MZ")],
+        defects=["StartBoundaryNotFoundDefect"],
+        flags=["date-missing"],
+        upstream={"spf": ["fail"]},
+    )
     found = set(tokens(msg))
-    assert {"defect:StartBoundaryNotFoundDefect", "flag:date-missing", "upstream:spf:fail",
-            "attach:ext:exe", "attach:ct:application/octet-stream"} <= found
+    assert {
+        "defect:StartBoundaryNotFoundDefect",
+        "flag:date-missing",
+        "upstream:spf:fail",
+        "attach:ext:exe",
+        "attach:ct:application/octet-stream",
+    } <= found
 
 
 def _bounded(msg: ParsedMessage) -> list[str]:
@@ -107,8 +140,15 @@ def test_hundred_thousand_distinct_tokens_are_capped():
 
 def test_binary_garbage_and_unknown_charset():
     garbage = bytes(range(256)).decode("latin-1") * 1000 + "\udcff\ud800"
-    found = _bounded(message(garbage, html=garbage, subject=garbage[:300],
-                             headers=[("content-type", "text/plain; charset=x-unknown-8")], defects=["unknown-charset"]))
+    found = _bounded(
+        message(
+            garbage,
+            html=garbage,
+            subject=garbage[:300],
+            headers=[("content-type", "text/plain; charset=x-unknown-8")],
+            defects=["unknown-charset"],
+        )
+    )
     assert "ct:charset:x-unknown-8" in found and "defect:unknown-charset" in found
 
 
@@ -117,8 +157,22 @@ def test_only_attachments():
     assert "attach:ext:zip" in _bounded(msg)
 
 
-header_names = st.sampled_from(["received", "list-id", "list-post", "precedence", "sender", "delivered-to",
-                                "return-path", "x-beenthere", "x-mailer", "content-type", "date", "x-other"])
+header_names = st.sampled_from(
+    [
+        "received",
+        "list-id",
+        "list-post",
+        "precedence",
+        "sender",
+        "delivered-to",
+        "return-path",
+        "x-beenthere",
+        "x-mailer",
+        "content-type",
+        "date",
+        "x-other",
+    ]
+)
 headers = st.lists(st.tuples(header_names, st.text(max_size=200)), max_size=12)
 
 
@@ -130,26 +184,34 @@ def test_the_channel_changes_only_channel_tokens(msg, other_channel):
     theirs = [(k, v) for k, v in other_channel if is_channel_header(k)]
     before = tokens(ParsedMessage(**{**msg.__dict__, "headers": own}))
     after = tokens(ParsedMessage(**{**msg.__dict__, "headers": theirs + own}))
-    assert [t for t in before if not t.startswith(CHANNEL_PREFIX)] == [t for t in after if not t.startswith(CHANNEL_PREFIX)]
+    assert [t for t in before if not t.startswith(CHANNEL_PREFIX)] == [
+        t for t in after if not t.startswith(CHANNEL_PREFIX)
+    ]
     assert all(t.startswith(CHANNEL_PREFIX) for t in set(after) - set(before))
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.text(max_size=1000).filter(lambda t: without_list_footer(t) == t))
 def test_a_list_footer_adds_no_tokens(text):
-    footer = "\n_______________________________________________\nExample-users mailing list\nExample-users@example.org\n" \
-             "http://lists.example.org/mailman/listinfo/example-users\n"
+    footer = (
+        "\n_______________________________________________\nExample-users mailing list\nExample-users@example.org\n"
+        "http://lists.example.org/mailman/listinfo/example-users\n"
+    )
     assert list(text_tokens(without_list_footer(text + footer))) == list(text_tokens(text))
 
 
 def test_list_footers_are_cut_and_a_signature_is_kept():
     signature = "thanks\n-- \nAlice Example\nhttp://alice.example.org/\n"
     assert without_list_footer(signature) == signature
-    ilug = ("the patch works\n-- \nIrish Linux Users' Group: ilug@linux.ie\n"
-            "http://www.linux.ie/mailman/listinfo/ilug for (un)subscription information.\n")
+    ilug = (
+        "the patch works\n-- \nIrish Linux Users' Group: ilug@linux.ie\n"
+        "http://www.linux.ie/mailman/listinfo/ilug for (un)subscription information.\n"
+    )
     assert without_list_footer(ilug) == "the patch works\n"
-    sponsored = ("see you\n-------------------------------------------------------\n"
-                 "This sf.net email is sponsored by: a geek shop\n")
+    sponsored = (
+        "see you\n-------------------------------------------------------\n"
+        "This sf.net email is sponsored by: a geek shop\n"
+    )
     assert without_list_footer(sponsored) == "see you\n"
 
 

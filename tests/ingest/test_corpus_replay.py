@@ -24,8 +24,9 @@ def test_the_corpus_replayed_over_smtp_is_stored_on_tickets(postdesk, corpus_dir
         assert len(files) == 3000
         assert session.scalar(select(func.count()).select_from(Message)) == len(distinct)
         assert session.scalar(select(func.count()).where(Message.ticket_id.is_(None))) == 0
-        by_id = {m: (i, t) for m, i, t in session.execute(
-            select(Message.message_id_header, Message.id, Message.ticket_id))}
+        by_id = {
+            m: (i, t) for m, i, t in session.execute(select(Message.message_id_header, Message.id, Message.ticket_id))
+        }
         links = dict(session.execute(select(Ticket.id, Ticket.linked_ticket_id)).all())
         replies = grouped = 0
         rows = session.execute(select(Message.id, Message.ticket_id, Message.references, Message.in_reply_to))

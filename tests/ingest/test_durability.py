@@ -24,8 +24,10 @@ from waiting import wait_for
 
 
 def message(n: int) -> bytes:
-    return (f"From: c{n}@example.org\r\nTo: support@example.com\r\nSubject: n{n}\r\n"
-            f"Message-ID: <durable-{n}@example.org>\r\n\r\nbody {n}\r\n").encode()
+    return (
+        f"From: c{n}@example.org\r\nTo: support@example.com\r\nSubject: n{n}\r\n"
+        f"Message-ID: <durable-{n}@example.org>\r\n\r\nbody {n}\r\n"
+    ).encode()
 
 
 class Sender(threading.Thread):
@@ -115,8 +117,13 @@ class Outage:
             self._admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
             with self._admin.connect() as conn:
                 conn.execute(text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
-                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                  "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :n AND pid <> pg_backend_pid()"
+                    ),
+                    {"n": name},
+                )
         return self
 
     def __exit__(self, *exc):
@@ -207,7 +214,8 @@ class Poison:
 
 
 def test_a_full_disk_is_an_outage_the_runner_waits_out_without_losing_or_setting_aside_mail(
-        postdesk, monkeypatch, caplog):
+    postdesk, monkeypatch, caplog
+):
     poison = Poison()
     monkeypatch.setattr(pipeline, "STAGES", (poison, *pipeline.STAGES))
     codes = postdesk.send_together([with_attachment(n) for n in range(5)])

@@ -30,8 +30,13 @@ def deliver(postdesk, raw: bytes, sender: str = "someone@example.org") -> Messag
 
 def recipients(postdesk, message: Message, kind: str) -> list[str]:
     with postdesk.app.db.read() as session:
-        return list(session.scalars(select(Recipient.address).where(
-            Recipient.message_id == message.id, Recipient.kind == kind).order_by(Recipient.id)))
+        return list(
+            session.scalars(
+                select(Recipient.address)
+                .where(Recipient.message_id == message.id, Recipient.kind == kind)
+                .order_by(Recipient.id)
+            )
+        )
 
 
 def contacts(postdesk) -> list[str]:
@@ -46,8 +51,9 @@ def ticket_of(postdesk, message: Message) -> Ticket:
 
 def participants(postdesk, message: Message) -> set[str]:
     with postdesk.app.db.read() as session:
-        return set(session.scalars(select(TicketParticipant.address).where(
-            TicketParticipant.ticket_id == message.ticket_id)))
+        return set(
+            session.scalars(select(TicketParticipant.address).where(TicketParticipant.ticket_id == message.ticket_id))
+        )
 
 
 # --- 9: several From addresses ---------------------------------------------------------------
@@ -63,8 +69,14 @@ def test_several_from_addresses_credit_no_one_and_are_all_recorded_and_flagged(p
 
 
 def test_several_from_addresses_with_one_sender_credit_the_sender(postdesk):
-    message = deliver(postdesk, mail("From: Ann <ann@example.org>, Bob <bob@example.org>",
-                                     "Sender: Ann <ann@example.org>", "Subject: From both of us"))
+    message = deliver(
+        postdesk,
+        mail(
+            "From: Ann <ann@example.org>, Bob <bob@example.org>",
+            "Sender: Ann <ann@example.org>",
+            "Subject: From both of us",
+        ),
+    )
     assert "multiple-from" in message.flags
     assert (message.from_address, message.from_name) == ("ann@example.org", "Ann")
     assert contacts(postdesk) == ["ann@example.org"] and ticket_of(postdesk, message).contact_id == message.contact_id
@@ -72,8 +84,9 @@ def test_several_from_addresses_with_one_sender_credit_the_sender(postdesk):
 
 
 def test_several_from_addresses_with_several_senders_credit_no_one(postdesk):
-    message = deliver(postdesk, mail("From: ann@example.org, bob@example.org",
-                                     "Sender: ann@example.org, bob@example.org"))
+    message = deliver(
+        postdesk, mail("From: ann@example.org, bob@example.org", "Sender: ann@example.org, bob@example.org")
+    )
     assert message.from_address == "" and contacts(postdesk) == []
 
 
@@ -113,9 +126,15 @@ def test_addresses_within_the_cap_are_all_kept(postdesk):
 
 def test_fields_after_the_header_cap_are_still_read(postdesk):
     filler = "\r\n".join(f"X-Filler-{i}: " + "y" * 100 for i in range(3_000))  # ~330 kB, over 256 kB
-    raw = mail("Received: from a by b; Tue, 3 Sep 2002 10:00:00 +0000", filler, "From: Ann <ann@example.org>",
-               "Subject: Late subject", "Date: Tue, 03 Sep 2002 10:00:00 +0000",
-               "Message-ID: <late@example.org>", "In-Reply-To: <earlier@example.org>")
+    raw = mail(
+        "Received: from a by b; Tue, 3 Sep 2002 10:00:00 +0000",
+        filler,
+        "From: Ann <ann@example.org>",
+        "Subject: Late subject",
+        "Date: Tue, 03 Sep 2002 10:00:00 +0000",
+        "Message-ID: <late@example.org>",
+        "In-Reply-To: <earlier@example.org>",
+    )
     message = deliver(postdesk, raw)
     assert "header-too-large" in message.flags
     assert message.subject == "Late subject" and message.message_id_header == "late@example.org"
@@ -140,12 +159,15 @@ def test_an_encoded_crlf_in_the_from_name_keeps_the_requester_and_is_flagged(pos
 
 def bounce(original_id: str) -> bytes:
     return mail(
-        "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>", "Subject: Undelivered Mail Returned to Sender",
-        "MIME-Version: 1.0", 'Content-Type: multipart/report; report-type=delivery-status; boundary="B"',
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>",
+        "Subject: Undelivered Mail Returned to Sender",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"',
         body="--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
-             "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n"
-             "Final-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
-             f"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{original_id}>\r\nSubject: x\r\n\r\n--B--")
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n"
+        "Final-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+        f"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{original_id}>\r\nSubject: x\r\n\r\n--B--",
+    )
 
 
 def test_a_bounce_that_matches_no_ticket_waits_in_the_automatic_queue_without_a_contact(postdesk):

@@ -26,15 +26,49 @@ def test_a_sender_with_a_nul_spooled_before_the_edge_refused_it_is_stored_cleane
     assert message.envelope_from == "a\ufffdb@example.org"
 
 
-NAMES = ["From", "To", "Cc", "Reply-To", "Sender", "Subject", "Message-ID", "In-Reply-To", "References",
-         "Date", "List-Id", "Content-Type", "Content-Disposition", "Content-ID", "Content-Transfer-Encoding",
-         "Auto-Submitted", "X-Spam-Status", "Authentication-Results", "Received", "X-Odd\x00Name"]
-HOSTILE = st.binary(max_size=40) | st.sampled_from([
-    b"\x00", b"\xff\xfe", b"\xed\xa0\x80", b"=?utf-8?b?AA==?=", b"=?x\x00?q?a=00b?=", b"=?utf-8?q?=0D=0A?=",
-    b'"\x00" <a\x00b@example.org>', b"a@\x00", b'name="\x00.pdf"', b"text/\x00plain", b"<\x00@x>",
-    b"multipart/mixed; boundary=\x00", b"=?utf-16?b?2DzcAA==?=", b"; charset=\"\x00\"", b"=?utf-8?b?7aCA?=",
-    b"; filename*=utf-8''%00%ed%a0%80.txt", b"; name*0*=x-unknown''%ff; name*1=\x00",
-])
+NAMES = [
+    "From",
+    "To",
+    "Cc",
+    "Reply-To",
+    "Sender",
+    "Subject",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "Date",
+    "List-Id",
+    "Content-Type",
+    "Content-Disposition",
+    "Content-ID",
+    "Content-Transfer-Encoding",
+    "Auto-Submitted",
+    "X-Spam-Status",
+    "Authentication-Results",
+    "Received",
+    "X-Odd\x00Name",
+]
+HOSTILE = st.binary(max_size=40) | st.sampled_from(
+    [
+        b"\x00",
+        b"\xff\xfe",
+        b"\xed\xa0\x80",
+        b"=?utf-8?b?AA==?=",
+        b"=?x\x00?q?a=00b?=",
+        b"=?utf-8?q?=0D=0A?=",
+        b'"\x00" <a\x00b@example.org>',
+        b"a@\x00",
+        b'name="\x00.pdf"',
+        b"text/\x00plain",
+        b"<\x00@x>",
+        b"multipart/mixed; boundary=\x00",
+        b"=?utf-16?b?2DzcAA==?=",
+        b'; charset="\x00"',
+        b"=?utf-8?b?7aCA?=",
+        b"; filename*=utf-8''%00%ed%a0%80.txt",
+        b"; name*0*=x-unknown''%ff; name*1=\x00",
+    ]
+)
 
 
 _examples = itertools.count()  # each example's bytes differ: the same bytes twice are one message
@@ -43,19 +77,36 @@ _examples = itertools.count()  # each example's bytes differ: the same bytes twi
 @st.composite
 def hostile_message(draw) -> bytes:
     """A message whose header fields (top level and in one attached part) carry random bytes."""
-    fields = draw(st.lists(st.tuples(st.sampled_from(NAMES), st.lists(HOSTILE, min_size=1, max_size=3)),
-                           min_size=1, max_size=8))
-    head = b"".join(name.encode() + b": " + b"".join(parts).replace(b"\r", b"").replace(b"\n", b"") + b"\r\n"
-                    for name, parts in fields)
+    fields = draw(
+        st.lists(st.tuples(st.sampled_from(NAMES), st.lists(HOSTILE, min_size=1, max_size=3)), min_size=1, max_size=8)
+    )
+    head = b"".join(
+        name.encode() + b": " + b"".join(parts).replace(b"\r", b"").replace(b"\n", b"") + b"\r\n"
+        for name, parts in fields
+    )
     part = draw(st.lists(HOSTILE, min_size=1, max_size=3).map(b"".join)).replace(b"\r", b"").replace(b"\n", b"")
-    return (b"X-Example: %d\r\nFrom: a@example.org\r\nMIME-Version: 1.0\r\n" % next(_examples) + head +
-            b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\x00\r\n'
-            b"--b\r\nContent-Type: " + part + b"\r\nContent-Disposition: attachment; filename=" + part +
-            b"\r\nContent-ID: " + part + b"\r\n\r\n" + draw(st.binary(max_size=40)) + b"\r\n--b--\r\n")
+    return (
+        b"X-Example: %d\r\nFrom: a@example.org\r\nMIME-Version: 1.0\r\n" % next(_examples)
+        + head
+        + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\x00\r\n'
+        b"--b\r\nContent-Type: "
+        + part
+        + b"\r\nContent-Disposition: attachment; filename="
+        + part
+        + b"\r\nContent-ID: "
+        + part
+        + b"\r\n\r\n"
+        + draw(st.binary(max_size=40))
+        + b"\r\n--b--\r\n"
+    )
 
 
-@hsettings(max_examples=60, deadline=None, database=None,
-           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hsettings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(raw=hostile_message())
 def test_random_bytes_in_header_fields_always_store(desk, raw):
     message = deliver(desk, raw)

@@ -32,8 +32,10 @@ class Crash(BaseException):
 
 
 def message(n: int, body: bytes = b"Hello, it is broken.\n") -> bytes:
-    head = (f"From: customer{n}@example.org\nTo: support@example.com\nSubject: case {n}\n"
-            f"Message-ID: <{n}.{time.time_ns()}@example.org>\n\n")
+    head = (
+        f"From: customer{n}@example.org\nTo: support@example.com\nSubject: case {n}\n"
+        f"Message-ID: <{n}.{time.time_ns()}@example.org>\n\n"
+    )
     return head.encode() + body
 
 
@@ -86,7 +88,11 @@ def test_messages_reach_the_spool_byte_identical(make_account, mua, spool, data_
     assert spooled(spool) == [crlf(raw) for raw in originals]
     envelope = spool.waiting()[0].envelope
     assert (envelope.source, envelope.mail_from, envelope.rcpt_tos, envelope.peer) == (
-        "imap", "", ["support@example.com"], "imap:support")
+        "imap",
+        "",
+        ["support@example.com"],
+        "imap:support",
+    )
     assert ImapPoller(account, spool, data_dir).sync_once() == 0, "a second pass fetches nothing again"
 
 
@@ -138,7 +144,8 @@ def test_idle_brings_new_mail_within_five_seconds(make_account, mua, spool, data
 
 
 def test_mail_reaching_the_folder_as_idle_begins_waits_at_most_the_poll_interval(
-        make_account, mua, spool, data_dir, monkeypatch):
+    make_account, mua, spool, data_dir, monkeypatch
+):
     noop, arrivals = IMAPClient.noop, [message(1)]
 
     def mail_arrives_after_the_noop(self):  # the window before IDLE starts, which IDLE does not report
@@ -152,8 +159,9 @@ def test_mail_reaching_the_folder_as_idle_begins_waits_at_most_the_poll_interval
         wait_for(lambda: spool.pending(), timeout=10, what="the next sync, a poll interval later")
 
 
-def test_mail_that_arrives_during_a_sync_does_not_wait_for_the_idle_renewal(make_account, mua, spool, data_dir,
-                                                                           monkeypatch):
+def test_mail_that_arrives_during_a_sync_does_not_wait_for_the_idle_renewal(
+    make_account, mua, spool, data_dir, monkeypatch
+):
     sync_folder, arrivals = FolderSync.run, [message(1)]
 
     def mail_arrives_as_the_sync_ends(self, folder):  # INBOX is the only folder: the window before IDLE starts
@@ -168,7 +176,8 @@ def test_mail_that_arrives_during_a_sync_does_not_wait_for_the_idle_renewal(make
 
 
 def test_mail_reaching_the_idle_folder_while_another_folder_syncs_does_not_wait_for_the_poll(
-        make_account, mua, spool, data_dir, monkeypatch):
+    make_account, mua, spool, data_dir, monkeypatch
+):
     mua.create_folder("Other")
     sync_folder, arrivals = FolderSync.run, [message(1)]
 
@@ -187,6 +196,7 @@ def test_mail_reaching_the_idle_folder_while_another_folder_syncs_does_not_wait_
 def test_idle_is_renewed_and_other_folders_are_polled(make_account, mua, spool, data_dir):
     mua.create_folder("Other")
     account = make_account(folders=["INBOX", "Other"], poll_interval=0.5, idle_renew=0.3)
+
     def last_sync(folder):
         state = load_state(data_dir, "support").folders.get(folder)
         return state.last_sync if state else None
@@ -310,8 +320,10 @@ def test_server_down_then_back_is_reported_and_recovered(make_account, dovecot, 
     with Running(ImapPoller(make_account(poll_interval=2), spool, data_dir)):
         wait_for(lambda: load_state(data_dir, "support").folders.get("INBOX"), what="the first sync")
         dovecot.stop()
-        wait_for(lambda: "connection refused" in (load_state(data_dir, "support").error or ""),
-                 what="the refusal in the status file")
+        wait_for(
+            lambda: "connection refused" in (load_state(data_dir, "support").error or ""),
+            what="the refusal in the status file",
+        )
         dovecot.start()
         client = dovecot.client(imap_user)
         client.append("INBOX", message(1))
@@ -390,8 +402,10 @@ def test_plain_imap_only_towards_loopback():
 def test_start_pollers_runs_each_account_until_stopped(make_account, mua, spool, data_dir):
     mua.create_folder("Sales")
     # poll_interval: mail that reaches a folder just as its poller enters IDLE waits for the next sync
-    accounts = [make_account(name="support", poll_interval=2),
-                make_account(name="sales", folders=["Sales"], poll_interval=2)]
+    accounts = [
+        make_account(name="support", poll_interval=2),
+        make_account(name="sales", folders=["Sales"], poll_interval=2),
+    ]
     with pytest.raises(ValueError, match="share a name"):
         start_pollers([accounts[0], accounts[0]], spool, data_dir, threading.Event())
     stop = threading.Event()

@@ -15,14 +15,17 @@ from waiting import wait_for
 
 
 def customer_mail(n: int) -> bytes:
-    return (f"From: customer{n}@example.org\r\nTo: support@example.com\r\nSubject: Order {n} is late\r\n"
-            f"Message-ID: <imap-e2e-{n}@example.org>\r\n\r\nWhere is my order {n}?\r\n").encode()
+    return (
+        f"From: customer{n}@example.org\r\nTo: support@example.com\r\nSubject: Order {n} is late\r\n"
+        f"Message-ID: <imap-e2e-{n}@example.org>\r\n\r\nWhere is my order {n}?\r\n"
+    ).encode()
 
 
 def tickets_with(db: Database, n: int) -> list[int]:
     with db.read() as session:
-        return session.scalars(select(Message.ticket_id)
-                               .where(Message.message_id_header == f"imap-e2e-{n}@example.org")).all()
+        return session.scalars(
+            select(Message.ticket_id).where(Message.message_id_header == f"imap-e2e-{n}@example.org")
+        ).all()
 
 
 def wait_for_ticket(db: Database, n: int, timeout: float) -> float:
@@ -33,7 +36,8 @@ def wait_for_ticket(db: Database, n: int, timeout: float) -> float:
 
 
 def test_serve_turns_mailbox_mail_into_tickets_and_idle_within_five_seconds(
-        settings, make_account, mua, tmp_path, monkeypatch, serve, dovecot, imap_user):
+    settings, make_account, mua, tmp_path, monkeypatch, serve, dovecot, imap_user
+):
     mua.append("INBOX", customer_mail(1))
     account = make_account(initial_sync="all", after_import="move", move_to="Imported")
     mua.create_folder("Imported")
@@ -84,8 +88,12 @@ def test_a_message_fetched_over_imap_keeps_where_it_lies_on_the_server(postdesk,
     ImapPoller(make_account(name="helpdesk"), postdesk.app.spool, postdesk.settings.data_dir).sync_once()
     postdesk.drain()
     with postdesk.app.db.read() as session:
-        copies = session.execute(select(Message.message_id_header, ImapCopy.account, ImapCopy.folder,
-                                        ImapCopy.uidvalidity, ImapCopy.uid)
-                                 .join(ImapCopy, ImapCopy.message_id == Message.id).order_by(ImapCopy.uid)).all()
-    assert [tuple(c) for c in copies] == [(f"imap-e2e-{n}@example.org", "helpdesk", "INBOX", uidvalidity, uid)
-                                          for n, uid in zip((4, 5), uids, strict=True)]
+        copies = session.execute(
+            select(Message.message_id_header, ImapCopy.account, ImapCopy.folder, ImapCopy.uidvalidity, ImapCopy.uid)
+            .join(ImapCopy, ImapCopy.message_id == Message.id)
+            .order_by(ImapCopy.uid)
+        ).all()
+    assert [tuple(c) for c in copies] == [
+        (f"imap-e2e-{n}@example.org", "helpdesk", "INBOX", uidvalidity, uid)
+        for n, uid in zip((4, 5), uids, strict=True)
+    ]

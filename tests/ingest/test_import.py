@@ -28,8 +28,13 @@ RUN = time.time_ns()
 
 
 def cli(settings: Settings, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "postdesk", *args], env=settings_env(settings),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "postdesk", *args],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def summary(done: subprocess.CompletedProcess) -> str:
@@ -58,9 +63,13 @@ def mail(n: int, subject: str, sender: str = "alice@example.org", in_reply_to: s
 def messages() -> list[bytes]:
     """Four distinct messages, the second a reply to the first, then the first one again."""
     first = mail(1, "Printer on fire")
-    return [first, mail(2, "Re: Printer on fire", in_reply_to=f"<import-1.{RUN}@example.org>"),
-            mail(3, "Invoice", sender="bob@example.net"), mail(4, "Password reset", sender="carol@example.com"),
-            first]
+    return [
+        first,
+        mail(2, "Re: Printer on fire", in_reply_to=f"<import-1.{RUN}@example.org>"),
+        mail(3, "Invoice", sender="bob@example.net"),
+        mail(4, "Password reset", sender="carol@example.com"),
+        first,
+    ]
 
 
 def make_mbox(path: Path, raws: list[bytes]) -> Path:
@@ -94,16 +103,23 @@ def test_an_mbox_is_imported_with_a_summary_and_threaded(settings, tmp_path):
 
 def test_an_mboxrd_files_from_escaping_is_undone_exactly(settings, tmp_path):
     path = tmp_path / "rd.mbox"
-    path.write_bytes(b"From alice@example.org Mon Jan  1 10:00:00 2024\n"
-                     b"From: alice@example.org\nTo: support@example.com\nSubject: Escapes\n"
-                     b"Message-ID: <escapes.%d@example.org>\n\n" % RUN +
-                     b">From here on, a body line.\n>>From a quoted one.\n>>>From a doubly quoted one.\n"
-                     b">Fromage is not escaped.\n\n")
+    path.write_bytes(
+        b"From alice@example.org Mon Jan  1 10:00:00 2024\n"
+        b"From: alice@example.org\nTo: support@example.com\nSubject: Escapes\n"
+        b"Message-ID: <escapes.%d@example.org>\n\n"
+        % RUN
+        + b">From here on, a body line.\n>>From a quoted one.\n>>>From a doubly quoted one.\n"
+        b">Fromage is not escaped.\n\n"
+    )
     assert summary(cli(settings, "import", "mbox", str(path))) == SUMMARY.format(1, 0)
     [row] = tickets(settings)
     [message] = json.loads(cli(settings, "tickets", "show", str(row["id"]), "--json").stdout)["messages"]
-    assert message["text"].splitlines() == ["From here on, a body line.", ">From a quoted one.",
-                                            ">>From a doubly quoted one.", ">Fromage is not escaped."]
+    assert message["text"].splitlines() == [
+        "From here on, a body line.",
+        ">From a quoted one.",
+        ">>From a doubly quoted one.",
+        ">Fromage is not escaped.",
+    ]
 
 
 def escape_mboxrd(raw: bytes) -> bytes:
@@ -180,7 +196,8 @@ def test_the_corpus_imported_as_an_mbox_lands_on_tickets(settings, tmp_path, cor
     box.close()
 
     assert summary(cli(settings, "import", "mbox", str(path), timeout=600)) == SUMMARY.format(
-        len(distinct), len(files) - len(distinct))
+        len(distinct), len(files) - len(distinct)
+    )
     db = Database(settings.sqlalchemy_url)
     try:
         with db.read() as session:

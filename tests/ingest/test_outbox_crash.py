@@ -50,22 +50,36 @@ class RowLock:
 
 
 def sender(settings, relay: TestRelay, log) -> subprocess.Popen:
-    env = settings_env(settings, **{k: str(v) for k, v in relay.settings().items()},
-                       outbox_retry_seconds="0.5", outbox_poll_interval="0.05")
-    return subprocess.Popen([sys.executable, "-m", "postdesk", "outbox", "send", "--watch"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    env = settings_env(
+        settings,
+        **{k: str(v) for k, v in relay.settings().items()},
+        outbox_retry_seconds="0.5",
+        outbox_poll_interval="0.05",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "postdesk", "outbox", "send", "--watch"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
 
 
 def test_a_sender_killed_after_the_relays_250_and_before_its_commit_resends_once_with_the_same_message_id(
-        postdesk, relay, tmp_path):
-    postdesk.send(b"From: Carla <carla@example.org>\r\nTo: support@example.com\r\nSubject: Help\r\n"
-                  b"Message-ID: <ask@example.org>\r\n\r\nMy printer.\r\n", sender="carla@example.org")
+    postdesk, relay, tmp_path
+):
+    postdesk.send(
+        b"From: Carla <carla@example.org>\r\nTo: support@example.com\r\nSubject: Help\r\n"
+        b"Message-ID: <ask@example.org>\r\n\r\nMy printer.\r\n",
+        sender="carla@example.org",
+    )
     postdesk.drain()
     app = postdesk.app
     with app.db.write() as session:
         ticket_id = session.scalar(select(Message.ticket_id))
-        send_reply(session, app.store, Draft(ticket_id, "Add paper."),
-                   Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"), utcnow())
+        send_reply(
+            session,
+            app.store,
+            Draft(ticket_id, "Add paper."),
+            Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"),
+            utcnow(),
+        )
         outbox_id = session.scalar(select(OutboxMail.id))
 
     locks: list[RowLock] = []
@@ -90,8 +104,12 @@ def test_a_sender_killed_after_the_relays_250_and_before_its_commit_resends_once
     finally:
         second.terminate()
         assert second.wait(30) == 0
-    done = subprocess.run([sys.executable, "-m", "postdesk", "outbox", "send"], capture_output=True, text=True,
-                          env=settings_env(postdesk.settings, **{k: str(v) for k, v in relay.settings().items()}))
+    done = subprocess.run(
+        [sys.executable, "-m", "postdesk", "outbox", "send"],
+        capture_output=True,
+        text=True,
+        env=settings_env(postdesk.settings, **{k: str(v) for k, v in relay.settings().items()}),
+    )
     assert done.returncode == 0 and done.stdout.strip() == "sent 0", done.stdout + done.stderr
     assert len(relay.received) == 2, "one resend, never a third"
     first_copy, resend = relay.received
@@ -112,13 +130,22 @@ def test_serve_sends_what_waits_in_the_outbox_through_the_relay_in_its_settings(
     app = App.open(settings)
     try:
         import smtplib
+
         with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as client:
-            client.sendmail("carla@example.org", ["support@example.com"],
-                            b"From: carla@example.org\r\nTo: support@example.com\r\nSubject: Hi\r\n\r\nHello\r\n")
+            client.sendmail(
+                "carla@example.org",
+                ["support@example.com"],
+                b"From: carla@example.org\r\nTo: support@example.com\r\nSubject: Hi\r\n\r\nHello\r\n",
+            )
         ticket_id = wait_for(lambda: _ticket(app), 60, "the mail stored")
         with app.db.write() as session:
-            send_reply(session, app.store, Draft(ticket_id, "Hello back."),
-                       Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"), utcnow())
+            send_reply(
+                session,
+                app.store,
+                Draft(ticket_id, "Hello back."),
+                Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"),
+                utcnow(),
+            )
         wait_for(lambda: relay.received, 60, "serve's sender handing the reply to the relay")
         assert relay.received[0].rcpt_tos == ["carla@example.org"]
     finally:

@@ -20,7 +20,9 @@ OPTIONS = PrepareOptions(ParseLimits(), (), 5000, 1 << 22)
 
 
 def mail(subject: str) -> bytes:
-    return f"From: Ann <ann@example.org>\nTo: support@example.com\nSubject: {subject}\n\nHello about {subject}\n".encode()
+    return (
+        f"From: Ann <ann@example.org>\nTo: support@example.com\nSubject: {subject}\n\nHello about {subject}\n".encode()
+    )
 
 
 def test_a_runner_with_a_prepare_worker_stores_every_message(settings):
@@ -51,5 +53,7 @@ def test_a_batch_whose_worker_died_is_prepared_inline():
     finally:
         preparer.close()
     inline = prepare_all(entries, OPTIONS)
-    assert [p.parsed.subject for p in prepared] == [p.parsed.subject for p in inline] == [f"order {n}" for n in range(5)]
+    assert (
+        [p.parsed.subject for p in prepared] == [p.parsed.subject for p in inline] == [f"order {n}" for n in range(5)]
+    )
     assert [p.features.ids.tolist() for p in again] == [p.features.ids.tolist() for p in inline]

@@ -31,14 +31,17 @@ def _server_context(ca) -> ssl.SSLContext:
 
 
 def test_starttls_with_a_login_delivers_and_a_wrong_password_or_an_unknown_ca_is_worth_another_try(ca):
-    relay = TestRelay(tls_context=_server_context(ca), require_starttls=True, authenticator=_login,
-                      auth_require_tls=True)
+    relay = TestRelay(
+        tls_context=_server_context(ca), require_starttls=True, authenticator=_login, auth_require_tls=True
+    )
     try:
         good = Relay("127.0.0.1", relay.port, "starttls", "desk", "s3cret", ca.ca_cert, timeout=10)
         assert send(good, "support@example.com", ["carla@example.org"], RAW) == {}
         assert relay.received[0].rcpt_tos == ["carla@example.org"]
-        for bad in (Relay("127.0.0.1", relay.port, "starttls", "desk", "wrong", ca.ca_cert, timeout=10),
-                    Relay("127.0.0.1", relay.port, "starttls", "desk", "s3cret", None, timeout=10)):
+        for bad in (
+            Relay("127.0.0.1", relay.port, "starttls", "desk", "wrong", ca.ca_cert, timeout=10),
+            Relay("127.0.0.1", relay.port, "starttls", "desk", "s3cret", None, timeout=10),
+        ):
             with pytest.raises(RelayError) as refused:
                 send(bad, "support@example.com", ["carla@example.org"], RAW)
             assert not refused.value.permanent

@@ -22,8 +22,10 @@ from ingest.spool import Spool
 from models import Message
 from tls import make_ca
 
-SIMPLE = b"From: Customer <customer@example.org>\r\nTo: support@example.com\r\nSubject: Help\r\n" \
-         b"Message-ID: <simple-1@example.org>\r\n\r\nMy printer is on fire.\r\n"
+SIMPLE = (
+    b"From: Customer <customer@example.org>\r\nTo: support@example.com\r\nSubject: Help\r\n"
+    b"Message-ID: <simple-1@example.org>\r\n\r\nMy printer is on fire.\r\n"
+)
 
 
 def stored(harness: Harness, **where) -> list[Message]:
@@ -49,8 +51,16 @@ def test_accepted_mail_is_stored_and_the_reply_names_the_spool_entry(postdesk):
     assert raw_stored(postdesk, message) == SIMPLE
 
 
-@pytest.mark.parametrize("rcpt", ["support@example.com", "SUPPORT@Example.COM", "support+urgent@example.com",
-                                  "help@example.com", "billing@example.com"])
+@pytest.mark.parametrize(
+    "rcpt",
+    [
+        "support@example.com",
+        "SUPPORT@Example.COM",
+        "support+urgent@example.com",
+        "help@example.com",
+        "billing@example.com",
+    ],
+)
 def test_our_addresses_in_every_spelling_are_accepted(postdesk, rcpt):
     with postdesk.client() as client:
         client.ehlo()
@@ -118,9 +128,12 @@ def _raw_session(port: int, payload: bytes) -> bytes:
 
 @pytest.mark.parametrize("bad_end", [b"\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\n"])
 def test_hostile_end_of_data_never_splits_one_message_into_two(postdesk, bad_end):
-    smuggled = (b"Subject: outer\r\nMessage-ID: <outer@example.org>\r\n\r\nhello" + bad_end +
-                b"MAIL FROM:<evil@example.org>\r\nRCPT TO:<support@example.com>\r\nDATA\r\n"
-                b"Subject: smuggled\r\n\r\ninner\r\n.\r\n")
+    smuggled = (
+        b"Subject: outer\r\nMessage-ID: <outer@example.org>\r\n\r\nhello"
+        + bad_end
+        + b"MAIL FROM:<evil@example.org>\r\nRCPT TO:<support@example.com>\r\nDATA\r\n"
+        b"Subject: smuggled\r\n\r\ninner\r\n.\r\n"
+    )
     replies = _raw_session(postdesk.port, smuggled)
     assert replies.count(b"250 2.0.0 Ok: queued") == 1
     postdesk.drain()
@@ -325,16 +338,23 @@ def _command(port: int, *lines: bytes) -> list[bytes]:
     return replies
 
 
-@pytest.mark.parametrize("path", [
-    b"<a\x00b@example.org>", b"<\"a\x00b\"@example.org>", b"<a@exam\x00ple.org>", b"<a\x01b@example.org>",
-    b"<\"a\x7fb\"@example.org>", b"<\"tab\there\"@example.org>",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        b"<a\x00b@example.org>",
+        b'<"a\x00b"@example.org>',
+        b"<a@exam\x00ple.org>",
+        b"<a\x01b@example.org>",
+        b'<"a\x7fb"@example.org>',
+        b'<"tab\there"@example.org>',
+    ],
+)
 def test_a_sender_with_control_characters_is_refused_at_the_edge(postdesk, path):
     [reply] = _command(postdesk.port, b"MAIL FROM:" + path)
     assert reply[:3] in (b"501", b"553") and reply[4:5] == b"5", reply
 
 
-@pytest.mark.parametrize("path", ["<josé@example.org>", "<a@exämple.org>", "<\"jo sé\"@example.org>"])
+@pytest.mark.parametrize("path", ["<josé@example.org>", "<a@exämple.org>", '<"jo sé"@example.org>'])
 def test_an_8bit_sender_without_smtputf8_is_refused_with_5_6_7(postdesk, path):
     [reply] = _command(postdesk.port, b"MAIL FROM:" + path.encode())
     assert reply.startswith(b"553 5.6.7"), reply
@@ -364,13 +384,25 @@ def test_an_8bit_sender_with_smtputf8_is_stored_as_sent(postdesk):
 
 def test_every_sender_the_edge_accepts_is_stored_on_either_database(postdesk):
     """What the edge answers 250 to must never end in spool/bad (a NUL once did, on PostgreSQL)."""
-    senders = [b"<a\x00b@example.org>", b'<"odd \\" quoted"@example.org>', b"<>", b"<a@[127.0.0.1]>",
-               "<josé@example.org>".encode(), b"<jos\xe9@example.org>", b"<a@b>"]
+    senders = [
+        b"<a\x00b@example.org>",
+        b'<"odd \\" quoted"@example.org>',
+        b"<>",
+        b"<a@[127.0.0.1]>",
+        "<josé@example.org>".encode(),
+        b"<jos\xe9@example.org>",
+        b"<a@b>",
+    ]
     accepted = []
     for sender in senders:
         for option in (b"", b" SMTPUTF8"):
-            replies = _command(postdesk.port, b"MAIL FROM:" + sender + option, b"RCPT TO:<support@example.com>",
-                               b"DATA", SIMPLE.replace(b"simple-1", sender.hex().encode() + option.strip()) + b".")
+            replies = _command(
+                postdesk.port,
+                b"MAIL FROM:" + sender + option,
+                b"RCPT TO:<support@example.com>",
+                b"DATA",
+                SIMPLE.replace(b"simple-1", sender.hex().encode() + option.strip()) + b".",
+            )
             if replies[0].startswith(b"250"):
                 assert replies[3].startswith(b"250"), replies
                 accepted.append(sender + option)

@@ -103,8 +103,9 @@ def test_a_group_commit_that_fails_leaves_nothing_and_fails_every_entry(monkeypa
     assert spool.pending() == [] and not any((tmp_path / "tmp").iterdir())
 
 
-envelopes = st.builds(Envelope, mail_from=st.text(max_size=30), rcpt_tos=st.lists(st.emails(), max_size=3),
-                      peer=st.text(max_size=12))
+envelopes = st.builds(
+    Envelope, mail_from=st.text(max_size=30), rcpt_tos=st.lists(st.emails(), max_size=3), peer=st.text(max_size=12)
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -161,11 +162,14 @@ def test_a_group_that_cannot_be_split_for_lack_of_space_goes_back_whole_without_
     assert [e.raw for e in spool.waiting()] == [b"0", b"1", b"2"] and spool.depth()["cur"] == 0
 
 
-@pytest.mark.parametrize("name, data", [
-    ("1-00000001.entry", b"not json\nraw"),
-    ("2-00000002.entry", b"[1, 2]\nraw"),
-    ("3-00000003+2.group", b'{"id": "3-00000003", "size": 50}\ncut short'),
-])
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("1-00000001.entry", b"not json\nraw"),
+        ("2-00000002.entry", b"[1, 2]\nraw"),
+        ("3-00000003+2.group", b'{"id": "3-00000003", "size": 50}\ncut short'),
+    ],
+)
 def test_an_unreadable_file_goes_to_bad_as_it_was_and_the_others_are_claimed(tmp_path, name, data):
     spool = Spool(tmp_path)
     (tmp_path / "new" / name).write_bytes(data)

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.skipif(bool(PG_URL), reason="SQLite's write-ahead log")
 
 
 def test_a_write_ahead_log_grown_past_its_limit_is_checkpointed_and_truncated_once_readers_let_go(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     monkeypatch.setattr(db_module, "WAL_LIMIT", 1 << 20)
     path = tmp_path / "wal.db"
     db = Database(f"sqlite:///{path}", busy_timeout=0.1)

@@ -50,8 +50,7 @@ class FakeFsync:
             raise OSError(errno.EIO, "Input/output error")
 
 
-def run_while_first_fsync_runs(group: GroupFsync, fake: FakeFsync, waiting: CountingWaits,
-                               waiters: int = 8) -> list:
+def run_while_first_fsync_runs(group: GroupFsync, fake: FakeFsync, waiting: CountingWaits, waiters: int = 8) -> list:
     """One caller starts an fsync; `waiters` more join while it runs; returns each one's outcome."""
     outcomes = []
 

@@ -15,7 +15,11 @@ def test_the_migrations_build_exactly_the_models_schema(database_url):
     try:
         db.migrate()
         with db.engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn, opts={"include_name": include_name}),
-                                    models.Base.metadata) == []
+            assert (
+                compare_metadata(
+                    MigrationContext.configure(conn, opts={"include_name": include_name}), models.Base.metadata
+                )
+                == []
+            )
     finally:
         db.dispose()

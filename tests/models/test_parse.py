@@ -49,7 +49,11 @@ def test_normalise_crlf_turns_every_line_ending_into_crlf():
 
 
 def test_raw_sha256_ignores_the_line_ending_style():
-    assert raw_sha256(b"A: b\n\nx\n") == raw_sha256(b"A: b\r\n\r\nx\r\n") == hashlib.sha256(b"A: b\r\n\r\nx\r\n").hexdigest()
+    assert (
+        raw_sha256(b"A: b\n\nx\n")
+        == raw_sha256(b"A: b\r\n\r\nx\r\n")
+        == hashlib.sha256(b"A: b\r\n\r\nx\r\n").hexdigest()
+    )
 
 
 def test_strip_mbox_from_drops_only_a_leading_envelope_line():
@@ -159,8 +163,10 @@ def test_subject_is_decoded_and_on_one_line():
 
 
 def test_addresses_are_lower_cased_and_bad_ones_dropped():
-    raw = message('From: "Big Boss" <Boss@Example.COM>\nTo: a@example.com, not an address, =?utf-8?q?Z=C3=B6e?= <ZOE@x.org>\n'
-                  "Cc: undisclosed-recipients:;\nReply-To: <help@example.com>")
+    raw = message(
+        'From: "Big Boss" <Boss@Example.COM>\nTo: a@example.com, not an address, =?utf-8?q?Z=C3=B6e?= <ZOE@x.org>\n'
+        "Cc: undisclosed-recipients:;\nReply-To: <help@example.com>"
+    )
     parsed = parse(raw, received_at=RECEIVED)
     assert parsed.from_ == parse_module.Address("Big Boss", "boss@example.com")
     assert [(a.name, a.address) for a in parsed.to] == [("", "a@example.com"), ("Zöe", "zoe@x.org")]
@@ -180,12 +186,15 @@ def test_several_from_addresses_name_the_single_sender_or_no_one():
     assert single.from_.address == "ann@example.org" and single.authors == [] and "multiple-from" not in single.flags
 
 
-@pytest.mark.parametrize("value", [
-    "=?utf-8?q?Eve=0D=0ABcc=3A_x=40y?= <eve@probe.invalid>",
-    "=?utf-8?b?RXZlDQpCY2M6IHhAeQ==?= <eve@probe.invalid>",
-    '"=?utf-8?q?Eve=0D=0ABcc=3A_x=40y?=" <eve@probe.invalid>',
-    "eve@probe.invalid (=?utf-8?q?Eve=0D=0ABcc=3A_x=40y?=)",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "=?utf-8?q?Eve=0D=0ABcc=3A_x=40y?= <eve@probe.invalid>",
+        "=?utf-8?b?RXZlDQpCY2M6IHhAeQ==?= <eve@probe.invalid>",
+        '"=?utf-8?q?Eve=0D=0ABcc=3A_x=40y?=" <eve@probe.invalid>',
+        "eve@probe.invalid (=?utf-8?q?Eve=0D=0ABcc=3A_x=40y?=)",
+    ],
+)
 def test_line_breaks_encoded_in_the_from_name_are_flagged_and_the_address_kept(value):
     parsed = parse(message(f"From: {value}"), received_at=RECEIVED)
     assert parsed.from_ == parse_module.Address("Eve Bcc: x@y", "eve@probe.invalid")
@@ -194,17 +203,25 @@ def test_line_breaks_encoded_in_the_from_name_are_flagged_and_the_address_kept(v
 
 def test_an_address_field_is_read_up_to_the_cap():
     to = '"Smith, J" <j@x.org>, a@x.org, (c, d) e@x.org, "g, h" <g@x.org>, i@x.org'
-    parsed = parse(message(f"To: {to}\nCc: a@x.org, b@x.org"), received_at=RECEIVED, limits=ParseLimits(max_addresses=3))
+    parsed = parse(
+        message(f"To: {to}\nCc: a@x.org, b@x.org"), received_at=RECEIVED, limits=ParseLimits(max_addresses=3)
+    )
     assert [a.address for a in parsed.to] == ["j@x.org", "a@x.org", "e@x.org"] and len(parsed.cc) == 2
     assert "too-many-addresses" in parsed.flags
     assert "too-many-addresses" not in parse(message(f"To: {to}"), received_at=RECEIVED).flags
 
 
-_NAMED = st.builds(lambda name, a: f'"{name}" <{a}>', st.text("ab ,;:<>@()'", max_size=8), st.sampled_from(["a@x.org", "b@y.org"]))
+_NAMED = st.builds(
+    lambda name, a: f'"{name}" <{a}>', st.text("ab ,;:<>@()'", max_size=8), st.sampled_from(["a@x.org", "b@y.org"])
+)
 
 
-@given(st.lists(_NAMED | st.sampled_from(["c@z.org", "(a, b) d@z.org", "Team: e@z.org, f@z.org;"]), min_size=1, max_size=8),
-       st.integers(1, 6))
+@given(
+    st.lists(
+        _NAMED | st.sampled_from(["c@z.org", "(a, b) d@z.org", "Team: e@z.org, f@z.org;"]), min_size=1, max_size=8
+    ),
+    st.integers(1, 6),
+)
 def test_a_capped_address_field_reads_the_first_addresses_of_the_whole(items, cap):
     raw = message("To: " + ", ".join(items))
     whole = parse(raw, received_at=RECEIVED, limits=ParseLimits(max_addresses=100)).to
@@ -225,12 +242,15 @@ def test_message_id_without_an_id_is_flagged():
     assert "message-id-invalid" in parsed.flags and parsed.message_id.endswith("@postdesk.invalid")
 
 
-@pytest.mark.parametrize(("value", "expected", "flag"), [
-    ("Tue, 03 Sep 2002 10:00:00 +0200", datetime(2002, 9, 3, 8, 0, tzinfo=UTC), None),
-    ("Tue, 03 Sep 2002 10:00:00", datetime(2002, 9, 3, 10, 0, tzinfo=UTC), None),
-    ("2002/09/14 Sat 02:29:32 CDT", RECEIVED, "date-invalid"),
-    ("", RECEIVED, "date-missing"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected", "flag"),
+    [
+        ("Tue, 03 Sep 2002 10:00:00 +0200", datetime(2002, 9, 3, 8, 0, tzinfo=UTC), None),
+        ("Tue, 03 Sep 2002 10:00:00", datetime(2002, 9, 3, 10, 0, tzinfo=UTC), None),
+        ("2002/09/14 Sat 02:29:32 CDT", RECEIVED, "date-invalid"),
+        ("", RECEIVED, "date-missing"),
+    ],
+)
 def test_dates_are_aware(value, expected, flag):
     parsed = parse(message(f"Date: {value}"), received_at=RECEIVED)
     assert parsed.date == expected and (flag is None or flag in parsed.flags)
@@ -304,10 +324,13 @@ def test_two_thousand_parts_are_not_split():
     assert len(parse(many_parts(500), received_at=RECEIVED).attachments) == 500
 
 
-@pytest.mark.parametrize("header", [
-    "X-Big: " + "x" * 1_048_576,
-    "\n".join(f"X-Many-{i}: " + "y" * 100 for i in range(10_000)),
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "X-Big: " + "x" * 1_048_576,
+        "\n".join(f"X-Many-{i}: " + "y" * 100 for i in range(10_000)),
+    ],
+)
 def test_a_one_megabyte_header_is_cut(header):
     raw = message(f"Subject: big\nFrom: a@example.com\n{header}", "body\r\n")
     parsed = parse(raw, received_at=RECEIVED)
@@ -317,10 +340,20 @@ def test_a_one_megabyte_header_is_cut(header):
 
 def test_fields_after_the_header_cap_are_read_once_each_within_a_bound():
     filler = "\n".join(f"X-Filler-{i}: " + "y" * 100 for i in range(30))
-    late = "\n".join(["Subject: late " + "s" * 20_000, "Subject: second", "Message-ID: <late@x>",
-                      "References: <a@x>\n <b@x>", "X-Not-Needed: z"])
-    parsed = parse(message(f"Subject: early\n{filler}\n{late}", "body\r\n"), received_at=RECEIVED,
-                   limits=ParseLimits(max_header_bytes=1024))
+    late = "\n".join(
+        [
+            "Subject: late " + "s" * 20_000,
+            "Subject: second",
+            "Message-ID: <late@x>",
+            "References: <a@x>\n <b@x>",
+            "X-Not-Needed: z",
+        ]
+    )
+    parsed = parse(
+        message(f"Subject: early\n{filler}\n{late}", "body\r\n"),
+        received_at=RECEIVED,
+        limits=ParseLimits(max_header_bytes=1024),
+    )
     assert "header-too-large" in parsed.flags and parsed.text == "body\n"
     assert parsed.subject == "early" and parsed.header_all("subject") == ["early"]
     assert parsed.message_id == "late@x" and parsed.references == ["a@x", "b@x"]
@@ -329,29 +362,37 @@ def test_fields_after_the_header_cap_are_read_once_each_within_a_bound():
 
 def test_a_needed_field_after_the_cap_is_cut_to_its_bound():
     filler = "\n".join(f"X-Filler-{i}: " + "y" * 100 for i in range(30))
-    parsed = parse(message(f"{filler}\nSubject: late " + "s" * 20_000), received_at=RECEIVED,
-                   limits=ParseLimits(max_header_bytes=1024))
+    parsed = parse(
+        message(f"{filler}\nSubject: late " + "s" * 20_000),
+        received_at=RECEIVED,
+        limits=ParseLimits(max_header_bytes=1024),
+    )
     assert parsed.subject.startswith("late sss") and len(parsed.subject) < 8 * 1024
 
 
 def test_a_charset_mail_parser_refuses_is_read_by_the_stdlib():
     # mail-parser 4.8 raises ValueError("embedded null character") on this charset name.
-    raw = b"Subject: odd\r\nContent-Type: text/plain; charset=\"utf\x008\"\r\n\r\ncaf\xc3\xa9\r\n"
+    raw = b'Subject: odd\r\nContent-Type: text/plain; charset="utf\x008"\r\n\r\ncaf\xc3\xa9\r\n'
     parsed = parse(raw, received_at=RECEIVED)
     assert parsed.subject == "odd" and parsed.text == "café\n" and "parse-failed" not in parsed.flags
 
 
 def test_an_attached_message_the_generator_refuses_is_still_kept():
-    raw = (b"Subject: x\r\nContent-Type: message/rfc822\r\n\r\n"
-           b"Subject: inner\r\nContent-Type: multipart/signed;\r\n\t\x98\r\n\r\nsigned\r\n")
+    raw = (
+        b"Subject: x\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Subject: inner\r\nContent-Type: multipart/signed;\r\n\t\x98\r\n\r\nsigned\r\n"
+    )
     [attached] = parse(raw, received_at=RECEIVED).attachments
     assert attached.content_type == "message/rfc822" and attached.payload.startswith(b"Subject: inner\r\n")
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
 def test_undeclared_8bit_in_a_filename_and_content_id(encoding):
-    raw = message('Content-Type: multipart/mixed; boundary="b"', "--b\r\nContent-Type: application/pdf\r\n"
-                  'Content-ID: <café@x>\r\nContent-Disposition: attachment; filename="résumé.pdf"\r\n\r\ndata\r\n--b--\r\n')
+    raw = message(
+        'Content-Type: multipart/mixed; boundary="b"',
+        "--b\r\nContent-Type: application/pdf\r\n"
+        'Content-ID: <café@x>\r\nContent-Disposition: attachment; filename="résumé.pdf"\r\n\r\ndata\r\n--b--\r\n',
+    )
     [part] = parse(raw.decode("utf-8").encode(encoding), received_at=RECEIVED).attachments
     assert (part.filename, part.content_id, part.payload) == ("résumé.pdf", "café@x", b"data")
 
@@ -366,10 +407,33 @@ def test_nesting_beyond_every_parser_still_gives_a_message():
 # --- properties ------------------------------------------------------------------------------
 
 FAST = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # speed: bench/
-TOKENS = [b"\r\n", b"\n", b"\r", b"\r\n\r\n", b"--", b"--b--", b"\x00", b"\xff\xfe", b":", b";", b"<", b">", b'"',
-          b"=?utf-8?b?", b"=?x-unknown?q?=E9?=", b"?=", b"boundary=b", b"charset=utf-7", b"charset=undefined",
-          b"Content-Type: multipart/mixed; boundary=b\r\n", b"Content-Type: message/rfc822\r\n",
-          b"Content-Transfer-Encoding: base64\r\n", b"filename*0*=bad'x'%ZZ", b"Date: ", b"\t"]
+TOKENS = [
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b"\r\n\r\n",
+    b"--",
+    b"--b--",
+    b"\x00",
+    b"\xff\xfe",
+    b":",
+    b";",
+    b"<",
+    b">",
+    b'"',
+    b"=?utf-8?b?",
+    b"=?x-unknown?q?=E9?=",
+    b"?=",
+    b"boundary=b",
+    b"charset=utf-7",
+    b"charset=undefined",
+    b"Content-Type: multipart/mixed; boundary=b\r\n",
+    b"Content-Type: message/rfc822\r\n",
+    b"Content-Transfer-Encoding: base64\r\n",
+    b"filename*0*=bad'x'%ZZ",
+    b"Date: ",
+    b"\t",
+]
 
 
 @FAST
@@ -397,12 +461,14 @@ def test_parse_never_raises_on_mutated_real_messages(raw):
 
 _ATOM_TEXT = st.text("abcXYZ019!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=8)
 _HOST = st.lists(st.text("abz09-", min_size=1, max_size=6), min_size=1, max_size=3).map(".".join)
-_ADDRESS = st.builds(lambda local, host: f"{'.'.join(local)}@{host}", st.lists(_ATOM_TEXT, min_size=1, max_size=3), _HOST)
+_ADDRESS = st.builds(
+    lambda local, host: f"{'.'.join(local)}@{host}", st.lists(_ATOM_TEXT, min_size=1, max_size=3), _HOST
+)
 _HEADER_VALUE = st.one_of(
     _ADDRESS,
     st.builds(lambda name, a: f"{name} <{a}>", st.text("ab XY09.'_-", max_size=12), _ADDRESS),
     st.builds(lambda name, a: f'"{name}" <{a}>', st.text("ab XY,;:<>@()09.'_-", max_size=12), _ADDRESS),
-    st.text("ab <>@\".,=?(): ", max_size=30),
+    st.text('ab <>@".,=?(): ', max_size=30),
 )
 
 

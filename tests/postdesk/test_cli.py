@@ -34,10 +34,16 @@ from test_spam_flow import raw as spam_mail, teach  # noqa: E402  (the same synt
 _counter = iter(range(10**6))
 
 
-def cli(settings: Settings, *args: str, env: dict[str, str] | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "postdesk", *args], env=env or settings_env(settings),
-                          capture_output=True, text=True, timeout=timeout)
+def cli(
+    settings: Settings, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "postdesk", *args],
+        env=env or settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def cli_json(settings: Settings, *args: str):
@@ -54,8 +60,13 @@ def assert_clean_failure(done: subprocess.CompletedProcess, says: str) -> None:
     assert line.startswith("error:") and says in line, done.stderr
 
 
-def mail(subject: str, sender: str = "alice@example.org", in_reply_to: str | None = None,
-         attachment: tuple[str, bytes] | None = None, body: str = "Please help.") -> tuple[bytes, str]:
+def mail(
+    subject: str,
+    sender: str = "alice@example.org",
+    in_reply_to: str | None = None,
+    attachment: tuple[str, bytes] | None = None,
+    body: str = "Please help.",
+) -> tuple[bytes, str]:
     msg = EmailMessage()
     msg_id = f"cli{next(_counter)}.{time.time_ns()}@example.org"
     msg["From"], msg["To"], msg["Subject"], msg["Message-ID"] = sender, "support@example.com", subject, f"<{msg_id}>"
@@ -80,6 +91,7 @@ def data_folder(settings) -> None:
 
 
 # --- status ------------------------------------------------------------------------------------
+
 
 def test_status_reports_spool_database_and_disk(settings, data_folder):
     Spool(settings.spool_dir).put(b"Subject: waiting\r\n\r\nx\r\n", Envelope())
@@ -106,6 +118,7 @@ def test_status_reports_a_database_that_is_down_instead_of_failing(settings):
 
 # --- tickets -----------------------------------------------------------------------------------
 
+
 def test_tickets_list_and_show_what_arrived_over_smtp(postdesk, settings):
     first, first_id = mail("Printer on fire", attachment=("report.pdf", b"%PDF-1.4 fake\n"))
     deliver(postdesk, first)
@@ -116,7 +129,9 @@ def test_tickets_list_and_show_what_arrived_over_smtp(postdesk, settings):
 
     rows = cli_json(settings, "tickets", "list")
     assert [(r["subject"], r["messages"], r["contact"]) for r in rows] == [
-        ("Invoice question", 1, "bob@example.net"), ("Printer on fire", 2, "alice@example.org")]
+        ("Invoice question", 1, "bob@example.net"),
+        ("Printer on fire", 2, "alice@example.org"),
+    ]
     assert {r["status"] for r in rows} == {"new"} and {r["queue"] for r in rows} == {"inbox"}
 
     printer = rows[1]["id"]
@@ -205,9 +220,11 @@ def test_tickets_show_gives_the_spam_score_verdict_and_evidence(postdesk, settin
 
 
 def test_an_html_only_mail_is_shown_as_text_with_its_links(postdesk, settings):
-    html = ("<html><head><style>p {color: red}</style></head><body><h1>Order shipped</h1>"
-            "<p>Track <b>order</b> <a href='https://shop.example/track/1'>here</a>.</p>"
-            "<ul><li>one lamp</li><li>two bulbs</li></ul><script>alert(1)</script></body></html>")
+    html = (
+        "<html><head><style>p {color: red}</style></head><body><h1>Order shipped</h1>"
+        "<p>Track <b>order</b> <a href='https://shop.example/track/1'>here</a>.</p>"
+        "<ul><li>one lamp</li><li>two bulbs</li></ul><script>alert(1)</script></body></html>"
+    )
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = "shop@example.net", "support@example.com", "Your order"
     msg.set_content(html, subtype="html")
@@ -221,13 +238,18 @@ def test_an_html_only_mail_is_shown_as_text_with_its_links(postdesk, settings):
 
 
 def test_listing_an_unknown_queue_names_the_queues(settings, data_folder):
-    assert_clean_failure(cli(settings, "tickets", "list", "--queue", "bogus"),
-                         "no queue 'bogus': use inbox, review, spam, automatic, trash or merged")
-    assert_clean_failure(cli(settings, "tickets", "list", "--status", "done"),
-                         "no status 'done': use new, open, pending, resolved or closed")
+    assert_clean_failure(
+        cli(settings, "tickets", "list", "--queue", "bogus"),
+        "no queue 'bogus': use inbox, review, spam, automatic, trash or merged",
+    )
+    assert_clean_failure(
+        cli(settings, "tickets", "list", "--status", "done"),
+        "no status 'done': use new, open, pending, resolved or closed",
+    )
 
 
 # --- a poison message --------------------------------------------------------------------------
+
 
 class Fault:
     """A fake bug in the pipeline: it fails every message whose subject is "poison" while active."""
@@ -320,6 +342,7 @@ def test_retry_takes_only_entry_ids_not_paths(settings):
 
 # --- blobs -------------------------------------------------------------------------------------
 
+
 def test_blobs_sweep_removes_files_nothing_uses_and_says_when_a_counted_one_is_missing(postdesk, settings):
     raw, _ = mail("Files", attachment=("a.pdf", b"%PDF-1.4 kept"))
     deliver(postdesk, raw)
@@ -336,6 +359,7 @@ def test_blobs_sweep_removes_files_nothing_uses_and_says_when_a_counted_one_is_m
 
 # --- settings ----------------------------------------------------------------------------------
 
+
 def test_settings_reference_prints_every_setting_with_its_default(settings):
     done = cli(settings, "settings", "--reference")
     assert done.returncode == 0, done.stderr
@@ -347,6 +371,7 @@ def test_settings_reference_prints_every_setting_with_its_default(settings):
 
 
 # --- serve -------------------------------------------------------------------------------------
+
 
 def read_banner(proc: subprocess.Popen, timeout: float = 60) -> list[str]:
     lines, deadline = [], time.monotonic() + timeout
@@ -362,14 +387,23 @@ def read_banner(proc: subprocess.Popen, timeout: float = 60) -> list[str]:
 
 def test_serve_says_where_the_data_lives_and_how_to_send_a_test_mail_and_stops_on_sigterm(settings, tmp_path):
     with open(tmp_path / "serve.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "postdesk", "serve"], env=settings_env(settings),
-                                stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "postdesk", "serve"],
+            env=settings_env(settings),
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            start_new_session=True,
+        )
         try:
             banner = read_banner(proc)
             text = "\n".join(banner)
             assert f"Data folder: {settings.data_dir.resolve()}" in text
-            port = int(re.search(r"^SMTP: 127\.0\.0\.1:(\d+), mailboxes: support@example\.com, billing@example\.com$",
-                                 text, re.M)[1])
+            port = int(
+                re.search(
+                    r"^SMTP: 127\.0\.0\.1:(\d+), mailboxes: support@example\.com, billing@example\.com$", text, re.M
+                )[1]
+            )
             assert f"swaks --server 127.0.0.1:{port} --from me@example.com --to support@example.com" in text
             # the printed command, run as printed, delivers a mail that becomes a ticket
             [command] = [line.split("or: ", 1)[1] for line in banner if line.strip().startswith("or: python3 -c")]

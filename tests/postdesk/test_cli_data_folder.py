@@ -12,9 +12,17 @@ from pathlib import Path
 import pytest
 
 NEEDS_A_FOLDER = [  # the reading commands, and those that change only what is already there
-    ["tickets", "list"], ["tickets", "show", "1"], ["status"], ["spool", "list"], ["spool", "retry", "1-0.entry"],
-    ["spam", "versions"], ["spam", "score", "{mail}"], ["imap", "status"],
-    ["spam", "retrain"], ["spam", "activate", "1"], ["spam", "block", "--remove", "x@example.com"],
+    ["tickets", "list"],
+    ["tickets", "show", "1"],
+    ["status"],
+    ["spool", "list"],
+    ["spool", "retry", "1-0.entry"],
+    ["spam", "versions"],
+    ["spam", "score", "{mail}"],
+    ["imap", "status"],
+    ["spam", "retrain"],
+    ["spam", "activate", "1"],
+    ["spam", "block", "--remove", "x@example.com"],
 ]
 
 
@@ -24,8 +32,15 @@ def postdesk(*args: str, cwd: Path, read_only: Path | None = None) -> subprocess
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTDESK_")}
     command = [sys.executable, "-m", "postdesk", *args]
     if read_only is not None and os.geteuid() == 0:
-        command = ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" '
-                   '&& exec "$@"', str(read_only), *command]
+        command = [
+            "unshare",
+            "--mount",
+            "sh",
+            "-c",
+            'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"',
+            str(read_only),
+            *command,
+        ]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -49,8 +64,10 @@ def test_a_command_at_a_mistyped_data_dir_says_there_is_none_and_creates_nothing
 def test_a_folder_without_a_database_is_not_given_one_by_a_reading_command(tmp_path):
     (tmp_path / "data").mkdir()
     done = postdesk("tickets", "list", cwd=tmp_path)
-    assert one_line_error(done) == f"there is no Postdesk database at {tmp_path / 'data' / 'postdesk.db'} " \
-                                   "(`postdesk serve` creates it)"
+    assert (
+        one_line_error(done) == f"there is no Postdesk database at {tmp_path / 'data' / 'postdesk.db'} "
+        "(`postdesk serve` creates it)"
+    )
     assert list((tmp_path / "data").iterdir()) == []
 
 
@@ -91,5 +108,7 @@ def test_a_read_only_data_folder_answers_reading_commands_and_refuses_writing_on
     for args in (["spam", "allow", "@example.net"], ["spam", "retrain"], ["import", "mbox", "{mbox}"]):
         (root / "old.mbox").write_bytes(b"")
         done = postdesk(*[a.format(mbox=root / "old.mbox") for a in args], cwd=root, read_only=read_only_folder)
-        assert one_line_error(done) == (f"cannot write to the data folder {read_only_folder} "
-                                        "(a read-only disk, or no write permission for this user)")
+        assert one_line_error(done) == (
+            f"cannot write to the data folder {read_only_folder} "
+            "(a read-only disk, or no write permission for this user)"
+        )

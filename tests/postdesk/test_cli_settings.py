@@ -17,8 +17,9 @@ MAILBOX = '[{"address": "help@example.com"}]'
 def postdesk(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     """`postdesk ARGS` in `cwd` with no POSTDESK_ variables but `env`."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("POSTDESK_")} | env
-    return subprocess.run([sys.executable, "-m", "postdesk", *args], cwd=cwd, env=clean,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "postdesk", *args], cwd=cwd, env=clean, capture_output=True, text=True, timeout=120
+    )
 
 
 def errors(done: subprocess.CompletedProcess) -> list[str]:
@@ -30,8 +31,13 @@ def errors(done: subprocess.CompletedProcess) -> list[str]:
 
 
 def test_malformed_json_in_the_environment_names_each_variable_on_one_line(tmp_path):
-    done = postdesk("tickets", "list", cwd=tmp_path, POSTDESK_MAILBOXES='[{"address": "a@example.com",}]',
-                    POSTDESK_IMAP_ACCOUNTS="[{name: 'x'}]")
+    done = postdesk(
+        "tickets",
+        "list",
+        cwd=tmp_path,
+        POSTDESK_MAILBOXES='[{"address": "a@example.com",}]',
+        POSTDESK_IMAP_ACCOUNTS="[{name: 'x'}]",
+    )
     assert errors(done) == [
         "POSTDESK_MAILBOXES: not valid JSON: Expecting property name enclosed in double quotes (line 1, column 30)",
         "POSTDESK_IMAP_ACCOUNTS: not valid JSON: Expecting property name enclosed in double quotes (line 1, column 3)",
@@ -48,9 +54,13 @@ def test_a_malformed_toml_file_names_the_file_and_line(tmp_path):
 def test_invalid_values_name_the_variable_or_the_file_and_line_one_line_each(tmp_path):
     config = tmp_path / "postdesk.toml"
     config.write_text('log_level = "LOUD"\n\n[[mailboxes]]\naddress = "help"\n')
-    done = postdesk("status", cwd=tmp_path, POSTDESK_CONFIG=str(config), POSTDESK_SMTP_PORT="99999",
-                    POSTDESK_IMAP_ACCOUNTS='[{"name": "a", "host": "h", "username": "u", "mailbox": "help@x.org",'
-                                           ' "tls": "maybe"}]')
+    done = postdesk(
+        "status",
+        cwd=tmp_path,
+        POSTDESK_CONFIG=str(config),
+        POSTDESK_SMTP_PORT="99999",
+        POSTDESK_IMAP_ACCOUNTS='[{"name": "a", "host": "h", "username": "u", "mailbox": "help@x.org", "tls": "maybe"}]',
+    )
     assert errors(done) == [
         f"{config}, line 1: log_level: must be DEBUG, INFO, WARNING or ERROR",
         "POSTDESK_SMTP_PORT: Input should be less than or equal to 65535",
@@ -61,16 +71,25 @@ def test_invalid_values_name_the_variable_or_the_file_and_line_one_line_each(tmp
 
 def test_a_config_file_that_is_not_there_is_one_line(tmp_path):
     assert errors(postdesk("settings", "--config", "nowhere.toml", cwd=tmp_path)) == [
-        "nowhere.toml: no such settings file (named by --config or POSTDESK_CONFIG)"]
+        "nowhere.toml: no such settings file (named by --config or POSTDESK_CONFIG)"
+    ]
 
 
 def test_settings_shows_each_value_in_effect_and_where_it_came_from(tmp_path):
     config = tmp_path / "postdesk.toml"
-    config.write_text('# ours\nsmtp_port = 2626\nsecret_key = "do not show"\n'
-                      '[[mailboxes]]\naddress = "help@example.com"\n')
-    done = postdesk("settings", "--data-dir", "elsewhere", cwd=tmp_path, POSTDESK_CONFIG=str(config),
-                    POSTDESK_MAX_RECIPIENTS="7", POSTDESK_DATABASE_URL="postgresql+psycopg://pd:hunter2@db/pd",
-                    POSTDESK_SMTP_PROT="25")
+    config.write_text(
+        '# ours\nsmtp_port = 2626\nsecret_key = "do not show"\n[[mailboxes]]\naddress = "help@example.com"\n'
+    )
+    done = postdesk(
+        "settings",
+        "--data-dir",
+        "elsewhere",
+        cwd=tmp_path,
+        POSTDESK_CONFIG=str(config),
+        POSTDESK_MAX_RECIPIENTS="7",
+        POSTDESK_DATABASE_URL="postgresql+psycopg://pd:hunter2@db/pd",
+        POSTDESK_SMTP_PROT="25",
+    )
     assert done.returncode == 0, done.stderr
     shown = {line.split()[0]: line for line in done.stdout.splitlines()}
     assert shown["POSTDESK_DATA_DIR"].split()[1:] == ["elsewhere", "(--data-dir)"]
@@ -78,7 +97,8 @@ def test_settings_shows_each_value_in_effect_and_where_it_came_from(tmp_path):
     assert shown["POSTDESK_MAX_RECIPIENTS"].split()[1:] == ["7", "(POSTDESK_MAX_RECIPIENTS)"]
     assert shown["POSTDESK_SPOOL_MAX_ATTEMPTS"].split()[1:] == ["3", "(default)"]
     assert shown["POSTDESK_MAILBOXES"].endswith(
-        f'"acknowledgement_subject": "Re: {{subject}} [#{{ticket}}]"}}]  ({config}, line 4)')
+        f'"acknowledgement_subject": "Re: {{subject}} [#{{ticket}}]"}}]  ({config}, line 4)'
+    )
     assert "hunter2" not in done.stdout and "do not show" not in done.stdout
     assert "postgresql+psycopg://pd:***@db/pd" in shown["POSTDESK_DATABASE_URL"]
     assert "note: POSTDESK_SMTP_PROT is set but is not a setting; it is ignored" in done.stdout
@@ -92,12 +112,15 @@ def test_settings_as_json_give_value_and_origin(tmp_path):
     assert shown["POSTDESK_SMTP_HOST"] == {"value": "127.0.0.1", "from": "default"}
 
 
-@pytest.mark.parametrize("args", [
-    ["--data-dir", "{data}", "--config", "{config}", "settings"],
-    ["settings", "--data-dir", "{data}", "--config", "{config}"],
-    ["--config", "{config}", "settings", "--data-dir", "{data}"],
-    ["--data-dir", "wrong", "settings", "--data-dir", "{data}", "--config", "{config}"],  # nearest the verb wins
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--data-dir", "{data}", "--config", "{config}", "settings"],
+        ["settings", "--data-dir", "{data}", "--config", "{config}"],
+        ["--config", "{config}", "settings", "--data-dir", "{data}"],
+        ["--data-dir", "wrong", "settings", "--data-dir", "{data}", "--config", "{config}"],  # nearest the verb wins
+    ],
+)
 def test_data_dir_and_config_are_taken_before_and_after_the_verb(tmp_path, args):
     config = tmp_path / "postdesk.toml"
     config.write_text("smtp_port = 2626\n")
@@ -109,8 +132,11 @@ def test_data_dir_and_config_are_taken_before_and_after_the_verb(tmp_path, args)
 
 def test_data_dir_after_a_verb_of_a_group(tmp_path):
     assert postdesk("spam", "allow", "@example.com", "--data-dir", "d", cwd=tmp_path).returncode == 0
-    for args in (["tickets", "list", "--json", "--data-dir", "d"], ["tickets", "--data-dir", "d", "list", "--json"],
-                 ["spam", "versions", "--data-dir", "d"]):
+    for args in (
+        ["tickets", "list", "--json", "--data-dir", "d"],
+        ["tickets", "--data-dir", "d", "list", "--json"],
+        ["spam", "versions", "--data-dir", "d"],
+    ):
         done = postdesk(*args, cwd=tmp_path)
         assert done.returncode == 0, (args, done.stderr)
     assert not (tmp_path / "data").exists()

@@ -26,8 +26,13 @@ def test_a_refused_reply_is_listed_retried_and_sent_from_the_command_line(postde
     postdesk.drain()
     app = postdesk.app
     with app.db.write() as session:
-        send_reply(session, app.store, Draft(session.scalar(select(Message.ticket_id)), "Hello back."),
-                   Outgoing(app.signer(), frozenset(), "Sam"), utcnow())
+        send_reply(
+            session,
+            app.store,
+            Draft(session.scalar(select(Message.ticket_id)), "Hello back."),
+            Outgoing(app.signer(), frozenset(), "Sam"),
+            utcnow(),
+        )
     env = settings_env(settings, **{k: str(v) for k, v in relay.settings().items()})
     relay.handler.answer = lambda _: "550 5.7.1 <carla@example.org> not welcome"
     assert cli(settings, "outbox", "send", env=env).stdout.strip() == "sent 0"

@@ -18,8 +18,14 @@ ANN = "ann@example.org"
 
 
 def privacy(settings, *args: str, typed: str = "", actor: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "postdesk", "privacy", *args], env=settings_env(settings),
-                          input=typed, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "postdesk", "privacy", *args],
+        env=settings_env(settings),
+        input=typed,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def deliver(postdesk, raw: bytes, sender: str = ANN) -> None:
@@ -44,7 +50,7 @@ def test_erase_shows_what_will_go_and_erases_only_once_the_address_is_typed_back
 
     done = privacy(postdesk.settings, "erase", ANN, "--actor", "dpo@example.com", typed=" ANN@Example.org \n")
     assert done.returncode == 0, done.stderr
-    receipt = json.loads(done.stdout[done.stdout.index("{"):])
+    receipt = json.loads(done.stdout[done.stdout.index("{") :])
     assert receipt["counts"]["messages"] == 1 and receipt["mode"] == "delete" and len(receipt["receipt"]) == 36
     assert stored(postdesk) == 1
     with postdesk.app.db.read() as session:

@@ -14,7 +14,14 @@ from sqlalchemy import func, select
 
 from conftest import Harness
 from models import (
-    Attachment, AuditEvent, Blob, Contact, Message, RawMessage, RemovedAttachment, Ticket,
+    Attachment,
+    AuditEvent,
+    Blob,
+    Contact,
+    Message,
+    RawMessage,
+    RemovedAttachment,
+    Ticket,
 )
 from models.base import utcnow
 from serve import settings_env
@@ -53,8 +60,13 @@ def automatic(desk) -> int:
 
 
 def postdesk(desk, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "postdesk", *args], env=settings_env(desk.settings),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "postdesk", *args],
+        env=settings_env(desk.settings),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def later(desk, days: float, **policy):
@@ -146,7 +158,10 @@ def test_closed_tickets_are_anonymised_or_deleted_only_when_the_rule_is_on(desk)
     shell = ticket(desk, closed)
     assert shell.erased_at is not None and shell.subject == "" and shell.status == "closed"
     assert n(desk, Message, Message.ticket_id == closed) == 0 and n(desk, Contact, Contact.address == ANN) == 0
-    assert later(desk, 91, retention_closed_days=90, retention_closed_mode="anonymise").dry_run(["closed"])["closed"].due == []
+    assert (
+        later(desk, 91, retention_closed_days=90, retention_closed_mode="anonymise").dry_run(["closed"])["closed"].due
+        == []
+    )
 
     deleted = later(desk, 91, retention_closed_days=90).run(["closed"])
     assert deleted["closed"].done["tickets"] == 1 and ticket(desk, closed) is None
@@ -228,8 +243,13 @@ def test_bad_hold_and_rule_input_is_a_one_line_error(desk):
     assert_clean_failure(postdesk(desk, "hold", "add", "nobody", "--reason", "x"), "give a ticket id or an address")
     assert_clean_failure(postdesk(desk, "hold", "remove", "5"), "no legal hold 5")
     assert_clean_failure(postdesk(desk, "retention", "run", "spam", "bogus"), "no rule 'bogus'")
-    done = subprocess.run([sys.executable, "-m", "postdesk", "retention", "run"], capture_output=True, text=True,
-                          env=settings_env(desk.settings, retention_at="25:00"), timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "postdesk", "retention", "run"],
+        capture_output=True,
+        text=True,
+        env=settings_env(desk.settings, retention_at="25:00"),
+        timeout=300,
+    )
     assert done.returncode == 2 and "not a time of day" in done.stderr
 
 
@@ -240,16 +260,18 @@ def test_a_run_stopped_midway_leaves_whole_tickets_and_the_next_run_finishes_it(
     rules = later(desk, 31)
     rules.batch = 1
     done = []  # stop once the first batch is committed
-    first = rules.run(["spam"], actor="tester", progress=lambda rule, n, total: done.append(n),
-                      stop=lambda: any(done))["spam"]
+    first = rules.run(["spam"], actor="tester", progress=lambda rule, n, total: done.append(n), stop=lambda: any(done))[
+        "spam"
+    ]
     assert first.done["tickets"] == 1 and first.done["messages"] == 2
     assert [n(desk, Message, Message.ticket_id == t) for t in spam] == [0, 2, 2]
 
     second = later(desk, 31).run(["spam"], actor="tester")["spam"]
     assert second.done["tickets"] == 2 and all(ticket(desk, t) is None for t in spam)
     with desk.app.db.read() as session:
-        runs = session.scalars(select(AuditEvent).where(AuditEvent.action == "retention-run")
-                               .order_by(AuditEvent.id)).all()
+        runs = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "retention-run").order_by(AuditEvent.id)
+        ).all()
     assert [r.details["outcome"] for r in runs] == ["stopped", "finished"]
     assert runs[1].details["rules"]["spam"]["tickets"] == 2 and runs[1].actor == "tester"
     assert SPAMMER not in json.dumps([r.details for r in runs])
@@ -257,16 +279,19 @@ def test_a_run_stopped_midway_leaves_whole_tickets_and_the_next_run_finishes_it(
 
 def _first_message(desk, ticket_id: int, column: str = "id"):
     with desk.app.db.read() as session:
-        return session.scalar(select(getattr(Message, column)).where(Message.ticket_id == ticket_id)
-                              .order_by(Message.id).limit(1))
+        return session.scalar(
+            select(getattr(Message, column)).where(Message.ticket_id == ticket_id).order_by(Message.id).limit(1)
+        )
 
 
 def test_the_cli_run_prints_counts_per_rule(desk):
     deliver(desk, "Hello")
     done = postdesk(desk, "retention", "run", "contacts", "sweep")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["contacts: nothing",
-                                        "sweep: blob files 0, temporary files 0, missing blob files 0"]
+    assert done.stdout.splitlines() == [
+        "contacts: nothing",
+        "sweep: blob files 0, temporary files 0, missing blob files 0",
+    ]
 
 
 def test_serve_runs_the_rules_at_their_time_of_day(settings, serve):

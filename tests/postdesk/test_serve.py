@@ -24,8 +24,10 @@ STOP_TIMEOUT = 10.0  # serve's stop_timeout in these tests, so a runner that mus
 
 
 def mail(n: int) -> bytes:
-    return (f"From: c{n}@example.org\r\nTo: support@example.com\r\nSubject: n{n}\r\n"
-            f"Message-ID: <serve-{n}@example.org>\r\n\r\nbody {n}\r\n").encode()
+    return (
+        f"From: c{n}@example.org\r\nTo: support@example.com\r\nSubject: n{n}\r\n"
+        f"Message-ID: <serve-{n}@example.org>\r\n\r\nbody {n}\r\n"
+    ).encode()
 
 
 def send(port: int, n: int) -> None:
@@ -109,8 +111,7 @@ def test_serve_takes_mail_while_postgresql_is_unreachable(settings, serve):
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    server = serve(database_url=f"postgresql+psycopg://postdesk@127.0.0.1:{port}/postdesk",
-                   stop_timeout=STOP_TIMEOUT)
+    server = serve(database_url=f"postgresql+psycopg://postdesk@127.0.0.1:{port}/postdesk", stop_timeout=STOP_TIMEOUT)
     send(server.port, 1)
     server.wait_for_log("database unavailable")
     depth = os.listdir(settings.spool_dir / "new") + os.listdir(settings.spool_dir / "cur")

@@ -24,9 +24,11 @@ def test_every_setting_is_documented_in_the_readme():
 
 def test_every_mailbox_and_imap_account_field_is_documented():
     from models.settings import ImapAccount, MailboxConfig
+
     text = README.read_text()
-    missing = [name for model in (MailboxConfig, ImapAccount) for name in model.model_fields
-               if f"| `{name}` |" not in text]
+    missing = [
+        name for model in (MailboxConfig, ImapAccount) for name in model.model_fields if f"| `{name}` |" not in text
+    ]
     assert not missing, f"undocumented fields: {missing} (run `postdesk settings --readme README.md`)"
 
 
@@ -55,14 +57,20 @@ def test_environment_wins_over_the_file(tmp_path, monkeypatch):
     assert load_settings().smtp_port == 2727
 
 
-@pytest.mark.parametrize("name, value, says", [
-    ("POSTDESK_SMTP_PORT", "70000", "POSTDESK_SMTP_PORT: Input should be less than or equal to 65535"),
-    ("POSTDESK_MAX_RECIPIENTS", "many", "POSTDESK_MAX_RECIPIENTS: Input should be a valid integer"),
-    ("POSTDESK_MAILBOXES", '[{"address": "not-an-address"}]',
-     r"POSTDESK_MAILBOXES\[0\]\.address: 'not-an-address' is not a plain address"),
-    ("POSTDESK_TLS_CERT", "/tmp/cert.pem", "POSTDESK_TLS_CERT and POSTDESK_TLS_KEY must be set together"),
-    ("POSTDESK_NO_SUCH_SETTING", "1", None),
-])
+@pytest.mark.parametrize(
+    "name, value, says",
+    [
+        ("POSTDESK_SMTP_PORT", "70000", "POSTDESK_SMTP_PORT: Input should be less than or equal to 65535"),
+        ("POSTDESK_MAX_RECIPIENTS", "many", "POSTDESK_MAX_RECIPIENTS: Input should be a valid integer"),
+        (
+            "POSTDESK_MAILBOXES",
+            '[{"address": "not-an-address"}]',
+            r"POSTDESK_MAILBOXES\[0\]\.address: 'not-an-address' is not a plain address",
+        ),
+        ("POSTDESK_TLS_CERT", "/tmp/cert.pem", "POSTDESK_TLS_CERT and POSTDESK_TLS_KEY must be set together"),
+        ("POSTDESK_NO_SUCH_SETTING", "1", None),
+    ],
+)
 def test_invalid_settings_give_one_clear_error(monkeypatch, name, value, says):
     monkeypatch.setenv(name, value)
     if says is None:  # unknown POSTDESK_ variables are ignored by pydantic-settings; a typo in TOML is not
@@ -83,12 +91,15 @@ def test_a_typo_in_the_config_file_is_an_error_naming_its_line(tmp_path, monkeyp
 
 def test_a_bad_value_in_a_table_of_the_config_file_names_the_line_of_its_key(tmp_path):
     config = tmp_path / "postdesk.toml"
-    config.write_text('smtp_port = 2626\n\n[[mailboxes]]\naddress = "a@example.com"\n\n'
-                      '[[mailboxes]]\ndepartment = "Sales"\naddress = "sales"\n')
+    config.write_text(
+        'smtp_port = 2626\n\n[[mailboxes]]\naddress = "a@example.com"\n\n'
+        '[[mailboxes]]\ndepartment = "Sales"\naddress = "sales"\n'
+    )
     with pytest.raises(SettingsError) as raised:
         load_settings(config)
     assert raised.value.problems == [
-        f"{config}, line 8: mailboxes[1].address: 'sales' is not a plain address such as support@example.com"]
+        f"{config}, line 8: mailboxes[1].address: 'sales' is not a plain address such as support@example.com"
+    ]
 
 
 def test_the_cli_reports_bad_settings_without_a_traceback(monkeypatch, tmp_path):

@@ -21,8 +21,13 @@ from test_spam_flow import raw  # noqa: E402  (the same synthetic ham and spam)
 
 
 def spam_cli(settings, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "postdesk", "spam", *args], env=settings_env(settings),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "postdesk", "spam", *args],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture
@@ -43,10 +48,14 @@ def test_train_versions_score_and_rollback(settings, folders):
     scored = spam_cli(settings, "score", str(folders / "spam" / "000.eml"), str(folders / "ham" / "000.eml"))
     lines = [line.split("\t") for line in scored.stdout.splitlines()]
     assert [(verdict) for _, _, verdict in lines] == ["spam", "ham"]
-    as_json = json.loads(spam_cli(settings, "score", "--json", str(folders / "spam" / "000.eml"),
-                                  str(folders / "ham" / "000.eml")).stdout)
+    as_json = json.loads(
+        spam_cli(
+            settings, "score", "--json", str(folders / "spam" / "000.eml"), str(folders / "ham" / "000.eml")
+        ).stdout
+    )
     assert [(row["path"], row["score"], row["verdict"]) for row in as_json] == [
-        (path, float(score), verdict) for path, score, verdict in lines]  # every digit, in both forms
+        (path, float(score), verdict) for path, score, verdict in lines
+    ]  # every digit, in both forms
     assert all(repr(float(score)) == score for _, score, _ in lines) and all(row["evidence"] for row in as_json)
     assert spam_cli(settings, "retrain", "--note", "second").returncode == 0
     listed = spam_cli(settings, "versions")
@@ -79,8 +88,9 @@ def test_allow_and_block_from_the_command_line(settings):
 def verdict_for(db: Database, subject: str, timeout: float = 30) -> tuple[int, SpamVerdict]:
     def row():
         with db.read() as session:
-            return session.execute(select(Message.id, SpamVerdict).join(SpamVerdict)
-                                   .where(Message.subject == subject)).first()
+            return session.execute(
+                select(Message.id, SpamVerdict).join(SpamVerdict).where(Message.subject == subject)
+            ).first()
 
     found = wait_for(row, timeout, what=f"the verdict on {subject!r}")
     return found[0], found[1]
@@ -110,13 +120,24 @@ def test_an_agents_decision_in_another_process_reaches_the_running_runner(settin
 
 def test_evaluate_reports_the_figures_and_writes_the_scores(settings, folders, tmp_path):
     scores = tmp_path / "scores.tsv"
-    result = spam_cli(settings, "evaluate", "--ham", str(folders / "ham"), "--spam", str(folders / "spam"),
-                      "--folds", "5", "--scores", str(scores))
+    result = spam_cli(
+        settings,
+        "evaluate",
+        "--ham",
+        str(folders / "ham"),
+        "--spam",
+        str(folders / "spam"),
+        "--folds",
+        "5",
+        "--scores",
+        str(scores),
+    )
     assert result.returncode == 0, result.stderr
     assert "5-fold" in result.stdout and "false positives 0 (0 % of decided ham)" in result.stdout
     assert re.search(r"1-ROCA \d+(\.\d{1,4})? %", result.stdout)
     rows = scores.read_text().splitlines()
     assert rows[0].split("\t") == ["path", "label", "score", "verdict"] and len(rows) == 51
-    both = spam_cli(settings, "evaluate", "--ham", str(folders / "ham"), "--spam", str(folders / "spam"),
-                    "--folds", "5", "--online")
+    both = spam_cli(
+        settings, "evaluate", "--ham", str(folders / "ham"), "--spam", str(folders / "spam"), "--folds", "5", "--online"
+    )
     assert both.returncode == 1 and "exactly one" in both.stderr

@@ -13,14 +13,21 @@ from serve import settings_env
 
 
 def postdesk_cli(settings, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "postdesk", *args], env=settings_env(settings),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "postdesk", *args],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def mail(subject: str, reply_to: str = "") -> bytes:
     thread = f"In-Reply-To: <{reply_to}>\r\n" if reply_to else ""
-    return (f"From: carla@example.org\r\nTo: support@example.com\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{subject.replace(' ', '-')}@example.org>\r\n{thread}\r\nHello.\r\n").encode()
+    return (
+        f"From: carla@example.org\r\nTo: support@example.com\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{subject.replace(' ', '-')}@example.org>\r\n{thread}\r\nHello.\r\n"
+    ).encode()
 
 
 def test_work_on_tickets_from_the_command_line(postdesk):

@@ -15,8 +15,14 @@ from serve import settings_env
 
 
 def users(settings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "postdesk", "users", *args], env=settings_env(settings),
-                          capture_output=True, text=True, timeout=120, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "postdesk", "users", *args],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin,
+    )
 
 
 def agent(settings, email: str) -> Agent:
@@ -36,13 +42,31 @@ def test_the_first_owner_gets_a_one_time_password_that_signs_in_once_changed(set
     assert olga.role == "owner" and olga.must_change_password and passwords.verify(olga.password_hash, one_time)
     assert one_time not in olga.password_hash
     listed = json.loads(users(settings, "list", "--json").stdout)
-    assert listed == [{"id": olga.id, "email": "olga@example.com", "name": "Olga", "role": "owner", "active": True,
-                       "two_factor": False, "departments": []}]
+    assert listed == [
+        {
+            "id": olga.id,
+            "email": "olga@example.com",
+            "name": "Olga",
+            "role": "owner",
+            "active": True,
+            "two_factor": False,
+            "departments": [],
+        }
+    ]
 
 
 def test_an_agent_with_departments_and_a_password_read_from_stdin(settings):
-    done = users(settings, "create", "sam@example.com", "-d", "Support", "-d", "billing", "--password-stdin",
-                 stdin="a long enough password\n")
+    done = users(
+        settings,
+        "create",
+        "sam@example.com",
+        "-d",
+        "Support",
+        "-d",
+        "billing",
+        "--password-stdin",
+        stdin="a long enough password\n",
+    )
     assert done.returncode == 0 and "one-time password" not in done.stdout
     assert passwords.verify(agent(settings, "sam@example.com").password_hash, "a long enough password")
     assert users(settings, "set-departments", "sam@example.com", "Billing").returncode == 0

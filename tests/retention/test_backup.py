@@ -39,13 +39,15 @@ def restore_url(tmp_path, pg_template):
 
 
 def run(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "postdesk", *args], env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "postdesk", *args], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def restored_env(settings, tmp_path: Path, restore_url: str, **overrides) -> dict:
-    return settings_env(settings.model_copy(update={"data_dir": tmp_path / "restored", "database_url": restore_url}),
-                        **overrides)
+    return settings_env(
+        settings.model_copy(update={"data_dir": tmp_path / "restored", "database_url": restore_url}), **overrides
+    )
 
 
 def test_a_restored_backup_brings_back_nobody_erased_after_it(settings, serve, tmp_path, restore_url):
@@ -77,12 +79,21 @@ def test_a_restored_backup_brings_back_nobody_erased_after_it(settings, serve, t
         app.db.dispose()
     assert run(env, "backup", "verify", str(backup)).returncode == 0
 
-    done = run(restored_env(settings, tmp_path, restore_url), "backup", "restore", str(backup),
-                    "--ledger", str(settings.erasure_ledger_path), "--json")
+    done = run(
+        restored_env(settings, tmp_path, restore_url),
+        "backup",
+        "restore",
+        str(backup),
+        "--ledger",
+        str(settings.erasure_ledger_path),
+        "--json",
+    )
 
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["ledger_entries"] >= 2 and report["erased_again_messages"] == 2 and report["spool_entries_dropped"] == 2
+    assert (
+        report["ledger_entries"] >= 2 and report["erased_again_messages"] == 2 and report["spool_entries_dropped"] == 2
+    )
     restored = tmp_path / "restored"
     assert c.scan_tree(restored) == []
     db = Database(restore_url)
@@ -105,7 +116,9 @@ def _scan_backup(c: Canaries, backup: Path) -> list:
     """Every file of the backup, a PostgreSQL dump as the SQL it holds (its data is compressed)."""
     found = c.scan_tree(backup)
     if (backup / "database.pgdump").exists():
-        sql = subprocess.run(["pg_restore", "--file=-", str(backup / "database.pgdump")], capture_output=True, check=True)
+        sql = subprocess.run(
+            ["pg_restore", "--file=-", str(backup / "database.pgdump")], capture_output=True, check=True
+        )
         found += c.scan_bytes(sql.stdout, "database.pgdump as SQL")
     return found
 
@@ -125,10 +138,12 @@ def test_backup_create_is_in_the_audit_trail_with_counts(settings, ann, tmp_path
 @pytest.fixture
 def ann(postdesk):
     """The in-process Postdesk of conftest with one message from Ann holding an attachment."""
-    raw = (b"From: ann@example.org\r\nTo: support@example.com\r\nSubject: scan\r\nMessage-ID: <scan@example.org>\r\n"
-           b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n"
-           b"\r\nhello\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n"
-           b"\r\n%PDF-1.4 " + os.urandom(8).hex().encode() + b"\r\n--b--\r\n")
+    raw = (
+        b"From: ann@example.org\r\nTo: support@example.com\r\nSubject: scan\r\nMessage-ID: <scan@example.org>\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n"
+        b"\r\nhello\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n"
+        b"\r\n%PDF-1.4 " + os.urandom(8).hex().encode() + b"\r\n--b--\r\n"
+    )
     code, _ = postdesk.send(raw, sender="ann@example.org")
     assert code == 250
     postdesk.drain()
@@ -156,8 +171,7 @@ def _nothing_restored(tmp_path: Path, restore_url: str) -> None:
 
 
 @pytest.mark.parametrize("damage", ["truncate a blob", "flip a byte of the database", "delete a blob"])
-def test_a_damaged_backup_is_named_by_verify_and_restores_nothing(settings, ann, tmp_path, restore_url,
-                                                                 damage):
+def test_a_damaged_backup_is_named_by_verify_and_restores_nothing(settings, ann, tmp_path, restore_url, damage):
     backup = _backup(settings, tmp_path)
     blob = next(p for p in (backup / "data" / "blobs").rglob("*") if p.is_file())
     database = next(backup.glob("database.*"))
@@ -176,8 +190,14 @@ def test_a_damaged_backup_is_named_by_verify_and_restores_nothing(settings, ann,
 
     checked = run(settings_env(settings), "backup", "verify", str(backup))
     assert checked.returncode == 1 and name in checked.stderr and why in checked.stderr, checked.stderr
-    done = run(restored_env(settings, tmp_path, restore_url), "backup", "restore", str(backup),
-                    "--ledger", str(settings.erasure_ledger_path))
+    done = run(
+        restored_env(settings, tmp_path, restore_url),
+        "backup",
+        "restore",
+        str(backup),
+        "--ledger",
+        str(settings.erasure_ledger_path),
+    )
     assert done.returncode == 1 and name in done.stderr and "Traceback" not in done.stderr, done.stderr
     _nothing_restored(tmp_path, restore_url)
 
@@ -198,19 +218,30 @@ def test_restore_refuses_a_data_folder_or_database_in_use(settings, ann, tmp_pat
     backup = _backup(settings, tmp_path)
     (tmp_path / "restored").mkdir()
     (tmp_path / "restored" / "notes.txt").write_text("mine")
-    done = run(restored_env(settings, tmp_path, restore_url), "backup", "restore", str(backup),
-                    "--ledger", str(settings.erasure_ledger_path))
+    done = run(
+        restored_env(settings, tmp_path, restore_url),
+        "backup",
+        "restore",
+        str(backup),
+        "--ledger",
+        str(settings.erasure_ledger_path),
+    )
     assert done.returncode == 1 and "is not empty (notes.txt)" in done.stderr, done.stderr
     assert [p.name for p in (tmp_path / "restored").iterdir()] == ["notes.txt"]
     if PG_URL:  # the live database, which has tables
         (tmp_path / "restored" / "notes.txt").unlink()
-        done = run(restored_env(settings, tmp_path, settings.database_url), "backup", "restore", str(backup),
-                        "--ledger", str(settings.erasure_ledger_path))
+        done = run(
+            restored_env(settings, tmp_path, settings.database_url),
+            "backup",
+            "restore",
+            str(backup),
+            "--ledger",
+            str(settings.erasure_ledger_path),
+        )
         assert done.returncode == 1 and "is not empty: restore into a new, empty database" in done.stderr
 
 
-def test_restore_wants_the_erasure_ledger_or_to_be_told_to_go_without(settings, ann, tmp_path,
-                                                                      restore_url):
+def test_restore_wants_the_erasure_ledger_or_to_be_told_to_go_without(settings, ann, tmp_path, restore_url):
     backup = _backup(settings, tmp_path)
     env = restored_env(settings, tmp_path, restore_url)
     refused = run(env, "backup", "restore", str(backup))
@@ -236,8 +267,10 @@ def test_backups_are_listed_and_those_older_than_the_setting_expire(settings, an
     assert expire_backups(settings, second.created_at + timedelta(days=29)) == 0
     keep_one = first.created_at + timedelta(days=30) + (second.created_at - first.created_at) / 2
     assert expire_backups(settings, keep_one) == 1
-    assert expire_backups(settings.model_copy(update={"backup_keep_days": 0}), datetime.now(UTC)
-                          + timedelta(days=999)) == 0
+    assert (
+        expire_backups(settings.model_copy(update={"backup_keep_days": 0}), datetime.now(UTC) + timedelta(days=999))
+        == 0
+    )
     assert expire_backups(settings, datetime.now(UTC) + timedelta(days=31)) >= 1
     assert list_backups(folder) == []
 

@@ -53,8 +53,9 @@ def their_mail(c: Canaries, n: int, *, reply_to: str = "", full: bool = False) -
     msg.set_content(f"Hello,\n{c['body']} number {n}.\nThanks\n")
     if full:
         msg.add_alternative(f"<html><body><p>{c['html']}</p></body></html>", subtype="html")
-        msg.add_attachment(f"{c['attachment']}\r\n".encode("utf-16"), maintype="text", subtype="plain",
-                           filename=f"{c['filename']}.txt")
+        msg.add_attachment(
+            f"{c['attachment']}\r\n".encode("utf-16"), maintype="text", subtype="plain", filename=f"{c['filename']}.txt"
+        )
     return msg
 
 
@@ -73,6 +74,7 @@ def send(port: int, msg: EmailMessage, sender: str) -> None:
 
 def stored(app: App, header: str, timeout: float = 60.0) -> Message:
     """The message once the server stored it."""
+
     def lookup() -> Message | None:
         with app.db.read() as session:
             return session.scalars(select(Message).where(Message.message_id_header == header.strip("<>"))).first()
@@ -83,8 +85,9 @@ def stored(app: App, header: str, timeout: float = 60.0) -> Message:
 def learn(app: App, message: Message, label: str) -> Features:
     with app.db.write() as session:
         mark_message(session, message.id, label, store=app.store, spam_filter=app.live_model().filter, actor="agent")
-        return Features.from_bytes(session.scalar(select(SpamLabel.features)
-                                                  .where(SpamLabel.key == f"message:{message.id}")))
+        return Features.from_bytes(
+            session.scalar(select(SpamLabel.features).where(SpamLabel.key == f"message:{message.id}"))
+        )
 
 
 def save_version(app: App) -> None:
@@ -100,16 +103,19 @@ def model_of(*learned: tuple[Features, str]) -> CountModel:
 
 
 def same_counts(a: CountModel, b: CountModel) -> bool:
-    return bool((a.spam_counts == b.spam_counts).all() and (a.ham_counts == b.ham_counts).all()
-                and (a.n_spam, a.n_ham) == (b.n_spam, b.n_ham))
+    return bool(
+        (a.spam_counts == b.spam_counts).all()
+        and (a.ham_counts == b.ham_counts).all()
+        and (a.n_spam, a.n_ham) == (b.n_spam, b.n_ham)
+    )
 
 
 def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learned_them(
-        settings, serve, tmp_path, monkeypatch):
+    settings, serve, tmp_path, monkeypatch
+):
     monkeypatch.setenv("POSTDESK_LOG_LEVEL", "DEBUG")
     c = Canaries.new()
-    acknowledging = [m.model_dump() | {"acknowledgement": "We have it: ticket {ticket}."}
-                     for m in settings.mailboxes]
+    acknowledging = [m.model_dump() | {"acknowledgement": "We have it: ticket {ticket}."} for m in settings.mailboxes]
     server = serve(mailboxes=acknowledging)
     app = App.open(settings)
     try:
@@ -117,8 +123,12 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
             sync_mailboxes(session, settings.mailboxes)
             sam = users.create(session, "sam@example.com", name="Sam", role="agent", departments=["Support"])
             notify.choose(session, sam.agent_id, new_ticket=True, assigned=False)
-        bob = [bobs_mail(n, words) for n, words in enumerate(
-            ("printer broken invoice refund", "cheap pills casino winner prize", "delivery late thanks screen"))]
+        bob = [
+            bobs_mail(n, words)
+            for n, words in enumerate(
+                ("printer broken invoice refund", "cheap pills casino winner prize", "delivery late thanks screen")
+            )
+        ]
         for msg in bob:
             send(server.port, msg, BOB)
         b = [stored(app, msg["Message-ID"]) for msg in bob]
@@ -135,8 +145,11 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
         _work_on_their_tickets(app, c, p, b)
         _answer(app, p[0].ticket_id, c)
         with app.db.read() as session:
-            kinds = sorted(session.scalars(select(OutboxMail.kind).join(Message).where(
-                Message.ticket_id.in_([p[0].ticket_id, p[3].ticket_id]))))
+            kinds = sorted(
+                session.scalars(
+                    select(OutboxMail.kind).join(Message).where(Message.ticket_id.in_([p[0].ticket_id, p[3].ticket_id]))
+                )
+            )
         assert kinds == ["acknowledgement"] * 2 + ["notification"] * 2 + ["reply"], kinds
 
         b0, p0 = learn(app, b[0], "ham"), learn(app, p[0], "ham")
@@ -147,20 +160,27 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
         running = app.live_model()  # a process that had learned it all
         with app.db.read() as session:
             running.refresh(session)
-        assert same_counts(running.filter.model, model_of((b0, "ham"), (p0, "ham"), (b1, "spam"), (p3, "spam"),
-                                                          (b2, "ham")))
+        assert same_counts(
+            running.filter.model, model_of((b0, "ham"), (p0, "ham"), (b1, "spam"), (p3, "spam"), (b2, "ham"))
+        )
         _leave_in_spool_bad(app.spool, their_mail(c, 5).as_bytes(), c["address"], tmp_path)
         with app.db.write() as session:  # a legal hold on them that has ended names them too
-            session.add(LegalHold(address=c["address"], reason="case 12", actor="dpo", until=utcnow() - timedelta(days=1)))
+            session.add(
+                LegalHold(address=c["address"], reason="case 12", actor="dpo", until=utcnow() - timedelta(days=1))
+            )
 
         before = c.scan_tree(tmp_path) + ([] if app.db.is_sqlite else c.scan_database(app.db.engine))
         assert {f.canary for f in before} == set(c.values), "every canary was stored somewhere before"
 
         log = tmp_path / "erase.log"
         with open(log, "wb") as out:
-            done = subprocess.run([sys.executable, "-m", "postdesk", "privacy", "erase", c["address"], "--yes", "--json",
-                                   "--redact"],
-                                  env=settings_env(settings), stdout=out, stderr=subprocess.STDOUT, timeout=300)
+            done = subprocess.run(
+                [sys.executable, "-m", "postdesk", "privacy", "erase", c["address"], "--yes", "--json", "--redact"],
+                env=settings_env(settings),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=300,
+            )
         assert done.returncode == 0, log.read_text()
 
         assert c.scan_tree(tmp_path) == []
@@ -174,8 +194,11 @@ def test_after_erasure_no_canary_is_left_anywhere_and_the_spam_model_never_learn
             assert session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in")) == 4
             assert session.scalars(select(TicketNote.body)).all() == ["Bob prefers the phone"]
             assert session.scalars(select(OutboxMail.kind).distinct()).all() == ["acknowledgement", "notification"]
-        without_them = [model_of((b0, "ham")), model_of((b0, "ham"), (b1, "spam")),
-                        model_of((b0, "ham"), (b1, "spam"), (b2, "ham"))]
+        without_them = [
+            model_of((b0, "ham")),
+            model_of((b0, "ham"), (b1, "spam")),
+            model_of((b0, "ham"), (b1, "spam"), (b2, "ham")),
+        ]
         assert same_counts(CountModel.load(settings.spam_dir / first.path), without_them[0])
         assert same_counts(CountModel.load(settings.spam_dir / second.path), without_them[1])
         assert same_counts(live.filter.model, without_them[2])
@@ -194,8 +217,14 @@ def _work_on_their_tickets(app: App, c: Canaries, p: list[Message], b: list[Mess
     with app.db.write() as session:
         now = utcnow()
         add_note(session, p[0].ticket_id, None, f"{c['name']} phoned: {c['body']}", actor="agent:1", now=now)
-        add_note(session, b[0].ticket_id, None, f"{c['address']} wrote here too about {c['subject']}",
-                 actor="agent:1", now=now)
+        add_note(
+            session,
+            b[0].ticket_id,
+            None,
+            f"{c['address']} wrote here too about {c['subject']}",
+            actor="agent:1",
+            now=now,
+        )
         add_note(session, b[1].ticket_id, None, "Bob prefers the phone", actor="agent:1", now=now)
         merge(session, app.store, p[3].ticket_id, p[0].ticket_id, actor="agent:1", now=now)
 
@@ -205,16 +234,23 @@ def _answer(app: App, ticket_id: int, c: Canaries) -> None:
     quote = f"You wrote: {c['body']}\n{c['html']}"
     files = [Part(f"{c['filename']}.txt", "text/plain", f"{c['attachment']}\r\n".encode("utf-16"))]
     with app.db.write() as session:
-        send_reply(session, app.store, Draft(ticket_id, quote, files=files),
-                   Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"), utcnow())
+        send_reply(
+            session,
+            app.store,
+            Draft(ticket_id, quote, files=files),
+            Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"),
+            utcnow(),
+        )
 
 
 def _leave_in_spool_bad(spool: Spool, raw: bytes, sender: str, tmp_path: Path) -> None:
     """One of their mails failed too often (as it was left in spool/bad), and a copy a runner could
     not read at all: written through a spool of their own, so the server's runner never takes them."""
     side = Spool(tmp_path / "side-spool")
-    entry_id = side.put(raw.replace(b"\n", b"\r\n"), Envelope(mail_from=sender, rcpt_tos=["support@example.com"],
-                                                             attempts=3, errors=["RuntimeError: poison"]))
+    entry_id = side.put(
+        raw.replace(b"\n", b"\r\n"),
+        Envelope(mail_from=sender, rcpt_tos=["support@example.com"], attempts=3, errors=["RuntimeError: poison"]),
+    )
     shutil.move(side.root / "new" / f"{entry_id}.entry", spool.root / "bad" / f"{entry_id}.entry")
     (spool.root / "bad" / "1-00000000.entry.unreadable").write_bytes(b"\x00\x01 damaged " + raw)
     shutil.rmtree(side.root)

@@ -23,7 +23,16 @@ import pytest
 from sqlalchemy import event, func, select
 
 from models import (
-    Attachment, AuditEvent, Blob, Contact, ErasureJob, Message, Recipient, SenderRule, Ticket, TicketNote,
+    Attachment,
+    AuditEvent,
+    Blob,
+    Contact,
+    ErasureJob,
+    Message,
+    Recipient,
+    SenderRule,
+    Ticket,
+    TicketNote,
     TicketParticipant,
 )
 from models.base import utcnow
@@ -39,6 +48,7 @@ from tickets.work import WorkError, add_note, merge, split
 
 def parse_bytes(raw: bytes):
     return message_from_bytes(raw, policy=policy.default)
+
 
 ANN, BOB = "ann@example.org", "bob@example.net"
 PDF = b"%PDF-1.4\n" + os.urandom(3000) + b"\n%%EOF\n"
@@ -81,9 +91,11 @@ def erase(postdesk, target: str = ANN, mode: str = "delete", **kwargs):
 @pytest.fixture
 def conversations(postdesk):
     """Ann's ticket (Bob answers in it), Bob's ticket (Ann writes in it, he copies her later)."""
-    anns = deliver(postdesk, mail(f"Ann Example <{ANN}>", "My printer", cc=BOB,
-                                  files=[("ann.pdf", PDF), ("terms.pdf", SHARED)]),
-                   ANN)
+    anns = deliver(
+        postdesk,
+        mail(f"Ann Example <{ANN}>", "My printer", cc=BOB, files=[("ann.pdf", PDF), ("terms.pdf", SHARED)]),
+        ANN,
+    )
     bob_in_anns = deliver(postdesk, mail(BOB, "Re: My printer", cc=ANN, reply_to=f"<{anns.message_id_header}>"), BOB)
     ann_again = deliver(postdesk, mail(ANN, "Re: My printer", reply_to=f"<{anns.message_id_header}>"), ANN)
     bobs = deliver(postdesk, mail(BOB, "Invoice", cc=ANN, files=[("terms.pdf", SHARED)]), BOB)
@@ -98,9 +110,20 @@ def test_the_preview_says_exactly_what_will_go(postdesk, conversations):
     engine = postdesk.app.eraser()
     preview = engine.preview(engine.person(" <ANN@example.org> "))
     assert preview.counts() == {
-        "tickets_requested": 1, "tickets_of_others": 1, "messages": 4, "messages_sent": 3, "attachments": 2,
-        "blob_files": 1, "shared_blob_files_kept": 1, "spam_labels": 0, "imap_server_copies": 0,
-        "recipient_rows_in_kept_mail": 2, "participant_rows": 2, "sender_rule": 0, "contact": 1, "spool_entries": 0,
+        "tickets_requested": 1,
+        "tickets_of_others": 1,
+        "messages": 4,
+        "messages_sent": 3,
+        "attachments": 2,
+        "blob_files": 1,
+        "shared_blob_files_kept": 1,
+        "spam_labels": 0,
+        "imap_server_copies": 0,
+        "recipient_rows_in_kept_mail": 2,
+        "participant_rows": 2,
+        "sender_rule": 0,
+        "contact": 1,
+        "spool_entries": 0,
         "kept_messages_mentioning_them": 0,
     }
 
@@ -116,12 +139,17 @@ def test_erasing_removes_their_tickets_and_only_their_own_messages_from_others_t
     with postdesk.app.db.read() as session:
         kept = session.scalars(select(Message.id).where(Message.ticket_id == c["bobs"].ticket_id)).all()
         assert kept == [c["bobs"].id, c["bob_later"].id]
-        assert session.scalars(select(TicketParticipant.address)
-                               .where(TicketParticipant.ticket_id == c["bobs"].ticket_id)).all() == [BOB,
-                                                                                                    "support@example.com"]
+        assert session.scalars(
+            select(TicketParticipant.address).where(TicketParticipant.ticket_id == c["bobs"].ticket_id)
+        ).all() == [BOB, "support@example.com"]
         assert session.scalar(select(Contact.address)) == BOB
-    for model, column in ((Recipient, Recipient.address), (TicketParticipant, TicketParticipant.address),
-                          (Contact, Contact.address), (SenderRule, SenderRule.pattern), (Message, Message.from_address)):
+    for model, column in (
+        (Recipient, Recipient.address),
+        (TicketParticipant, TicketParticipant.address),
+        (Contact, Contact.address),
+        (SenderRule, SenderRule.pattern),
+        (Message, Message.from_address),
+    ):
         assert count(postdesk, model, column == ANN) == 0, model.__name__
     with postdesk.app.db.read() as session:
         assert postdesk.app.store.copies_of(session, ANN).sent == []
@@ -154,8 +182,12 @@ def test_anonymising_keeps_their_tickets_as_shells_without_content(postdesk, con
         shell = session.get(Ticket, c["anns"].ticket_id)
         assert (shell.subject, shell.contact_id) == ("", None) and shell.erased_at is not None
         assert session.scalar(select(func.count()).select_from(Message).where(Message.ticket_id == shell.id)) == 0
-        assert session.scalar(select(func.count()).select_from(TicketParticipant)
-                              .where(TicketParticipant.ticket_id == shell.id)) == 0
+        assert (
+            session.scalar(
+                select(func.count()).select_from(TicketParticipant).where(TicketParticipant.ticket_id == shell.id)
+            )
+            == 0
+        )
     assert count(postdesk, Message, Message.ticket_id == c["bobs"].ticket_id) == 2
 
 
@@ -179,7 +211,12 @@ def test_an_erasure_killed_midway_finishes_when_run_again_with_one_receipt(postd
 
     receipt = erase(postdesk, str(job.contact_id))  # by contact id this time
 
-    assert len(tickets) == 4 and receipt.id == job.receipt and receipt.counts["messages"] == 4 and receipt.counts["tickets"] == 4
+    assert (
+        len(tickets) == 4
+        and receipt.id == job.receipt
+        and receipt.counts["messages"] == 4
+        and receipt.counts["tickets"] == 4
+    )
     assert count(postdesk, Ticket) == 0 and count(postdesk, Contact) == 0
     assert count(postdesk, ErasureJob, ErasureJob.finished_at.is_(None)) == 0
 
@@ -201,15 +238,20 @@ def test_new_mail_from_them_starts_afresh_and_a_late_reply_never_revives_their_t
     anns = conversations["anns"]
     erase(postdesk)
     signed = MessageIdSigner(b"test-secret", postdesk.settings.smtp_hostname).make(anns.ticket_id)
-    late = deliver(postdesk, mail(ANN, f"Re: [#{anns.ticket_id}] My printer",
-                                  reply_to=f"<{signed}> <{anns.message_id_header}>"), ANN)
+    late = deliver(
+        postdesk,
+        mail(ANN, f"Re: [#{anns.ticket_id}] My printer", reply_to=f"<{signed}> <{anns.message_id_header}>"),
+        ANN,
+    )
     fresh = deliver(postdesk, mail(ANN, "Hello again"), ANN)
     with postdesk.app.db.read() as session:
         tickets = {late.ticket_id, fresh.ticket_id}
         assert anns.ticket_id not in tickets and len(tickets) == 2
         assert late.thread_rule == "new" and session.get(Ticket, late.ticket_id).linked_ticket_id is None
         assert late.contact_id == fresh.contact_id != anns.contact_id
-        assert session.scalar(select(func.count()).select_from(Message).where(Message.contact_id == late.contact_id)) == 2
+        assert (
+            session.scalar(select(func.count()).select_from(Message).where(Message.contact_id == late.contact_id)) == 2
+        )
 
 
 def test_the_same_mail_coming_again_is_dropped_as_erased(postdesk):
@@ -263,6 +305,7 @@ def test_replaying_the_ledger_on_a_restored_backup_erases_again(postdesk, conver
     assert count(postdesk, Contact, Contact.address == ANN) == 1
 
     from retention.ledger import replay
+
     engine = postdesk.app.eraser()
     with postdesk.app.db.write() as session:
         replay(engine.ledger, postdesk.app.store, session)
@@ -273,8 +316,10 @@ def test_replaying_the_ledger_on_a_restored_backup_erases_again(postdesk, conver
 
 
 def _state(session) -> dict:
-    return {model.__name__: session.execute(select(*model.__table__.c).order_by(*model.__table__.primary_key)).all()
-            for model in (Message, Ticket, Contact, Recipient, TicketParticipant, Attachment)}
+    return {
+        model.__name__: session.execute(select(*model.__table__.c).order_by(*model.__table__.primary_key)).all()
+        for model in (Message, Ticket, Contact, Recipient, TicketParticipant, Attachment)
+    }
 
 
 def test_the_preview_and_the_erasure_read_only_through_indexes(postdesk, conversations):
@@ -295,7 +340,6 @@ def test_the_preview_and_the_erasure_read_only_through_indexes(postdesk, convers
     assert scans == set(), scans
 
 
-
 def test_importing_an_old_archive_of_their_mail_drops_it_and_says_so(postdesk, tmp_path):
     raws = [mail(ANN, "In the archive"), mail(BOB, "Also in the archive")]
     deliver(postdesk, raws[0], ANN)
@@ -305,8 +349,13 @@ def test_importing_an_old_archive_of_their_mail_drops_it_and_says_so(postdesk, t
         archive.add(raw)
     archive.flush()
 
-    done = subprocess.run([sys.executable, "-m", "postdesk", "import", "mbox", str(tmp_path / "old.mbox")],
-                          env=settings_env(postdesk.settings), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "postdesk", "import", "mbox", str(tmp_path / "old.mbox")],
+        env=settings_env(postdesk.settings),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "imported 1, duplicates 0, erased 1, quarantined 0"
@@ -362,7 +411,8 @@ def test_without_redact_mail_that_mentions_them_stays_as_it_is(postdesk):
 
 @pytest.mark.parametrize("mode", ["delete", "anonymise"])
 def test_notes_on_their_tickets_and_naming_them_on_others_go_and_merged_or_split_tickets_follow(
-        postdesk, conversations, mode):
+    postdesk, conversations, mode
+):
     c = conversations
     third = deliver(postdesk, mail(ANN, "Another question"), ANN)
     fourth = deliver(postdesk, mail(ANN, "Re: Another question", reply_to=f"<{third.message_id_header}>"), ANN)
@@ -402,8 +452,13 @@ def test_replies_to_them_and_their_outbox_rows_and_notifications_go_with_their_t
     with app.db.write() as session:
         sam = users.create(session, "sam@example.com", name="Sam", departments=["Support"])
         notify.choose(session, sam.agent_id, new_ticket=True, assigned=True)
-        send_reply(session, app.store, Draft(anns_ticket, "Here is how.", reply_all=True),
-                   Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"), utcnow())
+        send_reply(
+            session,
+            app.store,
+            Draft(anns_ticket, "Here is how.", reply_all=True),
+            Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"),
+            utcnow(),
+        )
         notify.notify_assigned(session, anns_ticket, sam.agent_id, notify.Links("http://x/", "h"), utcnow())
     assert count(postdesk, OutboxMail) == 2
 

@@ -15,8 +15,10 @@ ANN, BOB = "ann@example.org", "bob@example.net"
 
 
 def customer_mail(sender: str, n: int) -> bytes:
-    return (f"From: {sender}\r\nTo: support@example.com\r\nSubject: Order {n}\r\n"
-            f"Message-ID: <imap-erase-{n}@example.org>\r\n\r\nWhere is order {n}?\r\n").encode()
+    return (
+        f"From: {sender}\r\nTo: support@example.com\r\nSubject: Order {n}\r\n"
+        f"Message-ID: <imap-erase-{n}@example.org>\r\n\r\nWhere is order {n}?\r\n"
+    ).encode()
 
 
 def fetched(postdesk, account) -> None:
@@ -32,8 +34,10 @@ def erase_ann(postdesk, account):
 
 def subjects(mua, folder: str) -> list[bytes]:
     mua.select_folder(folder)
-    return sorted(data[b"BODY[HEADER.FIELDS (SUBJECT)]"].strip()
-                  for data in mua.fetch(mua.search("ALL"), ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"]).values())
+    return sorted(
+        data[b"BODY[HEADER.FIELDS (SUBJECT)]"].strip()
+        for data in mua.fetch(mua.search("ALL"), ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"]).values()
+    )
 
 
 def stored(postdesk) -> int:
@@ -68,8 +72,9 @@ def test_their_mail_moved_to_another_folder_is_found_there_by_its_bytes(postdesk
     assert subjects(mua, "Imported") == [b"Subject: Order 4", b"Subject: Order 5"]  # the other copy is not ours
 
 
-def test_a_server_that_is_down_leaves_the_erasure_unfinished_until_it_is_run_again(postdesk, make_account, mua,
-                                                                                  dovecot):
+def test_a_server_that_is_down_leaves_the_erasure_unfinished_until_it_is_run_again(
+    postdesk, make_account, mua, dovecot
+):
     mua.append("INBOX", customer_mail(ANN, 6))
     account = make_account(after_import="keep")
     fetched(postdesk, account)

@@ -40,8 +40,12 @@ def test_an_attachment_comes_back_byte_identical_with_its_types(postdesk):
     [att] = attachments(postdesk)
     blob = blob_of(postdesk, att)
     assert postdesk.app.blobs.get(blob.sha256) == PDF
-    assert (att.filename, att.declared_type, att.sniffed_type, att.size) == \
-        ("report.pdf", "application/pdf", "application/pdf", len(PDF))
+    assert (att.filename, att.declared_type, att.sniffed_type, att.size) == (
+        "report.pdf",
+        "application/pdf",
+        "application/pdf",
+        len(PDF),
+    )
 
 
 def test_two_messages_with_the_same_file_share_one_blob(postdesk):
@@ -52,9 +56,18 @@ def test_two_messages_with_the_same_file_share_one_blob(postdesk):
     assert first.blob_id == second.blob_id and blob_of(postdesk, first).refcount == 2
 
 
-@pytest.mark.parametrize("hostile", [
-    "../../x", "/etc/passwd", "a\x00b.pdf", "é" * 150 + ".pdf", "invoice\u202efdp.exe", "..", "C:\\Windows\\x.dll",
-])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "../../x",
+        "/etc/passwd",
+        "a\x00b.pdf",
+        "é" * 150 + ".pdf",
+        "invoice\u202efdp.exe",
+        "..",
+        "C:\\Windows\\x.dll",
+    ],
+)
 def test_unsafe_filenames_are_stored_safely(postdesk, hostile):
     postdesk.send(with_files([(hostile, b"data", "application/octet-stream")]))
     postdesk.drain()
@@ -69,7 +82,11 @@ def test_unsafe_filenames_are_stored_safely(postdesk, hostile):
 ACTIVE = [
     ("photo.png", b"<html><body><script>alert(document.cookie)</script></body></html>", "text/html"),
     ("logo.png", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "image/svg+xml"),
-    ("chart.png", b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "image/svg+xml"),
+    (
+        "chart.png",
+        b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
+        "image/svg+xml",
+    ),
     ("scan.png", b"<!DOCTYPE html>\n<p>hello<script src=//evil.example/x.js></script>", "text/html"),
 ]
 

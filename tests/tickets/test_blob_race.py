@@ -66,9 +66,15 @@ def pg_url(database_url):
 
 def test_two_runners_adding_and_releasing_one_blob_never_lose_a_counted_file(pg_url, tmp_path):
     shared = "a file both runners attach, again and again"
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, pg_url, str(tmp_path / "blobs"), str(n), str(ROUNDS),
-                                 shared], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for n in (1, 2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, pg_url, str(tmp_path / "blobs"), str(n), str(ROUNDS), shared],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in (1, 2)
+    ]
     for worker in workers:
         out, err = worker.communicate(timeout=240)
         assert worker.returncode == 0 and out.strip() == "done", err[-2000:]

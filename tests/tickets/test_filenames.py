@@ -18,20 +18,23 @@ from tickets.filenames import SNIFF_BYTES, clean_filename, sniff_type
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("../../x", "x"),
-    ("/etc/passwd", "passwd"),
-    ("C:\\Windows\\System32\\x.dll", "x.dll"),
-    ("a\x00b.pdf", "ab.pdf"),
-    ("evil\u202efdp.exe", "evilfdp.exe"),
-    ("\u2067report\u2069.pdf\u200f", "report.pdf"),
-    ("line\r\nbreak\t.txt", "linebreak.txt"),
-    ("...hidden", "hidden"),
-    ("trailing. . ", "trailing"),
-    ("  spaced name.doc  ", "spaced name.doc"),
-    ("Cafe\u0301.txt", "Café.txt"),  # NFC: e + combining acute → é
-    ("report.pdf/", "report.pdf"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../x", "x"),
+        ("/etc/passwd", "passwd"),
+        ("C:\\Windows\\System32\\x.dll", "x.dll"),
+        ("a\x00b.pdf", "ab.pdf"),
+        ("evil\u202efdp.exe", "evilfdp.exe"),
+        ("\u2067report\u2069.pdf\u200f", "report.pdf"),
+        ("line\r\nbreak\t.txt", "linebreak.txt"),
+        ("...hidden", "hidden"),
+        ("trailing. . ", "trailing"),
+        ("  spaced name.doc  ", "spaced name.doc"),
+        ("Cafe\u0301.txt", "Café.txt"),  # NFC: e + combining acute → é
+        ("report.pdf/", "report.pdf"),
+    ],
+)
 def test_clean_filename(name, expected):
     assert clean_filename(name) == expected
 
@@ -66,7 +69,11 @@ UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f/\\\\{BIDI}]")
 
 
 @settings(max_examples=500)
-@given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]) | st.sampled_from(list("/\\.\x00 " + BIDI)), max_size=400))
+@given(
+    st.text(
+        alphabet=st.characters(blacklist_categories=["Cs"]) | st.sampled_from(list("/\\.\x00 " + BIDI)), max_size=400
+    )
+)
 def test_clean_filename_is_always_safe(name):
     cleaned = clean_filename(name)
     assert cleaned and cleaned not in (".", "..") and not UNSAFE.search(cleaned)
@@ -76,8 +83,13 @@ def test_clean_filename_is_always_safe(name):
 def _png() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)) + \
-        chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b"")
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _zip(**files: str) -> bytes:
@@ -88,26 +100,29 @@ def _zip(**files: str) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize(("payload", "expected"), [
-    (b"%PDF-1.7\n%\xe2\xe3", "application/pdf"),
-    (_png(), "image/png"),
-    (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image/jpeg"),
-    (b"GIF89a\x01\x00", "image/gif"),
-    (b"GIF87a\x01\x00", "image/gif"),
-    (_zip(notes__a="x"), "application/zip"),
-    (gzip.compress(b"x", mtime=0), "application/gzip"),
-    (b"\x78\x9f\x3e\x22\x01\x00", "application/vnd.ms-tnef"),
-    (b"Received: from a by b\r\nFrom: x@y\r\n\r\nbody", "message/rfc822"),
-    (b"<html><body><script>alert(1)</script></body></html>", "text/html"),
-    (b"<script>alert(1)</script>", "text/html"),
-    (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "image/svg+xml"),
-    (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>', "image/svg+xml"),
-    (b'<?xml version="1.0"?>\n<order id="1"/>', "text/xml"),
-    (b"Note: this is just text\nwith a colon\n", "text/plain"),
-    ("Grüße, Ünïcode text\n".encode(), "text/plain"),
-    (b"text with a \x00 NUL", "application/octet-stream"),
-    (b"", "application/x-empty"),
-])
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b"%PDF-1.7\n%\xe2\xe3", "application/pdf"),
+        (_png(), "image/png"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image/jpeg"),
+        (b"GIF89a\x01\x00", "image/gif"),
+        (b"GIF87a\x01\x00", "image/gif"),
+        (_zip(notes__a="x"), "application/zip"),
+        (gzip.compress(b"x", mtime=0), "application/gzip"),
+        (b"\x78\x9f\x3e\x22\x01\x00", "application/vnd.ms-tnef"),
+        (b"Received: from a by b\r\nFrom: x@y\r\n\r\nbody", "message/rfc822"),
+        (b"<html><body><script>alert(1)</script></body></html>", "text/html"),
+        (b"<script>alert(1)</script>", "text/html"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "image/svg+xml"),
+        (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>', "image/svg+xml"),
+        (b'<?xml version="1.0"?>\n<order id="1"/>', "text/xml"),
+        (b"Note: this is just text\nwith a colon\n", "text/plain"),
+        ("Grüße, Ünïcode text\n".encode(), "text/plain"),
+        (b"text with a \x00 NUL", "application/octet-stream"),
+        (b"", "application/x-empty"),
+    ],
+)
 def test_sniff_type(payload, expected):
     assert sniff_type(payload) == expected
 

@@ -31,20 +31,38 @@ def world(db):
         s.add_all([support, billing, agent])
         s.flush()
         made = {}
-        for n, (queue, status, dept, mine) in enumerate([
-            ("inbox", "new", support, False), ("inbox", "open", support, True), ("inbox", "pending", support, True),
-            ("inbox", "closed", support, False), ("inbox", "resolved", billing, False), ("review", "new", support, False),
-            ("spam", "new", billing, False), ("automatic", "new", support, False), ("trash", "open", support, False),
-            ("inbox", "new", billing, False),
-        ]):
-            t = Ticket(subject=f"{queue}/{status}/{dept.name}", queue=queue, status=status, department_id=dept.id,
-                       assignee_id=agent.id if mine else None, created_at=T0 + timedelta(minutes=n),
-                       updated_at=T0 + timedelta(minutes=n))
+        for n, (queue, status, dept, mine) in enumerate(
+            [
+                ("inbox", "new", support, False),
+                ("inbox", "open", support, True),
+                ("inbox", "pending", support, True),
+                ("inbox", "closed", support, False),
+                ("inbox", "resolved", billing, False),
+                ("review", "new", support, False),
+                ("spam", "new", billing, False),
+                ("automatic", "new", support, False),
+                ("trash", "open", support, False),
+                ("inbox", "new", billing, False),
+            ]
+        ):
+            t = Ticket(
+                subject=f"{queue}/{status}/{dept.name}",
+                queue=queue,
+                status=status,
+                department_id=dept.id,
+                assignee_id=agent.id if mine else None,
+                created_at=T0 + timedelta(minutes=n),
+                updated_at=T0 + timedelta(minutes=n),
+            )
             s.add(t)
             made[t.subject] = t
         s.flush()
-        return {"support": support.id, "billing": billing.id, "agent": agent.id,
-                "tickets": {k: v.id for k, v in made.items()}}
+        return {
+            "support": support.id,
+            "billing": billing.id,
+            "agent": agent.id,
+            "tickets": {k: v.id for k, v in made.items()},
+        }
 
 
 def subjects(db, key, scope, filters=None, **kw):
@@ -84,12 +102,21 @@ def test_sorting_by_last_activity_or_creation_either_way(db, world):
     with db.write() as s:  # the oldest ticket gets a reply now
         s.get(Ticket, world["tickets"]["inbox/new/Support"]).updated_at = T0 + timedelta(hours=1)
     assert subjects(db, "open", everyone) == ["inbox/new/Support", "inbox/new/Billing", "inbox/open/Support"]
-    assert subjects(db, "open", everyone, Filters(descending=False)) == \
-        ["inbox/open/Support", "inbox/new/Billing", "inbox/new/Support"]
-    assert subjects(db, "open", everyone, Filters(sort="created")) == \
-        ["inbox/new/Billing", "inbox/open/Support", "inbox/new/Support"]
-    assert subjects(db, "open", everyone, Filters(sort="created", descending=False)) == \
-        ["inbox/new/Support", "inbox/open/Support", "inbox/new/Billing"]
+    assert subjects(db, "open", everyone, Filters(descending=False)) == [
+        "inbox/open/Support",
+        "inbox/new/Billing",
+        "inbox/new/Support",
+    ]
+    assert subjects(db, "open", everyone, Filters(sort="created")) == [
+        "inbox/new/Billing",
+        "inbox/open/Support",
+        "inbox/new/Support",
+    ]
+    assert subjects(db, "open", everyone, Filters(sort="created", descending=False)) == [
+        "inbox/new/Support",
+        "inbox/open/Support",
+        "inbox/new/Billing",
+    ]
 
 
 @pytest.mark.parametrize("sort", queues.SORTS)
@@ -99,8 +126,15 @@ def test_keyset_pages_walk_forward_and_back_without_gaps_or_repeats(db, sort):
         s.add(dept)
         s.flush()
         for n in range(23):  # ties in updated_at: the id breaks them
-            s.add(Ticket(subject=f"t{n:02}", queue="inbox", status=("new", "open")[n % 2], department_id=dept.id,
-                         updated_at=T0 + timedelta(minutes=n // 3)))
+            s.add(
+                Ticket(
+                    subject=f"t{n:02}",
+                    queue="inbox",
+                    status=("new", "open")[n % 2],
+                    department_id=dept.id,
+                    updated_at=T0 + timedelta(minutes=n // 3),
+                )
+            )
         dept_id = dept.id
     scope, filters = Scope(1, frozenset({dept_id})), Filters(sort=sort)
     pages, cursor = [], None
@@ -125,12 +159,22 @@ def test_keyset_pages_walk_forward_and_back_without_gaps_or_repeats(db, sort):
 def test_counts_per_queue_respect_the_scope_and_stop_at_the_cap(db, world, monkeypatch):
     with db.read() as s:
         assert queues.counts(s, Scope(world["agent"], None)) == {
-            "open": 3, "pending": 1, "mine": 2, "review": 1, "spam": 1, "automatic": 1, "closed": 2, "trash": 1}
+            "open": 3,
+            "pending": 1,
+            "mine": 2,
+            "review": 1,
+            "spam": 1,
+            "automatic": 1,
+            "closed": 2,
+            "trash": 1,
+        }
         assert queues.counts(s, Scope(world["agent"], frozenset({world["billing"]})))["open"] == 1
         monkeypatch.setattr(queues, "COUNT_CAP", 1)
         assert queues.counts(s, Scope(world["agent"], None))["open"] == 2  # shown as "1+"
 
 
 def test_a_garbled_cursor_starts_from_the_top(db, world):
-    assert subjects(db, "closed", Scope(world["agent"], None), cursor="garbage~x") == \
-        ["inbox/resolved/Billing", "inbox/closed/Support"]
+    assert subjects(db, "closed", Scope(world["agent"], None), cursor="garbage~x") == [
+        "inbox/resolved/Billing",
+        "inbox/closed/Support",
+    ]

@@ -12,7 +12,8 @@ from tickets.store.redact import PLACEHOLDER, redact_raw
 
 ADDRESS = "ann.example@example.org"
 _TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=200).filter(
-    lambda text: ADDRESS not in text.lower())
+    lambda text: ADDRESS not in text.lower()
+)
 
 
 def _mail(before: str, after: str, cte: str) -> bytes:

@@ -20,8 +20,15 @@ from serve import settings_env
 from tickets import search
 
 
-def mail(subject: str, body: str, *, sender: str = "Greta Gruber <greta@example.org>",
-         to: str = "support@example.com", attachment: str | None = None, html: str | None = None) -> bytes:
+def mail(
+    subject: str,
+    body: str,
+    *,
+    sender: str = "Greta Gruber <greta@example.org>",
+    to: str = "support@example.com",
+    attachment: str | None = None,
+    html: str | None = None,
+) -> bytes:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, to, subject
     msg.set_content(body)
@@ -62,8 +69,11 @@ def test_a_message_is_found_by_words_of_its_subject_body_people_and_attachment_n
 
 
 def test_html_only_mail_is_found_by_its_text_but_not_its_markup_or_scripts(postdesk):
-    postdesk.send(html_only("Styled", "<html><style>.zebra{}</style><script>var quokka=1</script>"
-                                      "<p>Kangaroo <b>jumps</b></p></html>"))
+    postdesk.send(
+        html_only(
+            "Styled", "<html><style>.zebra{}</style><script>var quokka=1</script><p>Kangaroo <b>jumps</b></p></html>"
+        )
+    )
     postdesk.drain()
     db = postdesk.app.db
     assert [h.subject for h in found(db, "kangaroo jumps")] == ["Styled"]
@@ -146,7 +156,7 @@ def test_any_text_typed_into_the_search_box_is_a_query_never_an_error(postdesk):
     db = postdesk.app.db
 
     @hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(st.text(max_size=60) | st.sampled_from(['"', 'NEAR(a b)', "a OR b", "col:x", "*", "^x", "a AND", "_", "'"]))
+    @given(st.text(max_size=60) | st.sampled_from(['"', "NEAR(a b)", "a OR b", "col:x", "*", "^x", "a AND", "_", "'"]))
     def check(query):
         hits = found(db, query)
         assert all(h.subject == "Known words" for h in hits)
@@ -159,7 +169,12 @@ def test_the_command_line_searches_the_same_index(postdesk):
     postdesk.send(mail("Lost parcel", "the wombat shipment"))
     postdesk.send(mail("Other", "nothing to see"))
     postdesk.drain()
-    done = subprocess.run([sys.executable, "-m", "postdesk", "search", "WOMBAT", "--json"],
-                          env=settings_env(postdesk.settings), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "postdesk", "search", "WOMBAT", "--json"],
+        env=settings_env(postdesk.settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert [row["subject"] for row in json.loads(done.stdout)] == ["Lost parcel"]

@@ -21,13 +21,22 @@ SPAM_WORDS = "cheap pills viagra casino winner lottery claim prize unsubscribe o
 HAM_WORDS = "invoice printer order refund account password delivery broken screen thanks".split()
 
 
-def raw(n: int, kind: str, sender: str | None = None, extra: str = "", body: str | None = None,
-        to: str = "support@example.com", subject: str | None = None) -> bytes:
+def raw(
+    n: int,
+    kind: str,
+    sender: str | None = None,
+    extra: str = "",
+    body: str | None = None,
+    to: str = "support@example.com",
+    subject: str | None = None,
+) -> bytes:
     words = SPAM_WORDS if kind == "spam" else HAM_WORDS
     sender = sender or (f"promo{n}@deals.example.biz" if kind == "spam" else f"customer{n}@example.org")
     text = body or " ".join(words[(n + i) % len(words)] for i in range(30))
-    return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject or f'{kind} {n}'}\r\n"
-            f"Message-ID: <{kind}-{n}-{zlib.crc32((extra + sender).encode())}@example.org>\r\n{extra}\r\n{text}\r\n").encode()
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject or f'{kind} {n}'}\r\n"
+        f"Message-ID: <{kind}-{n}-{zlib.crc32((extra + sender).encode())}@example.org>\r\n{extra}\r\n{text}\r\n"
+    ).encode()
 
 
 def teach(postdesk, n: int = 30) -> None:
@@ -37,8 +46,9 @@ def teach(postdesk, n: int = 30) -> None:
         for i in range(n):
             for kind in ("ham", "spam"):
                 msg = raw(1000 + i, kind)
-                ledger.learn(session, f"raw:{kind}{i}", kind, live.filter.features(parse(msg, received_at=utcnow())),
-                             "bootstrap")
+                ledger.learn(
+                    session, f"raw:{kind}{i}", kind, live.filter.features(parse(msg, received_at=utcnow())), "bootstrap"
+                )
         retrain(session, postdesk.settings.spam_dir, live.filter)
 
 
@@ -101,8 +111,10 @@ def test_a_reply_on_our_signed_thread_stays_on_its_ticket_flagged(postdesk):
 
 def test_allow_and_block_lists_override_the_score(settings):
     from conftest import Harness
-    harness = Harness(settings.model_copy(update={"spam_allow": ["deals.example.biz"],
-                                                  "spam_block": ["customer7@example.org"]}))
+
+    harness = Harness(
+        settings.model_copy(update={"spam_allow": ["deals.example.biz"], "spam_block": ["customer7@example.org"]})
+    )
     try:
         teach(harness)
         allowed = delivered(harness, raw(1, "spam"))
@@ -128,13 +140,30 @@ def test_not_spam_learns_at_once_moves_the_ticket_and_creates_the_contact(postde
     message = delivered(postdesk, raw(4, "spam"))
     spam_filter = postdesk.app.live_model().filter
     with postdesk.app.db.write() as session:
-        assert mark_message(session, message.id, "ham", store=postdesk.app.store, spam_filter=spam_filter,
-                            actor="agent@example.com") == "learned"
+        assert (
+            mark_message(
+                session, message.id, "ham", store=postdesk.app.store, spam_filter=spam_filter, actor="agent@example.com"
+            )
+            == "learned"
+        )
     with postdesk.app.db.write() as session:
-        assert mark_message(session, message.id, "spam", store=postdesk.app.store, spam_filter=spam_filter,
-                            actor="agent@example.com") == "relabelled"
-        assert mark_message(session, message.id, "ham", store=postdesk.app.store, spam_filter=spam_filter,
-                            actor="agent@example.com") == "relabelled"
+        assert (
+            mark_message(
+                session,
+                message.id,
+                "spam",
+                store=postdesk.app.store,
+                spam_filter=spam_filter,
+                actor="agent@example.com",
+            )
+            == "relabelled"
+        )
+        assert (
+            mark_message(
+                session, message.id, "ham", store=postdesk.app.store, spam_filter=spam_filter, actor="agent@example.com"
+            )
+            == "relabelled"
+        )
     assert ticket_of(postdesk, message).queue == "inbox"
     assert "promo4@deals.example.biz" in contacts(postdesk)
     with postdesk.app.db.read() as session:
@@ -147,15 +176,23 @@ def test_the_runner_scores_with_what_agents_taught_without_a_restart(postdesk):
     spam_filter = postdesk.app.live_model().filter
     for i in range(40):  # agents say: this kind of mail is wanted here
         with postdesk.app.db.write() as session:
-            ledger.learn(session, f"raw:agent{i}", "ham",
-                         spam_filter.features(parse(raw(2000 + i, "spam"), received_at=utcnow())), "agent")
+            ledger.learn(
+                session,
+                f"raw:agent{i}",
+                "ham",
+                spam_filter.features(parse(raw(2000 + i, "spam"), received_at=utcnow())),
+                "agent",
+            )
     after = verdict_of(postdesk, delivered(postdesk, raw(5, "spam", extra="X-Batch: 2\r\n")))
     assert after.score < before.score and after.verdict != "spam"
 
 
 def counts_equal(a, b) -> bool:
-    return (np.array_equal(a.spam_counts, b.spam_counts) and np.array_equal(a.ham_counts, b.ham_counts)
-            and (a.n_spam, a.n_ham) == (b.n_spam, b.n_ham))
+    return (
+        np.array_equal(a.spam_counts, b.spam_counts)
+        and np.array_equal(a.ham_counts, b.ham_counts)
+        and (a.n_spam, a.n_ham) == (b.n_spam, b.n_ham)
+    )
 
 
 def test_learning_then_unlearning_leaves_the_live_model_as_if_never_learned(postdesk):
@@ -189,8 +226,9 @@ def test_activating_an_older_version_replays_the_labels_learned_since(postdesk):
         live.refresh(session)
         first_version = live.version_id
     with postdesk.app.db.write() as session:
-        ledger.learn(session, "raw:late", "spam", live.filter.features(parse(raw(77, "spam"), received_at=utcnow())),
-                     "agent")
+        ledger.learn(
+            session, "raw:late", "spam", live.filter.features(parse(raw(77, "spam"), received_at=utcnow())), "agent"
+        )
         retrain(session, postdesk.settings.spam_dir, live.filter)
     with postdesk.app.db.write() as session:
         activate_version(session, first_version)
@@ -229,8 +267,15 @@ def test_learning_a_message_again_with_features_from_another_tokenizer_replaces_
     assert counts_equal(live.filter.model, rebuilt)
 
 
-@pytest.mark.parametrize("body", ["", "\x00\x01\x02" * 1000, ("x" * 76 + "\r\n") * 260_000,
-                                  "".join(f"w{i}" + ("\r\n" if i % 10 == 9 else " ") for i in range(100_000))])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "\x00\x01\x02" * 1000,
+        ("x" * 76 + "\r\n") * 260_000,
+        "".join(f"w{i}" + ("\r\n" if i % 10 == 9 else " ") for i in range(100_000)),
+    ],
+)
 def test_bad_input_gets_a_score(postdesk, body):
     teach(postdesk, n=5)
     message = delivered(postdesk, raw(1, "ham", body=body or " "))
@@ -247,7 +292,12 @@ def test_a_requester_an_agent_replied_to_becomes_an_answered_contact_the_model_a
     assert verdict_of(postdesk, first).verdict == "ham"
     app = postdesk.app
     with app.db.write() as session:
-        send_reply(session, app.store, Draft(ticket_of(postdesk, first).id, "Thanks, we will look."),
-                   Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"), utcnow())
+        send_reply(
+            session,
+            app.store,
+            Draft(ticket_of(postdesk, first).id, "Thanks, we will look."),
+            Outgoing(app.signer(), frozenset({"support@example.com"}), "Sam"),
+            utcnow(),
+        )
     later = delivered(postdesk, raw(5, "spam"))
     assert (verdict_of(postdesk, later).verdict, verdict_of(postdesk, later).reason) == ("unsure", "answered-contact")

@@ -14,7 +14,15 @@ from sqlalchemy.exc import IntegrityError
 
 from classifier.versions import model_from_ledger
 from models import (
-    Attachment, Blob, Contact, Message, RawMessage, Recipient, SpamLabel, Ticket, TicketParticipant,
+    Attachment,
+    Blob,
+    Contact,
+    Message,
+    RawMessage,
+    Recipient,
+    SpamLabel,
+    Ticket,
+    TicketParticipant,
 )
 from models.blobstore import BlobStore
 from query_plans import full_scans
@@ -25,8 +33,15 @@ PDF = b"%PDF-1.4\n" + os.urandom(2000) + b"\n%%EOF\n"
 _ids = iter(range(10**6))
 
 
-def mail(sender: str, subject: str, *, cc: str | None = None, reply_to: str | None = None,
-         files: tuple[tuple[str, bytes], ...] = (), body: str = "Please help.") -> tuple[bytes, str]:
+def mail(
+    sender: str,
+    subject: str,
+    *,
+    cc: str | None = None,
+    reply_to: str | None = None,
+    files: tuple[tuple[str, bytes], ...] = (),
+    body: str = "Please help.",
+) -> tuple[bytes, str]:
     msg = EmailMessage()
     msg_id = f"store{next(_ids)}.{os.getpid()}@example.org"
     msg["From"], msg["To"], msg["Subject"], msg["Message-ID"] = sender, "support@example.com", subject, f"<{msg_id}>"
@@ -58,8 +73,15 @@ def test_erasing_a_message_removes_every_copy_it_made(postdesk):
 
     erased = erase(postdesk, message.id)
 
-    assert (erased.messages, erased.raw_messages, erased.attachments, erased.tickets, erased.contacts,
-            erased.participants, erased.blobs) == (1, 1, 1, 1, 1, 3, 1)
+    assert (
+        erased.messages,
+        erased.raw_messages,
+        erased.attachments,
+        erased.tickets,
+        erased.contacts,
+        erased.participants,
+        erased.blobs,
+    ) == (1, 1, 1, 1, 1, 3, 1)
     assert erased.recipients == 3  # envelope, To, Cc
     for model in (Message, RawMessage, Recipient, Attachment, Ticket, TicketParticipant, Contact, Blob):
         assert count(postdesk, model) == 0, model.__name__
@@ -89,6 +111,7 @@ def test_a_reply_keeps_its_ticket_thread_and_file_when_the_message_it_answered_i
 
 def test_an_erased_messages_spam_label_is_unlearned_bit_for_bit(postdesk):
     from tickets.spam_marks import mark_message
+
     teach(postdesk)
     kept = delivered(postdesk, mail("bob@example.org", "Invoice", body="invoice printer order refund")[0])
     erased_one = delivered(postdesk, mail("eve@example.org", "Prize", body="cheap pills casino winner prize")[0])
@@ -105,7 +128,9 @@ def test_an_erased_messages_spam_label_is_unlearned_bit_for_bit(postdesk):
     after = live_counts(postdesk)
     assert all(np.array_equal(a, b) for a, b in zip(after, never_learned_it, strict=True))
     with postdesk.app.db.read() as session:
-        assert session.scalars(select(SpamLabel.key).where(SpamLabel.key.like("message:%"))).all() == [f"message:{kept.id}"]
+        assert session.scalars(select(SpamLabel.key).where(SpamLabel.key.like("message:%"))).all() == [
+            f"message:{kept.id}"
+        ]
         rebuilt, _ = model_from_ledger(session, spam_filter.model.n_features)
     assert np.array_equal(rebuilt.spam_counts, after[0]) and np.array_equal(rebuilt.ham_counts, after[1])
 
@@ -120,10 +145,17 @@ def live_counts(postdesk) -> tuple:
 
 def test_a_learned_message_cannot_be_deleted_behind_the_ledgers_back(postdesk):
     from tickets.spam_marks import mark_message
+
     message = delivered(postdesk, mail("bob@example.org", "Invoice")[0])
     with postdesk.app.db.write() as session:
-        mark_message(session, message.id, "ham", store=postdesk.app.store,
-                     spam_filter=postdesk.app.live_model().filter, actor="agent")
+        mark_message(
+            session,
+            message.id,
+            "ham",
+            store=postdesk.app.store,
+            spam_filter=postdesk.app.live_model().filter,
+            actor="agent",
+        )
     with pytest.raises(IntegrityError), postdesk.app.db.write() as session:
         session.execute(text("DELETE FROM messages WHERE id = :id"), {"id": message.id})
     assert count(postdesk, Message) == 1
@@ -184,12 +216,15 @@ def test_ids_are_never_reused(postdesk):
 
 def test_copies_of_lists_every_row_and_file_holding_a_persons_data(postdesk):
     from classifier import senders
+
     own = delivered(postdesk, mail("Alice <Alice@Example.org>", "Mine", files=(("a.pdf", PDF),))[0])
     with postdesk.app.db.write() as session:
         senders.set_rule(session, "alice@example.org", "block")
     spam = delivered(postdesk, mail("alice@example.org", "Cheap pills")[0])
     relayed = delivered(postdesk, mail("news@lists.example", "Digest")[0], sender="ALICE@example.org")
-    named = delivered(postdesk, mail("bob@example.org", "For Alice", cc="alice@example.org")[0], sender="bob@example.org")
+    named = delivered(
+        postdesk, mail("bob@example.org", "For Alice", cc="alice@example.org")[0], sender="bob@example.org"
+    )
     delivered(postdesk, mail("bob@example.org", "Nothing of hers")[0], sender="bob@example.org")
     assert spam.contact_id is None  # spam made no contact: found by its sender address
 
@@ -226,8 +261,12 @@ def test_copies_of_reads_only_through_indexes(postdesk):
 
 def blob_path(postdesk, message_id: int):
     with postdesk.app.db.read() as session:
-        sha256 = session.scalar(select(Blob.sha256).join(Attachment, Attachment.blob_id == Blob.id)
-                                .where(Attachment.message_id == message_id).limit(1))
+        sha256 = session.scalar(
+            select(Blob.sha256)
+            .join(Attachment, Attachment.blob_id == Blob.id)
+            .where(Attachment.message_id == message_id)
+            .limit(1)
+        )
     return postdesk.app.blobs.path(sha256)
 
 

@@ -19,14 +19,21 @@ from test_spam_flow import counts_equal, delivered, raw
 
 def mark(postdesk, message: Message, label: str) -> None:
     with postdesk.app.db.write() as session:
-        mark_message(session, message.id, label, store=postdesk.app.store,
-                     spam_filter=postdesk.app.live_model().filter, actor="agent")
+        mark_message(
+            session,
+            message.id,
+            label,
+            store=postdesk.app.store,
+            spam_filter=postdesk.app.live_model().filter,
+            actor="agent",
+        )
 
 
 def learned_features(postdesk, message: Message) -> tuple[Features, str]:
     with postdesk.app.db.read() as session:
-        row = session.execute(select(SpamLabel.features, SpamLabel.label)
-                              .where(SpamLabel.key == f"message:{message.id}")).one()
+        row = session.execute(
+            select(SpamLabel.features, SpamLabel.label).where(SpamLabel.key == f"message:{message.id}")
+        ).one()
     return Features.from_bytes(row.features), row.label
 
 
@@ -131,14 +138,26 @@ def test_anonymising_keeps_an_empty_ticket_shell_that_a_late_reply_never_revives
     assert (erased.messages, erased.tickets, erased.shells, erased.contacts) == (1, 0, 1, 1)
     with postdesk.app.db.read() as session:
         shell = session.get(Ticket, opener.ticket_id)
-        assert (shell.subject, shell.contact_id, shell.status, shell.department_id) == ("", None, "resolved", department)
+        assert (shell.subject, shell.contact_id, shell.status, shell.department_id) == (
+            "",
+            None,
+            "resolved",
+            department,
+        )
         assert shell.created_at == created and shell.erased_at is not None
         assert session.scalar(select(func.count()).select_from(TicketParticipant)) == 0
         assert session.scalar(select(func.count()).select_from(Contact)) == 0
     signed = MessageIdSigner(b"test-secret", postdesk.settings.smtp_hostname).make(opener.ticket_id)
-    late = delivered(postdesk, raw(2, "ham", sender="ann@example.org", extra=f"In-Reply-To: <{signed}>\r\n"
-                                                                            f"Subject: Re: [#{opener.ticket_id}]\r\n"),
-                     sender="ann@example.org")
+    late = delivered(
+        postdesk,
+        raw(
+            2,
+            "ham",
+            sender="ann@example.org",
+            extra=f"In-Reply-To: <{signed}>\r\nSubject: Re: [#{opener.ticket_id}]\r\n",
+        ),
+        sender="ann@example.org",
+    )
     assert late.ticket_id != opener.ticket_id and late.thread_rule == "new"
     with postdesk.app.db.read() as session:
         assert session.get(Ticket, late.ticket_id).linked_ticket_id is None

@@ -33,7 +33,16 @@ from sqlalchemy import select, text
 
 from classifier.versions import model_from_ledger
 from models import (
-    Attachment, Blob, Contact, ImapCopy, Message, RawMessage, Recipient, SpamLabel, SpamVerdict, Ticket,
+    Attachment,
+    Blob,
+    Contact,
+    ImapCopy,
+    Message,
+    RawMessage,
+    Recipient,
+    SpamLabel,
+    SpamVerdict,
+    Ticket,
     TicketParticipant,
 )
 from models.mail.envelope import Envelope
@@ -42,8 +51,19 @@ from tickets.spam_marks import mark_message
 
 SENDERS = ["alice@example.org", "bob@example.org", "carol@example.net", "spammer@deals.example"]
 FILES = [b"%PDF-1.4 invoice", b"%PDF-1.4 photo of the printer", b"GIF89a a small picture"]
-TABLES = (Message, RawMessage, Recipient, Attachment, SpamVerdict, ImapCopy, SpamLabel, Ticket, TicketParticipant,
-          Contact, Blob)
+TABLES = (
+    Message,
+    RawMessage,
+    Recipient,
+    Attachment,
+    SpamVerdict,
+    ImapCopy,
+    SpamLabel,
+    Ticket,
+    TicketParticipant,
+    Contact,
+    Blob,
+)
 _runs = itertools.count()
 
 
@@ -55,19 +75,29 @@ def desk(settings):
     app.db.dispose()
 
 
-message_plans = st.lists(st.fixed_dictionaries({
-    "sender": st.sampled_from(SENDERS),
-    "cc": st.none() | st.sampled_from(SENDERS),
-    "reply_to": st.none() | st.integers(0, 20),  # an earlier message of the conversation, by index
-    "files": st.lists(st.sampled_from(FILES), max_size=3),
-    "imap": st.booleans(),
-    "label": st.sampled_from([None, None, "spam", "ham"]),
-    "erase": st.booleans(),
-}), min_size=1, max_size=8)
+message_plans = st.lists(
+    st.fixed_dictionaries(
+        {
+            "sender": st.sampled_from(SENDERS),
+            "cc": st.none() | st.sampled_from(SENDERS),
+            "reply_to": st.none() | st.integers(0, 20),  # an earlier message of the conversation, by index
+            "files": st.lists(st.sampled_from(FILES), max_size=3),
+            "imap": st.booleans(),
+            "label": st.sampled_from([None, None, "spam", "ham"]),
+            "erase": st.booleans(),
+        }
+    ),
+    min_size=1,
+    max_size=8,
+)
 
 
-@hsettings(max_examples=40, deadline=None, database=None,
-           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hsettings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(plans=message_plans)
 def test_erasing_any_subset_deletes_exactly_its_rows_and_files(desk, plans):
     app, runner = desk
@@ -101,18 +131,25 @@ def write(app: App, runner, prefix: str, plans: list[dict]) -> list[int]:
         for k, data in enumerate(plan["files"]):
             msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=f"file{k}")
         imap = {"account": "helpdesk", "folder": "INBOX", "uidvalidity": 7, "uid": n + 1} if plan["imap"] else None
-        app.spool.put(msg.as_bytes().replace(b"\n", b"\r\n"),
-                      Envelope(mail_from=plan["sender"], rcpt_tos=["support@example.com"], imap=imap))
+        app.spool.put(
+            msg.as_bytes().replace(b"\n", b"\r\n"),
+            Envelope(mail_from=plan["sender"], rcpt_tos=["support@example.com"], imap=imap),
+        )
     runner.drain()
     with app.db.read() as session:
-        by_header = dict(session.execute(select(Message.message_id_header, Message.id)
-                                         .where(Message.message_id_header.in_(message_ids))).all())
+        by_header = dict(
+            session.execute(
+                select(Message.message_id_header, Message.id).where(Message.message_id_header.in_(message_ids))
+            ).all()
+        )
     ids = [by_header[m] for m in message_ids]
     spam_filter = app.live_model().filter
     with app.db.write() as session:
         for message_id, plan in zip(ids, plans, strict=True):
             if plan["label"]:
-                mark_message(session, message_id, plan["label"], store=app.store, spam_filter=spam_filter, actor="agent")
+                mark_message(
+                    session, message_id, plan["label"], store=app.store, spam_filter=spam_filter, actor="agent"
+                )
     return ids
 
 
@@ -129,8 +166,10 @@ def snapshot(app: App) -> dict:
 def rows(session, table) -> set:
     """A table's rows as named tuples, JSON values as text (so they hash)."""
     row = namedtuple(table.name, table.columns.keys())
-    return {row(*(json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v for v in values))
-            for values in session.execute(select(table)).all()}
+    return {
+        row(*(json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v for v in values))
+        for values in session.execute(select(table)).all()
+    }
 
 
 def expected_after(before: dict, erased: set[int]) -> dict:
@@ -159,20 +198,28 @@ def expected_after(before: dict, erased: set[int]) -> dict:
         tickets.add(t)
     contacts_used = {m.contact_id for m in left.values()} | {t.contact_id for t in tickets}
     contacts_of_erased = {messages[i].contact_id for i in erased} | {
-        t.contact_id for t in before["tickets"] if t.id not in tickets_left}
+        t.contact_id for t in before["tickets"] if t.id not in tickets_left
+    }
     attachments = {a for a in before["attachments"] if a.message_id not in erased}
-    counts = {blob_id: sum(1 for a in attachments if a.blob_id == blob_id) for blob_id in {a.blob_id for a in attachments}}
+    counts = {
+        blob_id: sum(1 for a in attachments if a.blob_id == blob_id) for blob_id in {a.blob_id for a in attachments}
+    }
     blobs = {b._replace(refcount=counts[b.id]) for b in before["blobs"] if b.id in counts}
     return {
         "files": {sha: content for sha, content in before["files"].items() if sha in {b.sha256 for b in blobs}},
         "message_search": before["message_search"] - erased,
         "messages": set(left.values()),
-        **{name: {row for row in before[name] if row.message_id not in erased}
-           for name in ("raw_messages", "recipients", "spam_verdicts", "imap_copies", "spam_labels")},
+        **{
+            name: {row for row in before[name] if row.message_id not in erased}
+            for name in ("raw_messages", "recipients", "spam_verdicts", "imap_copies", "spam_labels")
+        },
         "attachments": attachments,
         "tickets": tickets,
-        "ticket_participants": {p for p in before["ticket_participants"]
-                                if p.ticket_id in tickets_left and (p.ticket_id, p.address) not in gone_named},
+        "ticket_participants": {
+            p
+            for p in before["ticket_participants"]
+            if p.ticket_id in tickets_left and (p.ticket_id, p.address) not in gone_named
+        },
         "contacts": {c for c in before["contacts"] if c.id in contacts_used or c.id not in contacts_of_erased},
         "blobs": blobs,
     }
@@ -185,5 +232,8 @@ def live_model_equals_ledger(app: App) -> bool:
         live.refresh(session)
         rebuilt, _ = model_from_ledger(session, live.filter.model.n_features)
     model = live.filter.model
-    return (np.array_equal(model.spam_counts, rebuilt.spam_counts) and np.array_equal(model.ham_counts, rebuilt.ham_counts)
-            and (model.n_spam, model.n_ham) == (rebuilt.n_spam, rebuilt.n_ham))
+    return (
+        np.array_equal(model.spam_counts, rebuilt.spam_counts)
+        and np.array_equal(model.ham_counts, rebuilt.ham_counts)
+        and (model.n_spam, model.n_ham) == (rebuilt.n_spam, rebuilt.n_ham)
+    )

@@ -7,7 +7,18 @@ from datetime import datetime, UTC
 
 import pytest
 from sqlalchemy import (
-    JSON, Column, DateTime, Integer, MetaData, String, Table, bindparam, case, literal, select, text,
+    JSON,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    case,
+    literal,
+    select,
+    text,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -17,7 +28,8 @@ from tickets.store.sql import Statement
 WHEN = datetime(2026, 12, 7, 4, 30, 15, 123456, tzinfo=UTC)
 _metadata = MetaData()
 NOTES = Table(
-    "statement_notes", _metadata,
+    "statement_notes",
+    _metadata,
     Column("id", Integer, primary_key=True),
     Column("key", String(40), nullable=False, unique=True),
     Column("kind", String(20), nullable=False, default="plain"),  # a scalar Python-side default
@@ -30,10 +42,16 @@ INSERT = Statement(NOTES.insert())  # for executemany: SQLite's driver counts no
 RENAME = Statement(NOTES.update().where(NOTES.c.key == bindparam("old")).values(key=bindparam("new")))
 DROP = Statement(NOTES.delete().where(NOTES.c.kind == bindparam("kind")))
 KEYS_OF_KIND = Statement(select(NOTES.c.key).where(NOTES.c.kind == bindparam("kind")).order_by(NOTES.c.key).limit(1))
-LABEL = Statement(select(case((NOTES.c.kind == "plain", literal("ordinary")), else_=literal("special")))
-                  .where(NOTES.c.key == bindparam("key")))
-ADD_RAW = Statement(text("INSERT INTO statement_notes (key, kind, made_at) VALUES (:key, :kind, :made_at)")
-                    .bindparams(bindparam("made_at", type_=DateTime(timezone=True))))
+LABEL = Statement(
+    select(case((NOTES.c.kind == "plain", literal("ordinary")), else_=literal("special"))).where(
+        NOTES.c.key == bindparam("key")
+    )
+)
+ADD_RAW = Statement(
+    text("INSERT INTO statement_notes (key, kind, made_at) VALUES (:key, :kind, :made_at)").bindparams(
+        bindparam("made_at", type_=DateTime(timezone=True))
+    )
+)
 
 
 @pytest.fixture
@@ -46,8 +64,12 @@ def db(database_url):
 
 def rows(db: Database) -> list[tuple]:
     with db.read() as session:
-        return [tuple(row) for row in session.execute(
-            select(NOTES.c.key, NOTES.c.kind, NOTES.c.made_at, NOTES.c.extra).order_by(NOTES.c.key))]
+        return [
+            tuple(row)
+            for row in session.execute(
+                select(NOTES.c.key, NOTES.c.kind, NOTES.c.made_at, NOTES.c.extra).order_by(NOTES.c.key)
+            )
+        ]
 
 
 def test_an_insert_writes_the_row_sqlalchemy_writes_with_its_python_defaults_and_types(db):
@@ -83,8 +105,9 @@ def test_run_and_many_count_the_rows_they_change(db):
 
 def test_reads_return_the_driver_rows_with_the_statements_own_literals(db):
     with db.write() as session:
-        INSERT.many(session, [{"key": "b", "kind": "plain"}, {"key": "a", "kind": "plain"},
-                              {"key": "c", "kind": "odd"}])
+        INSERT.many(
+            session, [{"key": "b", "kind": "plain"}, {"key": "a", "kind": "plain"}, {"key": "c", "kind": "odd"}]
+        )
     with db.read() as session:
         assert KEYS_OF_KIND.one(session, {"kind": "plain"}) == ("a",)  # its LIMIT 1, written into the statement
         assert KEYS_OF_KIND.one(session, {"kind": "none"}) is None

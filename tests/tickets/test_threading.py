@@ -14,8 +14,16 @@ from tickets.signing import MessageIdSigner
 _counter = iter(range(10**6))
 
 
-def mail(sender="alice@example.org", subject="Printer on fire", to="support@example.com", cc=None,
-         in_reply_to=None, references=None, headers=None, body="Please help.") -> tuple[bytes, str]:
+def mail(
+    sender="alice@example.org",
+    subject="Printer on fire",
+    to="support@example.com",
+    cc=None,
+    in_reply_to=None,
+    references=None,
+    headers=None,
+    body="Please help.",
+) -> tuple[bytes, str]:
     msg = EmailMessage()
     msg_id = f"m{next(_counter)}@example.org"
     msg["From"], msg["To"], msg["Subject"], msg["Message-ID"] = sender, to, subject, f"<{msg_id}>"
@@ -117,8 +125,9 @@ def test_the_subject_alone_never_threads(postdesk):
 def close(postdesk, ticket_id, days_ago: int) -> None:
     with postdesk.app.db.write() as session:
         when = utcnow() - timedelta(days=days_ago)
-        session.execute(update(Ticket).where(Ticket.id == ticket_id)
-                        .values(status="closed", closed_at=when, updated_at=when))
+        session.execute(
+            update(Ticket).where(Ticket.id == ticket_id).values(status="closed", closed_at=when, updated_at=when)
+        )
 
 
 def test_a_reply_to_a_closed_ticket_inside_the_window_reopens_it(postdesk):

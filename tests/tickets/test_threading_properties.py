@@ -35,8 +35,13 @@ from models.mail.envelope import Envelope
 from postdesk.app import App
 
 SENDERS = [
-    "alice@example.org", "Alice <ALICE@Example.ORG>", "bob@example.org", "carol@example.net",
-    "mallory@evil.example", "announce@lists.example", "support@example.com",
+    "alice@example.org",
+    "Alice <ALICE@Example.ORG>",
+    "bob@example.org",
+    "carol@example.net",
+    "mallory@evil.example",
+    "announce@lists.example",
+    "support@example.com",
 ]
 LIST_ID = "Users <users.lists.example>"
 AUTO = [None, None, None, "auto-replied", "auto-generated", "no"]
@@ -122,16 +127,22 @@ def draw_message(data, conv: Conversation, tickets: list[int], signer) -> tuple[
 
 def close_one(data, app: App, conv: Conversation) -> None:
     with app.db.read() as session:  # one of this conversation's tickets
-        ours = sorted(set(session.scalars(select(Message.ticket_id).where(
-            Message.id > conv.start, Message.ticket_id.is_not(None)))))
+        ours = sorted(
+            set(
+                session.scalars(
+                    select(Message.ticket_id).where(Message.id > conv.start, Message.ticket_id.is_not(None))
+                )
+            )
+        )
     ticket_id = pick(data, ours)
     days = data.draw(st.sampled_from([1, 45]))  # inside or outside the 30-day reopen window
     if ticket_id is None:
         return
     when = utcnow() - timedelta(days=days)
     with app.db.write() as session:
-        session.execute(update(Ticket).where(Ticket.id == ticket_id)
-                        .values(status="closed", closed_at=when, updated_at=when))
+        session.execute(
+            update(Ticket).where(Ticket.id == ticket_id).values(status="closed", closed_at=when, updated_at=when)
+        )
         last = session.scalar(select(Message.id).order_by(Message.id.desc()).limit(1)) or 0
     conv.closed[ticket_id] = last
 
@@ -148,8 +159,7 @@ def participants_before(ticket_messages: list[Message], message: Message) -> set
 def check_invariants(app: App, signer, conv: Conversation) -> None:
     """Checks the messages this conversation stored (the store is shared by all examples)."""
     with app.db.read() as session:
-        messages = session.scalars(select(Message).options(selectinload(Message.recipients))
-                                   .order_by(Message.id)).all()
+        messages = session.scalars(select(Message).options(selectinload(Message.recipients)).order_by(Message.id)).all()
         tickets = {t.id: t for t in session.scalars(select(Ticket))}
     by_ticket: dict[int, list[Message]] = {}
     by_header: dict[str, list[Message]] = {}
@@ -180,23 +190,32 @@ def check_invariants(app: App, signer, conv: Conversation) -> None:
         else:
             assert m.thread_rule in ("reference", "token"), why
             took_part = m.from_address in participants_before(by_ticket[m.ticket_id], m)
-            same_list = m.thread_rule == "reference" and m.list_id and any(
-                e.ticket_id == m.ticket_id and e.list_id == m.list_id for e in referenced)
+            same_list = (
+                m.thread_rule == "reference"
+                and m.list_id
+                and any(e.ticket_id == m.ticket_id and e.list_id == m.list_id for e in referenced)
+            )
             assert took_part or same_list, f"a stranger joined ticket {m.ticket_id}: {why}"
 
     for ticket_id, last in conv.closed.items():
         joined = [m for m in by_ticket.get(ticket_id, []) if m.id > last]
         human = any("automatic" not in m.flags for m in joined)
         assert tickets[ticket_id].status == ("open" if human else "closed"), (
-            f"ticket {ticket_id}, closed after message {last}, then joined by", [(m.id, m.flags) for m in joined])
+            f"ticket {ticket_id}, closed after message {last}, then joined by",
+            [(m.id, m.flags) for m in joined],
+        )
 
 
 # No shrinking: against a store that keeps growing it ran into Hypothesis's five-minute limit
 # (and pytest's timeout); the failing conversation is printed as drawn, and each assertion names
 # the message (id, rule, sender, subject, references, flags) that broke the invariant.
-@hsettings(max_examples=30, deadline=None, database=None,
-           phases=[Phase.explicit, Phase.reuse, Phase.generate],
-           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hsettings(
+    max_examples=30,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_threading_invariants_hold_for_random_conversations(desk, data):
     app, runner = desk

@@ -18,8 +18,16 @@ from webhelp import PASSWORD, db, make_agent  # noqa: F401
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+]
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 
@@ -37,8 +45,10 @@ class Canary:
                 self.send_response(200)
                 self.send_header("Content-Type", "image/gif")
                 self.end_headers()
-                self.wfile.write(b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
-                                 b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+                self.wfile.write(
+                    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
+                    b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+                )
 
             def log_message(self, *args):
                 pass
@@ -66,14 +76,16 @@ def hostile_mail(canary: str) -> bytes:
 <object data="{canary}/object"></object><link rel="stylesheet" href="{canary}/sheet.css">
 <iframe src="{canary}/frame"></iframe>
 </body></html>"""
-    return ("From: Mallory Sender <mallory@example.net>\r\nTo: support@example.com\r\n"
-            "Subject: Quarterly figures\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
-            + html).encode()
+    return (
+        "From: Mallory Sender <mallory@example.net>\r\nTo: support@example.com\r\n"
+        "Subject: Quarterly figures\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html
+    ).encode()
 
 
 @pytest.fixture
 def browser_page():
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -90,8 +102,10 @@ def test_an_agent_signs_in_reads_hostile_mail_safely_and_finds_it_by_search(post
     page = browser_page
     try:
         postdesk.send(hostile_mail(canary.url))
-        postdesk.send(b"From: Carl <carl@example.org>\r\nTo: support@example.com\r\nSubject: Plain question\r\n\r\n"
-                      b"Where is my parcel, the zebracorn one?\r\n")
+        postdesk.send(
+            b"From: Carl <carl@example.org>\r\nTo: support@example.com\r\nSubject: Plain question\r\n\r\n"
+            b"Where is my parcel, the zebracorn one?\r\n"
+        )
         postdesk.drain()
         sam = make_agent(db, "sam@example.com", departments=["Support"])
         ARTIFACTS.mkdir(exist_ok=True)
@@ -123,11 +137,20 @@ def test_an_agent_signs_in_reads_hostile_mail_safely_and_finds_it_by_search(post
 
         page.click("text=Load images")
         page.wait_for_url("**images=*")
-        wait_for(lambda: "/tracker.gif" in canary.paths and "/banner.png" in canary.paths,
-                 what="the remote images loading after the click")
+        wait_for(
+            lambda: "/tracker.gif" in canary.paths and "/banner.png" in canary.paths,
+            what="the remote images loading after the click",
+        )
         assert page.evaluate("window.pwned") is None
-        assert not {"/style-block.png", "/style-attribute.png", "/svg.png", "/frame", "/object", "/sheet.css",
-                    "/poster.png"} & set(canary.paths)
+        assert not {
+            "/style-block.png",
+            "/style-attribute.png",
+            "/svg.png",
+            "/frame",
+            "/object",
+            "/sheet.css",
+            "/poster.png",
+        } & set(canary.paths)
 
         page.fill("header input[name=q]", "zebracorn")
         page.press("header input[name=q]", "Enter")

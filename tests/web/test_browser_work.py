@@ -11,8 +11,9 @@ from postdesk.web.server import WebServer
 from test_browser import ARGS, ARTIFACTS, CHROMIUM, wait_for
 from webhelp import PASSWORD, db, make_agent  # noqa: F401
 
-pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
-                                reason="Debian's chromium is not installed")
+pytestmark = pytest.mark.skipif(
+    not __import__("pathlib").Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"
+)
 
 
 def mail(subject: str, body: str = "Hello.", sender: str = "carla@example.org") -> bytes:
@@ -30,6 +31,7 @@ def site(postdesk, db):
 @pytest.fixture
 def chromium():
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield browser
@@ -109,10 +111,18 @@ def test_j_k_move_o_opens_and_e_closes_from_the_keyboard(postdesk, db, site, chr
 
 def test_queue_ticket_search_and_account_pages_fit_a_phone_375_px_wide(postdesk, db, site, chromium):
     long_word = "Supercalifragilistic" * 8
-    postdesk.send(mail(f"A very long subject line that goes on and on {long_word}", body=f"{long_word}\r\n" * 3,
-                       sender="someone.with.a.remarkably.long.address@subdomain.example.org"))
-    postdesk.send(b"From: Html <html@example.org>\r\nTo: support@example.com\r\nSubject: Wide html\r\n"
-                  b"MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<table width=1200><tr><td>wide zebra</td></tr></table>\r\n")
+    postdesk.send(
+        mail(
+            f"A very long subject line that goes on and on {long_word}",
+            body=f"{long_word}\r\n" * 3,
+            sender="someone.with.a.remarkably.long.address@subdomain.example.org",
+        )
+    )
+    postdesk.send(
+        b"From: Html <html@example.org>\r\nTo: support@example.com\r\nSubject: Wide html\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n"
+        b"<table width=1200><tr><td>wide zebra</td></tr></table>\r\n"
+    )
     postdesk.drain()
     ids = sorted(tickets_of(postdesk).values())
     page = signed_in(chromium, site, db, width=375)
@@ -120,9 +130,15 @@ def test_queue_ticket_search_and_account_pages_fit_a_phone_375_px_wide(postdesk,
     with postdesk.app.db.write() as session:  # a note with a long word, too
         from tickets.work import add_note
         from models.base import utcnow
+
         add_note(session, ids[0], None, long_word, actor="test", now=utcnow())
-    for name, path in (("queue", "queues/open"), ("ticket", f"tickets/{ids[0]}"), ("ticket-html", f"tickets/{ids[1]}"),
-                       ("search", "search?q=zebra"), ("account", "account")):
+    for name, path in (
+        ("queue", "queues/open"),
+        ("ticket", f"tickets/{ids[0]}"),
+        ("ticket-html", f"tickets/{ids[1]}"),
+        ("search", "search?q=zebra"),
+        ("account", "account"),
+    ):
         page.goto(site + path)
         page.wait_for_load_state("load")
         width = page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")

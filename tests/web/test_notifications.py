@@ -23,10 +23,20 @@ SPAMMER = "offers@spam.example"
 
 @pytest.fixture
 def settings(settings):
-    boxes = [m.model_copy(update={"acknowledgement": "Thank you. Your ticket is number {ticket}."})
-             if m.address == "support@example.com" else m for m in settings.mailboxes]
-    return settings.model_copy(update={"mailboxes": boxes, "acknowledgement_daily_cap": 2,
-                                       "spam_block": [SPAMMER], "web_public_url": "https://desk.example.com"})
+    boxes = [
+        m.model_copy(update={"acknowledgement": "Thank you. Your ticket is number {ticket}."})
+        if m.address == "support@example.com"
+        else m
+        for m in settings.mailboxes
+    ]
+    return settings.model_copy(
+        update={
+            "mailboxes": boxes,
+            "acknowledgement_daily_cap": 2,
+            "spam_block": [SPAMMER],
+            "web_public_url": "https://desk.example.com",
+        }
+    )
 
 
 @pytest.fixture
@@ -37,8 +47,10 @@ def relay():
 
 
 def mail(sender: str, subject: str, extra: str = "", to: str = "support@example.com") -> bytes:
-    return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{subject.replace(' ', '.')}@x.example>\r\n{extra}\r\nHello.\r\n").encode()
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{subject.replace(' ', '.')}@x.example>\r\n{extra}\r\nHello.\r\n"
+    ).encode()
 
 
 def deliver(postdesk, *raws: bytes, to: str = "support@example.com") -> None:
@@ -74,10 +86,13 @@ def test_a_new_ticket_is_acknowledged_once_with_auto_submitted_and_the_answer_th
 
 
 def test_automatic_mail_bounces_lists_spam_and_mailboxes_without_a_text_get_no_acknowledgement(postdesk, relay):
-    deliver(postdesk, mail("robot@example.org", "Out of office", "Auto-Submitted: auto-replied\r\n"),
-            (DATA / "bounce-delivery-status.eml").read_bytes(),
-            mail("list@example.org", "Digest", "List-Id: <news.example.org>\r\n"),
-            mail(SPAMMER, "Cheap pills"))
+    deliver(
+        postdesk,
+        mail("robot@example.org", "Out of office", "Auto-Submitted: auto-replied\r\n"),
+        (DATA / "bounce-delivery-status.eml").read_bytes(),
+        mail("list@example.org", "Digest", "List-Id: <news.example.org>\r\n"),
+        mail(SPAMMER, "Cheap pills"),
+    )
     deliver(postdesk, mail("dora@example.org", "Invoice", to="billing@example.com"), to="billing@example.com")
     with postdesk.app.db.read() as session:
         assert session.scalar(select(Ticket.queue).join(Message).where(Message.from_address == SPAMMER)) == "spam"
@@ -141,8 +156,11 @@ def test_assigning_in_the_web_view_emails_the_assignee_who_asked_for_it(postdesk
     client = browser(web, address="198.51.100.9")
     sign_in(client, boss, clock)
     token = csrf_of(client.get(f"/tickets/{ticket_id}").text)
-    assert client.post(f"/tickets/{ticket_id}/assign", data={"csrf": token, "agent": str(sam.agent_id)}).status_code == 303
+    assert (
+        client.post(f"/tickets/{ticket_id}/assign", data={"csrf": token, "agent": str(sam.agent_id)}).status_code == 303
+    )
     assert client.post(f"/tickets/{ticket_id}/assign", data={"csrf": token, "agent": "me"}).status_code == 303
     notices = [r for r in sent(postdesk, relay) if r.message["Auto-Submitted"] == "auto-generated"]
     assert [(r.rcpt_tos, r.message["Subject"]) for r in notices] == [
-        (["sam@example.com"], f"[#{ticket_id}] Assigned to you: Printer broken")]
+        (["sam@example.com"], f"[#{ticket_id}] Assigned to you: Printer broken")
+    ]

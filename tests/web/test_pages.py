@@ -13,7 +13,9 @@ from sqlalchemy import select
 from models import Attachment, Message, Ticket
 from webhelp import browser, clock, db, make_agent, sign_in, web  # noqa: F401
 
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
 CANARY_URL = "http://127.0.0.1:9/canary"
 HOSTILE = f"""<html><head><style>body {{ background: url({CANARY_URL}/style.png) }}</style>
 <script>window.pwned = 1</script></head>
@@ -27,8 +29,15 @@ HOSTILE = f"""<html><head><style>body {{ background: url({CANARY_URL}/style.png)
 </body></html>"""
 
 
-def message(subject: str, body: str, *, to: str = "support@example.com", html: str | None = None,
-            files: list[tuple[str, bytes, str]] = (), inline: list[tuple[str, bytes]] = ()) -> bytes:
+def message(
+    subject: str,
+    body: str,
+    *,
+    to: str = "support@example.com",
+    html: str | None = None,
+    files: list[tuple[str, bytes, str]] = (),
+    inline: list[tuple[str, bytes]] = (),
+) -> bytes:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = "Carla Customer <carla@example.org>", to, subject
     msg.set_content(body)
@@ -58,15 +67,27 @@ def ticket_of(postdesk, message_id: int) -> int:
 
 def attachments_of(postdesk, message_id: int) -> dict[str, int]:
     with postdesk.app.db.read() as session:
-        return {a.filename: a.id for a in session.scalars(select(Attachment).where(Attachment.message_id == message_id))}
+        return {
+            a.filename: a.id for a in session.scalars(select(Attachment).where(Attachment.message_id == message_id))
+        }
 
 
 def test_an_agent_sees_only_their_departments_in_queues_tickets_bodies_attachments_and_search(postdesk, web, db, clock):
-    ours = deliver(postdesk, message("Printer jammed", "xylophone toner", html="<p>xylophone</p>",
-                                     files=[("photo.png", PNG, "image/png")]))
-    theirs = deliver(postdesk, message("Invoice disputed", "xylophone refund", to="billing@example.com",
-                                       html="<p>xylophone</p>", files=[("ledger.png", PNG, "image/png")]),
-                     to="billing@example.com")
+    ours = deliver(
+        postdesk,
+        message("Printer jammed", "xylophone toner", html="<p>xylophone</p>", files=[("photo.png", PNG, "image/png")]),
+    )
+    theirs = deliver(
+        postdesk,
+        message(
+            "Invoice disputed",
+            "xylophone refund",
+            to="billing@example.com",
+            html="<p>xylophone</p>",
+            files=[("ledger.png", PNG, "image/png")],
+        ),
+        to="billing@example.com",
+    )
     sam = make_agent(db, "sam@example.com", departments=["Support"])
     boss = make_agent(db, "boss@example.com", role="admin")
     nobody = make_agent(db, "new@example.com")
@@ -107,8 +128,18 @@ def test_hostile_html_is_sanitised_framed_and_its_remote_images_wait_for_the_age
     policy = body.headers["content-security-policy"]
     assert "img-src data:;" in policy and "script-src" not in policy and "default-src 'none'" in policy
     assert "sandbox" in policy and body.headers["x-content-type-options"] == "nosniff"
-    for gone in ("<script", "pwned", "onload", "onerror", "javascript:", "url(", CANARY_URL, "<iframe", "<form",
-                 "<svg"):
+    for gone in (
+        "<script",
+        "pwned",
+        "onload",
+        "onerror",
+        "javascript:",
+        "url(",
+        CANARY_URL,
+        "<iframe",
+        "<form",
+        "<svg",
+    ):
         assert gone not in body.text, gone
     assert "Hello <b>there</b>" in body.text and 'href="https://example.org/help"' in body.text
     assert f'src="data:image/png;base64,{base64.b64encode(PNG).decode()}"' in body.text  # cid: from this message
@@ -122,8 +153,10 @@ def test_hostile_html_is_sanitised_framed_and_its_remote_images_wait_for_the_age
 
 
 def test_cid_images_come_only_from_the_same_message(postdesk, web, db, clock):
-    deliver(postdesk, message("Has the logo", "x", html='<img src="cid:logo@example.org">',
-                              inline=[("logo@example.org", PNG)]))
+    deliver(
+        postdesk,
+        message("Has the logo", "x", html='<img src="cid:logo@example.org">', inline=[("logo@example.org", PNG)]),
+    )
     other = deliver(postdesk, message("Borrows it", "y", html='<p>hi</p><img src="cid:logo@example.org">'))
     client = browser(web)
     sign_in(client, make_agent(db, "sam@example.com", departments=["Support"]), clock)
@@ -132,15 +165,28 @@ def test_cid_images_come_only_from_the_same_message(postdesk, web, db, clock):
 
 
 def test_attachments_download_with_a_safe_type_only_and_never_render(postdesk, web, db, clock):
-    mid = deliver(postdesk, message("Files", "see attached", files=[
-        ("photo.png", PNG, "image/png"), ("page.html", b"<script>alert(1)</script>", "text/html"),
-        ("setup.exe", b"MZ\x90\x00\x03\x00\x00\x00" + bytes(64), "application/octet-stream"),
-        ('r\u00e9sum\u00e9 "final".pdf', b"%PDF-1.4\n%%EOF\n", "application/pdf")]))
+    mid = deliver(
+        postdesk,
+        message(
+            "Files",
+            "see attached",
+            files=[
+                ("photo.png", PNG, "image/png"),
+                ("page.html", b"<script>alert(1)</script>", "text/html"),
+                ("setup.exe", b"MZ\x90\x00\x03\x00\x00\x00" + bytes(64), "application/octet-stream"),
+                ('r\u00e9sum\u00e9 "final".pdf', b"%PDF-1.4\n%%EOF\n", "application/pdf"),
+            ],
+        ),
+    )
     client = browser(web)
     sign_in(client, make_agent(db, "sam@example.com", departments=["Support"]), clock)
     ids = attachments_of(postdesk, mid)
-    expected = {"photo.png": "image/png", "page.html": "application/octet-stream", "setup.exe": "application/octet-stream",
-                'r\u00e9sum\u00e9 "final".pdf': "application/pdf"}
+    expected = {
+        "photo.png": "image/png",
+        "page.html": "application/octet-stream",
+        "setup.exe": "application/octet-stream",
+        'r\u00e9sum\u00e9 "final".pdf': "application/pdf",
+    }
     for name, kind in expected.items():
         response = client.get(f"/attachments/{ids[name]}")
         assert response.status_code == 200
@@ -156,6 +202,7 @@ def test_attachments_download_with_a_safe_type_only_and_never_render(postdesk, w
 
 def test_the_queue_page_counts_its_tickets_and_pages_through_them(postdesk, web, db, clock, monkeypatch):
     from tickets import queues
+
     monkeypatch.setattr(queues, "PAGE", 2)
     for n in range(5):
         deliver(postdesk, message(f"Question {n}", "hello"))
@@ -170,7 +217,7 @@ def test_the_queue_page_counts_its_tickets_and_pages_through_them(postdesk, web,
         if not following:
             break
         page, pages = client.get(following[1].replace("&amp;", "&")), pages + 1
-        assert "rel=\"prev\"" in page.text
+        assert 'rel="prev"' in page.text
     assert seen == [f"Question {n}" for n in (4, 3, 2, 1, 0)] and pages == 3
     oldest_first = client.get("/queues/open", params={"order": "asc"}).text
     assert re.findall(r">(Question \d)</a>", oldest_first) == ["Question 0", "Question 1"]

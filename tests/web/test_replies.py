@@ -25,8 +25,9 @@ def relay():
     relay.stop()
 
 
-def customer_mail(subject="Printer jammed", to="support@example.com", cc="", message_id="<q1@example.org>",
-                  in_reply_to="") -> bytes:
+def customer_mail(
+    subject="Printer jammed", to="support@example.com", cc="", message_id="<q1@example.org>", in_reply_to=""
+) -> bytes:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"], msg["Message-ID"] = f"Carla Customer <{CUSTOMER}>", to, subject, message_id
     if cc:
@@ -47,8 +48,9 @@ def arrive(postdesk, raw: bytes, to="support@example.com") -> Message:
 
 def reply(client, ticket_id: int, files=(), **fields):
     token = csrf_of(client.get(f"/tickets/{ticket_id}").text)
-    return client.post(f"/tickets/{ticket_id}/reply", data={"csrf": token, **fields},
-                       files=[("files", f) for f in files] or None)
+    return client.post(
+        f"/tickets/{ticket_id}/reply", data={"csrf": token, **fields}, files=[("files", f) for f in files] or None
+    )
 
 
 def sender(postdesk, relay: TestRelay, **kw) -> OutboxSender:
@@ -56,7 +58,8 @@ def sender(postdesk, relay: TestRelay, **kw) -> OutboxSender:
 
 
 def test_a_reply_goes_from_the_mailbox_to_the_requester_with_cc_attachment_and_threading_headers(
-        postdesk, web, db, clock, relay):
+    postdesk, web, db, clock, relay
+):
     first = arrive(postdesk, customer_mail(cc="dave@example.net"))
     sam = make_agent(db, "sam@example.com", departments=["Support"])
     agent = browser(web)
@@ -64,8 +67,13 @@ def test_a_reply_goes_from_the_mailbox_to_the_requester_with_cc_attachment_and_t
     page = agent.get(f"/tickets/{first.ticket_id}").text
     assert 'name="to" value="carla@example.org"' in page
 
-    answer = reply(agent, first.ticket_id, body="Please add paper.", cc="boss@example.net",
-                   files=[("steps.pdf", b"%PDF-1.4 steps", "application/pdf")])
+    answer = reply(
+        agent,
+        first.ticket_id,
+        body="Please add paper.",
+        cc="boss@example.net",
+        files=[("steps.pdf", b"%PDF-1.4 steps", "application/pdf")],
+    )
     assert answer.status_code == 303, answer.text
     page = agent.get(f"/tickets/{first.ticket_id}").text
     assert "Please add paper." in page and "Waiting in the outbox" in page
@@ -91,8 +99,10 @@ def test_a_reply_goes_from_the_mailbox_to_the_requester_with_cc_attachment_and_t
         assert session.scalar(select(Contact.answered).where(Contact.address == CUSTOMER)) is True
         assert session.scalar(select(Contact.id).where(Contact.address == "support@example.com")) is None
 
-    answer_back = arrive(postdesk, customer_mail(subject="Re: Printer jammed", message_id="<q2@example.org>",
-                                                 in_reply_to=msg["Message-ID"]))
+    answer_back = arrive(
+        postdesk,
+        customer_mail(subject="Re: Printer jammed", message_id="<q2@example.org>", in_reply_to=msg["Message-ID"]),
+    )
     assert answer_back.ticket_id == first.ticket_id and answer_back.thread_rule == "signed"
 
 
@@ -109,8 +119,7 @@ def test_reply_all_copies_everyone_the_message_named_but_our_own_addresses(postd
     assert sorted(got.rcpt_tos) == [CUSTOMER, "eve@example.net"]
 
 
-def test_a_bad_address_or_an_empty_reply_is_refused_with_the_reason_and_nothing_is_queued(
-        postdesk, web, db, clock):
+def test_a_bad_address_or_an_empty_reply_is_refused_with_the_reason_and_nothing_is_queued(postdesk, web, db, clock):
     first = arrive(postdesk, customer_mail())
     sam = make_agent(db, "sam@example.com", departments=["Support"])
     agent = browser(web)
@@ -129,8 +138,9 @@ def test_a_forward_goes_to_an_outside_address_with_the_message_attached_as_it_ar
     agent = browser(web)
     sign_in(agent, sam, clock)
     token = csrf_of(agent.get(f"/messages/{first.id}/forward").text)
-    done = agent.post(f"/messages/{first.id}/forward", data={"csrf": token, "to": "vendor@example.net",
-                                                             "note": "Can you help?"})
+    done = agent.post(
+        f"/messages/{first.id}/forward", data={"csrf": token, "to": "vendor@example.net", "note": "Can you help?"}
+    )
     assert done.status_code == 303
     sender(postdesk, relay).send_due()
     [got] = relay.received
@@ -141,7 +151,8 @@ def test_a_forward_goes_to_an_outside_address_with_the_message_attached_as_it_ar
 
 
 def test_a_failed_delivery_is_shown_retried_with_backoff_and_a_refusal_can_be_tried_again(
-        postdesk, web, db, clock, relay):
+    postdesk, web, db, clock, relay
+):
     first = arrive(postdesk, customer_mail())
     sam = make_agent(db, "sam@example.com", departments=["Support"])
     agent = browser(web)
@@ -177,7 +188,8 @@ def _row(postdesk) -> OutboxMail:
 
 
 def test_every_answering_action_is_404_for_an_agent_of_another_department_and_needs_the_form_token(
-        postdesk, web, db, clock, relay):
+    postdesk, web, db, clock, relay
+):
     first = arrive(postdesk, customer_mail())
     sam = make_agent(db, "sam@example.com", departments=["Support"])
     bill = make_agent(db, "bill@example.com", departments=["Billing"])
@@ -191,8 +203,11 @@ def test_every_answering_action_is_404_for_an_agent_of_another_department_and_ne
     token = csrf_of(theirs.get("/account").text)
     for path in (f"/tickets/{first.ticket_id}/reply", f"/messages/{first.id}/forward"):
         assert theirs.get(path).status_code == 404, path
-    for path, data in ((f"/tickets/{first.ticket_id}/reply", {"body": "x"}),
-                       (f"/messages/{first.id}/forward", {"to": "x@example.net"}), (f"/outbox/{outbox_id}/retry", {})):
+    for path, data in (
+        (f"/tickets/{first.ticket_id}/reply", {"body": "x"}),
+        (f"/messages/{first.id}/forward", {"to": "x@example.net"}),
+        (f"/outbox/{outbox_id}/retry", {}),
+    ):
         assert theirs.post(path, data={"csrf": token, **data}).status_code == 404, path
         assert ours.post(path, data=data).status_code == 403, path  # no form token
     assert _row(postdesk).status == "failed"

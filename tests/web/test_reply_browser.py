@@ -31,9 +31,11 @@ def test_an_agent_replies_in_the_browser_and_the_customers_answer_threads_back(p
     page = browser_page
     try:
         sending.start()
-        postdesk.send(b"From: Carla Customer <carla@example.org>\r\nTo: support@example.com\r\n"
-                      b"Subject: Printer jammed\r\nMessage-ID: <jam@example.org>\r\n\r\nIt says PC LOAD LETTER.\r\n",
-                      sender="carla@example.org")
+        postdesk.send(
+            b"From: Carla Customer <carla@example.org>\r\nTo: support@example.com\r\n"
+            b"Subject: Printer jammed\r\nMessage-ID: <jam@example.org>\r\n\r\nIt says PC LOAD LETTER.\r\n",
+            sender="carla@example.org",
+        )
         postdesk.drain()
         sam = make_agent(db, "sam@example.com", departments=["Support"])
         page.goto(url + "signin")
@@ -70,9 +72,14 @@ def test_an_agent_replies_in_the_browser_and_the_customers_answer_threads_back(p
         assert msg["Message-ID"].startswith("<pd.")
         assert [a.get_filename() for a in msg.iter_attachments()] == ["steps.txt"]
 
-        postdesk.send(("From: carla@example.org\r\nTo: support@example.com\r\nSubject: Re: Printer jammed\r\n"
-                       f"In-Reply-To: {msg['Message-ID']}\r\nReferences: {msg['Message-ID']}\r\n\r\n"
-                       "Paper loaded, it prints now.\r\n").encode(), sender="carla@example.org")
+        postdesk.send(
+            (
+                "From: carla@example.org\r\nTo: support@example.com\r\nSubject: Re: Printer jammed\r\n"
+                f"In-Reply-To: {msg['Message-ID']}\r\nReferences: {msg['Message-ID']}\r\n\r\n"
+                "Paper loaded, it prints now.\r\n"
+            ).encode(),
+            sender="carla@example.org",
+        )
         postdesk.drain()
         page.reload()
         text = page.content()

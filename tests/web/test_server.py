@@ -43,8 +43,13 @@ def test_serve_also_serves_the_web_view_and_says_how_to_make_the_first_owner(ser
 
 
 def test_postdesk_web_serves_only_the_web_view_until_sigterm(settings, db):
-    proc = subprocess.Popen([sys.executable, "-m", "postdesk", "web"], env=settings_env(settings),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "postdesk", "web"],
+        env=settings_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         url = _read_until(proc, r"Web view: (\S+)")[1]
         assert _get(url + "signin")[0] == 200
@@ -63,16 +68,18 @@ def test_postdesk_web_on_a_taken_port_says_so_in_one_line(settings, db):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         env = settings_env(settings) | {"POSTDESK_WEB_PORT": str(taken.getsockname()[1])}
-        done = subprocess.run([sys.executable, "-m", "postdesk", "web"], env=env, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "postdesk", "web"], env=env, capture_output=True, text=True, timeout=120
+        )
     assert done.returncode == 1 and "cannot listen on 127.0.0.1" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_with_its_certificate_set_the_web_view_speaks_https_with_secure_cookies(settings, db, tmp_path):
     ca = make_ca(tmp_path / "ca")
-    server = WebServer(settings.model_copy(update={"web_port": 0, "web_tls_cert": ca.server_cert,
-                                                   "web_tls_key": ca.server_key}), db)
+    server = WebServer(
+        settings.model_copy(update={"web_port": 0, "web_tls_cert": ca.server_cert, "web_tls_key": ca.server_key}), db
+    )
     url = server.start()
     try:
         assert url.startswith("https://127.0.0.1:")

@@ -55,8 +55,9 @@ def test_a_recovery_code_signs_in_once(web, db, clock):
     ann = make_agent(db, "ann@example.com")
     client = browser(web)
     sign_in(client, ann, clock)
-    codes = re.findall(r"<code>([a-z0-9]{5}-[a-z0-9]{5})</code>", post_form(
-        client, "/account", "/account/recovery-codes").text)
+    codes = re.findall(
+        r"<code>([a-z0-9]{5}-[a-z0-9]{5})</code>", post_form(client, "/account", "/account/recovery-codes").text
+    )
     assert len(codes) == 10
     for attempt, expected in ((codes[3], 303), (codes[3], 401)):
         other = browser(web, address="198.51.100.8")
@@ -77,8 +78,10 @@ def test_a_new_owner_changes_the_one_time_password_then_enrols_a_second_factor(w
     page = client.get("/signin/enrol")
     assert "<svg" in page.text and "<script" not in page.text
     secret = re.search(r'class="secret">([A-Z2-7]+)<', page.text)[1]
-    done = client.post("/signin/enrol", data={"csrf": re.search(r'name="csrf" value="([^"]+)"', page.text)[1],
-                                              "code": pyotp.TOTP(secret).at(clock())})
+    done = client.post(
+        "/signin/enrol",
+        data={"csrf": re.search(r'name="csrf" value="([^"]+)"', page.text)[1], "code": pyotp.TOTP(secret).at(clock())},
+    )
     assert done.status_code == 200 and len(re.findall(r"<code>[a-z0-9]{5}-[a-z0-9]{5}</code>", done.text)) == 10
     assert client.get("/queues/open").status_code == 200
     with db.read() as session:
@@ -152,11 +155,17 @@ def test_a_spoofed_x_forwarded_for_from_an_untrusted_peer_is_ignored(web, db):
     client = browser(web, address="203.0.113.66")
     for n in range(5):
         token = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text)[1]
-        client.post("/signin", data={"csrf": token, "email": "x@example.com", "password": "guess"},
-                    headers={"X-Forwarded-For": f"192.0.2.{n}"})
+        client.post(
+            "/signin",
+            data={"csrf": token, "email": "x@example.com", "password": "guess"},
+            headers={"X-Forwarded-For": f"192.0.2.{n}"},
+        )
     token = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text)[1]
-    refused = client.post("/signin", data={"csrf": token, "email": "x@example.com", "password": "guess"},
-                          headers={"X-Forwarded-For": "192.0.2.200"})
+    refused = client.post(
+        "/signin",
+        data={"csrf": token, "email": "x@example.com", "password": "guess"},
+        headers={"X-Forwarded-For": "192.0.2.200"},
+    )
     assert refused.status_code == 429  # all five counted against the real peer
 
 
@@ -166,8 +175,11 @@ def test_behind_a_trusted_proxy_the_forwarded_client_address_counts(settings, db
 
     def attempt(client_address: str):
         token = re.search(r'name="csrf" value="([^"]+)"', proxy.get("/signin").text)[1]
-        return proxy.post("/signin", data={"csrf": token, "email": "x@example.com", "password": "guess"},
-                          headers={"X-Forwarded-For": f"1.2.3.4, {client_address}"}).status_code
+        return proxy.post(
+            "/signin",
+            data={"csrf": token, "email": "x@example.com", "password": "guess"},
+            headers={"X-Forwarded-For": f"1.2.3.4, {client_address}"},
+        ).status_code
 
     assert [attempt("192.0.2.10") for _ in range(6)] == [401] * 5 + [429]
     assert attempt("192.0.2.11") == 401  # another client behind the same proxy
@@ -232,9 +244,12 @@ def test_every_form_needs_its_csrf_token(web, db, clock):
     assert client.post("/signin", data={"email": ann.email, "password": PASSWORD}).status_code == 403
     assert client.post("/signin", data={"email": ann.email, "password": PASSWORD, "csrf": "x"}).status_code == 403
     sign_in(client, ann, clock)
-    for action, fields in (("/signout", {}), ("/account/recovery-codes", {}),
-                           ("/account/password", {"current": PASSWORD, "new": "x" * 12, "repeat": "x" * 12}),
-                           ("/admin/security", {"require_agent": "on"})):
+    for action, fields in (
+        ("/signout", {}),
+        ("/account/recovery-codes", {}),
+        ("/account/password", {"current": PASSWORD, "new": "x" * 12, "repeat": "x" * 12}),
+        ("/admin/security", {"require_agent": "on"}),
+    ):
         assert client.post(action, data=fields).status_code == 403, action
         assert client.post(action, data={**fields, "csrf": "forged"}).status_code == 403, action
     assert client.get("/queues/open").status_code == 200  # still signed in: nothing happened

@@ -54,14 +54,19 @@ def test_only_admins_reach_the_spam_page_and_its_actions(postdesk, web, db, cloc
     token = csrf_of(agent.get("/queues/open").text)
     assert "/admin/spam" not in agent.get("/queues/open").text and "/admin/spam" in admin.get("/queues/open").text
     assert agent.get(PAGE).status_code == 404
-    for action, fields in ((PAGE + "/retrain", {}), (PAGE + "/versions/1/activate", {}),
-                           (PAGE + "/rules", {"pattern": "x@example.net", "action": "block"}),
-                           (PAGE + "/rules/remove", {"pattern": "x@example.net"})):
+    for action, fields in (
+        (PAGE + "/retrain", {}),
+        (PAGE + "/versions/1/activate", {}),
+        (PAGE + "/rules", {"pattern": "x@example.net", "action": "block"}),
+        (PAGE + "/rules/remove", {"pattern": "x@example.net"}),
+    ):
         assert agent.post(action, data={"csrf": token, **fields}).status_code == 404, action
     assert browser(web).get(PAGE).status_code == 303  # signed out: to the sign-in page
     assert admin.post(PAGE + "/retrain", data={"csrf": "forged"}).status_code == 403
     with postdesk.app.db.read() as session:
-        assert session.scalar(select(SenderRule.pattern)) is None and session.scalar(select(SpamModelVersion.id)) is None
+        assert (
+            session.scalar(select(SenderRule.pattern)) is None and session.scalar(select(SpamModelVersion.id)) is None
+        )
 
 
 def test_a_retrain_runs_in_the_background_and_the_page_draws_its_figures_and_charts(postdesk, admin):
@@ -85,6 +90,7 @@ def test_a_retrain_runs_in_the_background_and_the_page_draws_its_figures_and_cha
 
 def test_a_running_retrain_is_followed_by_a_reloading_page_and_a_second_one_waits(postdesk, admin, web, monkeypatch):
     import threading
+
     teach(postdesk.app)
     gate, entered = threading.Event(), threading.Event()
     real = versions.evaluate_examples
@@ -99,7 +105,11 @@ def test_a_running_retrain_is_followed_by_a_reloading_page_and_a_second_one_wait
         assert _post(admin, PAGE + "/retrain").status_code == 303
         assert entered.wait(30)
         page = admin.get(PAGE)
-        assert page.headers["refresh"] == "2; url=/admin/spam" and "<progress" in page.text and "cross-validating 24" in page.text
+        assert (
+            page.headers["refresh"] == "2; url=/admin/spam"
+            and "<progress" in page.text
+            and "cross-validating 24" in page.text
+        )
         assert admin.get("/queues/open").status_code == 200  # the server answers meanwhile
         again = _post(admin, PAGE + "/retrain")
         assert again.status_code == 409 and "A retrain is running already" in again.text
@@ -115,8 +125,11 @@ def test_a_failed_retrain_says_so_and_can_be_started_again(postdesk, admin, monk
 
     monkeypatch.setattr(versions, "retrain_in_steps", broken)
     assert _post(admin, PAGE + "/retrain").status_code == 303
-    wait_for(lambda: "The retrain stopped: the retrain failed (the server log says why)." in admin.get(PAGE).text, 30,
-             what="the failure shown")
+    wait_for(
+        lambda: "The retrain stopped: the retrain failed (the server log says why)." in admin.get(PAGE).text,
+        30,
+        what="the failure shown",
+    )
     assert "disk full" not in admin.get(PAGE).text and "Retrain now" in admin.get(PAGE).text
     assert _audit(postdesk, "spam-retrain") == []
 
@@ -161,11 +174,15 @@ def test_the_allow_and_block_lists_take_valid_entries_refuse_others_clearly_and_
     assert _post(admin, PAGE + "/rules/remove", pattern="no such thing").status_code == 400
 
     hmac = ErasureLedger(postdesk.settings.erasure_ledger_path).hmac
-    events = [(e.action, e.subject_hmac, e.details) for e in _audit(postdesk, "spam-block")
-              + _audit(postdesk, "spam-allow") + _audit(postdesk, "spam-rule-removed")]
-    assert events == [("spam-block", hmac("promo@deals.example.net"), {"kind": "address"}),
-                      ("spam-allow", hmac("example.org"), {"kind": "domain"}),
-                      ("spam-rule-removed", hmac("promo@deals.example.net"), {"kind": "address"})]
+    events = [
+        (e.action, e.subject_hmac, e.details)
+        for e in _audit(postdesk, "spam-block") + _audit(postdesk, "spam-allow") + _audit(postdesk, "spam-rule-removed")
+    ]
+    assert events == [
+        ("spam-block", hmac("promo@deals.example.net"), {"kind": "address"}),
+        ("spam-allow", hmac("example.org"), {"kind": "domain"}),
+        ("spam-rule-removed", hmac("promo@deals.example.net"), {"kind": "address"}),
+    ]
     with postdesk.app.db.read() as session:  # the address is in no audit record
         assert not [e for e in session.scalars(select(AuditEvent)) if "deals" in f"{e.actor}{e.details}"]
 

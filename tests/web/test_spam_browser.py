@@ -1,6 +1,7 @@
 """Spam work in Debian's Chromium: an admin marks a ticket spam from its page and another from the
 queue and sees both move to the Spam queue, retrains from the spam page (which follows the job by
-reloading itself), and reads the server-drawn SVG charts, also on a phone's width. The page's screenshot goes to test-artifacts/."""
+reloading itself), and reads the server-drawn SVG charts, also on a phone's width. The page's
+screenshot goes to test-artifacts/."""
 
 from __future__ import annotations
 

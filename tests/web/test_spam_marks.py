@@ -48,11 +48,16 @@ def test_marking_a_message_spam_moves_its_ticket_and_the_next_similar_mail_score
     assert response.status_code == 303 and ticket(postdesk, first).queue == "inbox"
     with postdesk.app.db.read() as session:
         assert session.scalar(select(SpamLabel.label).where(SpamLabel.key == f"message:{first}")) == "ham"
-        marks = session.execute(select(AuditEvent.actor, AuditEvent.action, AuditEvent.details)
-                                .where(AuditEvent.action.like("spam-mark-%")).order_by(AuditEvent.id)).all()
+        marks = session.execute(
+            select(AuditEvent.actor, AuditEvent.action, AuditEvent.details)
+            .where(AuditEvent.action.like("spam-mark-%"))
+            .order_by(AuditEvent.id)
+        ).all()
     agent = re.search(r"agent:\d+", marks[0].actor)[0]
-    assert [tuple(m) for m in marks] == [(agent, "spam-mark-spam", {"message": first}),
-                                         (agent, "spam-mark-ham", {"message": first})]
+    assert [tuple(m) for m in marks] == [
+        (agent, "spam-mark-spam", {"message": first}),
+        (agent, "spam-mark-ham", {"message": first}),
+    ]
 
 
 def test_a_queue_selection_is_marked_with_one_button(postdesk, web, db, clock):
@@ -84,11 +89,17 @@ def test_marking_needs_the_ticket_to_be_visible_a_form_token_and_a_known_label(p
     assert client.post("/messages/999999/mark", data={"csrf": token, "label": "spam"}).status_code == 404
     both = [ticket(postdesk, ours).id, their_ticket]
     assert client.post("/queues/open/mark", data={"csrf": token, "label": "spam", "ticket": both}).status_code == 404
-    assert client.post("/queues/nope/mark", data={"csrf": token, "label": "spam", "ticket": [both[0]]}).status_code == 404
+    assert (
+        client.post("/queues/nope/mark", data={"csrf": token, "label": "spam", "ticket": [both[0]]}).status_code == 404
+    )
     assert client.post(f"/messages/{ours}/mark", data={"csrf": "forged", "label": "spam"}).status_code == 403
     assert client.post(f"/messages/{ours}/mark", data={"csrf": token, "label": "eggs"}).status_code == 400
-    assert client.post("/queues/open/mark", data={"csrf": token, "label": "spam",
-                                                  "ticket": list(range(1, 300))}).status_code == 400
+    assert (
+        client.post(
+            "/queues/open/mark", data={"csrf": token, "label": "spam", "ticket": list(range(1, 300))}
+        ).status_code
+        == 400
+    )
     assert [ticket(postdesk, m).queue for m in (ours, theirs)] == ["inbox", "inbox"]
     with postdesk.app.db.read() as session:
         assert session.scalar(select(SpamLabel.id)) is None  # nothing learned

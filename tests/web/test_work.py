@@ -42,8 +42,10 @@ def ticket(postdesk, ticket_id: int) -> Ticket:
 
 def audit(postdesk, action: str) -> list[dict]:
     with postdesk.app.db.read() as session:
-        return [e.details | {"actor": e.actor} for e in session.scalars(
-            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id))]
+        return [
+            e.details | {"actor": e.actor}
+            for e in session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id))
+        ]
 
 
 def act(client, page: str, action: str, **fields):
@@ -54,9 +56,11 @@ def act(client, page: str, action: str, **fields):
 @pytest.fixture
 def team(postdesk, web, db, clock):
     """Sam (Support), Bea (Billing only), an admin; each signed in in their own browser."""
-    people = {"sam": make_agent(db, "sam@example.com", departments=["Support"]),
-              "bea": make_agent(db, "bea@example.com", departments=["Billing"]),
-              "ada": make_agent(db, "ada@example.com", role="admin")}
+    people = {
+        "sam": make_agent(db, "sam@example.com", departments=["Support"]),
+        "bea": make_agent(db, "bea@example.com", departments=["Billing"]),
+        "ada": make_agent(db, "ada@example.com", role="admin"),
+    }
     clients = {}
     for n, (name, person) in enumerate(people.items()):
         clients[name] = browser(web, address=f"198.51.100.{20 + n}")
@@ -108,36 +112,56 @@ def test_a_ticket_is_assigned_to_an_agent_of_its_department_only_and_unassigned(
 
 def test_merging_moves_messages_participants_and_notes_and_the_old_number_leads_to_the_new(postdesk, team):
     first = deliver(postdesk, mail("Laptop broken"))
-    second = deliver(postdesk, mail("Laptop still broken", sender="dan@example.org", cc="eve@example.org"),
-                     sender="dan@example.org")
+    second = deliver(
+        postdesk, mail("Laptop still broken", sender="dan@example.org", cc="eve@example.org"), sender="dan@example.org"
+    )
     sam = team["sam"]
     old = f"/tickets/{second.ticket_id}"
     act(sam, old, f"{old}/notes", body="dan is carla's colleague")
     done = act(sam, old, f"{old}/merge", into=f"#{first.ticket_id}")
-    assert done.status_code == 303 and done.headers["location"] == f"/tickets/{first.ticket_id}?merged={second.ticket_id}"
+    assert (
+        done.status_code == 303 and done.headers["location"] == f"/tickets/{first.ticket_id}?merged={second.ticket_id}"
+    )
     with postdesk.app.db.read() as session:
         assert session.get(Message, second.id).ticket_id == first.ticket_id
-        assert set(session.scalars(select(TicketParticipant.address).where(
-            TicketParticipant.ticket_id == first.ticket_id))) >= {"carla@example.org", "dan@example.org",
-                                                                  "eve@example.org"}
-        assert session.scalars(select(TicketParticipant).where(TicketParticipant.ticket_id == second.ticket_id)).all() == []
+        assert set(
+            session.scalars(select(TicketParticipant.address).where(TicketParticipant.ticket_id == first.ticket_id))
+        ) >= {"carla@example.org", "dan@example.org", "eve@example.org"}
+        assert (
+            session.scalars(select(TicketParticipant).where(TicketParticipant.ticket_id == second.ticket_id)).all()
+            == []
+        )
         assert session.scalar(select(TicketNote.ticket_id)) == first.ticket_id
         pointer = session.get(Ticket, second.ticket_id)
         assert (pointer.merged_into_id, pointer.queue, pointer.subject, pointer.contact_id) == (
-            first.ticket_id, "merged", "", None)
+            first.ticket_id,
+            "merged",
+            "",
+            None,
+        )
     redirect = sam.get(old)
-    assert redirect.status_code == 303 and redirect.headers["location"] == f"/tickets/{first.ticket_id}?merged={second.ticket_id}"
+    assert (
+        redirect.status_code == 303
+        and redirect.headers["location"] == f"/tickets/{first.ticket_id}?merged={second.ticket_id}"
+    )
     merged_page = sam.get(redirect.headers["location"]).text
     assert "was merged into this one" in merged_page and "Laptop still broken" in merged_page
     assert "dan is carla&#39;s colleague" in merged_page
     assert f'href="/tickets/{second.ticket_id}"' not in sam.get("/queues/open").text  # no queue lists the pointer
     [event] = audit(postdesk, "ticket-merge")
     assert (event["ticket"], event["into"], event["messages"]) == (second.ticket_id, first.ticket_id, 1)
-    assert act(sam, f"/tickets/{first.ticket_id}", f"/tickets/{first.ticket_id}/merge",
-               into=str(first.ticket_id)).status_code == 400
+    assert (
+        act(
+            sam, f"/tickets/{first.ticket_id}", f"/tickets/{first.ticket_id}/merge", into=str(first.ticket_id)
+        ).status_code
+        == 400
+    )
     # a reply to the merged ticket's message, and one naming its number, both land on the ticket it went into
-    reply = deliver(postdesk, mail("Re: Laptop still broken", sender="dan@example.org", replying_to=second.message_id_header),
-                    sender="dan@example.org")
+    reply = deliver(
+        postdesk,
+        mail("Re: Laptop still broken", sender="dan@example.org", replying_to=second.message_id_header),
+        sender="dan@example.org",
+    )
     token = deliver(postdesk, mail(f"[#{second.ticket_id}] more", sender="dan@example.org"), sender="dan@example.org")
     assert reply.ticket_id == token.ticket_id == first.ticket_id
 
@@ -169,7 +193,11 @@ def test_splitting_a_message_off_makes_a_linked_ticket_its_replies_follow(postde
     new_id = int(done.headers["location"].rsplit("/", 1)[1])
     made = ticket(postdesk, new_id)
     assert (made.subject, made.linked_ticket_id, made.status, made.department_id) == (
-        "Re: Two questions, and another thing", a.ticket_id, "open", ticket(postdesk, a.ticket_id).department_id)
+        "Re: Two questions, and another thing",
+        a.ticket_id,
+        "open",
+        ticket(postdesk, a.ticket_id).department_id,
+    )
     later = deliver(postdesk, mail("Re: another thing", replying_to=second.message_id_header))
     assert later.ticket_id == new_id
     assert act(sam, f"/tickets/{a.ticket_id}", f"/messages/{a.id}/split").status_code == 400  # its only message
@@ -195,10 +223,15 @@ def test_an_agent_of_another_department_gets_404_for_every_action(postdesk, team
     bea, sam = team["bea"], team["sam"]
     token = csrf_of(bea.get("/account").text)
     t = ours.ticket_id
-    for action, fields in ((f"/tickets/{t}/notes", {"body": "x"}), (f"/tickets/{t}/status", {"status": "closed"}),
-                           (f"/tickets/{t}/assign", {"agent": "me"}), (f"/tickets/{t}/merge", {"into": theirs.ticket_id}),
-                           (f"/messages/{ours.id}/move", {"into": theirs.ticket_id}), (f"/messages/{ours.id}/split", {}),
-                           (f"/tickets/{t}/presence", {})):
+    for action, fields in (
+        (f"/tickets/{t}/notes", {"body": "x"}),
+        (f"/tickets/{t}/status", {"status": "closed"}),
+        (f"/tickets/{t}/assign", {"agent": "me"}),
+        (f"/tickets/{t}/merge", {"into": theirs.ticket_id}),
+        (f"/messages/{ours.id}/move", {"into": theirs.ticket_id}),
+        (f"/messages/{ours.id}/split", {}),
+        (f"/tickets/{t}/presence", {}),
+    ):
         response = bea.post(action, data={"csrf": token, **fields})
         assert response.status_code == 404, action
     billing = deliver(postdesk, mail("Billing thing"), to="billing@example.com")

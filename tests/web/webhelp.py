@@ -48,8 +48,14 @@ class Person:
 def make_agent(db, email: str, role: str = "agent", departments=(), two_factor: bool = True) -> Person:
     """An agent past the first sign-in: own password chosen, second factor enrolled (or not)."""
     with db.write() as session:
-        created = users.create(session, email, name=email.split("@")[0].title(), role=role,
-                               departments=list(departments), password=PASSWORD)
+        created = users.create(
+            session,
+            email,
+            name=email.split("@")[0].title(),
+            role=role,
+            departments=list(departments),
+            password=PASSWORD,
+        )
         agent = session.get(Agent, created.agent_id)
         agent.must_change_password = False
         if two_factor:
@@ -65,8 +71,13 @@ def csrf_of(html: str) -> str:
 
 
 def browser(app, address: str = "198.51.100.7", https: bool = False, **kw) -> TestClient:
-    return TestClient(app, base_url="https://testserver" if https else "http://testserver",
-                      client=(address, 50000), follow_redirects=False, **kw)
+    return TestClient(
+        app,
+        base_url="https://testserver" if https else "http://testserver",
+        client=(address, 50000),
+        follow_redirects=False,
+        **kw,
+    )
 
 
 def post_form(client: TestClient, page: str, action: str | None = None, **fields):
@@ -86,6 +97,7 @@ def sign_in(client: TestClient, person: Person, clock: FakeClock, steps: int = 0
 
 
 # Fixtures (imported by the test modules): the app on a migrated database, with a fake clock.
+
 
 @pytest.fixture
 def clock():

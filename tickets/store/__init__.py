@@ -41,8 +41,14 @@ from models.blobstore import BlobStore
 from models.db import Database, affected
 from classifier.forgetting import Forgotten, forget
 from tickets.store import (
-    blobs as _blobs, copies as _copies, erase as _erase, labels as _labels, moves as _moves, naming as _naming,
-    redact as _redact, strip as _strip,
+    blobs as _blobs,
+    copies as _copies,
+    erase as _erase,
+    labels as _labels,
+    moves as _moves,
+    naming as _naming,
+    redact as _redact,
+    strip as _strip,
 )
 from tickets.store.copies import Copies
 from tickets.search import SearchIndex, mentioning
@@ -51,8 +57,18 @@ from tickets.store.naming import Naming
 from tickets.store.record import Addressee, Erased, ImapOrigin, MessageRecord, StoreHook
 from tickets.store.writes import Writes
 
-__all__ = ["Addressee", "Copies", "Erased", "ImapOrigin", "MessageRecord", "MessageStore", "Naming", "StoreHook",
-           "Writes", "message_key"]
+__all__ = [
+    "Addressee",
+    "Copies",
+    "Erased",
+    "ImapOrigin",
+    "MessageRecord",
+    "MessageStore",
+    "Naming",
+    "StoreHook",
+    "Writes",
+    "message_key",
+]
 
 
 class MessageStore:
@@ -82,8 +98,9 @@ class MessageStore:
             raise LookupError(f"no message {message_id}")
         return raw
 
-    def label(self, session: Session, message_id: int, label: str, features: Features, *,
-              source: str, actor: str) -> str:
+    def label(
+        self, session: Session, message_id: int, label: str, features: Features, *, source: str, actor: str
+    ) -> str:
         """Learn a stored message as "spam" or "ham" (unlearning the other label first), flag it, move
         its ticket; "ham" makes the contact spam never got. Returns the ledger's outcome."""
         return _labels.label(Writes(session, self.blobs), message_id, label, features, source=source, actor=actor)
@@ -110,7 +127,7 @@ class MessageStore:
         """Delete the raw bytes of these messages and keep the messages (a retention rule); how many went."""
         ids, gone = sorted(set(message_ids)), 0
         for i in range(0, len(ids), 500):
-            gone += affected(session.execute(delete(RawMessage).where(RawMessage.message_id.in_(ids[i:i + 500]))))
+            gone += affected(session.execute(delete(RawMessage).where(RawMessage.message_id.in_(ids[i : i + 500]))))
         return gone
 
     def drop_contacts(self, session: Session, contact_ids: Sequence[int]) -> int:
@@ -124,7 +141,7 @@ class MessageStore:
         rewrite of the saved versions for many messages instead of one per `erase` call."""
         ids, rows = sorted(set(message_ids)), list[tuple[int, str | None]]()
         for i in range(0, len(ids), 500):
-            chunk = select(Message.id, Message.raw_sha256).where(Message.id.in_(ids[i:i + 500]))
+            chunk = select(Message.id, Message.raw_sha256).where(Message.id.in_(ids[i : i + 500]))
             rows += session.execute(chunk).tuples()
         return forget(session, self.spam_dir, spam_keys(rows))
 
@@ -155,7 +172,7 @@ class MessageStore:
         batch released when a crash came between its commit and the unlinks); how many went."""
         ids, zero = sorted(set(blob_ids)), list[str]()
         for i in range(0, len(ids), 500):
-            zero += session.scalars(select(Blob.sha256).where(Blob.id.in_(ids[i:i + 500]), Blob.refcount <= 0)).all()
+            zero += session.scalars(select(Blob.sha256).where(Blob.id.in_(ids[i : i + 500]), Blob.refcount <= 0)).all()
         return _blobs.release(session, self.blobs, zero)
 
     def sweep(self, db: Database) -> dict[str, int]:

@@ -25,12 +25,21 @@ log = logging.getLogger("postdesk.store")
 _PENDING = "postdesk.released_blobs"
 
 _BLOBS = table(Blob)
-_ZERO_ROW = Statement(text("INSERT INTO blobs (sha256, size, refcount, created_at) VALUES (:sha256, 0, 0, :now) "
-                           "ON CONFLICT (sha256) DO NOTHING").bindparams(bindparam("now", type_=DateTime(timezone=True))))
-_DELETE_ZERO = Statement(_BLOBS.delete().where(
-    _BLOBS.c.sha256 == bindparam("sha256"), _BLOBS.c.refcount <= 0,
-    ~exists().where(Attachment.__table__.c.blob_id == _BLOBS.c.id),  # a count gone wrong keeps its file
-).returning(_BLOBS.c.sha256))
+_ZERO_ROW = Statement(
+    text(
+        "INSERT INTO blobs (sha256, size, refcount, created_at) VALUES (:sha256, 0, 0, :now) "
+        "ON CONFLICT (sha256) DO NOTHING"
+    ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+)
+_DELETE_ZERO = Statement(
+    _BLOBS.delete()
+    .where(
+        _BLOBS.c.sha256 == bindparam("sha256"),
+        _BLOBS.c.refcount <= 0,
+        ~exists().where(Attachment.__table__.c.blob_id == _BLOBS.c.id),  # a count gone wrong keeps its file
+    )
+    .returning(_BLOBS.c.sha256)
+)
 
 
 def release(session: Session, blobs: BlobStore, sha256s: Iterable[str]) -> int:

@@ -17,8 +17,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import (
-    Attachment, Blob, Contact, ImapCopy, Message, OutboxMail, RawMessage, Recipient, SenderRule, SpamEvent, SpamLabel,
-    SpamVerdict, Ticket, TicketParticipant,
+    Attachment,
+    Blob,
+    Contact,
+    ImapCopy,
+    Message,
+    OutboxMail,
+    RawMessage,
+    Recipient,
+    SenderRule,
+    SpamEvent,
+    SpamLabel,
+    SpamVerdict,
+    Ticket,
+    TicketParticipant,
 )
 from models.base import table
 from models.blobstore import BlobStore
@@ -53,25 +65,31 @@ class Copies:
     hooks: dict[str, int] = field(default_factory=dict)
 
 
-def copies_of(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], address: str,
-              rows: bool = True) -> Copies:
+def copies_of(
+    session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], address: str, rows: bool = True
+) -> Copies:
     address = address.strip().lower()
     copies = Copies(address)
     copies.contact_id = session.scalar(select(Contact.id).where(Contact.address == address))
-    sent = {*_rows(session, select(Message.id).where(Message.from_address == address)),
-            *_rows(session, select(Message.id).where(Message.envelope_from == address))}
+    sent = {
+        *_rows(session, select(Message.id).where(Message.from_address == address)),
+        *_rows(session, select(Message.id).where(Message.envelope_from == address)),
+    }
     if copies.contact_id is not None:
         sent |= set(_rows(session, select(Message.id).where(Message.contact_id == copies.contact_id)))
     copies.sent = sorted(row[0] for row in sent)
     copies.named_in = sorted(set(session.scalars(select(Recipient.message_id).where(Recipient.address == address))))
-    copies.participant_in = sorted(session.scalars(
-        select(TicketParticipant.ticket_id).where(TicketParticipant.address == address)))
+    copies.participant_in = sorted(
+        session.scalars(select(TicketParticipant.ticket_id).where(TicketParticipant.address == address))
+    )
     copies.sender_rule = session.scalar(select(SenderRule.pattern).where(SenderRule.pattern == address))
     tickets = set()
     if copies.contact_id is not None:
         tickets |= set(session.scalars(select(Ticket.id).where(Ticket.contact_id == copies.contact_id)))
     for ids in _chunks(copies.sent):
-        tickets |= set(session.scalars(select(Message.ticket_id).where(Message.id.in_(ids), Message.ticket_id.is_not(None))))
+        tickets |= set(
+            session.scalars(select(Message.ticket_id).where(Message.id.in_(ids), Message.ticket_id.is_not(None)))
+        )
         if rows:
             _hanging_on(session, blobs, ids, copies)
     copies.tickets = sorted(tickets)
@@ -82,14 +100,22 @@ def copies_of(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], ad
     return copies
 
 
-HANGING = {"raw_messages": RawMessage, "recipients": Recipient, "attachments": Attachment, "verdicts": SpamVerdict,
-           "imap_copies": ImapCopy, "outbox": OutboxMail}
+HANGING = {
+    "raw_messages": RawMessage,
+    "recipients": Recipient,
+    "attachments": Attachment,
+    "verdicts": SpamVerdict,
+    "imap_copies": ImapCopy,
+    "outbox": OutboxMail,
+}
 
 
 def rows_hanging_on(session: Session, ids: list[int]) -> dict[str, int]:
     """How many rows of each table hanging on these messages (by their indexed message_id)."""
-    return {name: count(session, select(func.count()).select_from(model).where(table(model).c.message_id.in_(ids)))
-            for name, model in HANGING.items()}
+    return {
+        name: count(session, select(func.count()).select_from(model).where(table(model).c.message_id.in_(ids)))
+        for name, model in HANGING.items()
+    }
 
 
 def _hanging_on(session: Session, blobs: BlobStore, ids: list[int], copies: Copies) -> None:
@@ -100,16 +126,26 @@ def _hanging_on(session: Session, blobs: BlobStore, ids: list[int], copies: Copi
     copies.verdicts += counts["verdicts"]
     copies.outbox += counts["outbox"]
     copies.spam_labels += session.scalars(select(SpamLabel.key).where(SpamLabel.message_id.in_(ids))).all()
-    copies.spam_events += count(session, select(func.count()).select_from(SpamEvent)
-                                .where(SpamEvent.key.in_([message_key(i) for i in ids])))
-    copies.imap_copies += [ImapOrigin(*row) for row in _rows(session, select(
-        ImapCopy.account, ImapCopy.folder, ImapCopy.uidvalidity, ImapCopy.uid).where(ImapCopy.message_id.in_(ids)))]
+    copies.spam_events += count(
+        session, select(func.count()).select_from(SpamEvent).where(SpamEvent.key.in_([message_key(i) for i in ids]))
+    )
+    copies.imap_copies += [
+        ImapOrigin(*row)
+        for row in _rows(
+            session,
+            select(ImapCopy.account, ImapCopy.folder, ImapCopy.uidvalidity, ImapCopy.uid).where(
+                ImapCopy.message_id.in_(ids)
+            ),
+        )
+    ]
     blob_ids = select(Attachment.blob_id).where(Attachment.message_id.in_(ids)).scalar_subquery()
-    copies.blob_files += [blobs.path(digest) for digest in session.scalars(select(Blob.sha256).where(Blob.id.in_(blob_ids)))]
+    copies.blob_files += [
+        blobs.path(digest) for digest in session.scalars(select(Blob.sha256).where(Blob.id.in_(blob_ids)))
+    ]
 
 
 def _chunks(ids: list[int]) -> list[list[int]]:
-    return [ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
 
 
 def _rows(session: Session, statement) -> list:

@@ -23,7 +23,13 @@ from sqlalchemy.orm import Session
 
 from classifier.forgetting import forget
 from models import (
-    Attachment, Blob, Contact, Message, Recipient, Ticket, TicketNote,
+    Attachment,
+    Blob,
+    Contact,
+    Message,
+    Recipient,
+    Ticket,
+    TicketNote,
     TicketParticipant,
 )
 from models.blobstore import BlobStore
@@ -42,35 +48,73 @@ _N = table(TicketNote)
 
 _DELETE_MESSAGE = Statement(_M.delete().where(_M.c.id == bindparam("id")))
 _DELETE_TICKET = Statement(_T.delete().where(_T.c.id == bindparam("id")))
-_SHELL_TICKET = Statement(_T.update().where(_T.c.id == bindparam("id")).values(
-    subject="", contact_id=None, erased_at=bindparam("now", type_=_T.c.erased_at.type)))
+_SHELL_TICKET = Statement(
+    _T.update()
+    .where(_T.c.id == bindparam("id"))
+    .values(subject="", contact_id=None, erased_at=bindparam("now", type_=_T.c.erased_at.type))
+)
 _DELETE_NOTE = Statement(_N.delete().where(_N.c.id == bindparam("id")))
 _DELETE_NOTES = Statement(_N.delete().where(_N.c.ticket_id == bindparam("ticket_id")))
 _DELETE_PARTICIPANTS = Statement(_P.delete().where(_P.c.ticket_id == bindparam("ticket_id")))
-_DELETE_PARTICIPANT = Statement(_P.delete().where(_P.c.ticket_id == bindparam("ticket_id"),
-                                                  _P.c.address == bindparam("address")))
-_OLDEST_SUBJECT = (select(func.substr(_M.c.subject, 1, 1000)).where(_M.c.ticket_id == bindparam("ticket_id"))
-                   .order_by(_M.c.id).limit(1).scalar_subquery())
-_RESUBJECT = Statement(_T.update().where(_T.c.id == bindparam("ticket_id"), _T.c.subject == bindparam("subject"))
-                       .values(subject=_OLDEST_SUBJECT))
-_DELETE_CONTACT = Statement(_C.delete().where(  # unless a message or ticket still points at it
-    _C.c.id == bindparam("id"), ~exists().where(_M.c.contact_id == _C.c.id), ~exists().where(_T.c.contact_id == _C.c.id)))
+_DELETE_PARTICIPANT = Statement(
+    _P.delete().where(_P.c.ticket_id == bindparam("ticket_id"), _P.c.address == bindparam("address"))
+)
+_OLDEST_SUBJECT = (
+    select(func.substr(_M.c.subject, 1, 1000))
+    .where(_M.c.ticket_id == bindparam("ticket_id"))
+    .order_by(_M.c.id)
+    .limit(1)
+    .scalar_subquery()
+)
+_RESUBJECT = Statement(
+    _T.update()
+    .where(_T.c.id == bindparam("ticket_id"), _T.c.subject == bindparam("subject"))
+    .values(subject=_OLDEST_SUBJECT)
+)
+_DELETE_CONTACT = Statement(
+    _C.delete().where(  # unless a message or ticket still points at it
+        _C.c.id == bindparam("id"),
+        ~exists().where(_M.c.contact_id == _C.c.id),
+        ~exists().where(_T.c.contact_id == _C.c.id),
+    )
+)
 
 
-def erase(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], spam_dir: Path | None,
-          message_ids: Sequence[int], shells: bool = False) -> Erased:
+def erase(
+    session: Session,
+    blobs: BlobStore,
+    hooks: Sequence[StoreHook],
+    spam_dir: Path | None,
+    message_ids: Sequence[int],
+    shells: bool = False,
+) -> Erased:
     erased = Erased()
     ids = sorted(set(message_ids))
     for i in range(0, len(ids), _CHUNK):
-        _erase_chunk(session, blobs, hooks, spam_dir, ids[i:i + _CHUNK], erased, shells)
+        _erase_chunk(session, blobs, hooks, spam_dir, ids[i : i + _CHUNK], erased, shells)
     return erased
 
 
-def _erase_chunk(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook], spam_dir: Path | None,
-                 ids: list[int], erased: Erased, shells: bool) -> None:
-    messages = session.execute(select(Message.id, Message.ticket_id, Message.contact_id, Message.from_address,
-                                      Message.subject, Message.thread_rule, Message.raw_sha256)
-                               .where(Message.id.in_(ids))).all()
+def _erase_chunk(
+    session: Session,
+    blobs: BlobStore,
+    hooks: Sequence[StoreHook],
+    spam_dir: Path | None,
+    ids: list[int],
+    erased: Erased,
+    shells: bool,
+) -> None:
+    messages = session.execute(
+        select(
+            Message.id,
+            Message.ticket_id,
+            Message.contact_id,
+            Message.from_address,
+            Message.subject,
+            Message.thread_rule,
+            Message.raw_sha256,
+        ).where(Message.id.in_(ids))
+    ).all()
     ids = [m.id for m in messages]
     if not ids:
         return
@@ -84,7 +128,9 @@ def _erase_chunk(session: Session, blobs: BlobStore, hooks: Sequence[StoreHook],
     tickets = {m.ticket_id for m in messages if m.ticket_id is not None}
     surviving = set(session.scalars(select(Message.ticket_id).where(Message.ticket_id.in_(tickets)).distinct()))
     gone = tickets - surviving
-    contacts = {m.contact_id for m in messages} | set(session.scalars(select(Ticket.contact_id).where(Ticket.id.in_(gone))))
+    contacts = {m.contact_id for m in messages} | set(
+        session.scalars(select(Ticket.contact_id).where(Ticket.id.in_(gone)))
+    )
     (_shell_tickets if shells else _drop_tickets)(session, gone, erased)
     _drop_participants(session, {(t, a) for t, a in brought_in if t in surviving}, erased)
     _drop_notes_naming(session, {(m.ticket_id, m.from_address) for m in messages if m.ticket_id in surviving}, erased)
@@ -107,8 +153,11 @@ def _forget_learned(session: Session, spam_dir: Path | None, messages: Sequence,
 def brought(session: Session, messages: Sequence) -> set[tuple[int, str]]:
     """(ticket, address) of each participant these messages name: sender, To and Cc."""
     brought = {(m.ticket_id, m.from_address) for m in messages if m.ticket_id is not None and m.from_address}
-    named = select(Message.ticket_id, Recipient.address).join(Recipient, Recipient.message_id == Message.id).where(
-        Message.id.in_([m.id for m in messages]), Message.ticket_id.is_not(None), Recipient.kind.in_(_NAMED))
+    named = (
+        select(Message.ticket_id, Recipient.address)
+        .join(Recipient, Recipient.message_id == Message.id)
+        .where(Message.id.in_([m.id for m in messages]), Message.ticket_id.is_not(None), Recipient.kind.in_(_NAMED))
+    )
     return brought | set(map(tuple, session.execute(named).all()))
 
 
@@ -121,10 +170,12 @@ def _count_cascades(session: Session, ids: list[int], erased: Erased) -> None:
 def _drop_tickets(session: Session, tickets: set[int], erased: Erased) -> None:
     """Delete these tickets (their participants go by the cascade)."""
     if tickets:
-        erased.participants += count(session, select(func.count()).select_from(TicketParticipant)
-                                     .where(TicketParticipant.ticket_id.in_(tickets)))
-        erased.notes += count(session, select(func.count()).select_from(TicketNote)
-                              .where(TicketNote.ticket_id.in_(tickets)))
+        erased.participants += count(
+            session, select(func.count()).select_from(TicketParticipant).where(TicketParticipant.ticket_id.in_(tickets))
+        )
+        erased.notes += count(
+            session, select(func.count()).select_from(TicketNote).where(TicketNote.ticket_id.in_(tickets))
+        )
         erased.tickets += _DELETE_TICKET.many(session, [{"id": t} for t in sorted(tickets)])
 
 
@@ -140,7 +191,8 @@ def _shell_tickets(session: Session, tickets: set[int], erased: Erased) -> None:
 
 def _drop_participants(session: Session, candidates: set[tuple[int, str]], erased: Erased) -> None:
     erased.participants += _DELETE_PARTICIPANT.many(
-        session, [{"ticket_id": t, "address": a} for t, a in sorted(unneeded(session, candidates))])
+        session, [{"ticket_id": t, "address": a} for t, a in sorted(unneeded(session, candidates))]
+    )
 
 
 def unneeded(session: Session, candidates: set[tuple[int, str]]) -> set[tuple[int, str]]:
@@ -149,9 +201,13 @@ def unneeded(session: Session, candidates: set[tuple[int, str]]) -> set[tuple[in
         return set()
     tickets, addresses = {t for t, _ in candidates}, {a for _, a in candidates}
     left = select(Message.ticket_id, Message.from_address).where(
-        Message.ticket_id.in_(tickets), Message.from_address.in_(addresses))
-    left_named = select(Message.ticket_id, Recipient.address).join(Recipient, Recipient.message_id == Message.id).where(
-        Message.ticket_id.in_(tickets), Recipient.address.in_(addresses), Recipient.kind.in_(_NAMED))
+        Message.ticket_id.in_(tickets), Message.from_address.in_(addresses)
+    )
+    left_named = (
+        select(Message.ticket_id, Recipient.address)
+        .join(Recipient, Recipient.message_id == Message.id)
+        .where(Message.ticket_id.in_(tickets), Recipient.address.in_(addresses), Recipient.kind.in_(_NAMED))
+    )
     still = set(map(tuple, session.execute(left).all())) | set(map(tuple, session.execute(left_named).all()))
     return candidates - still
 
@@ -162,8 +218,11 @@ def _drop_notes_naming(session: Session, senders: set[tuple[int, str]], erased: 
     senders = {(t, a) for t, a in senders if a}
     if not senders:
         return
-    notes = session.execute(select(TicketNote.id, TicketNote.ticket_id, TicketNote.body)
-                            .where(TicketNote.ticket_id.in_({t for t, _ in senders}))).all()
+    notes = session.execute(
+        select(TicketNote.id, TicketNote.ticket_id, TicketNote.body).where(
+            TicketNote.ticket_id.in_({t for t, _ in senders})
+        )
+    ).all()
     naming = [n.id for n in notes if any(t == n.ticket_id and a in n.body.lower() for t, a in senders)]
     erased.notes += _DELETE_NOTE.many(session, [{"id": i} for i in naming])
 

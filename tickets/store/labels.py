@@ -14,10 +14,15 @@ from tickets.store.writes import Writes
 
 _M, _T = table(Message), table(Ticket)
 _FLAG = Statement(_M.update().where(_M.c.id == bindparam("message_id")).values(flags=bindparam("flags", type_=JSON)))
-_MESSAGE_CONTACT = Statement(_M.update().where(_M.c.id == bindparam("message_id")).values(contact_id=bindparam("contact_id")))
+_MESSAGE_CONTACT = Statement(
+    _M.update().where(_M.c.id == bindparam("message_id")).values(contact_id=bindparam("contact_id"))
+)
 _QUEUE = Statement(_T.update().where(_T.c.id == bindparam("ticket_id")).values(queue=bindparam("queue")))
-_TICKET_CONTACT = Statement(_T.update().where(_T.c.id == bindparam("ticket_id")).values(
-    contact_id=func.coalesce(_T.c.contact_id, bindparam("contact_id"))))
+_TICKET_CONTACT = Statement(
+    _T.update()
+    .where(_T.c.id == bindparam("ticket_id"))
+    .values(contact_id=func.coalesce(_T.c.contact_id, bindparam("contact_id")))
+)
 _AUDIT = Statement(table(AuditEvent).insert())
 
 
@@ -34,8 +39,11 @@ def spam_keys(messages) -> list[str]:
 
 def label(writes: Writes, message_id: int, label: str, features: Features, *, source: str, actor: str) -> str:
     session = writes.session
-    message = session.execute(select(Message.ticket_id, Message.flags, Message.from_address, Message.from_name,
-                                     Message.contact_id).where(Message.id == message_id)).first()
+    message = session.execute(
+        select(Message.ticket_id, Message.flags, Message.from_address, Message.from_name, Message.contact_id).where(
+            Message.id == message_id
+        )
+    ).first()
     if message is None:
         raise LookupError(f"no message {message_id}")
     outcome = ledger.learn(session, message_key(message_id), label, features, source, message_id=message_id)

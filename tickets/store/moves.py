@@ -21,14 +21,20 @@ from tickets.store.sql import Statement
 from tickets.store.writes import _ADD_PARTICIPANT
 
 _M = table(Message)
-_MOVE = Statement(_M.update().where(_M.c.id == bindparam("id")).values(
-    ticket_id=bindparam("ticket_id"), flags=bindparam("flags", type_=JSON)))
+_MOVE = Statement(
+    _M.update()
+    .where(_M.c.id == bindparam("id"))
+    .values(ticket_id=bindparam("ticket_id"), flags=bindparam("flags", type_=JSON))
+)
 
 
 def move(session: Session, message_ids: Sequence[int], ticket_id: int) -> set[int]:
     """Put these messages on ticket `ticket_id`; returns the tickets they came from."""
-    messages = session.execute(select(Message.id, Message.ticket_id, Message.from_address, Message.flags)
-                               .where(Message.id.in_(sorted(set(message_ids))))).all()
+    messages = session.execute(
+        select(Message.id, Message.ticket_id, Message.from_address, Message.flags).where(
+            Message.id.in_(sorted(set(message_ids)))
+        )
+    ).all()
     moving = [m for m in messages if m.ticket_id != ticket_id]
     if not moving:
         return set()

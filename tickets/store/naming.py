@@ -20,8 +20,9 @@ from tickets.store.sql import Statement
 
 _R, _P, _C, _S = table(Recipient), table(TicketParticipant), table(Contact), table(SenderRule)
 _DELETE_RECIPIENT = Statement(_R.delete().where(_R.c.id == bindparam("id")))
-_DELETE_PARTICIPANT = Statement(_P.delete().where(_P.c.ticket_id == bindparam("ticket_id"),
-                                                  _P.c.address == bindparam("address")))
+_DELETE_PARTICIPANT = Statement(
+    _P.delete().where(_P.c.ticket_id == bindparam("ticket_id"), _P.c.address == bindparam("address"))
+)
 _DELETE_CONTACT = Statement(_C.delete().where(_C.c.id == bindparam("id")))
 _DELETE_RULE = Statement(_S.delete().where(_S.c.pattern == bindparam("pattern")))
 
@@ -41,8 +42,10 @@ def naming(session: Session, address: str) -> Naming:
     """The rows naming `address` (normalised, lower-case), by indexes only."""
     return Naming(
         recipients=sorted(session.scalars(select(Recipient.id).where(Recipient.address == address))),
-        participants=sorted((t, address) for t in session.scalars(
-            select(TicketParticipant.ticket_id).where(TicketParticipant.address == address))),
+        participants=sorted(
+            (t, address)
+            for t in session.scalars(select(TicketParticipant.ticket_id).where(TicketParticipant.address == address))
+        ),
         contacts=sorted(session.scalars(select(Contact.id).where(Contact.address == address))),
         sender_rules=sorted(session.scalars(select(SenderRule.pattern).where(SenderRule.pattern == address))),
     )
@@ -52,8 +55,9 @@ def unname(session: Session, rows: Naming) -> dict[str, int]:
     """Delete these rows (those already gone are skipped); how many of each went."""
     return {
         "recipients": _DELETE_RECIPIENT.many(session, [{"id": i} for i in rows.recipients]),
-        "participants": _DELETE_PARTICIPANT.many(session, [{"ticket_id": t, "address": a}
-                                                           for t, a in rows.participants]),
+        "participants": _DELETE_PARTICIPANT.many(
+            session, [{"ticket_id": t, "address": a} for t, a in rows.participants]
+        ),
         "contacts": _DELETE_CONTACT.many(session, [{"id": i} for i in rows.contacts]),
         "sender_rules": _DELETE_RULE.many(session, [{"pattern": p} for p in rows.sender_rules]),
     }

@@ -66,8 +66,11 @@ class MessageRecord:
     def makes_contact(self) -> bool:
         """Spam or automatic mail that would open a ticket makes no contact (until an agent looks);
         nor does our own mail."""
-        return bool(self.from_address) and self.direction == "in" and not (
-            self.ticket_id is None and self.queue in ("spam", "automatic"))
+        return (
+            bool(self.from_address)
+            and self.direction == "in"
+            and not (self.ticket_id is None and self.queue in ("spam", "automatic"))
+        )
 
     def participants(self) -> list[str]:
         """The addresses it brings into its ticket: From, To and Cc."""

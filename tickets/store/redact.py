@@ -40,8 +40,11 @@ def mentions(session: Session, message_ids: Sequence[int], address: str) -> list
     named, found = mention(address), []
     ids = sorted(set(message_ids))
     for i in range(0, len(ids), _CHUNK):
-        rows = session.execute(select(Message.id, Message.subject, Message.from_name, Message.text_body,
-                                      Message.html_body).where(Message.id.in_(ids[i:i + _CHUNK])))
+        rows = session.execute(
+            select(Message.id, Message.subject, Message.from_name, Message.text_body, Message.html_body).where(
+                Message.id.in_(ids[i : i + _CHUNK])
+            )
+        )
         found += [row.id for row in rows if any(named.search(value or "") for value in row[1:])]
     return found
 
@@ -53,7 +56,8 @@ def redact(session: Session, hooks: Sequence[StoreHook], message_ids: Sequence[i
     for message in session.scalars(select(Message).where(Message.id.in_(sorted(set(message_ids))))):
         texts = (message.subject, message.from_name, message.text_body, message.html_body)
         message.subject, message.from_name, message.text_body, message.html_body = (
-            named.sub(PLACEHOLDER, value or "") for value in texts)
+            named.sub(PLACEHOLDER, value or "") for value in texts
+        )
         touched = texts != (message.subject, message.from_name, message.text_body, message.html_body)
         raw = session.get(RawMessage, message.id)
         if raw is not None and (redacted := redact_raw(raw.raw, address)) != raw.raw:

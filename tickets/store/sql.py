@@ -45,6 +45,7 @@ class Statement:
 
     def one(self, session: Session, params: dict[str, Any]) -> tuple | None:
         """The first row it returns (RETURNING, or a lookup), or None."""
+
         def execute(cursor, sql, values):
             cursor.execute(sql, values[0])
             return cursor.fetchone() if cursor.description else None
@@ -60,6 +61,7 @@ class Statement:
 
     def run(self, session: Session, params: dict[str, Any]) -> int:
         """Run it; how many rows it changed."""
+
         def execute(cursor, sql, values):
             cursor.execute(sql, values[0])
             return cursor.rowcount
@@ -68,6 +70,7 @@ class Statement:
 
     def many(self, session: Session, rows: list[dict[str, Any]]) -> int:
         """Run it once per row (all with the same keys), as one executemany; how many rows it changed."""
+
         def execute(cursor, sql, values):
             cursor.executemany(sql, values)
             return cursor.rowcount
@@ -86,8 +89,13 @@ class Statement:
             return call(cursor, compiled.sql, values)
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(
-                compiled.sql, values, exc, dialect.loaded_dbapi.Error, dialect=dialect,
-                connection_invalidated=dialect.is_disconnect(exc, dbapi_connection, cursor)) from exc
+                compiled.sql,
+                values,
+                exc,
+                dialect.loaded_dbapi.Error,
+                dialect=dialect,
+                connection_invalidated=dialect.is_disconnect(exc, dbapi_connection, cursor),
+            ) from exc
         finally:
             cursor.close()
 

@@ -26,27 +26,48 @@ _CONTACTS, _TICKETS, _BLOBS = table(Contact), table(Ticket), table(Blob)
 _FIND_CONTACT = Statement(select(_CONTACTS.c.id, _CONTACTS.c.name).where(_CONTACTS.c.address == bindparam("address")))
 # SQL both SQLite (3.35+) and PostgreSQL speak. It returns nothing when another runner added the
 # address since the lookup; the lookup then finds theirs.
-_ADD_CONTACT = Statement(text(
-    "INSERT INTO contacts (address, name, created_at, answered) VALUES (:address, :name, :now, false) "
-    "ON CONFLICT (address) DO NOTHING RETURNING id").bindparams(_NOW))
-_NAME_CONTACT = Statement(_CONTACTS.update().where(_CONTACTS.c.id == bindparam("contact_id")).values(
-    name=bindparam("name")))
+_ADD_CONTACT = Statement(
+    text(
+        "INSERT INTO contacts (address, name, created_at, answered) VALUES (:address, :name, :now, false) "
+        "ON CONFLICT (address) DO NOTHING RETURNING id"
+    ).bindparams(_NOW)
+)
+_NAME_CONTACT = Statement(
+    _CONTACTS.update().where(_CONTACTS.c.id == bindparam("contact_id")).values(name=bindparam("name"))
+)
 _DEPARTMENT = Statement(select(table(Mailbox).c.department_id).where(table(Mailbox).c.id == bindparam("mailbox_id")))
 _OPEN_TICKET = Statement(_TICKETS.insert().returning(_TICKETS.c.id))
 _ASLEEP = or_(*(_TICKETS.c.status == status for status in ("pending", "resolved", "closed")))
-_WAKE_TICKET = Statement(_TICKETS.update().where(_TICKETS.c.id == bindparam("ticket_id")).values(
-    status=case((_ASLEEP, "open"), else_=_TICKETS.c.status), closed_at=case((_ASLEEP, None), else_=_TICKETS.c.closed_at),
-    updated_at=bindparam("now", type_=DateTime(timezone=True))))
+_WAKE_TICKET = Statement(
+    _TICKETS.update()
+    .where(_TICKETS.c.id == bindparam("ticket_id"))
+    .values(
+        status=case((_ASLEEP, "open"), else_=_TICKETS.c.status),
+        closed_at=case((_ASLEEP, None), else_=_TICKETS.c.closed_at),
+        updated_at=bindparam("now", type_=DateTime(timezone=True)),
+    )
+)
 _INSERT_MESSAGE = Statement(table(Message).insert().returning(table(Message).c.id))
-_ADD_PARTICIPANT = Statement(text("INSERT INTO ticket_participants (ticket_id, address) VALUES (:ticket_id, :address) "
-                                  "ON CONFLICT DO NOTHING"))
-_COUNT_BLOB = Statement(text(  # the row's lock is held until the commit: see tickets.store.blobs
-    "INSERT INTO blobs (sha256, size, refcount, created_at) VALUES (:sha256, :size, :n, :now) "
-    "ON CONFLICT (sha256) DO UPDATE SET refcount = blobs.refcount + excluded.refcount").bindparams(_NOW))
+_ADD_PARTICIPANT = Statement(
+    text("INSERT INTO ticket_participants (ticket_id, address) VALUES (:ticket_id, :address) ON CONFLICT DO NOTHING")
+)
+_COUNT_BLOB = Statement(
+    text(  # the row's lock is held until the commit: see tickets.store.blobs
+        "INSERT INTO blobs (sha256, size, refcount, created_at) VALUES (:sha256, :size, :n, :now) "
+        "ON CONFLICT (sha256) DO UPDATE SET refcount = blobs.refcount + excluded.refcount"
+    ).bindparams(_NOW)
+)
 _BLOB_IDS = select(_BLOBS.c.sha256, _BLOBS.c.id).where(_BLOBS.c.sha256.in_(bindparam("sha256s", expanding=True)))
-_LATER = {kind: Statement(table(model).insert()) for kind, model in (
-    ("raw", RawMessage), ("verdict", SpamVerdict), ("recipient", Recipient), ("imap", ImapCopy),
-    ("attachment", Attachment))}
+_LATER = {
+    kind: Statement(table(model).insert())
+    for kind, model in (
+        ("raw", RawMessage),
+        ("verdict", SpamVerdict),
+        ("recipient", Recipient),
+        ("imap", ImapCopy),
+        ("attachment", Attachment),
+    )
+}
 
 
 class Writes:
@@ -70,8 +91,9 @@ class Writes:
         ticket_id = self._ticket(record, contact_id)
         [message_id] = _INSERT_MESSAGE.returned(self.session, _message_row(record, ticket_id, contact_id))
         if ticket_id is not None:
-            _ADD_PARTICIPANT.many(self.session,
-                                  [{"ticket_id": ticket_id, "address": address[:320]} for address in record.participants()])
+            _ADD_PARTICIPANT.many(
+                self.session, [{"ticket_id": ticket_id, "address": address[:320]} for address in record.participants()]
+            )
         self._later(message_id, record)
         self.written.append((message_id, record))
         return message_id
@@ -100,11 +122,18 @@ class Writes:
             if record.wakes_ticket:
                 _WAKE_TICKET.run(self.session, {"ticket_id": record.ticket_id, "now": record.received_at})
             return record.ticket_id
-        [ticket_id] = _OPEN_TICKET.returned(self.session, {
-            "subject": record.subject[:1000], "status": "new", "queue": record.queue,
-            "mailbox_id": record.mailbox_id, "department_id": self._department(record.mailbox_id),
-            "contact_id": contact_id, "linked_ticket_id": record.linked_to,
-        })
+        [ticket_id] = _OPEN_TICKET.returned(
+            self.session,
+            {
+                "subject": record.subject[:1000],
+                "status": "new",
+                "queue": record.queue,
+                "mailbox_id": record.mailbox_id,
+                "department_id": self._department(record.mailbox_id),
+                "contact_id": contact_id,
+                "linked_ticket_id": record.linked_to,
+            },
+        )
         return ticket_id
 
     def _department(self, mailbox_id: int | None) -> int | None:
@@ -119,28 +148,52 @@ class Writes:
         later = self.later
         later["raw"].append({"message_id": message_id, "raw": record.raw})
         if (j := record.judgement) is not None:
-            later["verdict"].append({"message_id": message_id, "score": j.score, "verdict": j.label,
-                                     "evidence": j.evidence, "model_version": j.version, "reason": j.reason})
-        later["recipient"] += [{"message_id": message_id, "kind": a.kind, "address": a.address[:320],
-                                "name": a.name[:400]} for a in record.recipients]
+            later["verdict"].append(
+                {
+                    "message_id": message_id,
+                    "score": j.score,
+                    "verdict": j.label,
+                    "evidence": j.evidence,
+                    "model_version": j.version,
+                    "reason": j.reason,
+                }
+            )
+        later["recipient"] += [
+            {"message_id": message_id, "kind": a.kind, "address": a.address[:320], "name": a.name[:400]}
+            for a in record.recipients
+        ]
         if record.imap is not None:
             later["imap"].append({"message_id": message_id, **record.imap._asdict()})
         for part in record.attachments:
             digest = self.blobs.put(part.payload)  # durable when the enclosing blob batch ends
             self.counts.setdefault(digest, [len(part.payload), 0])[1] += 1
-            self.attachments.append((digest, {
-                "message_id": message_id, "filename": clean_filename(part.filename),
-                "declared_type": part.content_type[:255], "sniffed_type": sniff_type(part.payload),
-                "size": len(part.payload), "content_id": part.content_id[:998], "inline": part.inline,
-            }))
+            self.attachments.append(
+                (
+                    digest,
+                    {
+                        "message_id": message_id,
+                        "filename": clean_filename(part.filename),
+                        "declared_type": part.content_type[:255],
+                        "sniffed_type": sniff_type(part.payload),
+                        "size": len(part.payload),
+                        "content_id": part.content_id[:998],
+                        "inline": part.inline,
+                    },
+                )
+            )
 
     def flush(self) -> None:
         """Write what waited for the end of the batch, and tell the hooks."""
         session = self.session
         if self.counts:
             now = utcnow()  # in sha256 order: two runners counting the same blobs lock them in one order
-            _COUNT_BLOB.many(session, [{"sha256": digest, "size": size, "n": n, "now": now}
-                                            for digest, (size, n) in sorted(self.counts.items())])
+            _COUNT_BLOB.many(
+                session,
+                [
+                    {"sha256": digest, "size": size, "n": n, "now": now}
+                    for digest, (size, n) in sorted(self.counts.items())
+                ],
+            )
             blob_ids = dict(session.execute(_BLOB_IDS, {"sha256s": sorted(self.counts)}).tuples().all())
             self.later["attachment"] += [{**row, "blob_id": blob_ids[digest]} for digest, row in self.attachments]
         for kind, rows in self.later.items():
@@ -152,12 +205,27 @@ class Writes:
 
 def _message_row(r: MessageRecord, ticket_id: int | None, contact_id: int | None) -> dict:
     return {
-        "ticket_id": ticket_id, "raw_sha256": r.sha256, "size": len(r.raw), "spool_id": r.spool_id,
-        "source": r.source, "mailbox_id": r.mailbox_id, "envelope_from": r.envelope_from.lower()[:320],
-        "received_at": r.received_at, "date": r.date, "message_id_header": r.message_id[:998],
-        "in_reply_to": r.in_reply_to, "references": r.references, "list_id": r.list_id[:400],
-        "subject": r.subject, "from_address": r.from_address[:320], "from_name": r.from_name[:400],
-        "contact_id": contact_id, "text_body": r.text_body, "html_body": r.html_body,
-        "flags": sorted(set(r.flags)), "thread_rule": r.thread_rule, "upstream": r.upstream,
+        "ticket_id": ticket_id,
+        "raw_sha256": r.sha256,
+        "size": len(r.raw),
+        "spool_id": r.spool_id,
+        "source": r.source,
+        "mailbox_id": r.mailbox_id,
+        "envelope_from": r.envelope_from.lower()[:320],
+        "received_at": r.received_at,
+        "date": r.date,
+        "message_id_header": r.message_id[:998],
+        "in_reply_to": r.in_reply_to,
+        "references": r.references,
+        "list_id": r.list_id[:400],
+        "subject": r.subject,
+        "from_address": r.from_address[:320],
+        "from_name": r.from_name[:400],
+        "contact_id": contact_id,
+        "text_body": r.text_body,
+        "html_body": r.html_body,
+        "flags": sorted(set(r.flags)),
+        "thread_rule": r.thread_rule,
+        "upstream": r.upstream,
         "direction": r.direction,
     }
