@@ -13,10 +13,9 @@ from models import Message
 from postdesk.web.server import WebServer
 from relay import TestRelay
 from test_browser import ARTIFACTS, CHROMIUM, browser_page  # noqa: F401
-from webhelp import PASSWORD, db, make_agent  # noqa: F401
+from webhelp import db, make_agent, sign_in_browser  # noqa: F401
 from waiting import wait_for
 
-import pyotp
 import pytest
 
 pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(), reason="no Debian chromium")
@@ -38,14 +37,7 @@ def test_an_agent_replies_in_the_browser_and_the_customers_answer_threads_back(p
         )
         postdesk.drain()
         sam = make_agent(db, "sam@example.com", departments=["Support"])
-        page.goto(url + "signin")
-        page.fill("input[name=email]", sam.email)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/signin/code")
-        page.fill("input[name=code]", pyotp.TOTP(sam.secret).now())
-        page.click("button[type=submit]")
-        page.wait_for_url("**/queues/open")
+        sign_in_browser(page, url, sam)
         page.click("text=Printer jammed")
         page.wait_for_url("**/tickets/*")
 

@@ -5,23 +5,11 @@ screenshot goes to test-artifacts/."""
 
 from __future__ import annotations
 
-import pyotp
 
 from postdesk.web.server import WebServer
 from spamhelp import deliver, mail, teach, ticket
 from test_browser import ARTIFACTS, browser_page, pytestmark  # noqa: F401
-from webhelp import PASSWORD, db, make_agent  # noqa: F401
-
-
-def _sign_in(page, url: str, person) -> None:
-    page.goto(url + "signin")
-    page.fill("input[name=email]", person.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/signin/code")
-    page.fill("input[name=code]", pyotp.TOTP(person.secret).now())
-    page.click("button[type=submit]")
-    page.wait_for_url("**/queues/open")
+from webhelp import db, make_agent, sign_in_browser  # noqa: F401
 
 
 def test_an_admin_marks_spam_sees_the_tickets_move_and_reads_the_spam_page_charts(postdesk, db, browser_page):
@@ -33,7 +21,7 @@ def test_an_admin_marks_spam_sees_the_tickets_move_and_reads_the_spam_page_chart
     url = server.start()
     page = browser_page
     try:
-        _sign_in(page, url, make_agent(db, "boss@example.com", role="admin"))
+        sign_in_browser(page, url, make_agent(db, "boss@example.com", role="admin"))
         page.click("text=Cheap watches today")
         page.wait_for_url(f"**/tickets/{ticket(postdesk, first).id}*")
         page.click(f"#m{first} form.mark button[value=spam]")

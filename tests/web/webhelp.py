@@ -118,3 +118,15 @@ def db(settings):
 @pytest.fixture
 def web(settings, db, clock):
     return create_app(settings, db, now=clock)
+
+
+def sign_in_browser(page, url: str, person: Person) -> None:
+    """Sign in through the real pages in a Playwright page: password, then the TOTP code."""
+    page.goto(url + "signin")
+    page.fill("input[name=email]", person.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/signin/code")
+    page.fill("input[name=code]", pyotp.TOTP(person.secret).now())
+    page.click("button[type=submit]")
+    page.wait_for_url("**/queues/open")
