@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from models import Agent, AgentDepartment, AuditEvent, Message, Ticket, TicketNote, TicketPresence
 from models.db import count
 from models.ticket import STATUSES
-from tickets import notify
+from tickets import notify, trash
 from tickets.store import MessageStore
 
 NOTE_CHARS = 20_000
@@ -123,6 +123,24 @@ def assign(
         _audit(session, actor, "ticket-assign", now, ticket=ticket.id, before=before, after=agent_id)
         if agent_id is not None and links is not None:
             notify.notify_assigned(session, ticket.id, agent_id, links, now, by_agent_id)
+
+
+def to_trash(session: Session, ticket_id: int, *, actor: str, now: datetime) -> None:
+    """Move the ticket to the Trash (`tickets.trash`; purged after the retention rule's days)."""
+    try:
+        ticket = trash.trash(session, _ticket(session, ticket_id).id, now)
+    except trash.TrashError as exc:
+        raise WorkError(f"{exc}.") from None
+    _audit(session, actor, "ticket-trash", now, ticket=ticket.id, queue=ticket.trashed_from)
+
+
+def from_trash(session: Session, ticket_id: int, *, actor: str, now: datetime) -> None:
+    """Bring the ticket back from the Trash to the queue it left."""
+    try:
+        ticket = trash.restore(session, _ticket(session, ticket_id).id)
+    except trash.TrashError as exc:
+        raise WorkError(f"{exc}.") from None
+    _audit(session, actor, "ticket-restore", now, ticket=ticket.id, queue=ticket.queue)
 
 
 def merge(session: Session, store: MessageStore, ticket_id: int, into: int, *, actor: str, now: datetime) -> None:

@@ -1,4 +1,4 @@
-"""Working on tickets from the web view: notes, status, assignment, merge, move and split, and who
+"""Working on tickets from the web view: notes, status, assignment, Trash, merge, move and split, and who
 else is on the ticket (presence). The rules live in `tickets.work` and `tickets.presence`; here
 are the forms, the permission checks (another department's ticket or message is a 404, as if it
 did not exist) and what the ticket page shows of them (`work_context`)."""
@@ -132,6 +132,24 @@ def assign(ticket_id: int, request: Request, agent: str = Form(""), csrf: str = 
             by_agent_id=me.agent_id,
             links=notify.Links(site.settings.web_url, site.settings.smtp_hostname),
         )
+
+    return _do(request, me, csrf, action, f"/tickets/{ticket_id}")
+
+
+@router.post("/tickets/{ticket_id}/trash")
+def to_trash(ticket_id: int, request: Request, csrf: str = Form(""), me: Viewer = Depends(viewer)):
+    def action(session, site):
+        _visible(session, me, ticket_id)
+        work.to_trash(session, ticket_id, actor=_actor(me), now=site.now())
+
+    return _do(request, me, csrf, action, f"/tickets/{ticket_id}")
+
+
+@router.post("/tickets/{ticket_id}/restore")
+def from_trash(ticket_id: int, request: Request, csrf: str = Form(""), me: Viewer = Depends(viewer)):
+    def action(session, site):
+        _visible(session, me, ticket_id)
+        work.from_trash(session, ticket_id, actor=_actor(me), now=site.now())
 
     return _do(request, me, csrf, action, f"/tickets/{ticket_id}")
 

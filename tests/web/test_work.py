@@ -1,5 +1,5 @@
 """Working on tickets in the web view, on mail that arrived over SMTP: notes, status, assignment,
-merge, move and split, presence; each writes an audit record, and an agent of another department
+merge, move and split, Trash, presence; each writes an audit record, and an agent of another department
 gets a 404 for every one of them, as for a ticket that does not exist."""
 
 from __future__ import annotations
@@ -204,6 +204,22 @@ def test_splitting_a_message_off_makes_a_linked_ticket_its_replies_follow(postde
     assert audit(postdesk, "message-split")[0]["into"] == new_id
 
 
+def test_a_ticket_deleted_to_the_trash_leaves_its_queue_and_comes_back_on_restore(postdesk, team):
+    m = deliver(postdesk, mail("Delete me"))
+    sam, page = team["sam"], f"/tickets/{m.ticket_id}"
+    assert act(sam, page, f"{page}/trash").status_code == 303
+    assert ticket(postdesk, m.ticket_id).queue == "trash"
+    assert "Delete me" not in sam.get("/queues/open").text and "Delete me" in sam.get("/queues/trash").text
+    assert "Restore from Trash" in sam.get(page).text
+    assert act(sam, page, f"{page}/trash").status_code == 400  # in the Trash already
+    assert act(sam, page, f"{page}/restore").status_code == 303
+    assert ticket(postdesk, m.ticket_id).queue == "inbox" and "Delete me" in sam.get("/queues/open").text
+    assert [(e["ticket"], e["queue"]) for e in audit(postdesk, "ticket-trash") + audit(postdesk, "ticket-restore")] == [
+        (m.ticket_id, "inbox"),
+        (m.ticket_id, "inbox"),
+    ]
+
+
 def test_another_agent_viewing_the_ticket_is_shown_until_they_leave(postdesk, team, clock):
     m = deliver(postdesk, mail("Who is here"))
     sam, ada, page = team["sam"], team["ada"], f"/tickets/{m.ticket_id}"
@@ -231,6 +247,8 @@ def test_an_agent_of_another_department_gets_404_for_every_action(postdesk, team
         (f"/messages/{ours.id}/move", {"into": theirs.ticket_id}),
         (f"/messages/{ours.id}/split", {}),
         (f"/tickets/{t}/presence", {}),
+        (f"/tickets/{t}/trash", {}),
+        (f"/tickets/{t}/restore", {}),
     ):
         response = bea.post(action, data={"csrf": token, **fields})
         assert response.status_code == 404, action
