@@ -9,7 +9,7 @@ from models import Agent
 from models.agent import ROLES
 from postdesk.accounts import passwords, recovery, signin, users
 from postdesk.web.auth import Viewer, check_csrf, viewer
-from postdesk.web.signin_routes import enrolment_context
+from postdesk.web.signin_routes import confirm_enrolment, enrolment_context
 from postdesk.web.site import site_of
 from postdesk.web.nav import nav
 
@@ -70,20 +70,10 @@ def enrol_page(request: Request, me: Viewer = Depends(viewer)):
 @router.post("/account/enrol")
 def enrol_submit(request: Request, code: str = Form(""), csrf: str = Form(""), me: Viewer = Depends(viewer)):
     check_csrf(csrf, me.csrf)
-    site = site_of(request)
-    with site.db.write() as session:
-        codes = signin.confirm_enrolment(session, session.get_one(Agent, me.agent_id), code, site.now())
-    if codes is None:
-        return site.render(
-            request,
-            "enrol.html",
-            400,
-            error="That code is not right; try the next one.",
-            csrf=me.csrf,
-            action="/account/enrol",
-            **enrolment_context(site, me.agent_id),
-        )
-    return site.render(request, "recovery_codes.html", codes=codes)
+    codes = confirm_enrolment(request, me, code, "/account/enrol")
+    if not isinstance(codes, list):
+        return codes
+    return site_of(request).render(request, "recovery_codes.html", codes=codes)
 
 
 @router.post("/account/recovery-codes")

@@ -138,10 +138,8 @@ def enrol_page(request: Request):
     )
 
 
-@router.post("/signin/enrol")
-def enrol_submit(request: Request, code: str = Form(""), csrf: str = Form("")):
-    me = at_step(request, "enrol")
-    check_csrf(csrf, me.csrf)
+def confirm_enrolment(request: Request, me, code: str, action: str) -> list[str] | Response:
+    """The new recovery codes once the first TOTP code is right; else the enrolment page again (400)."""
     site = site_of(request)
     with site.db.write() as session:
         codes = signin.confirm_enrolment(session, session.get_one(Agent, me.agent_id), code, site.now())
@@ -152,9 +150,20 @@ def enrol_submit(request: Request, code: str = Form(""), csrf: str = Form("")):
             400,
             error="That code is not right; try the next one.",
             csrf=me.csrf,
-            action="/signin/enrol",
+            action=action,
             **enrolment_context(site, me.agent_id),
         )
+    return codes
+
+
+@router.post("/signin/enrol")
+def enrol_submit(request: Request, code: str = Form(""), csrf: str = Form("")):
+    me = at_step(request, "enrol")
+    check_csrf(csrf, me.csrf)
+    codes = confirm_enrolment(request, me, code, "/signin/enrol")
+    if not isinstance(codes, list):
+        return codes
+    site = site_of(request)
     token, _ = _advance(request, "enrol")
     response = site.render(request, "recovery_codes.html", codes=codes)
     site.set_session(response, request, token)
