@@ -1,22 +1,22 @@
-"""HTML → text words plus tokens for its structure (tag counts, hidden text, remote images, links).
+"""HTML → text words plus tokens for its structure (which tags, hidden text, remote images, links).
 
 Parsed with selectolax's lexbor engine, an HTML5 parser in C that repairs broken markup as a
 browser does, much faster than the stdlib `html.parser` (bench/results/spam_speed.md) and with
 alike tokens (tags, attributes, text outside script and style, comments).
 Spam of 2002 is mostly HTML with <font> soup, remote images and text hidden by colour or
-display:none; ham HTML is rare and plain. The caller cuts the HTML to its budget before it gets here.
+display:none; ham HTML is rare and plain. Which tags are used is a token, how many of each is not:
+counts describe a mailing template, and later ham (commercial newsletters) uses the same templates
+as spam; neither SpamBayes nor SpamAssassin's Bayes counts tags (bench/results/spam_accuracy.md).
+The caller cuts the HTML to its budget before it gets here.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
 from selectolax.lexbor import LexborHTMLParser
 
-from classifier.token_pieces import log_bucket
-
-_COUNTED_TAGS = frozenset(
+_SEEN_TAGS = frozenset(
     "font img table td a b i u center br p div span form input map area meta style script iframe".split()
 )
 _SKIP_TEXT = ["script", "style"]
@@ -25,10 +25,10 @@ _MAX_URLS = 50
 
 
 class _Structure:
-    """Tag counts, link targets and signs of hidden text, gathered from the elements."""
+    """Tags used, link targets and signs of hidden text, gathered from the elements."""
 
     def __init__(self) -> None:
-        self.tags: Counter[str] = Counter()
+        self.tags: set[str] = set()
         self.urls: list[str] = []
         self.marks: set[str] = set()
 
@@ -36,8 +36,8 @@ class _Structure:
         if tag == "-comment":
             self.marks.add("html:comment")
             return
-        if tag in _COUNTED_TAGS:
-            self.tags[tag] += 1
+        if tag in _SEEN_TAGS:
+            self.tags.add(tag)
         if attrs:
             self._look_at(tag, {k.lower(): (v or "").lower() for k, v in attrs.items()})
         elif tag == "img":
@@ -72,8 +72,6 @@ def html_tokens(html: str, text_tokens: Callable[[str], Iterable[str]]) -> Itera
         yield "html:parse-error"
     yield "html:present"
     yield from sorted(structure.marks)
-    for tag, count in sorted(structure.tags.items()):
-        yield f"html:{tag}"
-        yield f"html:{tag}:{log_bucket(count)}"
+    yield from (f"html:{tag}" for tag in sorted(structure.tags))
     yield from text_tokens(" ".join(structure.urls))
     yield from text_tokens(text)

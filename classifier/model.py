@@ -44,14 +44,15 @@ class ModelError(Exception):
 
 @dataclass(frozen=True)
 class ScoringParams:
-    """How counts become a score. The shipped defaults are a priori, SpamBayes' published ones plus
-    two bounds of our own, not fitted to a corpus (bench/results/spam_accuracy.md says why and what
-    they measure); `classifier.tune.tune` fits s/min_dist/cutoffs to a deployment's own mail."""
+    """How counts become a score. The shipped defaults are SpamBayes' published ones plus two bounds
+    of our own, with min_dist chosen by the drift protocols, never by in-corpus fit
+    (bench/results/spam_accuracy.md says why and what they measure); `classifier.tune.tune` fits
+    s/min_dist/cutoffs to a deployment's own mail."""
 
     s: float = 0.45  # Robinson's strength of the prior x; SpamBayes 0.45 (bogofilter 0.0178)
     x: float = 0.5  # probability given to a feature never seen; SpamBayes 0.5
     alpha: float = 0.0  # BernoulliNB's additive smoothing of the class-conditional probabilities
-    min_dist: float = 0.1  # clues nearer 0.5 than this are ignored; SpamBayes 0.1 (bogofilter 0.375)
+    min_dist: float = 0.2  # clues nearer 0.5 than this are ignored; by the drift protocols (SpamBayes 0.1)
     max_clues: int = 150  # the strongest clues combined, body and channel each; SpamBayes 150
     prior_messages: float = 1.0  # m of step 1: one message's worth of "no difference between classes"
     channel_odds: float = 3.0  # most the channel may multiply or divide the body's odds by (step 5)
