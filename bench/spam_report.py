@@ -72,6 +72,25 @@ def swap_lines(swaps_by_filter: dict[str, Sequence[Swap]], n_pairs: int) -> list
     return out
 
 
+def family_table(by_filter: dict[str, dict[float, Figures]]) -> list[str]:
+    """The (d) family: 1-ROCA % at each cut and their mean, ham in Spam and spam left over all cuts."""
+    cuts = list(next(iter(by_filter.values())))
+    out = [
+        "| filter | "
+        + " | ".join(f"oldest {cut * 100:.0f} % → rest" for cut in cuts)
+        + " | mean | ham in Spam | spam left |",
+        "|---|" + "---:|" * (len(cuts) + 3),
+    ]
+    for name in FILTERS:
+        family = by_filter[name]
+        rocs = [family[cut].one_minus_roca for cut in cuts]
+        cells = " | ".join(f"{r:.3f}" for r in rocs)
+        fp = sum(f.fp for f in family.values())
+        spam_left = sum(f.fn + f.unsure_spam for f in family.values())
+        out.append(f"| {name} | {cells} | {sum(rocs) / len(rocs):.3f} | {fp} | {spam_left} |")
+    return out
+
+
 def batch_targets(rows: Rows) -> list[str]:
     """(a)-(c): no worse than bogofilter; a difference of one or two messages is called a tie."""
     by = {(protocol, name): f for protocol, name, f in rows}
