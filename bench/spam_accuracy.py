@@ -226,7 +226,8 @@ def shipped_defaults() -> list[str]:
     return [
         f"Shipped defaults: `SpamFilter()` ham_cutoff {HAM_CUTOFF}, spam_cutoff {SPAM_CUTOFF}, neutral rule "
         f"{'yes' if NEUTRAL_UNSURE else 'no'}; `ScoringParams()` s {p.s}, x {p.x}, min_dist {p.min_dist}, "
-        f"max_clues {p.max_clues}, prior_messages {p.prior_messages}, channel_odds {p.channel_odds}, alpha {p.alpha}; "
+        f"max_clues {p.max_clues}, prior_messages {p.prior_messages}, channel_odds {p.channel_odds}, "
+        f"coverage_power {p.coverage_power}, alpha {p.alpha}; "
         f"n_features 2^{DEFAULT_N_FEATURES.bit_length() - 1}. (c)-(f) run exactly these."
     ]
 

@@ -4,8 +4,8 @@
 cutoffs. Learning takes a message or the `Features` a ledger kept, so a correction or an erasure
 can unlearn exactly what was learned.
 
-Cutoffs: ham at or below 0.20 (SpamBayes'), spam at or above 0.99 (bogofilter's and SpamAssassin's
-BAYES_99), chosen among a priori candidates by the drift protocols (d) and (e) of
+Cutoffs: ham at or below 0.20 (SpamBayes'), spam at or above 0.95 (SpamAssassin's BAYES_95),
+chosen among published candidates by the drift protocols (d) and (e) of
 bench/results/spam_accuracy.md, which says why. A score of exactly 0.5 is chi-square's "no
 evidence" and is never a decision (NEUTRAL_UNSURE), whatever the cutoffs.
 """

@@ -15,7 +15,11 @@ Scoring (SpamBayes, Robinson/Fisher):
    Fisher's chi-square method: score = (1 + Q(-2 Σ ln f) - Q(-2 Σ ln(1 - f))) / 2, Q = chi² survival.
    Where both tails are below double precision the score is the double next to 0.5 on the side
    of the smaller tail, not 0.5 itself: the order is kept, and 0.5 stays "no evidence".
-5. The body and the channel (`classifier.channel`: relays, lists; their own part of the feature
+5. Evidence in proportion to what the model knows: the body's log-odds are multiplied by the
+   share of the message's features seen in training (its coverage). Features never seen give no
+   clues (they sit at x), so without this a message that is mostly new words would be scored as
+   surely as a familiar one, from the few words it shares with the training mail.
+6. The body and the channel (`classifier.channel`: relays, lists; their own part of the feature
    space) are combined apart, and the channel's score moves the body's odds by at most a factor
    `channel_odds`: list and relay headers are evidence, never a verdict.
 
@@ -25,12 +29,13 @@ Why these defaults, with the figures: bench/results/spam_accuracy.md.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.special import chdtrc  # chi-square survival function; scipy comes with scikit-learn
+from scipy.special import chdtrc, expit  # chi-square survival, logistic; scipy comes with scikit-learn
 
 from classifier.features import DEFAULT_N_FEATURES, as_ids, channel_start
 
@@ -55,7 +60,8 @@ class ScoringParams:
     min_dist: float = 0.2  # clues nearer 0.5 than this are ignored; by the drift protocols (SpamBayes 0.1)
     max_clues: int = 150  # the strongest clues combined, body and channel each; SpamBayes 150
     prior_messages: float = 1.0  # m of step 1: one message's worth of "no difference between classes"
-    channel_odds: float = 3.0  # most the channel may multiply or divide the body's odds by (step 5)
+    channel_odds: float = 3.0  # most the channel may multiply or divide the body's odds by (step 6)
+    coverage_power: float = 1.0  # the body's log-odds times coverage ** this (step 5); 0 turns step 5 off
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,7 @@ class CountModel:
         if ids.size and (ids[0] < 0 or ids[-1] >= self.n_features):
             ids = ids[(ids >= 0) & (ids < self.n_features)]
         probs = self.feature_probabilities(ids, p)
+        seen = float(np.count_nonzero(self.spam_counts[ids] | self.ham_counts[ids])) / ids.size if ids.size else 0.0
         distance = np.abs(probs - 0.5)
         split = int(np.searchsorted(ids, channel_start(self.n_features)))  # ids are sorted
         body = _strongest(distance[:split], p.min_dist, p.max_clues)
@@ -109,6 +116,7 @@ class CountModel:
         shown = _strongest(distance[strong], 0.0, evidence) if strong.size > evidence else np.arange(strong.size)
         order = strong[shown[np.argsort(-distance[strong[shown]], kind="stable")]]
         clues = list(zip(ids[order].tolist(), probs[order].tolist(), strict=True))
+        body_score = weighted(body_score, seen**p.coverage_power)
         return Score(tipped(body_score, channel_score, p.channel_odds), clues)
 
     def feature_probabilities(self, ids: np.ndarray, p: ScoringParams) -> np.ndarray:
@@ -201,6 +209,15 @@ def _from_tails(n: int, hammy: float, spammy: float, ham_q: float, spam_q: float
     if score == 0.5 and hammy != spammy:  # both tails below double precision: keep which one is smaller
         return float(np.nextafter(0.5, 0.0 if hammy > spammy else 1.0))
     return score
+
+
+def weighted(score: float, weight: float) -> float:
+    """The score with its log-odds multiplied by `weight` in [0, 1]. A score of exactly 0 or 1 (the
+    chi-square tails beyond double precision) counts as the nearest score that is not."""
+    if weight >= 1.0 or score == 0.5:
+        return score
+    p = min(max(score, 1e-300), 1.0 - 1e-16)
+    return float(expit((math.log(p) - math.log1p(-p)) * weight))
 
 
 def tipped(body: float, channel: float, limit: float) -> float:

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from sklearn.naive_bayes import BernoulliNB
 
 from classifier.features import channel_start
-from classifier.model import CountModel, ModelError, ScoringParams, chi2_combine, tipped
+from classifier.model import CountModel, ModelError, ScoringParams, chi2_combine, tipped, weighted
 
 N = 1 << 12
 feature_sets = st.lists(st.integers(0, N - 1), min_size=0, max_size=60).map(
@@ -125,6 +125,35 @@ def test_list_and_relay_clues_cannot_outvote_the_body():
         body_alone / (1 - body_alone) / (spam_on_the_list / (1 - spam_on_the_list))
         <= model.params.channel_odds * 1.000001
     )
+
+
+def test_a_message_of_mostly_new_words_is_scored_less_surely_on_the_same_side():
+    model = CountModel(N)
+    for _ in range(20):
+        model.learn(np.array([1, 2, 3]), "ham")
+        model.learn(np.array([4, 5, 6]), "spam")
+    familiar = model.score(np.array([4, 5, 6])).probability
+    mostly_new = model.score(np.array([4, 5, 6, *range(100, 112)])).probability  # the same clues, 12 new words
+    assert 0.5 < mostly_new < familiar
+    hammy = model.score(np.array([1, 2, *range(100, 112)])).probability
+    assert model.score(np.array([1, 2])).probability < hammy < 0.5
+    off = CountModel(N, ScoringParams(coverage_power=0.0))
+    off.spam_counts, off.ham_counts, off.n_spam, off.n_ham = model.spam_counts, model.ham_counts, 20, 20
+    assert off.score(np.array([4, 5, 6, *range(100, 112)])).probability == familiar  # step 5 off
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_weighting_keeps_the_side_and_the_order_and_only_moves_towards_one_half(a, b, w, v):
+    for score in (a, b):
+        assert 0.0 <= weighted(score, w) <= 1.0
+        assert (weighted(score, w) - 0.5) * (score - 0.5) >= 0.0  # never crosses 0.5
+        assert abs(weighted(score, w) - 0.5) <= abs(score - 0.5) + 1e-15
+    assert weighted(a, 1.0) == a and weighted(0.5, w) == 0.5
+    if a < b:
+        assert weighted(a, w) <= weighted(b, w)  # one weight keeps the order
+    if 1e-12 < a < 0.5 and w < v:
+        assert weighted(a, w) >= weighted(a, v)  # less known, less sure
 
 
 def test_chi2_combine_is_symmetric_and_bounded():
