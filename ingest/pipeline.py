@@ -68,14 +68,16 @@ class Services:
 @dataclass
 class Batch:
     """What a batch does at once instead of once per message: it looks up the raw sha256s and
-    Message-IDs already stored (the batch's own earlier messages are added as they pass), and it
-    writes through one `Writes` of the message store (which keeps what no later stage reads for its end)."""
+    Message-IDs already stored (the batch's own earlier messages are added as they pass), it reads
+    who is told of new tickets once per department, and it writes through one `Writes` of the
+    message store (which keeps what no later stage reads for its end)."""
 
     writes: Writes
     sha256s: set[str] = field(default_factory=set)
     message_ids: set[str] = field(default_factory=set)
     erased: set[str] = field(default_factory=set)  # raw sha256s of the batch an erasure removed before
     acknowledged: dict[str, int] = field(default_factory=dict)  # sender → auto-acknowledgements in this batch
+    watchers: dict[int | None, list] = field(default_factory=dict)  # department → `notify.new_ticket_watchers`
 
 
 @dataclass
