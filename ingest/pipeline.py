@@ -22,6 +22,7 @@ from ingest.mailboxes import MailboxDirectory
 from ingest.prepare import PrepareOptions, Prepared, prepare
 from ingest.spool import Entry
 from models import Message
+from models.base import table
 from models.db import stored_values
 from models.mail.message import ParsedMessage
 from models.mail.parse import ParseLimits
@@ -268,6 +269,9 @@ def process(session: Session, entry: Entry, services: Services) -> Context:
     return process_batch(session, [prepare(entry, services.prepare_options())], services)[0]
 
 
+_MESSAGES = table(Message)
+
+
 def process_batch(session: Session, prepared: list[Prepared], services: Services) -> list[Context]:
     """Run a prepared batch through every stage, in order; raises on the first failure.
 
@@ -280,9 +284,9 @@ def process_batch(session: Session, prepared: list[Prepared], services: Services
         contexts = [Context.of(session, p, services, batch) for p in prepared]
         sha256s = {ctx.sha256 for ctx in contexts}
         batch.erased = services.erased.among(sha256s) if services.erased is not None else set()
-        batch.sha256s = stored_values(session, Message.raw_sha256, sha256s)
+        batch.sha256s = stored_values(session, _MESSAGES.c.raw_sha256, sha256s)
         batch.message_ids = stored_values(
-            session, Message.message_id_header, {ctx.parsed.message_id[:998] for ctx in contexts}
+            session, _MESSAGES.c.message_id_header, {ctx.parsed.message_id[:998] for ctx in contexts}
         )
         for ctx in contexts:
             _run(ctx, STAGES)
