@@ -29,8 +29,8 @@ def active_version(session: Session) -> SpamModelVersion | None:
     return session.scalar(select(SpamModelVersion).where(SpamModelVersion.active.is_(True)))
 
 
-# What `refresh` reads once a batch, as Core statements built once: with the ORM's work around
-# each call they were most of what a small batch cost the runner (bench/results/runner.md).
+# What `refresh` reads once a batch, as Core statements built once: the session runs them without
+# the ORM's work around each call, which weighs when batches are small (bench/results/runner.md).
 _VERSIONS, _EVENTS = table(SpamModelVersion), table(SpamEvent)
 _ACTIVE = select(_VERSIONS.c.id, _VERSIONS.c.path, _VERSIONS.c.last_event_id).where(_VERSIONS.c.active.is_(True))
 _LAST_RELOAD = select(func.max(_EVENTS.c.id)).where(_EVENTS.c.key == RELOAD)

@@ -48,7 +48,7 @@ class ThreadDecision:
 
 
 # The lookups are Core statements (table columns, not the models' attributes): the session runs
-# them without the ORM's work around each call, which was half their cost (bench/results/runner.md).
+# them without the ORM's work around each call (bench/results/runner.md).
 _TICKETS, _MESSAGES, _PARTICIPANTS = table(Ticket), table(Message), table(TicketParticipant)
 
 # An erased person's ticket kept as a shell takes nothing in: a late reply starts afresh.
