@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from classifier.features import Features
 from classifier.live import LiveModel
 from classifier.senders import all_rules, configured, match
 from models import Contact
+from models.base import table
 from models.mail.message import ParsedMessage
 
 QUEUE_OF = {"spam": "spam", "unsure": "review"}
@@ -66,5 +67,9 @@ class SpamJudge:
         return self._configured
 
 
+# A Core statement, built once: the session runs it without the ORM's work around each call.
+_ANSWERED = select(table(Contact).c.answered).where(table(Contact).c.address == bindparam("address"))
+
+
 def _answered(session: Session, address: str) -> bool:
-    return bool(address) and bool(session.scalar(select(Contact.answered).where(Contact.address == address)))
+    return bool(address) and bool(session.scalar(_ANSWERED, {"address": address}))

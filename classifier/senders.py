@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import SenderRule
-from models.base import utcnow
+from models.base import table, utcnow
 from models.upsert import insert_ignore
 
 
@@ -47,9 +47,12 @@ def rule_for(session: Session, address: str, allow: list[str], block: list[str])
     return match(address, stored, configured(allow, block))
 
 
+_ALL_RULES = select(table(SenderRule).c.pattern, table(SenderRule).c.action)  # Core: no ORM work per call
+
+
 def all_rules(session: Session) -> dict[str, str]:
     """Every stored rule, pattern → action (a small table: the runner loads it once per batch)."""
-    return dict(session.execute(select(SenderRule.pattern, SenderRule.action)).tuples().all())
+    return dict(session.execute(_ALL_RULES).tuples().all())
 
 
 def configured(allow: list[str], block: list[str]) -> dict[str, str]:

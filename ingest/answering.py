@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from models import Message
 from models.base import utcnow
 from tickets import notify
+from tickets.store import Opened
 
 if TYPE_CHECKING:
     from ingest.pipeline import Context
@@ -24,7 +22,7 @@ LIVE = ("smtp", "imap")
 _NEVER = {"automatic", "bounce", "loop", "from-ourselves", "no-mailbox-recipient"}
 
 
-def _opened_in_inbox(ctx: Context) -> int | None:
+def _opened_in_inbox(ctx: Context) -> Opened | None:
     """The ticket this message opened, when it is one that should set anything off."""
     if (
         ctx.message_id is None
@@ -35,17 +33,25 @@ def _opened_in_inbox(ctx: Context) -> int | None:
         or _NEVER & set(ctx.flags)
     ):
         return None
-    return ctx.session.scalar(select(Message.ticket_id).where(Message.id == ctx.message_id))
+    return ctx.batch.writes.opened.get(ctx.message_id)
 
 
 def new_ticket_mail(ctx: Context) -> None:
     """The stage: acknowledge a new ticket, and tell the agents who asked."""
-    ticket_id = _opened_in_inbox(ctx)
-    if ticket_id is not None and ctx.message_id is not None:
-        _acknowledge(ctx, ticket_id)
+    opened = _opened_in_inbox(ctx)
+    if opened is not None and ctx.message_id is not None:
+        _acknowledge(ctx, opened.ticket_id)
+        watchers = ctx.batch.watchers
+        if opened.department_id not in watchers:  # read once a batch: most new tickets tell nobody
+            watchers[opened.department_id] = notify.new_ticket_watchers(ctx.session, opened.department_id)
         settings = ctx.services.settings
         notify.notify_new_ticket(
-            ctx.session, ticket_id, ctx.message_id, notify.Links(settings.web_url, settings.smtp_hostname), utcnow()
+            ctx.session,
+            opened.ticket_id,
+            ctx.message_id,
+            watchers[opened.department_id],
+            notify.Links(settings.web_url, settings.smtp_hostname),
+            utcnow(),
         )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ingest.spool import Spool
 from models import Message
+from models.base import table
 from models.db import stored_values
 from models.mail.envelope import Envelope
 from models.mail.parse import raw_sha256
@@ -81,7 +82,7 @@ def outcome(session: Session, spool: Spool, ids: list[str], erased: int = 0) -> 
     """What became of the spooled entries once none waits, whichever runner took them (the
     import's own or `serve`'s): stored, quarantined in spool/bad, dropped as mail an erasure
     removed (`erased` of them, which the caller counts from the erasure ledger) or as duplicates."""
-    stored = len(stored_values(session, Message.spool_id, ids))
+    stored = len(stored_values(session, table(Message).c.spool_id, ids))
     quarantined = len(spool.which(ids, ("bad",)))
     return {
         "imported": stored,

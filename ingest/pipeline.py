@@ -22,6 +22,7 @@ from ingest.mailboxes import MailboxDirectory
 from ingest.prepare import PrepareOptions, Prepared, prepare
 from ingest.spool import Entry
 from models import Message
+from models.base import table
 from models.db import stored_values
 from models.mail.message import ParsedMessage
 from models.mail.parse import ParseLimits
@@ -68,14 +69,16 @@ class Services:
 @dataclass
 class Batch:
     """What a batch does at once instead of once per message: it looks up the raw sha256s and
-    Message-IDs already stored (the batch's own earlier messages are added as they pass), and it
-    writes through one `Writes` of the message store (which keeps what no later stage reads for its end)."""
+    Message-IDs already stored (the batch's own earlier messages are added as they pass), it reads
+    who is told of new tickets once per department, and it writes through one `Writes` of the
+    message store (which keeps what no later stage reads for its end)."""
 
     writes: Writes
     sha256s: set[str] = field(default_factory=set)
     message_ids: set[str] = field(default_factory=set)
     erased: set[str] = field(default_factory=set)  # raw sha256s of the batch an erasure removed before
     acknowledged: dict[str, int] = field(default_factory=dict)  # sender → auto-acknowledgements in this batch
+    watchers: dict[int | None, list] = field(default_factory=dict)  # department → `notify.new_ticket_watchers`
 
 
 @dataclass
@@ -266,6 +269,9 @@ def process(session: Session, entry: Entry, services: Services) -> Context:
     return process_batch(session, [prepare(entry, services.prepare_options())], services)[0]
 
 
+_MESSAGES = table(Message)
+
+
 def process_batch(session: Session, prepared: list[Prepared], services: Services) -> list[Context]:
     """Run a prepared batch through every stage, in order; raises on the first failure.
 
@@ -278,9 +284,9 @@ def process_batch(session: Session, prepared: list[Prepared], services: Services
         contexts = [Context.of(session, p, services, batch) for p in prepared]
         sha256s = {ctx.sha256 for ctx in contexts}
         batch.erased = services.erased.among(sha256s) if services.erased is not None else set()
-        batch.sha256s = stored_values(session, Message.raw_sha256, sha256s)
+        batch.sha256s = stored_values(session, _MESSAGES.c.raw_sha256, sha256s)
         batch.message_ids = stored_values(
-            session, Message.message_id_header, {ctx.parsed.message_id[:998] for ctx in contexts}
+            session, _MESSAGES.c.message_id_header, {ctx.parsed.message_id[:998] for ctx in contexts}
         )
         for ctx in contexts:
             _run(ctx, STAGES)

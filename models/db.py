@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import contextmanager, nullcontext
+from functools import cache
 from pathlib import Path
 from typing import cast
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import Select, create_engine, event, select, text
+from sqlalchemy import ColumnElement, Select, bindparam, create_engine, event, select, text
 from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -82,13 +83,20 @@ def count(session: Session, statement: Select) -> int:
     return session.scalar(statement) or 0
 
 
-def stored_values(session: Session, column, values: Iterable[str]) -> set[str]:
-    """Those of `values` that `column` holds, in queries of 500 (well under SQLite's bound-parameter limit)."""
+def stored_values(session: Session, column: ColumnElement, values: Iterable[str]) -> set[str]:
+    """Those of `values` that `column` holds, in queries of 500 (well under SQLite's bound-parameter
+    limit). A table's column (`table(Model).c.name`) makes it a Core query, without the ORM's work
+    around the call."""
     found: set[str] = set()
-    values = sorted(set(values))
+    values, statement = sorted(set(values)), _lookup(column)
     for i in range(0, len(values), 500):
-        found.update(session.scalars(select(column).where(column.in_(values[i : i + 500]))))
+        found.update(session.scalars(statement, {"values": values[i : i + 500]}))
     return found
+
+
+@cache
+def _lookup(column: ColumnElement) -> Select:
+    return select(column).where(column.in_(bindparam("values", expanding=True)))
 
 
 class Database:

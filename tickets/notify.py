@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from models.db import count
@@ -107,18 +107,27 @@ def acknowledge(
     return message_id
 
 
-def notify_new_ticket(session: Session, ticket_id: int, message_id: int, links: Links, now: datetime) -> int:
-    """Email each agent of the ticket's department who asked for new tickets; how many were queued."""
-    department = session.scalar(select(Ticket.department_id).where(Ticket.id == ticket_id))
-    agents = session.execute(
-        select(Agent.id, Agent.name, Agent.email)
-        .join(NotificationChoice, NotificationChoice.agent_id == Agent.id)
-        .join(AgentDepartment, AgentDepartment.agent_id == Agent.id)
-        .where(AgentDepartment.department_id == department, NotificationChoice.new_ticket, Agent.active)
-    ).all()
-    for agent in agents:
+# The active agents of a department who asked to be emailed of its new tickets.
+_WATCHERS = (
+    select(Agent.id, Agent.name, Agent.email)
+    .join(NotificationChoice, NotificationChoice.agent_id == Agent.id)
+    .join(AgentDepartment, AgentDepartment.agent_id == Agent.id)
+    .where(AgentDepartment.department_id == bindparam("department"), NotificationChoice.new_ticket, Agent.active)
+)
+
+
+def new_ticket_watchers(session: Session, department_id: int | None) -> list[Row]:
+    """Who `notify_new_ticket` emails of a new ticket in this department (id, name, email)."""
+    return [] if department_id is None else list(session.execute(_WATCHERS, {"department": department_id}).all())
+
+
+def notify_new_ticket(
+    session: Session, ticket_id: int, message_id: int, watchers: list[Row], links: Links, now: datetime
+) -> int:
+    """Email each of the `watchers` of the ticket's department (`new_ticket_watchers`); how many were queued."""
+    for agent in watchers:
         _notice(session, ticket_id, message_id, agent, "New ticket", links, now)
-    return len(agents)
+    return len(watchers)
 
 
 def notify_assigned(

@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from models import Message, Ticket, TicketParticipant
+from models.base import table
 from tickets.signing import MessageIdSigner
 
 SUBJECT_TOKEN = re.compile(r"\[#(\d{1,10})\]")
@@ -46,10 +47,14 @@ class ThreadDecision:
     linked_to: int | None = None
 
 
+# The lookups are Core statements (table columns, not the models' attributes): the session runs
+# them without the ORM's work around each call (bench/results/runner.md).
+_TICKETS, _MESSAGES, _PARTICIPANTS = table(Ticket), table(Message), table(TicketParticipant)
+
 # An erased person's ticket kept as a shell takes nothing in: a late reply starts afresh.
-_TICKET = select(Ticket.id, Ticket.status, Ticket.closed_at, Ticket.updated_at, Ticket.merged_into_id).where(
-    Ticket.id == bindparam("id"), Ticket.erased_at.is_(None)
-)
+_TICKET = select(
+    _TICKETS.c.id, _TICKETS.c.status, _TICKETS.c.closed_at, _TICKETS.c.updated_at, _TICKETS.c.merged_into_id
+).where(_TICKETS.c.id == bindparam("id"), _TICKETS.c.erased_at.is_(None))
 _MERGES = 20  # pointers followed at most (a merge never points back: see tickets.work.merge)
 
 
@@ -65,12 +70,16 @@ def _ticket(session: Session, ticket_id: int) -> TicketState | None:
     return None
 
 
-_STORED = select(Message.ticket_id).where(Message.message_id_header == bindparam("id"), Message.ticket_id.is_not(None))
+_STORED = select(_MESSAGES.c.ticket_id).where(
+    _MESSAGES.c.message_id_header == bindparam("id"), _MESSAGES.c.ticket_id.is_not(None)
+)
+_PARTICIPANT = select(_PARTICIPANTS.c.ticket_id).where(
+    _PARTICIPANTS.c.ticket_id == bindparam("ticket_id"), _PARTICIPANTS.c.address == bindparam("address")
+)
 
 
 def _is_participant(session: Session, ticket_id: int, address: str) -> bool:
-    row = session.get(TicketParticipant, (ticket_id, address))
-    return row is not None
+    return session.execute(_PARTICIPANT, {"ticket_id": ticket_id, "address": address}).first() is not None
 
 
 def _by_signature(session: Session, ids: list[str], signer: MessageIdSigner) -> TicketState | None:
@@ -97,9 +106,9 @@ class _Earlier:
 # Built once, with an expanding parameter: the ORM select of whole messages it replaces loaded
 # both bodies of every candidate (bench/results/runner.md).
 _REFERENCED = (
-    select(Message.ticket_id, Message.message_id_header, Message.list_id)
-    .where(Message.message_id_header.in_(bindparam("ids", expanding=True)), Message.ticket_id.is_not(None))
-    .order_by(Message.id.desc())
+    select(_MESSAGES.c.ticket_id, _MESSAGES.c.message_id_header, _MESSAGES.c.list_id)
+    .where(_MESSAGES.c.message_id_header.in_(bindparam("ids", expanding=True)), _MESSAGES.c.ticket_id.is_not(None))
+    .order_by(_MESSAGES.c.id.desc())
 )
 
 

@@ -126,6 +126,29 @@ def test_agents_are_emailed_of_new_tickets_in_their_departments_as_they_chose(po
     assert quiet.email not in {r.rcpt_tos[0] for r in relay.received}
 
 
+def test_one_batch_of_new_tickets_in_two_departments_tells_each_agent_of_each_of_theirs(postdesk, db, relay):
+    sam = make_agent(db, "sam@example.com", departments=["Support"])
+    bill = make_agent(db, "bill@example.com", departments=["Billing"])
+    with postdesk.app.db.write() as session:
+        for agent in (sam, bill):
+            notify.choose(session, agent.agent_id, new_ticket=True, assigned=False)
+    arriving = [
+        ("support@example.com", mail("carla@example.org", "Printer broken")),
+        ("billing@example.com", mail("dan@example.org", "Invoice wrong", to="billing@example.com")),
+        ("support@example.com", mail("erin@example.org", "Screen flickers")),
+    ]
+    for to, raw in arriving:
+        assert postdesk.send(raw, to=to)[0] == 250
+    postdesk.drain()  # one batch
+    notices = [r for r in sent(postdesk, relay) if r.message["Auto-Submitted"] == "auto-generated"]
+    told = sorted((r.rcpt_tos[0], r.message["Subject"].split(": ", 1)[1]) for r in notices)
+    assert told == [
+        ("bill@example.com", "Invoice wrong"),
+        ("sam@example.com", "Printer broken"),
+        ("sam@example.com", "Screen flickers"),
+    ]
+
+
 def test_notify_assigned_emails_the_assignee_who_asked_for_it_unless_they_took_it_themselves(postdesk, db, relay):
     sam = make_agent(db, "sam@example.com", departments=["Support"])
     quiet = make_agent(db, "quiet@example.com", departments=["Support"])

@@ -55,7 +55,7 @@ from tickets.search import SearchIndex, mentioning
 from tickets.store.labels import message_key, spam_keys
 from tickets.store.naming import Naming
 from tickets.store.record import Addressee, Erased, ImapOrigin, MessageRecord, StoreHook
-from tickets.store.writes import Writes
+from tickets.store.writes import Opened, Writes
 
 __all__ = [
     "Addressee",
@@ -65,6 +65,7 @@ __all__ = [
     "MessageRecord",
     "MessageStore",
     "Naming",
+    "Opened",
     "StoreHook",
     "Writes",
     "message_key",

@@ -72,6 +72,10 @@ class MessageRecord:
             and not (self.ticket_id is None and self.queue in ("spam", "automatic"))
         )
 
+    @property
+    def opens_ticket(self) -> bool:
+        return self.thread_rule != "none" and self.ticket_id is None
+
     def participants(self) -> list[str]:
         """The addresses it brings into its ticket: From, To and Cc."""
         return sorted({self.from_address, *(a.address for a in self.recipients if a.kind in ("to", "cc"))} - {""})

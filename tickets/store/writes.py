@@ -9,6 +9,7 @@ fixed cost (bench/results/runner.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from sqlalchemy import DateTime, bindparam, case, or_, select, text
 from sqlalchemy.orm import Session
@@ -70,6 +71,13 @@ _LATER = {
 }
 
 
+class Opened(NamedTuple):
+    """A ticket a message opened in this transaction."""
+
+    ticket_id: int
+    department_id: int | None
+
+
 class Writes:
     """The writes of one transaction (see `MessageStore.batch`)."""
 
@@ -84,12 +92,16 @@ class Writes:
         self.counts: dict[str, list[int]] = {}  # blob sha256 → [size, references]
         self.attachments: list[tuple[str, dict]] = []  # (blob sha256, row without its blob_id)
         self.written: list[tuple[int, MessageRecord]] = []
+        self.opened: dict[int, Opened] = {}  # by the id of the message that opened it
 
     def write(self, record: MessageRecord) -> int:
         """Store one message; returns its id."""
         contact_id = self.contact_id(record.from_address, record.from_name) if record.makes_contact else None
-        ticket_id = self._ticket(record, contact_id)
+        opened = self._open_ticket(record, contact_id) if record.opens_ticket else None
+        ticket_id = opened.ticket_id if opened else self._ticket(record)
         [message_id] = _INSERT_MESSAGE.returned(self.session, _message_row(record, ticket_id, contact_id))
+        if opened:
+            self.opened[message_id] = opened
         if ticket_id is not None:
             _ADD_PARTICIPANT.many(
                 self.session, [{"ticket_id": ticket_id, "address": address[:320]} for address in record.participants()]
@@ -115,13 +127,16 @@ class Writes:
         self.contacts[address] = contact_id
         return contact_id
 
-    def _ticket(self, record: MessageRecord, contact_id: int | None) -> int | None:
+    def _ticket(self, record: MessageRecord) -> int | None:
+        """The ticket the message joins, woken when it should be."""
         if record.thread_rule == "none":
             return None
-        if record.ticket_id is not None:
-            if record.wakes_ticket:
-                _WAKE_TICKET.run(self.session, {"ticket_id": record.ticket_id, "now": record.received_at})
-            return record.ticket_id
+        if record.ticket_id is not None and record.wakes_ticket:
+            _WAKE_TICKET.run(self.session, {"ticket_id": record.ticket_id, "now": record.received_at})
+        return record.ticket_id
+
+    def _open_ticket(self, record: MessageRecord, contact_id: int | None) -> Opened:
+        department_id = self._department(record.mailbox_id)
         [ticket_id] = _OPEN_TICKET.returned(
             self.session,
             {
@@ -129,12 +144,12 @@ class Writes:
                 "status": "new",
                 "queue": record.queue,
                 "mailbox_id": record.mailbox_id,
-                "department_id": self._department(record.mailbox_id),
+                "department_id": department_id,
                 "contact_id": contact_id,
                 "linked_ticket_id": record.linked_to,
             },
         )
-        return ticket_id
+        return Opened(ticket_id, department_id)
 
     def _department(self, mailbox_id: int | None) -> int | None:
         if mailbox_id is None:
