@@ -222,6 +222,7 @@ def serve(settings, tmp_path):
     for process in started:
         if process.proc.poll() is None or process.left_behind():
             process.kill()
+        process.proc.stdout.close()  # when it ended without terminate() or kill(), which close it
 
 
 def pytest_collection_modifyitems(config, items):

@@ -3,6 +3,7 @@ its processes the way `ps` does."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -86,7 +87,11 @@ class ServeProcess:
                 stderr=log,
                 start_new_session=True,
             )
-        self.port = self._read_port() if ready else None
+        try:
+            self.port = self._read_port() if ready else None
+        except BaseException:
+            self.kill()  # not handed to the test, so nobody else would stop it
+            raise
 
     def _read_port(self) -> int:
         deadline = time.monotonic() + 60
@@ -117,7 +122,8 @@ class ServeProcess:
         return [p for p in processes() if p.group == self.proc.pid]
 
     def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # serve and all its group have ended already
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self.proc.stdout.close()
 

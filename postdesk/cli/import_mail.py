@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from pathlib import Path
 
 import typer
@@ -23,22 +24,26 @@ def import_mail(
 
     try:
         box = open_mailbox(kind, path)  # before the data folder: a wrong path creates nothing
-        total = len(box)
     except (MailboxReadError, OSError) as exc:
         fail(str(exc))
-    service = open_for_writing(ctx, create=True)
-    runner = service.runner()
-    with Progress(console=err) as progress:
-        spooled = progress.add_task("spooling", total=total)
-        ids, sha256s = spool_all(read_mailbox(box), service.spool, lambda: progress.advance(spooled))
-        stored, left = progress.add_task("storing", total=total), ids
-        while left:
-            if not runner.step():
-                time.sleep(1.0)  # serve's runner holds them, or the database is unavailable
-            runner.finish_removals()
-            left = service.spool.which(left, ("new", "cur"))
-            progress.update(stored, completed=len(ids) - len(left))
-        runner.close()
+    with closing(box):  # an mbox holds its file open until it is closed
+        try:
+            total = len(box)
+        except OSError as exc:
+            fail(str(exc))
+        service = open_for_writing(ctx, create=True)
+        runner = service.runner()
+        with Progress(console=err) as progress:
+            spooled = progress.add_task("spooling", total=total)
+            ids, sha256s = spool_all(read_mailbox(box), service.spool, lambda: progress.advance(spooled))
+            stored, left = progress.add_task("storing", total=total), ids
+            while left:
+                if not runner.step():
+                    time.sleep(1.0)  # serve's runner holds them, or the database is unavailable
+                runner.finish_removals()
+                left = service.spool.which(left, ("new", "cur"))
+                progress.update(stored, completed=len(ids) - len(left))
+            runner.close()
     erased = len(service.erasure_ledger().among(sha256s))
     with service.db.read() as session:
         counts = outcome(session, service.spool, ids, erased)

@@ -56,6 +56,15 @@ def stored_counts(db: Database) -> dict[str, int]:
         return dict(rows.all())
 
 
+def stored_counts_after_serve(settings) -> dict[str, int]:
+    """`stored_counts` through a Database of the test's own, disposed afterwards."""
+    db = Database(settings.sqlalchemy_url)
+    try:
+        return stored_counts(db)
+    finally:
+        db.dispose()
+
+
 def wait_drained(settings, timeout=60) -> None:
     spool = Spool(settings.spool_dir)
     wait_for(lambda: spool.depth()["new"] == spool.depth()["cur"] == 0, timeout, what="the spool to drain")
@@ -80,7 +89,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(settings, tmp_path
     server = serve()
     wait_drained(settings)
     assert server.terminate() == 0
-    counts = stored_counts(Database(settings.sqlalchemy_url))
+    counts = stored_counts_after_serve(settings)
     assert len(acknowledged) > 20
     assert all(counts.get(f"durable-{n}@example.org") == 1 for n in acknowledged)
     assert set(counts.values()) == {1}
@@ -98,7 +107,7 @@ def test_sigterm_stops_cleanly_and_a_restart_processes_what_was_left(settings, t
     server = serve()
     wait_drained(settings)
     server.terminate()
-    counts = stored_counts(Database(settings.sqlalchemy_url))
+    counts = stored_counts_after_serve(settings)
     assert acknowledged and all(counts.get(f"durable-{n}@example.org") == 1 for n in acknowledged)
 
 
@@ -148,7 +157,7 @@ def test_a_runner_that_dies_is_started_again_after_a_growing_pause_and_gets_what
     server.runner(not_pid=second)
     assert time.monotonic() - killed >= 1.9  # died young twice: the second pause is 2 s
     wait_drained(settings)
-    assert stored_counts(Database(settings.sqlalchemy_url)) == {"durable-1@example.org": 1}
+    assert stored_counts_after_serve(settings) == {"durable-1@example.org": 1}
     log = (tmp_path / "serve.log").read_text()
     assert "starting it again in 1 s" in log and "starting it again in 2 s" in log
     assert "1 spool entries the runner held go back to the queue" in log

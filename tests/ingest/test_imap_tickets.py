@@ -52,6 +52,7 @@ def test_serve_turns_mailbox_mail_into_tickets_and_idle_within_five_seconds(
         mua.append("INBOX", customer_mail(2))
         assert wait_for_ticket(db, 2, timeout=10) < 5.0
     finally:
+        db.dispose()
         assert server.terminate() == 0
     mua.select_folder("Imported")
     assert len(mua.search("ALL")) == 2

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -49,16 +50,20 @@ class RowLock:
         self.thread.join(30)
 
 
-def sender(settings, relay: TestRelay, log) -> subprocess.Popen:
+def sender(settings, relay: TestRelay, log: Path) -> subprocess.Popen:
     env = settings_env(
         settings,
         **{k: str(v) for k, v in relay.settings().items()},
         outbox_retry_seconds="0.5",
         outbox_poll_interval="0.05",
     )
-    return subprocess.Popen(
-        [sys.executable, "-m", "postdesk", "outbox", "send", "--watch"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    with open(log, "ab") as out:  # the sender writes to its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "postdesk", "outbox", "send", "--watch"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def test_a_sender_killed_after_the_relays_250_and_before_its_commit_resends_once_with_the_same_message_id(
@@ -84,7 +89,7 @@ def test_a_sender_killed_after_the_relays_250_and_before_its_commit_resends_once
 
     locks: list[RowLock] = []
     relay.handler.on_data = lambda _: locks.append(RowLock(app.db, outbox_id)) if not locks else None
-    log = open(tmp_path / "sender.log", "wb")
+    log = tmp_path / "sender.log"
     first = sender(postdesk.settings, relay, log)
     try:
         wait_for(lambda: relay.handler.quits == 1, 60, "the relay's 250 read by the sender (its QUIT)")

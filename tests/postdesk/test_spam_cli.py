@@ -116,6 +116,7 @@ def test_an_agents_decision_in_another_process_reaches_the_running_runner(settin
         assert after.score < before.score and after.verdict != "spam"
     finally:
         server.terminate()
+        db.dispose()
 
 
 def test_evaluate_reports_the_figures_and_writes_the_scores(settings, folders, tmp_path):

@@ -347,7 +347,7 @@ def test_importing_an_old_archive_of_their_mail_drops_it_and_says_so(postdesk, t
     archive = mailbox.mbox(tmp_path / "old.mbox")
     for raw in raws:
         archive.add(raw)
-    archive.flush()
+    archive.close()
 
     done = subprocess.run(
         [sys.executable, "-m", "postdesk", "import", "mbox", str(tmp_path / "old.mbox")],
