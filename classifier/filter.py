@@ -40,11 +40,13 @@ def label_by_cutoffs(score: float, ham_cutoff: float, spam_cutoff: float, neutra
 
 @dataclass(frozen=True)
 class Verdict:
-    """Score in [0, 1], label ham|unsure|spam|untrained, and the strongest clues as "token (p)"."""
+    """Score in [0, 1], label ham|unsure|spam|untrained, the strongest clues as "token (p)", and the
+    share of the message the model has seen before (its evidence counts in that proportion)."""
 
     score: float
     label: str
     evidence: list[str]
+    coverage: float = 0.0
 
 
 class SpamFilter:
@@ -82,7 +84,7 @@ class SpamFilter:
             return Verdict(0.5, "untrained", [])
         result = self.model.score(features, evidence=EVIDENCE_SHOWN)
         shown = [f"{features.name(fid)} ({p:.2f})" for fid, p in result.evidence[:EVIDENCE_SHOWN]]
-        return Verdict(result.probability, self.label_for(result.probability), shown)
+        return Verdict(result.probability, self.label_for(result.probability), shown, result.coverage)
 
     def label_for(self, score: float) -> str:
         return label_by_cutoffs(score, self.ham_cutoff, self.spam_cutoff, self.neutral_unsure)

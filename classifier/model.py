@@ -66,10 +66,12 @@ class ScoringParams:
 
 @dataclass(frozen=True)
 class Score:
-    """A spam probability and the clues behind it: (feature id, its smoothed spam probability)."""
+    """A spam probability, the clues behind it ((feature id, its smoothed spam probability)) and the
+    share of the message's features seen in training (step 5)."""
 
     probability: float
     evidence: list[tuple[int, float]]
+    coverage: float
 
 
 class CountModel:
@@ -117,7 +119,7 @@ class CountModel:
         order = strong[shown[np.argsort(-distance[strong[shown]], kind="stable")]]
         clues = list(zip(ids[order].tolist(), probs[order].tolist(), strict=True))
         body_score = weighted(body_score, seen**p.coverage_power)
-        return Score(tipped(body_score, channel_score, p.channel_odds), clues)
+        return Score(tipped(body_score, channel_score, p.channel_odds), clues, seen)
 
     def feature_probabilities(self, ids: np.ndarray, p: ScoringParams) -> np.ndarray:
         """Robinson-smoothed spam probability of each feature (steps 1-3 of the module docstring)."""

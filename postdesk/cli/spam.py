@@ -220,7 +220,9 @@ def activate(ctx: typer.Context, version_id: int):
 def score(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(..., help="Message files or folders."),
-    as_json: bool = typer.Option(False, "--json", help="A JSON list with each file's evidence too."),
+    as_json: bool = typer.Option(
+        False, "--json", help="A JSON list with each file's evidence and coverage (share of it seen before) too."
+    ),
 ):
     """One line per file: path, score at full precision, verdict."""
     from models.base import utcnow
@@ -236,7 +238,13 @@ def score(
         typer.echo(
             json.dumps(
                 [
-                    {"path": str(path), "score": v.score, "verdict": v.label, "evidence": v.evidence}
+                    {
+                        "path": str(path),
+                        "score": v.score,
+                        "verdict": v.label,
+                        "coverage": v.coverage,
+                        "evidence": v.evidence,
+                    }
                     for path, v in scored
                 ]
             )

@@ -57,6 +57,7 @@ def test_train_versions_score_and_rollback(settings, folders):
         (path, float(score), verdict) for path, score, verdict in lines
     ]  # every digit, in both forms
     assert all(repr(float(score)) == score for _, score, _ in lines) and all(row["evidence"] for row in as_json)
+    assert [row["coverage"] for row in as_json] == [1.0, 1.0]  # both were learned: every feature seen
     assert spam_cli(settings, "retrain", "--note", "second").returncode == 0
     listed = spam_cli(settings, "versions")
     assert "second" in listed.stdout and "ledger: 25 ham, 25 spam" in listed.stdout
