@@ -14,7 +14,6 @@ so the batches it takes are larger.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import json
 import os
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT))  # before bench/, whose ingest.py would shadow the
 from models.mail.envelope import Envelope  # noqa: E402
 from models.settings import MailboxConfig, Settings  # noqa: E402
 from postdesk.app import App  # noqa: E402
-from tests.corpus import corpus_files, wire_bytes  # noqa: E402
+from tests.corpus import bench_options, corpus_files, wire_bytes  # noqa: E402
 
 MAILBOX = {"address": "support@example.com", "department": "Support"}
 
@@ -112,14 +111,9 @@ def one_round(messages: list[bytes], rate: float, template: Path, root: Path, pr
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_corpus = Path(os.environ.get("POSTDESK_CORPUS_DIR", ROOT.parent / "shared" / "corpus"))
-    parser.add_argument("--corpus", type=Path, default=default_corpus / "spamassassin-2002")
-    parser.add_argument("--limit", type=int, default=1500)
+    parser = bench_options(__doc__.splitlines()[0], ROOT, limit=1500)
     parser.add_argument("--rate", type=float, default=300.0, help="messages a second into the spool")
-    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", type=int, metavar="N", help="one more round under cProfile: its top N functions")
-    parser.add_argument("--data-root", type=Path, default=ROOT / ".bench")
     args = parser.parse_args()
     args.data_root.mkdir(parents=True, exist_ok=True)
     messages = [wire_bytes(path) for _, path in corpus_files(args.corpus)][: args.limit]

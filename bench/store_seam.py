@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # bench/ingest.py would hide the ingest package: this folder off the path, the tests' corpus reader on it
 sys.path[:] = [str(ROOT / "tests")] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+from corpus import bench_options  # noqa: E402
 
 
 def through_core() -> None:
@@ -74,12 +74,7 @@ def drain(way: str, corpus: Path, limit: int, root: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_corpus = Path(os.environ.get("POSTDESK_CORPUS_DIR", ROOT.parent / "shared" / "corpus"))
-    parser.add_argument("--corpus", type=Path, default=default_corpus / "spamassassin-2002")
-    parser.add_argument("--limit", type=int, default=2000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--data-root", type=Path, default=ROOT / ".bench")
+    parser = bench_options(__doc__.splitlines()[0], ROOT, limit=2000)
     parser.add_argument("--round", choices=("cursor", "core"), help=argparse.SUPPRESS)  # a child's one round
     args = parser.parse_args()
     args.data_root.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 from pathlib import Path
 from collections.abc import Iterator
 
@@ -18,3 +20,15 @@ def corpus_files(corpus: Path) -> Iterator[tuple[str, Path]]:
     for label in ("ham", "spam"):
         for path in sorted((corpus / label).iterdir()):
             yield label, path
+
+
+def bench_options(description: str, root: Path, limit: int) -> argparse.ArgumentParser:
+    """The options the benches that replay the corpus share: --corpus (from POSTDESK_CORPUS_DIR, else
+    ../shared/corpus beside the project `root`), --limit, --repeat and --data-root."""
+    parser = argparse.ArgumentParser(description=description)
+    base = Path(os.environ.get("POSTDESK_CORPUS_DIR", root.parent / "shared" / "corpus"))
+    parser.add_argument("--corpus", type=Path, default=base / "spamassassin-2002")
+    parser.add_argument("--limit", type=int, default=limit)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--data-root", type=Path, default=root / ".bench")
+    return parser
